@@ -1,0 +1,46 @@
+# aiscale: `make report` renders the default report from the bundled demo data;
+# `make test` runs the whole suite. Both create .venv and install everything on first use.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PYTEST_WORKERS ?= 2
+
+.PHONY: install system-deps report test lint bench fuzz lab demo clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[spark,dev]'
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+install: $(STAMP)
+
+system-deps:
+	bash scripts/system-deps.sh
+
+report: install
+	$(PY) -m aiscale.cli report --store data/demo-store --notebook overview -o reports/overview.html
+
+test: install system-deps lint
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --durations=15
+
+lint: install
+	$(PY) -m ruff check aiscale tests benchmarks scripts
+
+bench: install
+	$(PY) benchmarks/run.py
+
+fuzz: install
+	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q tests -k fuzz
+
+lab: install
+	$(PY) -m pip install --quiet -e '.[lab]'
+	$(VENV)/bin/jupyter lab notebooks/
+
+demo: install
+	$(PY) -m aiscale.cli simulate -o data/demo --traces 400 --seed 7 --format otlp
+
+clean:
+	rm -rf $(VENV) reports/*.html reports/*.ipynb

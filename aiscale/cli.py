@@ -1,0 +1,124 @@
+"""The ``aiscale`` command line: load, facts, formats, simulate, report.
+
+Exit codes: 0 ok; 1 a load quarantined rows (partial load); 2 usage error or unreadable
+input. Every error names the file, the rule and, where known, the fix.
+
+Examples
+--------
+>>> build_parser().prog
+'aiscale'
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # usage errors exit with 2 and a hint
+        self.print_usage(sys.stderr)
+        print(f"aiscale: error: {message} (see `aiscale {self.prog.split()[-1]} --help`)",
+              file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def _cmd_load(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from aiscale.loaders import expand_paths
+    from aiscale.store import TraceStore
+
+    store = TraceStore(args.store)
+    files = expand_paths(args.paths)
+    bar = tqdm(total=len(files), unit="file", disable=None, delay=2.0, file=sys.stderr)
+    started = time.perf_counter()
+    summary = store.load(args.paths, format=args.format, progress=lambda _: bar.update(1))
+    bar.close()
+    print(summary)
+    overview = store.sql("SELECT count(DISTINCT trace_id) AS traces, min(start_time) AS first, "
+                         "max(start_time) AS last FROM spans").iloc[0]
+    facts_rows = store.sql("SELECT count(*) AS n FROM facts_raw").iloc[0, 0]
+    models = store.sql("SELECT model, count(*) AS calls FROM spans WHERE kind = 'llm' "
+                       "AND model IS NOT NULL GROUP BY model ORDER BY calls DESC LIMIT 8")
+    print(f"store {store.root}: {overview.traces:,} traces with spans, {facts_rows:,} fact rows; "
+          f"time range {overview['first']} to {overview['last']}")
+    if len(models):
+        print("models: " + ", ".join(f"{m} ({c:,} calls)" for m, c in models.itertuples(index=False)))
+    print(f"took {time.perf_counter() - started:.1f} s")
+    if summary.rows_quarantined:
+        print(f"{summary.rows_quarantined:,} rows quarantined: see {store.root / 'quarantine'}",
+              file=sys.stderr)
+        return EXIT_PARTIAL
+    return EXIT_OK
+
+
+def _cmd_facts(args: argparse.Namespace) -> int:
+    from aiscale.store import TraceStore
+
+    if not Path(args.store).is_dir():
+        raise FileNotFoundError(f"{args.store}: no trace store here; create one with `aiscale load PATH --store {args.store}`.")
+    out = TraceStore(args.store).export_facts(args.output, engine=args.engine, prices=args.prices)
+    print(f"wrote {out}")
+    return EXIT_OK
+
+
+def _cmd_formats(args: argparse.Namespace) -> int:
+    from aiscale.loaders import formats
+
+    for name, description in formats().items():
+        print(f"{name:<22} {description}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``aiscale`` command."""
+    parser = _Parser(prog="aiscale", description="Cost, loop and reliability analysis of LLM/agent traces.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    load = commands.add_parser("load", help="load export files into a trace store")
+    load.add_argument("paths", nargs="+", help="export files or folders")
+    load.add_argument("--store", required=True, help="trace store folder (created when missing)")
+    load.add_argument("--format", help="force a format (see `aiscale formats`)")
+    load.set_defaults(handler=_cmd_load)
+
+    facts = commands.add_parser("facts", help="write trace facts (one row per trace)")
+    facts.add_argument("--store", required=True)
+    facts.add_argument("-o", "--output", required=True, help="FILE.csv or FILE.parquet")
+    facts.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb")
+    facts.add_argument("--prices", help="price sheet (CSV or YAML) overriding genai-prices")
+    facts.set_defaults(handler=_cmd_facts)
+
+    listing = commands.add_parser("formats", help="list the formats aiscale reads")
+    listing.set_defaults(handler=_cmd_formats)
+
+    for module, adder in (("aiscale.simulate_cli", "add_simulate_command"),
+                          ("aiscale.report_cli", "add_report_command")):
+        try:
+            mod = __import__(module, fromlist=[adder])
+        except ImportError:
+            continue
+        getattr(mod, adder)(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        print(f"aiscale: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ValueError as exc:  # bad values and unknown formats carry their own message
+        print(f"aiscale: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

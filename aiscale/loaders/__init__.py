@@ -1,0 +1,107 @@
+"""Loaders: one module per source format, found by content.
+
+Each module in this package that defines ``NAME``, ``sniff`` and ``read`` is a loader
+(see :mod:`aiscale.loaders.base`); ``PRIORITY`` (default 50, lower first) orders sniffing
+so that specific formats are tried before generic ones. Adding a format is adding a module.
+
+Examples
+--------
+>>> from aiscale.loaders import formats
+>>> isinstance(formats(), dict)
+True
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Iterator
+from functools import lru_cache
+from pathlib import Path
+from types import ModuleType
+
+from aiscale.loaders.base import Chunk, read_head
+
+_NOT_LOADERS = {"base", "validate"}
+
+
+class UnknownFormatError(ValueError):
+    """A file matched no loader (or not the forced one)."""
+
+
+@lru_cache(maxsize=1)
+def _registry() -> tuple[ModuleType, ...]:
+    modules = []
+    for info in pkgutil.iter_modules(__path__):
+        if info.name in _NOT_LOADERS or info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        if all(hasattr(module, name) for name in ("NAME", "sniff", "read")):
+            modules.append(module)
+    return tuple(sorted(modules, key=lambda m: (getattr(m, "PRIORITY", 50), m.NAME)))
+
+
+def formats() -> dict[str, str]:
+    """Return the known formats, name to one-line description, in sniffing order."""
+    return {m.NAME: (m.__doc__ or "").strip().splitlines()[0] for m in _registry()}
+
+
+def get_loader(name: str) -> ModuleType:
+    """Return the loader module called ``name``, or raise naming the known ones."""
+    for module in _registry():
+        if module.NAME == name:
+            return module
+    raise ValueError(f"The value for `format` must be one of {list(formats())}, but {name!r} was passed.")
+
+
+def detect(path: str | Path) -> ModuleType:
+    """Return the loader whose ``sniff`` accepts the file, trying each in priority order.
+
+    Raises
+    ------
+    UnknownFormatError
+        When no loader accepts it; the message names the file and every format tried.
+    """
+    path = Path(path)
+    head = read_head(path)
+    if not head.strip():
+        raise UnknownFormatError(f"{path}: the file is empty; nothing to load.")
+    for module in _registry():
+        if module.sniff(path, head):
+            return module
+    raise UnknownFormatError(
+        f"{path}: no loader recognises this file. Formats tried: {', '.join(formats())}. "
+        "Force one with --format NAME (aiscale formats lists them), or load a per-trace "
+        "table with aiscale.load_facts."
+    )
+
+
+def read_file(path: str | Path, format: str | None = None) -> tuple[str, Iterator[Chunk]]:
+    """Return the format name and the chunks of one file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The export file.
+    format : str, optional
+        Force a loader by name instead of detecting it.
+    """
+    path = Path(path)
+    module = get_loader(format) if format else detect(path)
+    return module.NAME, module.read(path)
+
+
+def expand_paths(paths: list[str | Path] | str | Path) -> list[Path]:
+    """Expand files and folders (recursively, hidden files skipped) into a sorted file list."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    files: list[Path] = []
+    for entry in map(Path, paths):
+        if entry.is_dir():
+            files.extend(sorted(p for p in entry.rglob("*") if p.is_file() and not any(
+                part.startswith(".") for part in p.relative_to(entry).parts)))
+        elif entry.is_file():
+            files.append(entry)
+        else:
+            raise FileNotFoundError(f"{entry}: no such file or folder.")
+    return files

@@ -1,0 +1,134 @@
+"""What every loader produces, and the small helpers loaders share.
+
+A loader is a module in ``aiscale/loaders/`` with three names:
+
+``NAME``
+    the format's short name (``aiscale formats`` lists them; ``--format NAME`` forces one);
+``sniff(path, head) -> bool``
+    whether a file looks like this format, from its path and its first bytes;
+``read(path) -> Iterator[Chunk]``
+    the file as chunks of canonical rows, streaming in bounded memory.
+
+Rows are counted in the source's own records: a span for span formats, a trajectory
+for trajectory formats, a row for per-trace tables. For every chunk
+``rows_read == rows loaded + len(quarantined)`` once validation has run.
+
+Examples
+--------
+>>> import pandas as pd
+>>> chunk = Chunk(spans=pd.DataFrame({"trace_id": ["t"], "span_id": ["s"]}), rows_read=1)
+>>> chunk.rows_read
+1
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+EXCERPT_CHARS = 200
+
+
+@dataclass
+class Quarantined:
+    """One source record that could not be used, with where it was and why."""
+
+    source_file: str
+    source_row: int | None
+    reason: str
+    excerpt: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.source_file}:{self.source_row}" if self.source_row is not None else self.source_file
+        return f"{where}: {self.reason} (quarantined)"
+
+
+@dataclass
+class Chunk:
+    """A piece of one file as canonical rows.
+
+    Attributes
+    ----------
+    spans : DataFrame or None
+        Span rows (any subset of :data:`aiscale.schema.SPAN_COLUMNS`; ``source``,
+        ``source_file`` and ``source_row`` must be set).
+    traces : DataFrame or None
+        Trace rows (task, trial, variant, outcome) for the traces in ``spans``.
+    facts : DataFrame or None
+        Per-trace rows for sources without spans (leaderboards, per-trace tables).
+    quarantined : list of Quarantined
+        Records the loader itself could not read (truncated JSON, wrong structure).
+    rows_read : int
+        Source records read to make this chunk, quarantined ones included.
+    unit : str
+        What a row is for this source ("span", "trajectory", "row").
+    """
+
+    spans: pd.DataFrame | None = None
+    traces: pd.DataFrame | None = None
+    facts: pd.DataFrame | None = None
+    quarantined: list[Quarantined] = field(default_factory=list)
+    rows_read: int = 0
+    unit: str = "span"
+
+
+def excerpt(value: Any) -> str:
+    """Return a short, printable excerpt of a bad record for the quarantine file.
+
+    Examples
+    --------
+    >>> excerpt({"a": 1})
+    '{"a": 1}'
+    """
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text[:EXCERPT_CHARS]
+
+
+def read_head(path: Path, n: int = 65536) -> bytes:
+    """Return the first ``n`` bytes of a file (for format sniffing)."""
+    with open(path, "rb") as handle:
+        return handle.read(n)
+
+
+def iter_json_lines(path: Path) -> Iterator[tuple[int, Any | Quarantined]]:
+    """Yield ``(line_number, parsed_object)`` per non-blank line; bad lines as Quarantined.
+
+    Line numbers start at 1. Invalid UTF-8 or JSON gives a :class:`Quarantined` naming the
+    line and the parser's message instead of raising.
+    """
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            try:
+                yield number, json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                yield number, Quarantined(str(path), number, f"line is not valid UTF-8 ({exc.reason})",
+                                          excerpt(raw.decode("utf-8", "replace")))
+            except json.JSONDecodeError as exc:
+                yield number, Quarantined(str(path), number, f"invalid JSON: {exc.msg} at column {exc.colno}",
+                                          excerpt(raw.decode("utf-8", "replace")))
+
+
+def load_json_document(path: Path) -> Any | Quarantined:
+    """Parse a whole-file JSON document; a truncated or invalid file gives a Quarantined."""
+    try:
+        with open(path, "rb") as handle:
+            return json.loads(handle.read().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        return Quarantined(str(path), None, f"file is not valid UTF-8 ({exc.reason})")
+    except json.JSONDecodeError as exc:
+        return Quarantined(str(path), exc.lineno,
+                           f"invalid JSON (truncated or edited?): {exc.msg} at line {exc.lineno} column {exc.colno}")
+
+
+def json_text(value: Any) -> str | None:
+    """Serialise a value to compact JSON text (None stays None), for ``attributes``/``metadata``."""
+    if value is None:
+        return None
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str, ensure_ascii=False)

@@ -1,0 +1,176 @@
+"""The canonical tables of aiscale, declared once: spans, traces and trace facts.
+
+Every loader produces frames shaped by :func:`conform`; nothing downstream re-checks
+column names or dtypes. Null means *unknown*, never zero.
+
+Examples
+--------
+>>> from aiscale import schema
+>>> "trace_id" in schema.SPAN_COLUMNS
+True
+>>> schema.empty("traces").columns[:3].tolist()
+['trace_id', 'task_id', 'trial']
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import pandas as pd
+import pyarrow as pa
+
+TableName = Literal["spans", "traces", "facts"]
+
+SPAN_KINDS = (
+    "agent", "llm", "tool", "retrieval", "embedding", "chain", "evaluator", "guardrail", "other",
+)
+SPAN_STATUSES = ("ok", "error", "unset")
+TOKEN_COLUMNS = (
+    "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
+)
+
+_TS = pa.timestamp("us", tz="UTC")
+
+SPANS = pa.schema([
+    ("trace_id", pa.string()),
+    ("span_id", pa.string()),
+    ("parent_id", pa.string()),
+    ("kind", pa.string()),
+    ("name", pa.string()),
+    ("start_time", _TS),
+    ("end_time", _TS),
+    ("status", pa.string()),
+    ("error_type", pa.string()),
+    ("provider", pa.string()),
+    ("model", pa.string()),
+    *[(c, pa.int64()) for c in TOKEN_COLUMNS],
+    ("reported_cost_usd", pa.float64()),
+    ("tool_name", pa.string()),
+    ("tool_arguments", pa.string()),
+    ("attributes", pa.string()),
+    ("source", pa.string()),
+    ("source_file", pa.string()),
+    ("source_row", pa.int64()),
+])
+
+TRACES = pa.schema([
+    ("trace_id", pa.string()),
+    ("task_id", pa.string()),
+    ("trial", pa.int64()),
+    ("variant", pa.string()),
+    ("started_at", _TS),
+    ("success", pa.bool_()),
+    ("score", pa.float64()),
+    ("user_id", pa.string()),
+    ("session_id", pa.string()),
+    ("metadata", pa.string()),
+])
+
+_FACT_MEASURES = [
+    ("n_llm_calls", pa.int64()),
+    ("n_tool_calls", pa.int64()),
+    ("iterations", pa.int64()),
+    *[(c, pa.int64()) for c in TOKEN_COLUMNS],
+    ("cost_usd", pa.float64()),
+    ("reported_cost_usd", pa.float64()),
+    ("unpriced_llm_calls", pa.int64()),
+    ("latency_s", pa.float64()),
+    ("llm_latency_s", pa.float64()),
+    ("tool_latency_s", pa.float64()),
+    ("n_errors", pa.int64()),
+    ("repeated_calls", pa.int64()),
+]
+
+FACTS = pa.schema(list(TRACES) + [pa.field(n, t) for n, t in _FACT_MEASURES])
+
+SCHEMAS: dict[str, pa.Schema] = {"spans": SPANS, "traces": TRACES, "facts": FACTS}
+SPAN_COLUMNS = tuple(SPANS.names)
+TRACE_COLUMNS = tuple(TRACES.names)
+FACT_COLUMNS = tuple(FACTS.names)
+MEASURE_COLUMNS = tuple(n for n, _ in _FACT_MEASURES)
+
+
+def schema_of(table: TableName) -> pa.Schema:
+    """Return the Arrow schema of a canonical table.
+
+    Parameters
+    ----------
+    table : {"spans", "traces", "facts"}
+        Which table.
+
+    Returns
+    -------
+    pyarrow.Schema
+
+    Examples
+    --------
+    >>> schema_of("spans").field("start_time").type
+    TimestampType(timestamp[us, tz=UTC])
+    """
+    if table not in SCHEMAS:
+        raise ValueError(
+            f"The value for `table` must be one of {sorted(SCHEMAS)}, but {table!r} was passed."
+        )
+    return SCHEMAS[table]
+
+
+def empty(table: TableName) -> pd.DataFrame:
+    """Return an empty pandas frame with the columns and dtypes of a canonical table.
+
+    Examples
+    --------
+    >>> len(empty("facts"))
+    0
+    """
+    return schema_of(table).empty_table().to_pandas(types_mapper=pd.ArrowDtype)
+
+
+def conform(frame: pd.DataFrame, table: TableName) -> pa.Table:
+    """Cast a frame to a canonical table: add missing columns as null, order, cast types.
+
+    Columns not in the schema are dropped (loaders keep extra fields in ``attributes``
+    or ``metadata`` before calling this).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Rows of the table, possibly missing optional columns.
+    table : {"spans", "traces", "facts"}
+        Which canonical table to conform to.
+
+    Returns
+    -------
+    pyarrow.Table
+        With exactly the schema of ``table``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> conform(pd.DataFrame({"trace_id": ["t1"]}), "traces").column("trial").to_pylist()
+    [None]
+    """
+    target = schema_of(table)
+    arrays = []
+    n = len(frame)
+    for field in target:
+        if field.name in frame.columns:
+            arrays.append(_to_arrow(frame[field.name], field))
+        else:
+            arrays.append(pa.nulls(n, type=field.type))
+    return pa.Table.from_arrays(arrays, schema=target)
+
+
+def _to_arrow(series: pd.Series, field: pa.Field) -> pa.Array:
+    if pa.types.is_timestamp(field.type):
+        values = pd.to_datetime(series, utc=True, errors="raise", format="mixed")
+        return pa.array(values.dt.as_unit("us"), type=field.type, from_pandas=True)
+    if pa.types.is_integer(field.type):
+        values = pd.to_numeric(series, errors="raise").astype("Int64")
+        return pa.array(values, type=field.type, from_pandas=True)
+    if pa.types.is_floating(field.type):
+        return pa.array(pd.to_numeric(series, errors="raise").astype("Float64"),
+                        type=field.type, from_pandas=True)
+    if pa.types.is_boolean(field.type):
+        return pa.array(series.astype("boolean"), type=field.type, from_pandas=True)
+    values = series.astype("string")
+    return pa.array(values, type=field.type, from_pandas=True)

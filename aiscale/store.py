@@ -1,0 +1,332 @@
+"""The trace store: canonical tables as Parquet files in a folder, queried with DuckDB.
+
+Layout::
+
+    STORE/manifest.json          files loaded (by content hash) and their counts
+    STORE/spans/<hash>-<n>.parquet
+    STORE/traces/<hash>-<n>.parquet
+    STORE/facts/<hash>-<n>.parquet       per-trace rows of span-less sources
+    STORE/quarantine/<hash>.jsonl        rows that could not be used, with file, line, reason
+
+A file is identified by the SHA-256 of its bytes: loading it again adds nothing. A load
+writes into a temporary folder and moves parts into place before the manifest names
+them, so an interrupted load leaves the store as it was; only parts the manifest names
+are ever read.
+
+Examples
+--------
+>>> import tempfile, pandas as pd
+>>> store = TraceStore(tempfile.mkdtemp())
+>>> store.facts().shape[0]
+0
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from aiscale import schema
+from aiscale.load_summary import FileLoad, LoadSummary
+from aiscale.loaders import UnknownFormatError, expand_paths, read_file
+from aiscale.loaders.base import Chunk, Quarantined
+from aiscale.loaders.validate import merge_traces, validate_facts, validate_spans
+
+Engine = Literal["duckdb", "spark"]
+_TABLES = ("spans", "traces", "facts")
+_MANIFEST = "manifest.json"
+
+
+def file_digest(path: Path) -> str:
+    """Return the SHA-256 hex digest of a file's bytes (streamed)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class TraceStore:
+    """A folder of canonical Parquet tables, queried in-process with DuckDB.
+
+    Parameters
+    ----------
+    root : str or Path
+        The store folder; created when missing.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> TraceStore(tempfile.mkdtemp()).spans().columns[0]
+    'trace_id'
+    """
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        if self.root.exists() and not self.root.is_dir():
+            raise ValueError(f"{self.root}: the store must be a folder, but a file is there.")
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.last_load: LoadSummary | None = None
+
+    def __repr__(self) -> str:
+        manifest = self.manifest()
+        return f"<aiscale.TraceStore at {str(self.root)!r}: {len(manifest['files'])} files loaded>"
+
+    # -- manifest ---------------------------------------------------------------------------
+    def manifest(self) -> dict:
+        """Return the manifest: ``{"files": {sha256: {path, format, rows..., parts}}}``."""
+        path = self.root / _MANIFEST
+        if not path.exists():
+            return {"version": 1, "files": {}}
+        return json.loads(path.read_text())
+
+    def _write_manifest(self, manifest: dict) -> None:
+        tmp = self.root / f".{_MANIFEST}.{uuid.uuid4().hex}"
+        tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True))
+        os.replace(tmp, self.root / _MANIFEST)
+
+    def parts(self, table: str) -> list[str]:
+        """Return the Parquet files of one table that the manifest names, sorted."""
+        names = [part for entry in self.manifest()["files"].values()
+                 for part in entry.get("parts", {}).get(table, [])]
+        return sorted(str(self.root / table / name) for name in names)
+
+    # -- loading ----------------------------------------------------------------------------
+    def load(self, paths: Iterable[str | Path] | str | Path, *, format: str | None = None,
+             progress: Callable[[str], None] | None = None) -> LoadSummary:
+        """Load export files (or folders of them) into the store.
+
+        Parameters
+        ----------
+        paths : path or list of paths
+            Files or folders; folders are searched recursively and files no loader
+            recognises are skipped (and listed), while a named file must be recognised.
+        format : str, optional
+            Force one loader instead of detecting each file's format.
+        progress : callable, optional
+            Called with a short message per file (the CLI draws a progress bar with it).
+
+        Returns
+        -------
+        LoadSummary
+            Rows read / loaded / quarantined per file; also kept as ``store.last_load``.
+        """
+        named = {Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)}
+        self._clean_interrupted()
+        summary = LoadSummary(files=[])
+        for path in expand_paths(list(named)):
+            if progress:
+                progress(str(path))
+            summary.files.append(self._load_file(path, format=format, named=path in named))
+        summary.orphan_spans = self._count_orphans()
+        self.last_load = summary
+        return summary
+
+    def _clean_interrupted(self) -> None:
+        for leftover in self.root.glob(".load-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+    def _load_file(self, path: Path, *, format: str | None, named: bool) -> FileLoad:
+        started = time.perf_counter()
+        digest = file_digest(path)
+        manifest = self.manifest()
+        if digest in manifest["files"]:
+            previous = manifest["files"][digest]
+            return FileLoad(str(path), previous["format"], "already loaded", rows_read=0,
+                            rows_loaded=0, rows_quarantined=0, seconds=time.perf_counter() - started)
+        try:
+            format_name, chunks = read_file(path, format=format)
+        except UnknownFormatError as exc:
+            if named or format:
+                raise
+            return FileLoad(str(path), None, "skipped", reason=str(exc))
+        staging = self.root / f".load-{digest[:16]}-{uuid.uuid4().hex[:8]}"
+        staging.mkdir()
+        try:
+            record = self._stage_chunks(path, digest, chunks, staging)
+            record["format"] = format_name
+            self._commit(staging, digest, record)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return FileLoad(str(path), format_name, "loaded", rows_read=record["rows_read"],
+                        rows_loaded=record["rows_loaded"], rows_quarantined=record["rows_quarantined"],
+                        unit=record["unit"], seconds=time.perf_counter() - started,
+                        quarantine_examples=record.pop("examples"))
+
+    def _stage_chunks(self, path: Path, digest: str, chunks: Iterable[Chunk], staging: Path) -> dict:
+        record = {"path": str(path), "rows_read": 0, "rows_loaded": 0, "rows_quarantined": 0,
+                  "unit": "span", "parts": {t: [] for t in _TABLES},
+                  "loaded_at": datetime.now(timezone.utc).isoformat(), "examples": []}
+        quarantine_rows: list[dict] = []
+        for number, chunk in enumerate(chunks):
+            record["unit"] = chunk.unit
+            record["rows_read"] += chunk.rows_read
+            bad = list(chunk.quarantined)
+            tables: dict[str, pd.DataFrame] = {}
+            if chunk.spans is not None and len(chunk.spans):
+                good, rejected = validate_spans(chunk.spans)
+                bad += rejected
+                tables["spans"] = good
+            if chunk.traces is not None and len(chunk.traces):
+                tables["traces"] = merge_traces(chunk.traces)
+            if chunk.facts is not None and len(chunk.facts):
+                good, rejected = validate_facts(chunk.facts)
+                bad += rejected
+                tables["facts"] = good
+            record["rows_loaded"] += chunk.rows_read - len(bad)
+            record["rows_quarantined"] += len(bad)
+            quarantine_rows += [vars(q) for q in bad]
+            for table, frame in tables.items():
+                if len(frame):
+                    name = f"{digest[:16]}-{number:05d}.parquet"
+                    (staging / table).mkdir(exist_ok=True)
+                    pq.write_table(schema.conform(frame, table), staging / table / name,
+                                   compression="zstd")
+                    record["parts"][table].append(name)
+        if quarantine_rows:
+            frame = pd.DataFrame(quarantine_rows)
+            frame.to_json(staging / "quarantine.jsonl", orient="records", lines=True)
+            record["examples"] = [str(Quarantined(**row)) for row in quarantine_rows[:5]]
+        return record
+
+    def _commit(self, staging: Path, digest: str, record: dict) -> None:
+        for table in _TABLES:
+            for name in record["parts"][table]:
+                (self.root / table).mkdir(exist_ok=True)
+                os.replace(staging / table / name, self.root / table / name)
+        if (staging / "quarantine.jsonl").exists():
+            (self.root / "quarantine").mkdir(exist_ok=True)
+            os.replace(staging / "quarantine.jsonl", self.root / "quarantine" / f"{digest[:16]}.jsonl")
+            record["quarantine"] = f"quarantine/{digest[:16]}.jsonl"
+        manifest = self.manifest()
+        manifest["files"][digest] = {k: v for k, v in record.items() if k != "examples"}
+        self._write_manifest(manifest)
+
+    def _count_orphans(self) -> int:
+        spans = self.parts("spans")
+        if not spans:
+            return 0
+        return int(self.sql(
+            "SELECT count(*) FROM spans s WHERE parent_id IS NOT NULL AND NOT EXISTS "
+            "(SELECT 1 FROM spans p WHERE p.trace_id = s.trace_id AND p.span_id = s.parent_id)"
+        ).iloc[0, 0])
+
+    # -- reading ----------------------------------------------------------------------------
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        """Return an in-memory DuckDB connection with views ``spans``, ``traces``, ``facts_raw``.
+
+        ``spans`` holds one row per (trace_id, span_id) even when two files both carried it.
+        """
+        con = duckdb.connect()
+        con.execute("SET TimeZone = 'UTC'")
+        for table in _TABLES:
+            parts = self.parts(table)
+            view = "facts_raw" if table == "facts" else table
+            if parts:
+                con.execute(f"CREATE VIEW {view}_all AS SELECT * FROM read_parquet({parts!r})")
+            else:
+                con.register(f"{view}_all", schema.schema_of(table).empty_table())
+        con.execute("CREATE VIEW spans AS SELECT * EXCLUDE (rn) FROM (SELECT *, row_number() OVER "
+                    "(PARTITION BY trace_id, span_id ORDER BY source_file, source_row) AS rn "
+                    "FROM spans_all) WHERE rn = 1")
+        con.execute("CREATE VIEW traces AS SELECT * FROM traces_all")
+        con.execute("CREATE VIEW facts_raw AS SELECT * FROM facts_raw_all")
+        return con
+
+    def sql(self, query: str) -> pd.DataFrame:
+        """Run a DuckDB SQL query over the views ``spans``, ``traces`` and ``facts_raw``."""
+        with self.connect() as con:
+            return con.execute(query).df()
+
+    def spans(self) -> pd.DataFrame:
+        """Return every span as a pandas frame (canonical columns)."""
+        return self.sql("SELECT * FROM spans ORDER BY trace_id, start_time, span_id")
+
+    def traces(self) -> pd.DataFrame:
+        """Return one row per trace (trace rows merged across files)."""
+        from aiscale.rollup import merged_traces_sql
+
+        columns = ", ".join(schema.TRACE_COLUMNS)
+        return self.sql(f"SELECT {columns} FROM ({merged_traces_sql('traces')}) ORDER BY trace_id")
+
+    def quarantine(self) -> pd.DataFrame:
+        """Return every quarantined row: source_file, source_row, reason, excerpt."""
+        files = sorted((self.root / "quarantine").glob("*.jsonl"))
+        if not files:
+            return pd.DataFrame(columns=["source_file", "source_row", "reason", "excerpt"])
+        return pd.concat([pd.read_json(f, lines=True, dtype=False) for f in files], ignore_index=True)
+
+    def facts(self, *, engine: Engine = "duckdb", prices: str | Path | pd.DataFrame | None = None,
+              ) -> pd.DataFrame:
+        """Return trace facts: one row per trace, spans rolled up plus span-less fact rows.
+
+        Parameters
+        ----------
+        engine : {"duckdb", "spark"}, default="duckdb"
+            Which engine runs the rollup; both give the same rows.
+        prices : path or DataFrame, optional
+            A price sheet that overrides genai-prices for the models it names.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns of :data:`aiscale.schema.FACT_COLUMNS`, sorted by trace_id.
+        """
+        from aiscale.rollup import facts_from_store
+
+        return facts_from_store(self, engine=engine, prices=prices)
+
+    def export_facts(self, out: str | Path, **kwargs) -> Path:
+        """Write trace facts to ``out`` (.csv or .parquet) and return the path."""
+        out = Path(out)
+        facts = self.facts(**kwargs)
+        if out.suffix == ".csv":
+            facts.to_csv(out, index=False)
+        elif out.suffix == ".parquet":
+            pq.write_table(pa.Table.from_pandas(facts, preserve_index=False), out)
+        else:
+            raise ValueError(f"The output file must end in .csv or .parquet, but {out.name!r} was passed.")
+        return out
+
+
+def load(paths: Iterable[str | Path] | str | Path, *, store: str | Path,
+         format: str | None = None) -> TraceStore:
+    """Load export files into a trace store and return it.
+
+    Parameters
+    ----------
+    paths : path or list of paths
+        Export files or folders; formats are detected from content.
+    store : str or Path
+        The store folder (created when missing). Loading a file again adds nothing.
+    format : str, optional
+        Force a format (see ``aiscale.formats()``).
+
+    Returns
+    -------
+    TraceStore
+        With ``last_load`` holding rows read / loaded / quarantined per file.
+
+    Examples
+    --------
+    >>> import aiscale, tempfile
+    >>> s = aiscale.load([], store=tempfile.mkdtemp())
+    >>> s.last_load.rows_read
+    0
+    """
+    trace_store = TraceStore(store)
+    trace_store.load(paths, format=format)
+    return trace_store

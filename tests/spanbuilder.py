@@ -1,0 +1,40 @@
+"""Tiny hand-written traces for rollup and store tests (values chosen to compute by hand)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+T0 = pd.Timestamp("2025-03-01 12:00:00", tz="UTC")
+
+
+def span(trace_id, span_id, parent_id, kind, start_s, end_s, **extra):
+    row = {"trace_id": trace_id, "span_id": span_id, "parent_id": parent_id, "kind": kind,
+           "name": f"{kind}-{span_id}", "status": extra.pop("status", "ok"),
+           "start_time": T0 + pd.Timedelta(seconds=start_s),
+           "end_time": None if end_s is None else T0 + pd.Timedelta(seconds=end_s),
+           "source": "test", "source_file": "hand.jsonl", "source_row": extra.pop("row", 0)}
+    row.update(extra)
+    return row
+
+
+def agent_trace(trace_id="t1"):
+    """Root agent, 3 main-loop LLM calls, a sub-agent with 1 LLM call, 3 tool calls (1 repeat)."""
+    rows = [
+        span(trace_id, "root", None, "agent", 0, 20, input_tokens=999, output_tokens=999),
+        span(trace_id, "l1", "root", "llm", 1, 3, model="gpt-4o", provider="openai",
+             input_tokens=100, output_tokens=10, cache_read_tokens=40, reported_cost_usd=0.01),
+        span(trace_id, "t1", "root", "tool", 3, 4, tool_name="search", tool_arguments='{"q": "a"}'),
+        span(trace_id, "l2", "root", "llm", 4, 6, model="gpt-4o", provider="openai",
+             input_tokens=200, output_tokens=20, reasoning_tokens=5, reported_cost_usd=0.02),
+        span(trace_id, "t2", "root", "tool", 6, 7, tool_name="search", tool_arguments='{"q": "a"}'),
+        span(trace_id, "sub", "root", "agent", 7, 12),
+        span(trace_id, "s1", "sub", "llm", 8, 9, model="gpt-4o-mini", provider="openai",
+             input_tokens=50, output_tokens=5),
+        span(trace_id, "t3", "sub", "tool", 9, 10, tool_name="search", tool_arguments='{"q": "b"}',
+             status="error", error_type="Timeout"),
+        span(trace_id, "l3", "root", "llm", 12, 15, model="gpt-4o", provider="openai",
+             input_tokens=300, output_tokens=30),
+    ]
+    for number, row in enumerate(rows, start=1):
+        row["source_row"] = number
+    return pd.DataFrame(rows)

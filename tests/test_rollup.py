@@ -1,0 +1,88 @@
+"""The rollup against hand-computed trace facts."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from spanbuilder import agent_trace, span
+
+import aiscale
+from aiscale import schema
+
+
+def facts_of(spans, traces=None, rates=None):
+    traces = schema.empty("traces") if traces is None else traces
+    return aiscale.rollup_frames(spans, traces, rates=rates).set_index("trace_id")
+
+
+def test_agent_trace_counts_tokens_once_and_iterations_of_main_loop():
+    row = facts_of(agent_trace()).loc["t1"]
+    assert row.n_llm_calls == 4
+    assert row.iterations == 3  # the sub-agent's call is not an iteration of the main loop
+    assert row.n_tool_calls == 3
+    assert row.input_tokens == 100 + 200 + 50 + 300  # the root's 999 is a total, not counted
+    assert row.output_tokens == 10 + 20 + 5 + 30
+    assert row.cache_read_tokens == 40
+    assert row.reasoning_tokens == 5
+    assert pd.isna(row.cache_write_tokens)  # unknown stays unknown
+    assert row.reported_cost_usd == pytest.approx(0.03)
+    assert row.repeated_calls == 1
+    assert row.n_errors == 1
+    assert row.latency_s == 20.0
+    assert row.llm_latency_s == pytest.approx(2 + 2 + 1 + 3)
+    assert row.tool_latency_s == pytest.approx(3.0)
+    assert row.variant == "gpt-4o"  # model of the first LLM call
+    assert row.task_id == "t1" and row.trial == 0
+
+
+def test_unpriced_is_null_not_zero_and_rates_price_each_call():
+    spans = agent_trace()
+    unpriced = facts_of(spans).loc["t1"]
+    assert pd.isna(unpriced.cost_usd) and unpriced.unpriced_llm_calls == 4
+    day = spans.start_time.iloc[0].date()
+    rates = pd.DataFrame({
+        "provider": ["openai", "openai"], "model": ["gpt-4o", "gpt-4o-mini"], "day": [day, day],
+        "input_usd_per_token": [2e-6, 1e-7], "cache_read_usd_per_token": [1e-6, None],
+        "cache_write_usd_per_token": [None, None], "output_usd_per_token": [1e-5, 4e-7],
+        "reasoning_usd_per_token": [None, None], "call_usd": [None, None]})
+    row = facts_of(spans, rates=rates).loc["t1"]
+    expected = ((100 - 40) * 2e-6 + 40 * 1e-6 + 10 * 1e-5
+                + 200 * 2e-6 + 20 * 1e-5
+                + 50 * 1e-7 + 5 * 4e-7
+                + 300 * 2e-6 + 30 * 1e-5)
+    assert row.unpriced_llm_calls == 0
+    assert row.cost_usd == pytest.approx(expected)
+    partial = rates.iloc[:1]
+    row = facts_of(spans, rates=partial).loc["t1"]
+    assert row.unpriced_llm_calls == 1 and pd.isna(row.cost_usd)
+
+
+def test_without_agent_span_all_llm_calls_are_iterations_and_latency_spans_the_trace():
+    spans = pd.DataFrame([
+        span("t2", "c", None, "chain", 0, 1),
+        span("t2", "a", "c", "llm", 2, 3, input_tokens=1, output_tokens=1),
+        span("t2", "b", None, "llm", 5, 9, input_tokens=1, output_tokens=1),
+    ])
+    row = facts_of(spans).loc["t2"]
+    assert row.iterations == 2
+    assert row.latency_s == 9.0  # two roots: last end minus first start (root max is 4)
+
+
+def test_trace_rows_merge_and_defaults():
+    spans = agent_trace("t3")
+    traces = pd.DataFrame([
+        {"trace_id": "t3", "task_id": "task-7", "variant": None, "success": None},
+        {"trace_id": "t3", "trial": 2, "variant": "agent-v2", "success": True},
+        {"trace_id": "no-spans", "task_id": "task-8", "success": False},
+    ])
+    facts = facts_of(spans, traces)
+    row = facts.loc["t3"]
+    assert (row.task_id, row.trial, row.variant, bool(row.success)) == ("task-7", 2, "agent-v2", True)
+    assert facts.loc["no-spans"].n_llm_calls == 0 and not facts.loc["no-spans"].success
+
+
+def test_facts_have_the_schema_columns_and_types():
+    facts = aiscale.rollup_frames(agent_trace(), schema.empty("traces"))
+    assert tuple(facts.columns) == schema.FACT_COLUMNS
+    assert str(facts["iterations"].dtype) == "Int64"
+    assert str(facts["success"].dtype) == "boolean"
