@@ -203,7 +203,7 @@ def _register(con: ibis.BaseBackend, name: str, table: pa.Table) -> ibis.Table:
 
 
 def _rates_arrow(rates: pd.DataFrame) -> pa.Table:
-    frame = rates[["provider", "model", "day", *RATE_COLUMNS]].copy()
+    frame = rates.copy()
     frame["day"] = pd.to_datetime(frame["day"]).dt.date
     for column in RATE_COLUMNS:
         frame[column] = frame[column].astype("float64")
