@@ -13,8 +13,8 @@ Examples
 >>> keys = pd.DataFrame({"provider": ["openai"], "model": ["gpt-4o-2024-08-06"],
 ...                      "day": [dt.date(2025, 1, 1)]})
 >>> rates = rate_table(keys)
->>> round(rates.loc[0, "input_usd_per_token"] * 1e6, 2), round(rates.loc[0, "output_usd_per_token"] * 1e6, 2)
-(2.5, 10.0)
+>>> (rates[["input_usd_per_token", "output_usd_per_token"]] * 1e6).round(2).iloc[0].tolist()
+[2.5, 10.0]
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def rate_table(keys: pd.DataFrame, *, prices: PriceSheet | None = None) -> pd.Da
     rows: list[dict] = []
     for (provider, model), group in work.groupby(["provider", "model"], dropna=False, sort=False):
         provider = None if pd.isna(provider) else str(provider)
-        calls = dict(zip(group["_date"], group["n_calls"]))
+        calls = dict(zip(group["_date"], group["n_calls"], strict=True))
         for row in _rates_for_model(provider, str(model), calls, sheet):
             rows.append({"provider": provider, "model": model, **row})
     found = pd.DataFrame(rows, columns=["provider", "model", "day", *TIER_COLUMNS, *RATE_COLUMNS,
@@ -137,13 +137,17 @@ def price_spans(llm_spans: ibis.Table, rates: ibis.Table) -> ibis.Table:
     ibis.Table
         ``llm_spans`` with ``cost_usd`` (float64), ``priced`` (bool) and ``price_source``.
         A span is priced when its key has a rate and the tokens that rate needs are known.
+        Rates without the tier columns are treated as untiered.
     """
+    def column(name: str, dtype: str) -> ibis.Value:
+        present = name in rates.columns
+        return rates[name].cast(dtype) if present else ibis.null(dtype)
+
     r = rates.select(
         _rp=rates.provider.cast("string").fill_null(""), _rm=rates.model.cast("string"),
-        _rd=rates.day, _lo=rates.min_input_tokens.cast("int64"),
-        _hi=rates.max_input_tokens.cast("int64"),
-        price_source=rates.price_source.cast("string"),
-        **{f"_{c}": rates[c].cast("float64") for c in RATE_COLUMNS},
+        _rd=rates.day, _lo=column("min_input_tokens", "int64"),
+        _hi=column("max_input_tokens", "int64"), price_source=column("price_source", "string"),
+        **{f"_{c}": column(c, "float64") for c in RATE_COLUMNS},
     )
     s = llm_spans.mutate(_sp=llm_spans.provider.cast("string").fill_null(""))
     joined = s.left_join(r, [
@@ -208,9 +212,19 @@ def price_frame(spans: pd.DataFrame, *, prices: PriceSheet | None = None) -> pd.
     keys = frame.groupby(["provider", "model", "day"], dropna=False).size().rename("n_calls")
     rates = rate_table(keys.reset_index(), prices=prices)
     con = ibis.duckdb.connect()
-    table = con.create_table("spans", frame.drop(columns=["day"]).assign(
-        day=pd.to_datetime(frame["start_time"], utc=True).dt.tz_localize(None).dt.floor("D")))
-    rate_t = con.create_table("rates", rates.assign(day=pd.to_datetime(rates["day"])))
-    out = price_spans(table.mutate(day=table.day.cast("date")), rate_t.mutate(
-        day=rate_t.day.cast("date"))).to_pandas()
+    table = ibis.memtable(_arrow(frame.assign(day=_naive_days(frame["day"]))))
+    rate_t = ibis.memtable(_arrow(rates.assign(day=_naive_days(rates["day"]))))
+    out = con.to_pandas(price_spans(table.mutate(day=table.day.cast("date")),
+                                    rate_t.mutate(day=rate_t.day.cast("date"))))
     return out.drop(columns=["day"])
+
+
+def _arrow(frame: pd.DataFrame):
+    """Arrow table with NaN as null (DuckDB keeps a pandas NaN as a NaN, not a null)."""
+    import pyarrow as pa
+
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def _naive_days(days: pd.Series) -> pd.Series:
+    return pd.to_datetime(days).astype("datetime64[us]")
