@@ -1,0 +1,164 @@
+"""Small shared helpers of the loop analyses: argument checks, result mixin, per-call frames.
+
+Examples
+--------
+>>> import pandas as pd
+>>> _check_columns(pd.DataFrame({"iterations": [1]}), ["iterations"], "facts")
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+
+def _check_choice(name: str, value: object, allowed: Iterable[object]) -> None:
+    """Raise ValueError naming the parameter, what is allowed and what was passed."""
+    allowed = list(allowed)
+    if value not in allowed:
+        raise ValueError(
+            f"The value for `{name}` must be one of {allowed}, but {value!r} was passed."
+        )
+
+
+def _check_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    """Raise ValueError listing the available columns (and the closest match) when one is missing."""
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"`{what}` must be a pandas DataFrame, but {type(frame).__name__} was passed.")
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        hints = {c: difflib.get_close_matches(c, list(frame.columns), n=1) for c in missing}
+        hint = "; ".join(f"did you mean {h[0]!r} for {c!r}?" for c, h in hints.items() if h)
+        raise ValueError(
+            f"`{what}` lacks the column(s) {missing}; available: {list(frame.columns)}."
+            + (f" Hint: {hint}" if hint else "")
+        )
+
+
+def _floats(series: pd.Series) -> np.ndarray:
+    """Nullable numbers to float64 with NaN."""
+    return pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+def _bools(series: pd.Series) -> np.ndarray:
+    """Nullable booleans to float64: 1.0, 0.0, NaN for unknown."""
+    return series.astype("boolean").astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+
+
+def _censor_mask(facts: pd.DataFrame, censored, step_cap: int | None) -> np.ndarray:
+    """Resolve ``censored=`` (mask or column name) or ``step_cap=`` into a boolean array.
+
+    With ``step_cap``, a trace is censored when its iterations reach the cap and it did not
+    succeed (a success at the cap finished; anything else was cut off).
+    """
+    n = len(facts)
+    if censored is not None and step_cap is not None:
+        raise ValueError("Pass either `censored` or `step_cap`, not both.")
+    if censored is None and step_cap is None:
+        return np.zeros(n, dtype=bool)
+    if censored is not None:
+        values = facts[censored] if isinstance(censored, str) else censored
+        mask = np.asarray(pd.Series(values).astype("boolean").fillna(False), dtype=bool)
+        if mask.shape != (n,):
+            raise ValueError(f"`censored` must have one value per trace ({n}), but has {mask.size}.")
+        return mask
+    iters = _floats(facts["iterations"])
+    ok = _bools(facts["success"]) if "success" in facts.columns else np.zeros(n)
+    return (iters >= step_cap) & ~(ok == 1)
+
+
+def _design(facts: pd.DataFrame, covariates: Sequence[str] | None) -> tuple[np.ndarray, list[str]]:
+    parts = [pd.Series(1.0, index=facts.index, name="const")]
+    for col in covariates or []:
+        values = facts[col]
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            parts.append(pd.Series(_floats(values), index=facts.index, name=col))
+        else:
+            dummies = pd.get_dummies(values.astype("string"), prefix=col, prefix_sep="[T.",
+                                     drop_first=True, dtype=float)
+            parts.append(dummies.rename(columns=lambda c: c + "]"))
+    design = pd.concat(parts, axis=1)
+    return design.to_numpy(dtype=float), list(design.columns)
+
+
+def _epoch_us(series: pd.Series) -> np.ndarray:
+    """Timestamps (naive = UTC, or tz-aware) to int64 microseconds since the epoch."""
+    values = pd.to_datetime(series, utc=True).dt.tz_convert(None)
+    return values.to_numpy(dtype="datetime64[us]").astype(np.int64)
+
+
+def _wilson(k: np.ndarray, n: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval for binomial proportions (NaN where n == 0)."""
+    k = np.asarray(k, dtype=float)
+    n = np.asarray(n, dtype=float)
+    z = stats.norm.ppf(0.5 + level / 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = k / n
+        centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
+    return centre - half, centre + half
+
+
+def llm_calls(spans: pd.DataFrame, *, cost: str | None = None) -> pd.DataFrame:
+    """LLM spans in time order within each trace, numbered 1.. with per-call and cumulative cost.
+
+    Parameters
+    ----------
+    spans : pandas.DataFrame
+        Canonical spans (``kind == "llm"`` rows are used).
+    cost : str, optional
+        Per-span cost column; default ``cost_usd`` when present, else ``reported_cost_usd``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        trace_id, call (1-based, every LLM span), iteration (error calls count with the next
+        successful call), start_us (epoch microseconds), input_tokens, output_tokens, cost, cum_cost, status.
+
+    Examples
+    --------
+    >>> s = pd.DataFrame({"trace_id": ["a", "a"], "span_id": ["1", "2"], "kind": ["llm", "llm"],
+    ...                   "start_time": pd.to_datetime([2, 1], unit="s"), "reported_cost_usd": [2.0, 1.0]})
+    >>> llm_calls(s)[["call", "cost", "cum_cost"]].to_numpy().tolist()
+    [[1.0, 1.0, 1.0], [2.0, 2.0, 3.0]]
+    """
+    _check_columns(spans, ["trace_id", "kind", "start_time"], "spans")
+    if cost is None:
+        cost = "cost_usd" if "cost_usd" in spans.columns else "reported_cost_usd"
+    llm = spans.loc[spans["kind"] == "llm"]
+    order = ["trace_id", "start_time"] + (["span_id"] if "span_id" in llm.columns else [])
+    llm = llm.sort_values(order, kind="stable")
+    out = pd.DataFrame({"trace_id": llm["trace_id"].astype(str).to_numpy()})
+    out["call"] = out.groupby("trace_id").cumcount().to_numpy() + 1
+    out["start_us"] = _epoch_us(llm["start_time"])
+    for col in ("input_tokens", "output_tokens"):
+        out[col] = _floats(llm[col]) if col in llm.columns else np.nan
+    out["cost"] = _floats(llm[cost]) if cost in llm.columns else np.nan
+    out["cum_cost"] = out.groupby("trace_id")["cost"].cumsum().to_numpy()
+    out["status"] = llm["status"].to_numpy() if "status" in llm.columns else "unset"
+    ok = (out["status"] != "error").to_numpy()
+    out["iteration"] = pd.Series(ok).groupby(out["trace_id"]).cumsum().to_numpy() + ~ok
+    return out
+
+
+class _ResultMixin:
+    """Notebook repr and a default frame for frozen result dataclasses."""
+
+    def summary(self) -> pd.DataFrame:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _repr_html_(self) -> str:
+        return f"<p><code>{self!r}</code></p>" + self.summary().to_html(index=False, float_format="%.4g")
+
+
+def _new_ax(ax):
+    """Return ``ax`` or a fresh Axes (matplotlib imported lazily)."""
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    return plt.figure().add_subplot()
