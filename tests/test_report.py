@@ -1,0 +1,100 @@
+"""Reports: papermill really executes the notebooks, nbconvert exports, Chromium opens the HTML."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import nbformat
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from spanbuilder import agent_trace
+
+import aiscale
+from aiscale import schema
+from aiscale.cli import main as cli_main
+from aiscale.report import ReportExecutionError, report
+
+EVIL = "<script>alert(1)</script>"
+
+
+@pytest.fixture(scope="module")
+def small_store(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("report")
+    spans = pd.concat([agent_trace(f"t{i}") for i in range(6)], ignore_index=True)
+    spans.loc[spans.kind == "tool", "tool_name"] = EVIL
+    traces = pd.DataFrame({"trace_id": [f"t{i}" for i in range(6)], "task_id": [f"task{i % 3}" for i in range(6)],
+                           "trial": [i // 3 for i in range(6)], "success": [True, False, True, True, False, True],
+                           "variant": [EVIL if i % 2 else "agent-v1" for i in range(6)]})
+    pq.write_table(schema.conform(spans, "spans"), tmp / "spans.parquet")
+    pq.write_table(schema.conform(traces, "traces"), tmp / "run.traces.parquet")
+    return aiscale.load([tmp / "spans.parquet", tmp / "run.traces.parquet"], store=tmp / "store")
+
+
+def external_resources(page: str) -> list[str]:
+    return re.findall(r'(?:src|href)\s*=\s*["\']?(?:https?:)?//[^"\'\s>]+', page)
+
+
+def test_overview_renders_self_contained_with_every_section(small_store, tmp_path):
+    out = report(small_store, out=tmp_path / "overview.html")
+    page = out.read_text()
+    for heading in ("Spend and predictability", "Iterations and loop pathologies", "Latency"):
+        assert f">{heading}<" in page
+    assert "data:image/png;base64," in page  # figures embedded
+    assert external_resources(page) == []
+    assert "<script" not in page.lower().replace("&lt;script", "")
+    assert "Content-Security-Policy" in page
+    executed = nbformat.read(out.with_suffix(".ipynb"), as_version=4)
+    errors = [o for c in executed.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert errors == []
+    assert "Contents" in page and 'href="#Latency"' in page
+    index = (tmp_path / "index.html").read_text()
+    assert 'href="overview.html"' in index
+
+
+def test_a_failing_cell_names_the_cell_and_leaves_nothing(small_store, tmp_path):
+    notebook = nbformat.read(aiscale.report.available_notebooks()["overview"], as_version=4)
+    notebook.cells.insert(4, nbformat.v4.new_code_cell("raise RuntimeError('planted failure')"))
+    broken = tmp_path / "broken.ipynb"
+    nbformat.write(notebook, broken)
+    with pytest.raises(ReportExecutionError, match=r"cell \d+ failed: RuntimeError: planted failure"):
+        report(small_store, notebook=broken, out=tmp_path / "out" / "broken.html")
+    assert not (tmp_path / "out" / "broken.html").exists()
+    assert not list((tmp_path / "out").glob("*.ipynb"))
+
+
+def test_empty_window_says_so_instead_of_failing(small_store, tmp_path):
+    assert cli_main(["report", "--store", str(small_store.root), "-o", str(tmp_path / "w.html"),
+                     "--since", "2099-01-01"]) == 0
+    assert "No traces in this window" in (tmp_path / "w.html").read_text()
+
+
+def test_report_file_names_are_sanitised(small_store, tmp_path):
+    out = report(small_store, out=tmp_path / "a b<i>.html")
+    assert out.name == "a_b_i_.html" and out.exists()
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    if binary is None:
+        pytest.fail("Debian's chromium is required (make test installs it): apt-get install chromium")
+    return binary
+
+
+def test_chromium_renders_without_console_errors_and_trace_strings_stay_text(small_store, tmp_path, chromium):
+    out = report(small_store, out=tmp_path / "overview.html")
+    args = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0",
+            "--dump-dom", out.resolve().as_uri()]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    console = [line for line in result.stderr.splitlines() if ":CONSOLE" in line]
+    assert console == []
+    dom = result.stdout
+    assert "Spend and predictability" in dom
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom  # shown as text
+    assert EVIL not in dom  # never as a live element
