@@ -1,0 +1,120 @@
+"""Interval arithmetic shared by the reliability analyses: Wilson, task-clustered, task bootstrap.
+
+All functions are vectorised NumPy; none loops over tasks or trials.
+
+Examples
+--------
+>>> lo, hi = wilson(8, 10, level=0.95)
+>>> round(float(lo), 4), round(float(hi), 4)
+(0.4902, 0.9433)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+_CHUNK = 4_000_000  # bootstrap weights held at once (resamples x tasks)
+
+
+def z_value(level: float) -> float:
+    """Two-sided standard normal quantile for a confidence level, e.g. 1.96 for 0.95."""
+    return float(stats.norm.ppf(0.5 + level / 2))
+
+
+def wilson(successes, n, *, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval for a binomial proportion (NaN where ``n == 0``).
+
+    Examples
+    --------
+    >>> [round(float(v), 4) for v in wilson(0, 20)]
+    [0.0, 0.1611]
+    """
+    s = np.asarray(successes, dtype=float)
+    n = np.asarray(n, dtype=float)
+    z = z_value(level)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = s / n
+        denom = 1 + z**2 / n
+        centre = (p + z**2 / (2 * n)) / denom
+        half = z / denom * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
+    return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
+
+
+def clustered_se(n_i, s_i) -> tuple[float, float]:
+    """Pooled mean and its task-clustered standard error (Miller 2024, with a G/(G-1) factor).
+
+    ``n_i`` trials and ``s_i`` summed outcomes per task. The mean weights every trial once; the
+    variance sums the residuals within each task before squaring, so correlated trials of a task
+    count as one piece of evidence, not several.
+
+    Examples
+    --------
+    >>> m, se = clustered_se([2, 2, 2], [2, 0, 1])
+    >>> round(m, 3), round(se, 4)
+    (0.5, 0.2887)
+    """
+    n_i = np.asarray(n_i, dtype=float)
+    s_i = np.asarray(s_i, dtype=float)
+    g, total = len(n_i), n_i.sum()
+    if g == 0 or total == 0:
+        return float("nan"), float("nan")
+    mean = s_i.sum() / total
+    if g < 2:
+        return float(mean), float("nan")
+    resid = s_i - n_i * mean
+    var = g / (g - 1) * np.sum(resid**2) / total**2
+    return float(mean), float(np.sqrt(var))
+
+
+def t_interval(mean: float, se: float, dof: int, *, level: float = 0.95,
+               bounds: tuple[float, float] | None = None) -> tuple[float, float]:
+    """``mean ± t(dof) · se``, clipped to ``bounds`` when given (NaN when dof < 1)."""
+    if dof < 1 or not np.isfinite(se):
+        return float("nan"), float("nan")
+    q = float(stats.t.ppf(0.5 + level / 2, dof))
+    lo, hi = mean - q * se, mean + q * se
+    if bounds is not None:
+        lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
+    return float(lo), float(hi)
+
+
+def bootstrap_weights(n_tasks: int, n_boot: int, rng: np.random.Generator):
+    """Yield chunks of task-resampling weights: rows are resamples, columns count each task."""
+    per_chunk = max(1, _CHUNK // max(n_tasks, 1))
+    done = 0
+    while done < n_boot:
+        b = min(per_chunk, n_boot - done)
+        idx = rng.integers(0, n_tasks, size=(b, n_tasks)) + n_tasks * np.arange(b)[:, None]
+        yield np.bincount(idx.ravel(), minlength=b * n_tasks).reshape(b, n_tasks)
+        done += b
+
+
+def bootstrap_ratio(num, den, *, n_boot: int = 2000, level: float = 0.95,
+                    seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile task-bootstrap interval of ``sum(num) / sum(den)`` over resampled tasks.
+
+    ``num`` and ``den`` are (tasks,) or (tasks, m) arrays; each column is one statistic (e.g. one
+    k of pass^k, with ``den`` the indicator that the task has enough trials).
+
+    Examples
+    --------
+    >>> lo, hi = bootstrap_ratio([1, 0, 1, 1], [1, 1, 1, 1], n_boot=200, seed=1)
+    >>> 0 <= float(lo) <= 0.75 <= float(hi) <= 1
+    True
+    """
+    num = np.asarray(num, dtype=float)
+    den = np.asarray(den, dtype=float)
+    vector = num.ndim == 1
+    num, den = np.atleast_2d(num.T).T, np.atleast_2d(den.T).T
+    if len(num) < 2:
+        nan = np.full(num.shape[1], np.nan)
+        return (nan[0], nan[0]) if vector else (nan, nan)
+    rng = np.random.default_rng(seed)
+    draws = []
+    for w in bootstrap_weights(len(num), n_boot, rng):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            draws.append((w @ num) / (w @ den))
+    alpha = (1 - level) / 2
+    lo, hi = np.nanquantile(np.concatenate(draws), [alpha, 1 - alpha], axis=0)
+    return (lo[0], hi[0]) if vector else (lo, hi)

@@ -1,0 +1,146 @@
+"""Shared input handling for the reliability analyses: column checks and outcome extraction.
+
+The reliability functions all start from the same long table: one row per known outcome with
+the group (usually ``variant``), the task and the outcome as a float (1.0 / 0.0 for success, the
+score itself for continuous scores). Unknown outcomes (null success or score) are dropped here and
+counted, never treated as failures.
+
+Examples
+--------
+>>> import pandas as pd
+>>> facts = pd.DataFrame({"task_id": ["a", "a", "b"], "variant": "v",
+...                       "success": pd.array([True, None, False], dtype="boolean")})
+>>> out = outcomes(facts, by="variant", column="success", threshold=None)
+>>> out.data["y"].tolist(), out.unknown.to_dict()
+([1.0, 0.0], {'v': 1})
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+def check_choice(name: str, value: object, allowed: Sequence[object]) -> None:
+    """Raise ValueError naming the parameter, the allowed values and the value passed."""
+    if value not in allowed:
+        raise ValueError(
+            f"The value for `{name}` must be one of {list(allowed)}, but {value!r} was passed."
+        )
+
+
+def check_columns(frame: pd.DataFrame, columns: Sequence[str], *, name: str = "facts") -> None:
+    """Raise ValueError for missing columns, listing the available ones and the closest match."""
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"`{name}` must be a pandas DataFrame, but {type(frame).__name__} was passed.")
+    available = [str(c) for c in frame.columns]
+    for column in columns:
+        if column not in frame.columns:
+            close = difflib.get_close_matches(str(column), available, n=3)
+            hint = f" Did you mean one of {close}?" if close else ""
+            raise ValueError(
+                f"Column {column!r} is not in `{name}`; available columns: {available}.{hint}"
+            )
+
+
+@dataclass(frozen=True, eq=False)
+class Outcomes:
+    """Known outcomes in long form plus the count of unknown ones per group.
+
+    ``data`` has columns ``group``, ``task``, ``y`` (float); ``unknown`` is a Series by group.
+    """
+
+    data: pd.DataFrame
+    unknown: pd.Series
+    binary: bool
+    by: str
+    column: str
+    threshold: float | None
+
+    def groups(self) -> list:
+        """Groups in order of first appearance (including groups with only unknown outcomes)."""
+        return list(self.unknown.index)
+
+
+def _as_float(series: pd.Series) -> np.ndarray:
+    if isinstance(series.dtype, pd.ArrowDtype) or series.dtype == "boolean" or series.dtype == bool:
+        return series.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    if series.dtype == object:
+        return pd.array(series, dtype="Float64").to_numpy(dtype=float, na_value=np.nan)
+    return pd.to_numeric(series, errors="raise").astype("Float64").to_numpy(
+        dtype=float, na_value=np.nan)
+
+
+def outcomes(
+    facts: pd.DataFrame, *, by: str | None, column: str, threshold: float | None,
+    binary: bool = True,
+) -> Outcomes:
+    """Extract known outcomes per (group, task) from a facts frame.
+
+    Parameters
+    ----------
+    facts : pandas.DataFrame
+        Trace facts; needs ``column`` and ``by`` (``task_id`` falls back to ``trace_id``, then to
+        the row position).
+    by : str or None
+        Grouping column (None: one group named "all").
+    column : str
+        Outcome column: boolean success, or a numeric score.
+    threshold : float or None
+        If given, the outcome is ``column >= threshold`` (a score turned into success).
+    binary : bool, default=True
+        Require 0/1 outcomes (after thresholding).
+    """
+    check_columns(facts, [column] + ([by] if by is not None else []))
+    y = _as_float(facts[column])
+    if threshold is not None:
+        y = np.where(np.isnan(y), np.nan, (y >= threshold).astype(float))
+    known = ~np.isnan(y)
+    if binary and not np.isin(y[known], (0.0, 1.0)).all():
+        raise ValueError(
+            f"Column {column!r} has values other than 0/1 (e.g. {y[known][~np.isin(y[known], (0, 1))][0]!r}); "
+            "pass `threshold=` to turn a score into success, or use `score_mean` for continuous scores."
+        )
+    group = facts[by].astype(object).where(facts[by].notna(), "(none)") if by else "all"
+    task = _task_ids(facts)
+    long = pd.DataFrame({"group": group, "task": task, "y": y}, index=facts.index)
+    order = pd.unique(long["group"])
+    unknown = (~known).astype(int)
+    unknown = pd.Series(unknown, index=facts.index).groupby(long["group"].to_numpy(), sort=False).sum()
+    unknown = unknown.reindex(order).fillna(0).astype(int)
+    return Outcomes(long[known].reset_index(drop=True), unknown, binary, by or "all", column,
+                    threshold)
+
+
+def _task_ids(facts: pd.DataFrame) -> np.ndarray:
+    fallback = pd.Series(np.arange(len(facts)).astype(str), index=facts.index)
+    if "trace_id" in facts.columns:
+        fallback = facts["trace_id"].astype(object).where(facts["trace_id"].notna(), fallback)
+    if "task_id" not in facts.columns:
+        return fallback.astype(str).to_numpy()
+    return facts["task_id"].astype(object).where(facts["task_id"].notna(), fallback).astype(
+        str).to_numpy()
+
+
+def task_table(data: pd.DataFrame) -> pd.DataFrame:
+    """Per (group, task): number of known trials ``n``, sum ``s`` and sum of squares ``ss``."""
+    agg = data.assign(y2=data["y"] ** 2).groupby(["group", "task"], sort=False).agg(
+        n=("y", "size"), s=("y", "sum"), ss=("y2", "sum"))
+    return agg.reset_index()
+
+
+def unknown_note(unknown: int, column: str) -> str:
+    """Sentence fragment about excluded unknown outcomes ('' when there are none)."""
+    if unknown == 0:
+        return ""
+    return f"{unknown} trial(s) with unknown {column} excluded (not counted as failures)."
+
+
+def by_group(tasks: pd.DataFrame, groups: Sequence) -> dict:
+    """Split a task table by group in one pass; groups without known outcomes get empty frames."""
+    parts = dict(tuple(tasks.groupby("group", sort=False)))
+    return {g: parts.get(g, tasks.iloc[:0]) for g in groups}
