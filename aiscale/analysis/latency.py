@@ -1,0 +1,154 @@
+"""How long traces take: latency quantiles with intervals, LLM vs tool time, time to first token.
+
+Quantiles are the inverse empirical CDF; their intervals come from a bootstrap that resamples
+tasks (all trials of a task together). The LLM and tool shares are ratios of summed time
+(``llm_latency_s / latency_s``, ``tool_latency_s / latency_s``) over traces where both are
+known; calls that overlap in time can make the shares add up to more than 1.
+
+Examples
+--------
+>>> import pandas as pd
+>>> f = pd.DataFrame({"variant": "v", "latency_s": [1.0, 2.0, 3.0, 4.0],
+...                   "llm_latency_s": [0.5, 1.0, 1.5, 2.0], "tool_latency_s": 0.1})
+>>> latency(f, n_boot=100).summary().loc[0, ["p50", "llm_share"]].tolist()
+[2.0, 0.5]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from aiscale.analysis import _intervals as iv
+from aiscale.analysis._outcomes import _task_ids, check_columns
+from aiscale.analysis._pareto import floats, weighted_quantiles
+from aiscale.analysis._relresult import ResultDisplay, new_axes
+
+__all__ = ["LatencyResult", "latency"]
+
+_TTFT = ("ttft_s", "time_to_first_token_s")
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class LatencyResult(ResultDisplay):
+    """Latency quantiles per group with intervals, LLM/tool time shares and TTFT quantiles."""
+
+    table: pd.DataFrame
+    by: str
+    quantiles: tuple[float, ...]
+    level: float
+    notes: tuple[str, ...]
+
+    def summary(self) -> pd.DataFrame:
+        """One row per group: quantiles with lower/upper, shares with lower/upper, TTFT."""
+        return self.table.copy()
+
+    def frame(self) -> pd.DataFrame:
+        """Tidy: one row per group and statistic, with estimate, lower and upper."""
+        stats = [c for c in self.table if f"{c}_lower" in self.table]
+        return pd.concat([pd.DataFrame({self.by: self.table[self.by], "statistic": s,
+                                        "estimate": self.table[s],
+                                        "lower": self.table[f"{s}_lower"],
+                                        "upper": self.table[f"{s}_upper"]}) for s in stats],
+                         ignore_index=True)
+
+    def plot(self, ax=None, **kwargs):
+        """Quantiles per group as points with interval bars (log seconds)."""
+        ax = new_axes(ax)
+        t = self.table
+        y = np.arange(len(t))
+        for i, q in enumerate(self.quantiles):
+            c = _qname(q)
+            err = np.vstack([t[c] - t[f"{c}_lower"], t[f"{c}_upper"] - t[c]])
+            ax.errorbar(t[c], y + 0.1 * i, xerr=np.nan_to_num(err), fmt="o", capsize=2,
+                        label=c, **kwargs)
+        ax.set_yticks(y, [str(v) for v in t[self.by]])
+        ax.set_xscale("log")
+        ax.set_xlabel(f"latency (s, {self.level:.0%} CI)")
+        ax.legend()
+        return ax
+
+    def __repr__(self) -> str:
+        return (f"<aiscale.LatencyResult: {len(self.table)} {self.by}(s), quantiles "
+                f"{', '.join(_qname(q) for q in self.quantiles)}>")
+
+
+def _qname(q: float) -> str:
+    return f"p{q * 100:g}"
+
+
+def latency(facts: pd.DataFrame, *, by: str | None = "variant", column: str = "latency_s",
+            quantiles: Sequence[float] = (0.5, 0.95, 0.99), ttft: str | None = None,
+            level: float = 0.95, n_boot: int = 1000, seed: int | None = 0) -> LatencyResult:
+    """Latency p50/p95/p99 per group with task-bootstrap intervals, time shares and TTFT.
+
+    Parameters
+    ----------
+    facts : pandas.DataFrame
+        Trace facts with ``column`` (and ``llm_latency_s`` / ``tool_latency_s`` for shares).
+    by : str or None, default="variant"
+    column : str, default="latency_s"
+    quantiles : sequence of float, default=(0.5, 0.95, 0.99)
+    ttft : str, optional
+        Time-to-first-token column; by default ``ttft_s`` or ``time_to_first_token_s`` when
+        the source has one.
+    level, n_boot, seed
+        Interval level, task-bootstrap resamples, random seed.
+
+    Returns
+    -------
+    LatencyResult
+    """
+    check_columns(facts, [column] + ([by] if by else []) + ([ttft] if ttft else []))
+    ttft = ttft or next((c for c in _TTFT if c in facts), None)
+    groups = facts[by].astype(object).where(facts[by].notna(), "(none)") if by else pd.Series(
+        "all", index=facts.index)
+    tasks = _task_ids(facts)
+    rows = []
+    for g in pd.unique(groups):
+        sel = (groups == g).to_numpy()
+        rows.append({by or "group": g, **_group(facts[sel], tasks[sel], column, quantiles, ttft,
+                                                level, n_boot, seed)})
+    notes = () if ttft else ("no time-to-first-token column in this source",)
+    return LatencyResult(pd.DataFrame(rows), by or "group", tuple(quantiles), level, notes)
+
+
+def _group(f, tasks, column, quantiles, ttft, level, n_boot, seed) -> dict:
+    codes, uniq = pd.factorize(tasks)
+    rng = np.random.default_rng(seed)
+    w = np.concatenate(list(iv.bootstrap_weights(len(uniq), n_boot, rng))) if n_boot else None
+    lat = floats(f[column])
+    out = {"n_traces": int((~np.isnan(lat)).sum())}
+    out.update(_quantiles(lat, codes, w, quantiles, level, ""))
+    if ttft:
+        out.update(_quantiles(floats(f[ttft]), codes, w, (0.5, 0.95), level, "ttft_"))
+    for part in ("llm", "tool"):
+        col = f"{part}_latency_s"
+        if col in f:
+            num = floats(f[col])
+            ok = ~np.isnan(num) & ~np.isnan(lat)
+            s_num = np.bincount(codes[ok], weights=num[ok], minlength=len(uniq))
+            s_den = np.bincount(codes[ok], weights=lat[ok], minlength=len(uniq))
+            out[f"{part}_share"] = s_num.sum() / s_den.sum() if s_den.sum() else np.nan
+            lo, hi = iv.bootstrap_ratio(s_num, s_den, n_boot=max(n_boot, 1), level=level,
+                                        seed=seed) if ok.any() else (np.nan, np.nan)
+            out[f"{part}_share_lower"], out[f"{part}_share_upper"] = float(lo), float(hi)
+    return out
+
+
+def _quantiles(x, codes, w, quantiles, level, prefix) -> dict:
+    ok = ~np.isnan(x)
+    out = {}
+    a = (1 - level) / 2
+    boot = weighted_quantiles(x[ok], w[:, codes[ok]], quantiles) if w is not None and ok.any() \
+        else np.full((1, len(quantiles)), np.nan)
+    for j, q in enumerate(quantiles):
+        name = prefix + _qname(q)
+        out[name] = float(np.quantile(x[ok], q, method="inverted_cdf")) if ok.any() else np.nan
+        lo, hi = np.nanquantile(boot[:, j], [a, 1 - a]) if np.isfinite(boot[:, j]).any() \
+            else (np.nan, np.nan)
+        out[f"{name}_lower"], out[f"{name}_upper"] = float(lo), float(hi)
+    return out
