@@ -161,7 +161,8 @@ def load_facts(path: str | Path, *, columns: dict[str, str] | None = None,
     -------
     pandas.DataFrame
         One row per usable trace with the columns of :data:`aiscale.schema.FACT_COLUMNS`
-        (Int64, boolean, float64 with NaN, UTC timestamps). ``attrs["load_summary"]`` holds
+        (Int64, boolean, float64 with NaN, UTC timestamps); ``task_id`` defaults to
+        ``trace_id`` and ``trial`` to 0, as for traces loaded from spans. ``attrs["load_summary"]`` holds
         rows read / loaded / quarantined; ``attrs["quarantined"]`` each bad row's file,
         row (CSV: line number; JSON lines: line; Parquet: row from 1) and reason.
 
@@ -181,7 +182,10 @@ def load_facts(path: str | Path, *, columns: dict[str, str] | None = None,
     if "trace_id" not in table:
         raise ValueError(f"{path}: the table needs a `trace_id` column; map one with "
                          f"columns={{'<column>': 'trace_id'}}. Available columns: {list(table.columns)}.")
-    table, reason = _coerce(_with_metadata(table.reset_index(drop=True)))
+    table = table.reset_index(drop=True)
+    table["task_id"] = table["task_id"].fillna(table["trace_id"]) if "task_id" in table else table["trace_id"]
+    table["trial"] = table["trial"].fillna(0) if "trial" in table else 0
+    table, reason = _coerce(_with_metadata(table))
     table = table.assign(source_file=str(path), source_row=numbers.to_numpy())
     failed = reason.notna()
     bad += [Quarantined(str(path), int(n), str(r)) for n, r in zip(table["source_row"][failed], reason[failed],

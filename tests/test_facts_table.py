@@ -28,6 +28,7 @@ def test_csv_with_map_and_quarantine(tmp_path):
     assert facts["iterations"].tolist() == [3, 4] and facts["success"].tolist() == [True, False]
     assert str(facts["iterations"].dtype) == "Int64" and str(facts["success"].dtype) == "boolean"
     assert facts["input_tokens"].isna().all()  # a column the table lacks stays unknown
+    assert facts["task_id"].tolist() == ["a", "b"] and facts["trial"].tolist() == [0, 0]  # defaults
     assert json.loads(facts["metadata"].iloc[0]) == {"model": "m1"}
     summary = facts.attrs["load_summary"]
     assert (summary["rows_read"], summary["rows_loaded"], summary["rows_quarantined"]) == (5, 2, 3)

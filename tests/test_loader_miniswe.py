@@ -38,6 +38,13 @@ def test_done_when_figures(facts, raw):
     assert facts["iterations"].sum() == 1307
 
 
+def test_trajectory_metadata_survives_the_join(facts, raw):
+    for instance, trajectory in raw.items():
+        meta = json.loads(facts.loc[instance, "metadata"])
+        assert meta["instance_cost_usd"] == trajectory["info"]["model_stats"]["instance_cost"]
+        assert meta["step_limit"] == 250 and meta["per_call_costs_sum_to_instance_cost"] is True
+
+
 def test_success_comes_from_report_json(facts):
     for instance in facts.index:
         report = json.loads((ROOT / "logs" / instance / "report.json").read_text())

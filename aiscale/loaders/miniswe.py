@@ -110,9 +110,8 @@ def _report(path: Path, document: dict) -> Chunk:
         if not isinstance(resolved, bool):
             bad.append(bad_record(path, row, f"{instance_id}: `resolved` must be true or false", entry))
             continue
-        metadata = {k: entry.get(k) for k in ("patch_exists", "patch_successfully_applied")}
-        rows.append({"trace_id": f"{run}/{instance_id}", "task_id": instance_id, "success": resolved,
-                     "metadata": json_text({"report_file": str(path), **metadata})})
+        # no metadata here: trace rows merge per column, and the trajectory's metadata must survive
+        rows.append({"trace_id": f"{run}/{instance_id}", "task_id": instance_id, "success": resolved})
     return Chunk(traces=frame(rows, TRACE_COLUMNS), quarantined=bad, rows_read=len(rows) + len(bad),
                  unit="span")
 

@@ -100,7 +100,7 @@ def _facts_row(path: Path, document: dict) -> dict:
     metadata = {"source": NAME, "run": run, "model": run.split("__", 1)[0],
                 "exit_status": info.get("exit_status"), "environment": document.get("environment"),
                 "note": "per-instance totals only: no per-call usage, cost or timestamps"}
-    return {"trace_id": f"{run}/{instance}", "task_id": instance, "variant": run,
+    return {"trace_id": f"{run}/{instance}", "task_id": instance, "trial": 0, "variant": run,
             "metadata": json_text(metadata), "n_llm_calls": calls, "iterations": calls,
             "n_tool_calls": len(steps), "input_tokens": _stat(stats, "tokens_sent", int),
             "output_tokens": _stat(stats, "tokens_received", int),

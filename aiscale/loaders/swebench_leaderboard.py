@@ -108,7 +108,7 @@ def _row(folder: str, instance_id: str, entry: Any) -> dict:
                             ("resolved", resolved, isinstance(resolved, bool))):
         if value is not None and not ok:
             raise TypeError(f"`{name}` has the wrong type ({value!r})")
-    return {"trace_id": f"{folder}/{instance_id}", "task_id": instance_id, "variant": folder,
+    return {"trace_id": f"{folder}/{instance_id}", "task_id": instance_id, "trial": 0, "variant": folder,
             "success": resolved, "iterations": calls, "n_llm_calls": calls, "reported_cost_usd": cost}
 
 
