@@ -127,10 +127,21 @@ def _task_ids(facts: pd.DataFrame) -> np.ndarray:
 
 
 def task_table(data: pd.DataFrame) -> pd.DataFrame:
-    """Per (group, task): number of known trials ``n``, sum ``s`` and sum of squares ``ss``."""
-    agg = data.assign(y2=data["y"] ** 2).groupby(["group", "task"], sort=False).agg(
-        n=("y", "size"), s=("y", "sum"), ss=("y2", "sum"))
-    return agg.reset_index()
+    """Per (group, task): number of known trials ``n``, sum ``s`` and sum of squares ``ss``.
+
+    Rows come in order of first appearance; computed with factorize + bincount (no groupby).
+    """
+    g_codes, g_uniq = pd.factorize(data["group"])
+    t_codes, t_uniq = pd.factorize(data["task"])
+    pair, first = pd.factorize(g_codes.astype(np.int64) * max(len(t_uniq), 1) + t_codes)
+    y = data["y"].to_numpy(float)
+    return pd.DataFrame({
+        "group": np.asarray(g_uniq, dtype=object)[first // max(len(t_uniq), 1)],
+        "task": np.asarray(t_uniq, dtype=object)[first % max(len(t_uniq), 1)],
+        "n": np.bincount(pair, minlength=len(first)),
+        "s": np.bincount(pair, weights=y, minlength=len(first)),
+        "ss": np.bincount(pair, weights=y * y, minlength=len(first)),
+    })
 
 
 def unknown_note(unknown: int, column: str) -> str:
