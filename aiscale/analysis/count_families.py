@@ -28,7 +28,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 
 @dataclass(frozen=True)
@@ -95,23 +95,35 @@ def _nb_args(base: str, mu: np.ndarray, alpha: float) -> tuple[np.ndarray, np.nd
 
 
 def base_logpmf(base: str, y: np.ndarray, mu: np.ndarray, alpha: float = 1.0) -> np.ndarray:
-    """Log P(Y = y) of a base law with mean ``mu``."""
+    """Log P(Y = y) of a base law with mean ``mu`` (special functions, no scipy.stats overhead)."""
+    y = np.asarray(y, dtype=float)
+    yy = np.maximum(y, 0.0)
     if base == "poisson":
-        return stats.poisson.logpmf(y, mu)
-    return stats.nbinom.logpmf(y, *_nb_args(base, mu, alpha))
+        out = special.xlogy(yy, mu) - mu - special.gammaln(yy + 1)
+    else:
+        size, p = _nb_args(base, mu, alpha)
+        out = (special.gammaln(yy + size) - special.gammaln(size) - special.gammaln(yy + 1)
+               + size * np.log(p) + special.xlog1py(yy, -p))
+    return np.where(y < 0, -np.inf, out)
 
 
 def base_logsf(base: str, y: np.ndarray, mu: np.ndarray, alpha: float = 1.0) -> np.ndarray:
     """Log P(Y > y) of a base law with mean ``mu``."""
+    y = np.asarray(y, dtype=float)
+    yy = np.maximum(y, 0.0)
     if base == "poisson":
-        return stats.poisson.logsf(y, mu)
-    return stats.nbinom.logsf(y, *_nb_args(base, mu, alpha))
+        sf = special.gammainc(yy + 1, mu)
+    else:
+        size, p = _nb_args(base, mu, alpha)
+        sf = special.betainc(yy + 1, size, 1 - p)
+    with np.errstate(divide="ignore"):
+        return np.where(y < 0, 0.0, np.log(sf))
 
 
 def _split(family: Family, params: np.ndarray, k: int):
     beta = params[:k]
     rest = params[k:]
-    alpha = float(np.exp(rest[0])) if family.has_alpha else 1.0
+    alpha = float(np.exp(np.clip(rest[0], -25.0, 10.0))) if family.has_alpha else 1.0
     gamma = rest[1 if family.has_alpha else 0:] if family.modifier == "hurdle" else None
     return beta, alpha, gamma
 
@@ -123,8 +135,9 @@ def loglike_obs(family: Family, params: np.ndarray, y: np.ndarray, X: np.ndarray
     mu = np.exp(np.clip(X @ beta, -30, 30))
     if family.modifier == "shifted":
         y = y - 1
-    obs = np.where(censored, base_logsf(family.base, y, mu, alpha),
-                   base_logpmf(family.base, y, mu, alpha))
+    obs = base_logpmf(family.base, y, mu, alpha)
+    if censored.any():
+        obs[censored] = base_logsf(family.base, y[censored], mu[censored], alpha)
     if family.modifier in ("", "shifted"):
         return obs
     positive = obs - base_logsf(family.base, np.zeros_like(y), mu, alpha)
@@ -151,10 +164,25 @@ def fit_family(name: str, y: np.ndarray, X: np.ndarray, censored: np.ndarray) ->
     y = np.asarray(y, dtype=float)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        start, cov, llf, ok = _fit_statsmodels(family, y, X, censored)
-        if not censored.any():
-            return FamilyFit(family, start, cov, llf, len(y), ok, "statsmodels")
-        return _fit_censored(family, y, X, censored, start)
+        try:
+            params, cov, llf, ok = _fit_statsmodels(family, y, X, censored)
+        except (ValueError, np.linalg.LinAlgError):  # e.g. NB on under-dispersed data
+            params, ok = _plain_start(family, y, X), False
+        if ok and not censored.any():
+            return FamilyFit(family, params, cov, llf, len(y), ok, "statsmodels")
+        return _fit_censored(family, y, X, censored, params)  # the naive fit only starts it
+
+
+def _plain_start(family: Family, y: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """Starting values when the naive statsmodels fit fails: log mean, alpha 1, empirical P(0)."""
+    shift = 1.0 if family.modifier == "shifted" else 0.0
+    beta = np.zeros(X.shape[1])
+    beta[0] = np.log(max(np.mean(y) - shift, 0.1))
+    extra = [0.0] if family.has_alpha else []
+    if family.modifier == "hurdle":
+        p0 = np.clip(np.mean(y == 0), 0.01, 0.99)
+        extra += [np.log(p0 / (1 - p0))] + [0.0] * (X.shape[1] - 1)
+    return np.concatenate([beta, extra])
 
 
 def _fit_statsmodels(family: Family, y, X, censored):
@@ -217,13 +245,21 @@ def _fit_censored(family: Family, y, X, censored, start) -> FamilyFit:
             return loglike_obs(family, params, self.endog, self.exog, censored)
 
     start = np.where(np.isfinite(start), start, 0.0)
+    if family.has_alpha:  # a naive fit of capped counts drives alpha to 0, where Newton stalls
+        start[X.shape[1]] = max(start[X.shape[1]], np.log(0.05))
     model = _Censored(y, X, extra_params_names=[f"p{i}" for i in range(len(start) - X.shape[1])])
-    res = model.fit(start_params=start, method="bfgs", maxiter=1000, disp=0)
-    res = model.fit(start_params=res.params, method="newton", maxiter=50, disp=0)
+    try:
+        res = model.fit(start_params=start, method="newton", maxiter=100, disp=0)
+        done = bool(res.mle_retvals.get("converged")) and np.isfinite(res.llf)
+    except np.linalg.LinAlgError:
+        done = False
+    if not done:
+        res = model.fit(start_params=start, method="nm", maxiter=5000, disp=0)
+        res = model.fit(start_params=res.params, method="bfgs", maxiter=1000, disp=0)
     cov = np.asarray(res.cov_params(), dtype=float)
     ok = bool(res.mle_retvals.get("converged", True)) and bool(np.all(np.isfinite(cov)))
     return FamilyFit(family, np.asarray(res.params, dtype=float), cov, float(res.llf), len(y),
-                     ok, "censored MLE")
+                     ok, "censored MLE" if censored.any() else "MLE")
 
 
 def applicable(name: str, y: np.ndarray) -> str | None:
