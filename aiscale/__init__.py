@@ -13,10 +13,11 @@ True
 
 from __future__ import annotations
 
+from aiscale.facts_table import load_facts
 from aiscale.loaders import formats
 from aiscale.rollup import rollup_frames
 from aiscale.store import TraceStore, load
 
 __version__ = "0.1.0"
 
-__all__ = ["TraceStore", "formats", "load", "rollup_frames", "__version__"]
+__all__ = ["TraceStore", "formats", "load", "load_facts", "rollup_frames", "__version__"]

@@ -14,7 +14,7 @@ Rules (DESIGN.md):
 - ``cost_usd`` is null when any LLM call of the trace is unpriced (see ``unpriced_llm_calls``);
   a trace with no LLM call costs 0;
 - trace rows from several files are merged per trace: the largest non-null value of each
-  column (``started_at``: the earliest); ``task_id`` defaults to trace_id, ``trial`` to 0,
+  column (``started_at``: the earliest; ``metadata``: the longest); ``task_id`` defaults to trace_id, ``trial`` to 0,
   ``variant`` to the model of the first LLM call, ``started_at`` to the first span start.
 
 Examples
@@ -62,9 +62,10 @@ def dedupe_spans(spans: ibis.Table) -> ibis.Table:
 
 def merge_traces(traces: ibis.Table) -> ibis.Table:
     """One row per trace_id from trace rows of several files (largest non-null per column)."""
-    others = [c for c in schema.TRACE_COLUMNS if c not in ("trace_id", "started_at")]
+    others = [c for c in schema.TRACE_COLUMNS if c not in ("trace_id", "started_at", "metadata")]
     return traces.group_by("trace_id").aggregate(
-        started_at=traces.started_at.min(), **{c: traces[c].max() for c in others}
+        started_at=traces.started_at.min(), **{c: traces[c].max() for c in others},
+        metadata=traces.metadata.argmax(traces.metadata.length()),
     )
 
 
@@ -244,6 +245,7 @@ def _rollup_on_duckdb(store: TraceStore, rates: pd.DataFrame | None) -> pd.DataF
 
 def merged_traces_sql(view: str = "traces") -> str:
     """SQL (DuckDB) that merges trace rows of several files, as :func:`merge_traces` does."""
-    others = [c for c in schema.TRACE_COLUMNS if c not in ("trace_id", "started_at")]
+    others = [c for c in schema.TRACE_COLUMNS if c not in ("trace_id", "started_at", "metadata")]
     cols = ", ".join(f"max({c}) AS {c}" for c in others)
-    return f"SELECT trace_id, min(started_at) AS started_at, {cols} FROM {view} GROUP BY trace_id"
+    return (f"SELECT trace_id, min(started_at) AS started_at, {cols}, "
+            f"arg_max(metadata, length(metadata)) AS metadata FROM {view} GROUP BY trace_id")

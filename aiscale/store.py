@@ -3,7 +3,7 @@
 Layout::
 
     STORE/manifest.json          files loaded (by content hash) and their counts
-    STORE/spans/<hash>-<n>.parquet
+    STORE/spans/day=YYYY-MM-DD/<hash>-<n>.parquet   (day of span start; day=unknown)
     STORE/traces/<hash>-<n>.parquet
     STORE/facts/<hash>-<n>.parquet       per-trace rows of span-less sources
     STORE/quarantine/<hash>.jsonl        rows that could not be used, with file, line, reason
@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from datetime import datetime, timezone
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Literal
 
@@ -40,14 +41,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from aiscale import schema
+from aiscale.ingest import stage_file
 from aiscale.load_summary import FileLoad, LoadSummary
-from aiscale.loaders import UnknownFormatError, expand_paths, read_file
-from aiscale.loaders.base import Chunk, Quarantined
-from aiscale.loaders.validate import merge_traces, validate_facts, validate_spans
+from aiscale.loaders import expand_paths
 
 Engine = Literal["duckdb", "spark"]
 _TABLES = ("spans", "traces", "facts")
 _MANIFEST = "manifest.json"
+PARALLEL_BYTES = 64 * 1024 * 1024  # below this a load runs in-process (no worker start-up)
+LOAD_WORKERS = 2
 
 
 def file_digest(path: Path) -> str:
@@ -127,93 +129,76 @@ class TraceStore:
         named = {Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)}
         self._clean_interrupted()
         summary = LoadSummary(files=[])
-        for path in expand_paths(list(named)):
+        jobs = self._plan(expand_paths(list(named)), named, summary)
+        for path, record, seconds in self._run(jobs, format=format):
             if progress:
                 progress(str(path))
-            summary.files.append(self._load_file(path, format=format, named=path in named))
+            if record["status"] == "skipped":
+                summary.files.append(FileLoad(str(path), None, "skipped", reason=record["reason"]))
+                continue
+            examples = record.pop("examples")
+            self._commit(record.pop("staging"), record.pop("digest"), record)
+            summary.files.append(FileLoad(
+                str(path), record["format"], "loaded", rows_read=record["rows_read"],
+                rows_loaded=record["rows_loaded"], rows_quarantined=record["rows_quarantined"],
+                unit=record["unit"], seconds=seconds, quarantine_examples=examples))
         summary.orphan_spans = self._count_orphans()
         self.last_load = summary
         return summary
+
+    def _plan(self, files: list[Path], named: set[Path], summary: LoadSummary) -> list[tuple]:
+        """Files to read: those whose bytes the store has not seen (in this call either)."""
+        known = self.manifest()["files"]
+        jobs, seen = [], set()
+        for path in files:
+            digest = file_digest(path)
+            if digest in known or digest in seen:
+                previous = known.get(digest, {})
+                summary.files.append(FileLoad(str(path), previous.get("format"), "already loaded"))
+                continue
+            seen.add(digest)
+            staging = self.root / f".load-{digest[:16]}-{uuid.uuid4().hex[:8]}"
+            jobs.append((path, digest, path in named, staging))
+        return jobs
+
+    def _run(self, jobs: list[tuple], *, format: str | None):
+        """Stage each file, in two worker processes when the load is large enough to gain."""
+        large = sum(path.stat().st_size for path, *_ in jobs) > PARALLEL_BYTES and len(jobs) > 1
+        if not large:
+            for path, digest, named, staging in jobs:
+                started = time.perf_counter()
+                record = stage_file(path, digest, format, named, staging)
+                yield path, {**record, "digest": digest, "staging": staging}, time.perf_counter() - started
+            return
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=LOAD_WORKERS, mp_context=context) as pool:
+            started = time.perf_counter()
+            futures = [(path, digest, staging, pool.submit(stage_file, path, digest, format, named, staging))
+                       for path, digest, named, staging in jobs]
+            for path, digest, staging, future in futures:
+                record = future.result()
+                yield path, {**record, "digest": digest, "staging": staging}, time.perf_counter() - started
 
     def _clean_interrupted(self) -> None:
         for leftover in self.root.glob(".load-*"):
             shutil.rmtree(leftover, ignore_errors=True)
 
-    def _load_file(self, path: Path, *, format: str | None, named: bool) -> FileLoad:
-        started = time.perf_counter()
-        digest = file_digest(path)
-        manifest = self.manifest()
-        if digest in manifest["files"]:
-            previous = manifest["files"][digest]
-            return FileLoad(str(path), previous["format"], "already loaded", rows_read=0,
-                            rows_loaded=0, rows_quarantined=0, seconds=time.perf_counter() - started)
+    def _commit(self, staging: Path, digest: str, record: dict) -> None:
         try:
-            format_name, chunks = read_file(path, format=format)
-        except UnknownFormatError as exc:
-            if named or format:
-                raise
-            return FileLoad(str(path), None, "skipped", reason=str(exc))
-        staging = self.root / f".load-{digest[:16]}-{uuid.uuid4().hex[:8]}"
-        staging.mkdir()
-        try:
-            record = self._stage_chunks(path, digest, chunks, staging)
-            record["format"] = format_name
-            self._commit(staging, digest, record)
+            for table in _TABLES:
+                for name in record["parts"][table]:
+                    target = self.root / table / name
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(staging / table / name, target)
+            if (staging / "quarantine.jsonl").exists():
+                (self.root / "quarantine").mkdir(exist_ok=True)
+                os.replace(staging / "quarantine.jsonl", self.root / "quarantine" / f"{digest[:16]}.jsonl")
+                record["quarantine"] = f"quarantine/{digest[:16]}.jsonl"
+            manifest = self.manifest()
+            manifest["files"][digest] = record
+            self._write_manifest(manifest)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        return FileLoad(str(path), format_name, "loaded", rows_read=record["rows_read"],
-                        rows_loaded=record["rows_loaded"], rows_quarantined=record["rows_quarantined"],
-                        unit=record["unit"], seconds=time.perf_counter() - started,
-                        quarantine_examples=record.pop("examples"))
-
-    def _stage_chunks(self, path: Path, digest: str, chunks: Iterable[Chunk], staging: Path) -> dict:
-        record = {"path": str(path), "rows_read": 0, "rows_loaded": 0, "rows_quarantined": 0,
-                  "unit": "span", "parts": {t: [] for t in _TABLES},
-                  "loaded_at": datetime.now(timezone.utc).isoformat(), "examples": []}
-        quarantine_rows: list[dict] = []
-        for number, chunk in enumerate(chunks):
-            record["unit"] = chunk.unit
-            record["rows_read"] += chunk.rows_read
-            bad = list(chunk.quarantined)
-            tables: dict[str, pd.DataFrame] = {}
-            if chunk.spans is not None and len(chunk.spans):
-                good, rejected = validate_spans(chunk.spans)
-                bad += rejected
-                tables["spans"] = good
-            if chunk.traces is not None and len(chunk.traces):
-                tables["traces"] = merge_traces(chunk.traces)
-            if chunk.facts is not None and len(chunk.facts):
-                good, rejected = validate_facts(chunk.facts)
-                bad += rejected
-                tables["facts"] = good
-            record["rows_loaded"] += chunk.rows_read - len(bad)
-            record["rows_quarantined"] += len(bad)
-            quarantine_rows += [vars(q) for q in bad]
-            for table, frame in tables.items():
-                if len(frame):
-                    name = f"{digest[:16]}-{number:05d}.parquet"
-                    (staging / table).mkdir(exist_ok=True)
-                    pq.write_table(schema.conform(frame, table), staging / table / name,
-                                   compression="zstd")
-                    record["parts"][table].append(name)
-        if quarantine_rows:
-            frame = pd.DataFrame(quarantine_rows)
-            frame.to_json(staging / "quarantine.jsonl", orient="records", lines=True)
-            record["examples"] = [str(Quarantined(**row)) for row in quarantine_rows[:5]]
-        return record
-
-    def _commit(self, staging: Path, digest: str, record: dict) -> None:
-        for table in _TABLES:
-            for name in record["parts"][table]:
-                (self.root / table).mkdir(exist_ok=True)
-                os.replace(staging / table / name, self.root / table / name)
-        if (staging / "quarantine.jsonl").exists():
-            (self.root / "quarantine").mkdir(exist_ok=True)
-            os.replace(staging / "quarantine.jsonl", self.root / "quarantine" / f"{digest[:16]}.jsonl")
-            record["quarantine"] = f"quarantine/{digest[:16]}.jsonl"
-        manifest = self.manifest()
-        manifest["files"][digest] = {k: v for k, v in record.items() if k != "examples"}
-        self._write_manifest(manifest)
 
     def _count_orphans(self) -> int:
         spans = self.parts("spans")

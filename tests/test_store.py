@@ -122,3 +122,24 @@ def test_cli_load_and_facts_exit_codes(tmp_path, spans_file, capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli_main(["load"])
     assert exit_info.value.code == 2
+
+
+def test_spans_are_partitioned_by_day(tmp_path):
+    frame = agent_trace("early")
+    late = agent_trace("late")
+    late["start_time"] += pd.Timedelta(days=3)
+    late["end_time"] += pd.Timedelta(days=3)
+    path = write_spans(tmp_path / "two-days.parquet", pd.concat([frame, late]))
+    store = aiscale.load([path], store=tmp_path / "s")
+    days = sorted(p.parent.name for p in (store.root / "spans").rglob("*.parquet"))
+    assert days == ["day=2025-03-01", "day=2025-03-04"]
+    assert sorted(store.facts().trace_id) == ["early", "late"]
+
+
+def test_parallel_load_gives_the_same_store_as_sequential(tmp_path, monkeypatch):
+    paths = [write_spans(tmp_path / f"f{i}.parquet", agent_trace(f"t{i}")) for i in range(3)]
+    sequential = aiscale.load(paths, store=tmp_path / "seq").facts()
+    monkeypatch.setattr(aiscale.store, "PARALLEL_BYTES", 0)
+    parallel_store = aiscale.load(paths, store=tmp_path / "par")
+    assert [f.status for f in parallel_store.last_load.files] == ["loaded"] * 3
+    pd.testing.assert_frame_equal(parallel_store.facts(), sequential)

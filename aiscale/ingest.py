@@ -1,0 +1,103 @@
+"""One file into staged Parquet parts: read, validate, partition spans by day, write.
+
+:func:`stage_file` runs in a worker process when a load has several files (both cores),
+and writes only inside its staging folder; the store then moves the parts into place and
+names them in its manifest. Spans are written under ``spans/day=YYYY-MM-DD/`` (by span
+start; ``day=unknown`` when the source has no timestamps) so that a window reads only
+its days.
+
+Examples
+--------
+>>> day_partition(pd.Series(pd.to_datetime(["2025-01-02 10:00", None], utc=True))).tolist()
+['day=2025-01-02', 'day=unknown']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from aiscale import schema
+from aiscale.loaders import UnknownFormatError, read_file
+from aiscale.loaders.base import Chunk, Quarantined
+from aiscale.loaders.validate import merge_traces, validate_facts, validate_spans
+
+TABLES = ("spans", "traces", "facts")
+
+
+def day_partition(start_time: pd.Series) -> pd.Series:
+    """Return the ``day=YYYY-MM-DD`` folder of each span (``day=unknown`` without a start)."""
+    days = pd.to_datetime(start_time, utc=True, errors="coerce").dt.strftime("day=%Y-%m-%d")
+    return days.fillna("day=unknown")
+
+
+def _validated(chunk: Chunk) -> tuple[dict[str, pd.DataFrame], list[Quarantined]]:
+    bad = list(chunk.quarantined)
+    tables: dict[str, pd.DataFrame] = {}
+    if chunk.spans is not None and len(chunk.spans):
+        tables["spans"], rejected = validate_spans(chunk.spans)
+        bad += rejected
+    if chunk.traces is not None and len(chunk.traces):
+        tables["traces"] = merge_traces(chunk.traces)
+    if chunk.facts is not None and len(chunk.facts):
+        tables["facts"], rejected = validate_facts(chunk.facts)
+        bad += rejected
+    return tables, bad
+
+
+def _write(table: str, frame: pd.DataFrame, staging: Path, stem: str) -> list[str]:
+    """Write one validated frame; spans split by day. Returns paths relative to the table folder."""
+    if table != "spans":
+        (staging / table).mkdir(parents=True, exist_ok=True)
+        pq.write_table(schema.conform(frame, table), staging / table / f"{stem}.parquet", compression="zstd")
+        return [f"{stem}.parquet"]
+    names = []
+    for day, part in frame.groupby(day_partition(frame["start_time"]), sort=True):
+        folder = staging / "spans" / day
+        folder.mkdir(parents=True, exist_ok=True)
+        pq.write_table(schema.conform(part, "spans"), folder / f"{stem}.parquet", compression="zstd")
+        names.append(f"{day}/{stem}.parquet")
+    return names
+
+
+def stage_chunks(path: Path, digest: str, chunks: Iterable[Chunk], staging: Path) -> dict:
+    """Validate and write every chunk of one file into ``staging``; return the manifest record."""
+    record = {"path": str(path), "rows_read": 0, "rows_loaded": 0, "rows_quarantined": 0,
+              "unit": "span", "parts": {t: [] for t in TABLES},
+              "loaded_at": datetime.now(timezone.utc).isoformat(), "examples": []}
+    quarantine_rows: list[dict] = []
+    for number, chunk in enumerate(chunks):
+        record["unit"] = chunk.unit
+        record["rows_read"] += chunk.rows_read
+        tables, bad = _validated(chunk)
+        record["rows_loaded"] += chunk.rows_read - len(bad)
+        record["rows_quarantined"] += len(bad)
+        quarantine_rows += [vars(q) for q in bad]
+        for table, frame in tables.items():
+            if len(frame):
+                record["parts"][table] += _write(table, frame, staging, f"{digest[:16]}-{number:05d}")
+    if quarantine_rows:
+        pd.DataFrame(quarantine_rows).to_json(staging / "quarantine.jsonl", orient="records", lines=True)
+        record["examples"] = [str(Quarantined(**row)) for row in quarantine_rows[:5]]
+    return record
+
+
+def stage_file(path: Path, digest: str, format: str | None, named: bool, staging: Path) -> dict:
+    """Read one file into ``staging``; a record with ``status`` loaded or skipped.
+
+    An unrecognised file raises when it was named (or a format forced), else is skipped.
+    """
+    try:
+        format_name, chunks = read_file(path, format=format)
+    except UnknownFormatError as exc:
+        if named or format:
+            raise
+        return {"status": "skipped", "path": str(path), "reason": str(exc)}
+    staging.mkdir(parents=True)
+    record = stage_chunks(path, digest, chunks, staging)
+    record.update(status="loaded", format=format_name)
+    return record
