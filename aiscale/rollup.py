@@ -211,11 +211,31 @@ def _rates_arrow(rates: pd.DataFrame) -> pa.Table:
     return pa.Table.from_pandas(frame, preserve_index=False)
 
 
+def utc_timestamp(value) -> pd.Timestamp | None:
+    """Return ``value`` as a UTC timestamp (naive values are taken as UTC); None stays None."""
+    if value is None:
+        return None
+    stamp = pd.Timestamp(value)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def _window(since, until) -> tuple[pd.Timestamp | None, pd.Timestamp | None, tuple[str, str] | None]:
+    """The window's bounds and the span-partition days to read (one day of margin each side)."""
+    low, high = utc_timestamp(since), utc_timestamp(until)
+    if low is None and high is None:
+        return None, None, None
+    first = (low - pd.Timedelta(days=1)).strftime("%Y-%m-%d") if low is not None else "0000-00-00"
+    last = (high + pd.Timedelta(days=1)).strftime("%Y-%m-%d") if high is not None else "9999-99-99"
+    return low, high, (first, last)
+
+
 def facts_from_store(store: TraceStore, *, engine: str = "duckdb",
-                     prices: str | Path | pd.DataFrame | None = None) -> pd.DataFrame:
+                     prices: str | Path | pd.DataFrame | None = None,
+                     since=None, until=None) -> pd.DataFrame:
     """Trace facts of a store with the chosen engine (see :meth:`TraceStore.facts`)."""
     if engine not in ("duckdb", "spark"):
         raise ValueError(f"The value for `engine` must be one of ['duckdb', 'spark'], but {engine!r} was passed.")
+    low, high, days = _window(since, until)
     keys = store.sql("SELECT DISTINCT provider, model, CAST(start_time AS DATE) AS day "
                      "FROM spans WHERE kind = 'llm'")
     rates = rate_table(keys, prices=prices) if len(keys) else None
@@ -223,17 +243,27 @@ def facts_from_store(store: TraceStore, *, engine: str = "duckdb",
     if engine == "spark":
         from aiscale.spark import rollup_on_spark
 
-        rolled = rollup_on_spark(store, rates)
+        rolled = rollup_on_spark(store, rates, days=days)
     else:
-        rolled = _rollup_on_duckdb(store, rates)
-    return finish(rolled, stored)
+        rolled = _rollup_on_duckdb(store, rates, days=days)
+    facts = finish(rolled, stored)
+    if days is None:
+        return facts
+    started = pd.to_datetime(facts["started_at"], utc=True)
+    keep = pd.Series(True, index=facts.index)
+    if low is not None:
+        keep &= started >= low
+    if high is not None:
+        keep &= started < high
+    return facts.loc[keep.fillna(False).astype(bool)].reset_index(drop=True)
 
 
-def _rollup_on_duckdb(store: TraceStore, rates: pd.DataFrame | None) -> pd.DataFrame:
+def _rollup_on_duckdb(store: TraceStore, rates: pd.DataFrame | None, *,
+                      days: tuple[str, str] | None = None) -> pd.DataFrame:
     con = _duckdb_backend()
     tables = {}
     for name in ("spans", "traces"):
-        parts = store.parts(name)
+        parts = store.parts(name, days=days)
         if parts:
             con.raw_sql(f"CREATE VIEW {name}_src AS SELECT * FROM read_parquet({parts!r})")
             tables[name] = con.table(f"{name}_src")

@@ -69,18 +69,12 @@ def open_context(store: str | Path, *, since: str | None = None, until: str | No
     from aiscale.store import TraceStore
 
     trace_store = TraceStore(store)
-    facts = trace_store.facts(prices=prices)
     start, end = parse_since(since), parse_since(until)
+    facts = trace_store.facts(prices=prices, since=start, until=end)
     window = "all data"
     if start is not None or end is not None:
-        started = pd.to_datetime(facts["started_at"], utc=True)
-        keep = pd.Series(True, index=facts.index)
-        if start is not None:
-            keep &= started >= start
-        if end is not None:
-            keep &= started < end
-        facts = facts.loc[keep]
-        window = f"{start:%Y-%m-%d %H:%M} to {(end or datetime.now(timezone.utc)):%Y-%m-%d %H:%M} UTC"
+        window = (f"{start:%Y-%m-%d %H:%M} UTC" if start else "the start") + " to " + (
+            f"{end:%Y-%m-%d %H:%M} UTC" if end else "now")
     if variants:
         facts = facts.loc[facts["variant"].isin(variants)]
     spans = None

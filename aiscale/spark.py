@@ -57,7 +57,8 @@ def spark_session():
     return builder.getOrCreate()
 
 
-def rollup_on_spark(store: TraceStore, rates: pd.DataFrame | None) -> pd.DataFrame:
+def rollup_on_spark(store: TraceStore, rates: pd.DataFrame | None, *,
+                    days: tuple[str, str] | None = None) -> pd.DataFrame:
     """Run :func:`aiscale.rollup.rollup` on Spark over the store's Parquet parts."""
     import ibis
 
@@ -67,7 +68,7 @@ def rollup_on_spark(store: TraceStore, rates: pd.DataFrame | None) -> pd.DataFra
     con = ibis.pyspark.connect(session)
     tables = {}
     for name in ("spans", "traces"):
-        parts = store.parts(name)
+        parts = store.parts(name, days=days)
         if parts:
             frame = session.read.parquet(*parts)
         else:

@@ -100,10 +100,18 @@ class TraceStore:
         tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True))
         os.replace(tmp, self.root / _MANIFEST)
 
-    def parts(self, table: str) -> list[str]:
-        """Return the Parquet files of one table that the manifest names, sorted."""
+    def parts(self, table: str, *, days: tuple[str, str] | None = None) -> list[str]:
+        """Return the Parquet files of one table that the manifest names, sorted.
+
+        ``days=("2025-01-01", "2025-01-07")`` keeps the span parts of those days (inclusive)
+        and of spans without a timestamp; other tables are not partitioned.
+        """
         names = [part for entry in self.manifest()["files"].values()
                  for part in entry.get("parts", {}).get(table, [])]
+        if days is not None and table == "spans":
+            low, high = (f"day={d}" for d in days)
+            names = [n for n in names if not n.startswith("day=") or n.split("/")[0] == "day=unknown"
+                     or low <= n.split("/")[0] <= high]
         return sorted(str(self.root / table / name) for name in names)
 
     # -- loading ----------------------------------------------------------------------------
@@ -255,6 +263,7 @@ class TraceStore:
         return pd.concat([pd.read_json(f, lines=True, dtype=False) for f in files], ignore_index=True)
 
     def facts(self, *, engine: Engine = "duckdb", prices: str | Path | pd.DataFrame | None = None,
+              since: str | pd.Timestamp | None = None, until: str | pd.Timestamp | None = None,
               ) -> pd.DataFrame:
         """Return trace facts: one row per trace, spans rolled up plus span-less fact rows.
 
@@ -264,6 +273,9 @@ class TraceStore:
             Which engine runs the rollup; both give the same rows.
         prices : path or DataFrame, optional
             A price sheet that overrides genai-prices for the models it names.
+        since, until : str or Timestamp, optional
+            Keep traces that started in ``[since, until)``; only the span partitions of
+            those days (and a day either side, for traces crossing midnight) are read.
 
         Returns
         -------
@@ -272,7 +284,7 @@ class TraceStore:
         """
         from aiscale.rollup import facts_from_store
 
-        return facts_from_store(self, engine=engine, prices=prices)
+        return facts_from_store(self, engine=engine, prices=prices, since=since, until=until)
 
     def export_facts(self, out: str | Path, **kwargs) -> Path:
         """Write trace facts to ``out`` (.csv or .parquet) and return the path."""

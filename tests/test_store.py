@@ -143,3 +143,19 @@ def test_parallel_load_gives_the_same_store_as_sequential(tmp_path, monkeypatch)
     parallel_store = aiscale.load(paths, store=tmp_path / "par")
     assert [f.status for f in parallel_store.last_load.files] == ["loaded"] * 3
     pd.testing.assert_frame_equal(parallel_store.facts(), sequential)
+
+
+def test_a_window_reads_only_its_days(tmp_path):
+    frames = []
+    for day in range(10):
+        frame = agent_trace(f"d{day}")
+        frame["start_time"] += pd.Timedelta(days=day)
+        frame["end_time"] += pd.Timedelta(days=day)
+        frames.append(frame)
+    store = aiscale.load([write_spans(tmp_path / "ten.parquet", pd.concat(frames))], store=tmp_path / "s")
+    parts = store.parts("spans", days=("2025-03-04", "2025-03-06"))
+    assert [p.split("/")[-2] for p in parts] == ["day=2025-03-04", "day=2025-03-05", "day=2025-03-06"]
+    week = store.facts(since="2025-03-05", until="2025-03-07")
+    assert sorted(week.trace_id) == ["d4", "d5"]
+    pd.testing.assert_frame_equal(week, store.facts().loc[lambda f: f.trace_id.isin(["d4", "d5"])]
+                                  .reset_index(drop=True))
