@@ -1,0 +1,67 @@
+"""Write the bundled demo data to ``data/demo/``: simulated agent traces with known truth.
+
+Run from the repository root: ``.venv/bin/python scripts/make_demo.py``. Seeded, so the
+files come out byte for byte the same; ``tests/test_simulate.py`` checks that they do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from aiscale.simulate import OTLP_FILE, simulate, simulate_to
+
+SEED = 7
+TRACES = 240
+OUT = Path(__file__).resolve().parents[1] / "data" / "demo"
+
+
+def _seed_note(out: Path) -> str:
+    sim = simulate(TRACES, seed=SEED)
+    truth, spans = sim.truth.traces, sim.spans
+    size = sum((out / name).stat().st_size for name in (OTLP_FILE, "truth.json"))
+    lines = [
+        "# Demo data: how it was made",
+        "",
+        "Simulated by aiscale itself: `.venv/bin/python scripts/make_demo.py`, which runs",
+        f"`aiscale.simulate.simulate_to(\"data/demo\", {TRACES}, seed={SEED}, format=\"otlp\")`",
+        f"(the same as `aiscale simulate -o data/demo --traces {TRACES} --seed {SEED} --format otlp`).",
+        "Same seed, same bytes.",
+        "",
+        f"- `{OTLP_FILE}`: OTLP JSON lines as the OpenTelemetry Collector's file exporter writes",
+        "  them (GenAI semantic conventions; task, trial, variant and outcome as `aiscale.*`",
+        "  attributes on each root span).",
+        "- `truth.json`: every law the traces were drawn from (per variant: task-success Beta,",
+        "  loop-count law and cap, token laws, cache share, prices, latency laws, error rate,",
+        "  stuck-loop share, drift) and the ids of the planted stuck loops. `aiscale.simulate`",
+        "  documents the laws; `Truth.expected(...)` and `Truth.loop_budget(...)` compute what",
+        "  follows from them.",
+        "",
+        f"Contents: {len(truth)} traces, {len(spans):,} spans, {truth['task_id'].nunique()} tasks x "
+        f"{truth['trial'].nunique()} trials x {truth['variant'].nunique()} variants "
+        f"({', '.join(v.name for v in sim.truth.variants)}); "
+        f"{int(truth['n_errors'].sum())} failed LLM calls followed by retries; "
+        f"{int(truth['stuck'].sum())} stuck loops; {int(truth['censored'].sum())} traces cut by "
+        f"the step cap; {int(truth['after_drift'].sum())} 'strong' traces after the drift "
+        "(output tokens x1.3 from 2025-06-11); "
+        f"{size / 1e6:.1f} MB of OTLP and truth.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Regenerate the demo files (``--out`` to write elsewhere, e.g. to compare)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=OUT)
+    out = parser.parse_args().out
+    out.mkdir(parents=True, exist_ok=True)
+    simulate_to(out, TRACES, seed=SEED, format="otlp")
+    (out / "SEED.md").write_text(_seed_note(out))
+    record = json.loads((out / "truth.json").read_text())
+    print(f"wrote {out}: {TRACES} traces, {len(record['stuck_trace_ids'])} stuck loops")
+
+
+if __name__ == "__main__":
+    main()
