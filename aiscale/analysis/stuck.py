@@ -149,7 +149,8 @@ def stuck_loops(spans: pd.DataFrame, *, facts: pd.DataFrame | None = None, min_r
     by_tool, by_out = table["tool_repeats"] >= min_repeats, table["output_repeats"] >= min_repeats
     table["stuck"] = by_tool | by_out
     table["reason"] = np.select([by_tool & by_out, by_tool, by_out], ["tool+output", "tool", "output"], "")
-    table["stuck_since"] = table["t_since"].where(by_tool).fillna(table["o_since"].where(by_out))
+    since_tool = table["t_since"].astype("float64").where(by_tool)
+    table["stuck_since"] = since_tool.fillna(table["o_since"].astype("float64").where(by_out))
     table = table.drop(columns=["t_since", "o_since"])
     table["spend"] = _trace_spend(table.index, calls, facts)
     table["spend_after"] = _spend_after(table, calls)

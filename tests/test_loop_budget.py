@@ -1,0 +1,115 @@
+"""Loop-budget curves and cost growth, against the simulator's truth and mini-SWE-agent's run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from loops_sim import STRONG, priced, strong_sim
+
+import aiscale
+from aiscale.analysis.cost_growth import cost_growth
+from aiscale.analysis.loop_budget import knee, loop_budget
+from aiscale.sim.truth import iteration_cost
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return strong_sim(3000, seed=4)
+
+
+def _inside(low, value, high) -> np.ndarray:
+    return (np.asarray(low) <= value) & (value <= np.asarray(high))
+
+
+def test_loop_budget_matches_the_true_curve(sim):
+    curve = loop_budget(sim.truth.traces, spans=priced(sim), n_boot=400)
+    truth = sim.truth.loop_budget(STRONG.name)
+    t = curve.frame().merge(truth, left_on="cap", right_on="k", suffixes=("", "_true"))
+    assert curve.cost_source == "spans" and len(t) == STRONG.cap
+    assert _inside(t["success_rate_low"], t["success_rate_true"], t["success_rate_high"]).mean() >= 0.9
+    assert _inside(t["mean_cost_low"], t["mean_cost_usd"], t["mean_cost_high"]).mean() >= 0.9
+    assert np.abs(t["success_rate"] - t["success_rate_true"]).max() < 0.04
+    true_spd = truth["success_rate"] / truth["mean_cost_usd"]
+    assert curve.best_cap in set(truth["k"][true_spd >= 0.97 * true_spd.max()])
+    assert curve.knee_cap == pytest.approx(knee(truth["k"], truth["success_rate"]), abs=3)
+
+
+def test_cost_approximations_bracket_the_span_costs(sim):
+    """Call cost grows with k: 'linear' over-states the cost of the first k calls, 'context'
+    (cost proportional to k) under-states it; the per-call truth lies between."""
+    facts = sim.truth.traces
+    exact = loop_budget(facts, spans=priced(sim), n_boot=20).frame()["mean_cost"]
+    linear = loop_budget(facts, approx="linear", n_boot=20).frame()["mean_cost"]
+    context = loop_budget(facts, approx="context", n_boot=20).frame()["mean_cost"]
+    caps = slice(4, None)  # the first calls carry cache writes and no cache reads
+    assert np.all(context[caps] <= exact[caps] + 1e-9) and np.all(exact[caps] <= linear[caps] + 1e-9)
+    assert exact.iloc[-1] == pytest.approx(facts["cost_usd"].mean(), rel=1e-9)
+    assert linear.iloc[-1] == pytest.approx(exact.iloc[-1]) == context.iloc[-1]
+
+
+def test_bootstrap_resamples_tasks_not_traces():
+    """Trials of a task share its success probability: task-clustered CIs must be wider."""
+    rng = np.random.default_rng(2)
+    tasks = np.repeat(np.arange(100), 8)
+    p = rng.beta(0.5, 0.5, 100)[tasks]
+    facts = pd.DataFrame({"task_id": tasks, "trace_id": np.arange(800), "iterations": 5,
+                          "success": rng.random(800) < p, "cost_usd": 1.0})
+    wide = loop_budget(facts, n_boot=500).frame().iloc[-1]
+    narrow = loop_budget(facts, cluster="trace_id", n_boot=500).frame().iloc[-1]
+    assert (wide["success_rate_high"] - wide["success_rate_low"]) > \
+        1.8 * (narrow["success_rate_high"] - narrow["success_rate_low"])
+
+
+def test_cost_growth_matches_the_declared_per_call_cost(sim):
+    growth = cost_growth(priced(sim), facts=sim.truth.traces)
+    table = growth.frame().query("n >= 100")
+    truth = iteration_cost(STRONG, table["k"].to_numpy())
+    assert _inside(table["mean_cost_low"], truth, table["mean_cost_high"]).mean() >= 0.85
+    # the growth is the least-squares slope of the true per-call cost over the calls made
+    full = growth.frame()
+    k, n = full["k"].to_numpy(float), full["n"].to_numpy(float)
+    slope = np.polyfit(k, iteration_cost(STRONG, k), 1, w=np.sqrt(n))[0]
+    row = growth.summary().iloc[0]
+    assert row["growth_low"] <= slope <= row["growth_high"]
+    assert row["group"] == STRONG.name and "USD per call per iteration" in repr(growth)
+    assert growth.plot(y="mean_cost") is not None
+
+
+def test_result_object_and_errors(sim):
+    curve = loop_budget(sim.truth.traces, n_boot=50)
+    assert repr(curve).startswith("<LoopBudget: 3000 traces in 750 tasks") and "\n" not in repr(curve)
+    assert list(curve.summary()["point"]) == ["knee", "best_successes_per_dollar", "uncapped"]
+    assert "<table" in curve._repr_html_()
+    assert curve.plot(y="successes_per_dollar").get_xlabel() == "iteration cap k"
+    with pytest.raises(ValueError, match=r"`approx` must be one of \['linear', 'context'\]"):
+        loop_budget(sim.truth.traces, approx="quadratic")
+    with pytest.raises(ValueError, match=r"`y` must be one of"):
+        curve.plot(y="cost")
+
+
+@pytest.fixture(scope="module")
+def mini(tmp_path_factory):
+    store = aiscale.load([REAL / "mini-swe-agent-gemini3-verified"],
+                         store=tmp_path_factory.mktemp("mini"))
+    return store.facts(), store.spans()
+
+
+def test_mini_swe_agent_loop_budget_curve(mini):
+    facts, spans = mini
+    curve = loop_budget(facts, spans=spans, cost="reported_cost_usd", n_boot=500)
+    table = curve.frame()
+    # published with the data (SOURCE.md): 21 of 30 resolved, instance costs sum to 14.620113
+    uncapped = table.iloc[-1]
+    assert curve.cost_source == "spans" and curve.n_traces == 30
+    assert uncapped["success_rate"] == pytest.approx(21 / 30)
+    assert uncapped["mean_cost"] == pytest.approx(14.620113 / 30, rel=1e-6)
+    assert table["cap"].max() == facts["iterations"].max()
+    assert np.all(np.diff(table["success_rate"]) >= 0) and np.all(np.diff(table["mean_cost"]) >= 0)
+    assert (table["success_rate_low"] <= table["success_rate"]).all()
+    assert 1 <= curve.knee_cap < table["cap"].max()
+    assert curve.plot() is not None
