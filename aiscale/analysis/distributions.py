@@ -216,10 +216,9 @@ def fit_distribution(data, *, column: str | None = None, families: Sequence[str]
     for fam in names:
         check_choice("families", fam, list(FAMILIES))
     fits = sorted((_mle.mle(FAMILIES[f], x, mask) for f in names), key=lambda m: m.aic)
-    ranked = [FittedFamily(f) for f in fits]
+    ranked = [FittedFamily(f, _mle.ks_distance(f, x, mask)) for f in fits]
     if gof_bootstrap:
         rng = np.random.default_rng(seed)
         ks, p = _mle.bootstrap_ks(fits[0], x, mask, max_tokens, gof_bootstrap, rng)
         ranked[0] = FittedFamily(fits[0], ks, p)
-    ranked[1:] = [FittedFamily(f, _mle.ks_distance(f, x, mask)) for f in fits[1:]]
     return DistributionFits(tuple(ranked), x, mask, name, max_tokens, int((~keep).sum()))
