@@ -260,3 +260,45 @@ def test_bad_rows_quarantined_with_file_and_line(tmp_path):
     per_file = {Path(f.path).name: (f.rows_read, f.rows_loaded) for f in summary.files}
     assert per_file == {"phoenix_spans.jsonl": (13, 10), "langsmith_sdk_runs.jsonl": (10, 8),
                         "langfuse_scores.csv": (6, 4)}
+
+
+def test_llm_span_wrapping_an_llm_span_is_counted_once(tmp_path):
+    """A framework LLM span over the instrumented client's LLM span (same usage) is one call."""
+    rows = [json.loads(line) for line in (FIX / "phoenix_spans.jsonl").read_text().splitlines()]
+    inner = next(r for r in rows if r["span_kind"] == "LLM" and r["attributes.llm.token_count.prompt"])
+    outer = {**inner, "context.span_id": inner["context.span_id"][::-1], "name": "ChatOpenAI"}
+    inner_copy = {**inner, "parent_id": outer["context.span_id"]}
+    rows = [outer if r is inner else r for r in rows] + [inner_copy]
+    path = tmp_path / "wrapped.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    wrapped = load(tmp_path, path).facts().set_index("trace_id").loc[inner["context.trace_id"]]
+    check_agent_trace(wrapped, reported=None)
+    spans = aiscale.TraceStore(tmp_path / "store").spans()
+    outer_span = spans[spans.span_id == outer["context.span_id"]].iloc[0]
+    assert outer_span.kind == "other"
+    wrapped_usage = json.loads(outer_span.attributes)["aiscale.wrapped_llm_usage"]
+    assert wrapped_usage["input_tokens"] == inner["attributes.llm.token_count.prompt"]
+
+
+def test_phoenix_jsonl_with_iso_times_matches_parquet(tmp_path):
+    frame = pd.read_parquet(FIX / "phoenix_spans.parquet").reset_index(drop=True)
+    iso = tmp_path / "iso.jsonl"
+    frame.to_json(iso, orient="records", lines=True, date_format="iso", date_unit="us")
+    from_iso = aiscale.load([iso], store=tmp_path / "a").facts()
+    from_parquet = aiscale.load([FIX / "phoenix_spans.parquet"], store=tmp_path / "b").facts()
+    columns = ["trace_id", "input_tokens", "output_tokens", "iterations", "latency_s", "llm_latency_s"]
+    pd.testing.assert_frame_equal(from_iso[columns], from_parquet[columns])
+
+
+def test_langsmith_error_run_is_an_error_span(tmp_path):
+    run = {"id": "r1", "trace_id": "r1", "parent_run_id": None, "run_type": "tool", "name": "search",
+           "dotted_order": "a", "start_time": "2025-01-01T00:00:00+00:00",
+           "end_time": "2025-01-01T00:00:01.5+00:00", "inputs": {"q": "x"},
+           "error": "ValueError('boom')\n\nTraceback (most recent call last): ..."}
+    path = tmp_path / "runs.jsonl"
+    path.write_text(json.dumps(run) + "\n")
+    store = load(tmp_path, path)
+    span = store.spans().iloc[0]
+    assert (span.status, span.error_type, span.tool_name) == ("error", "ValueError('boom')", "search")
+    facts = store.facts().iloc[0]
+    assert (facts.n_errors, facts.n_tool_calls, facts.latency_s) == (1, 1, 1.5)

@@ -1,9 +1,9 @@
 """Shared machinery of the platform loaders (Phoenix, Langfuse, LangSmith).
 
-Not a loader (the leading underscore keeps it out of the registry). It reads a file as
-chunks of flat records with their row numbers (JSONL line, JSON list index, CSV data row,
-Parquet row, all 1-based), tells the platform formats apart from the first records, and
-normalises token counts to the canonical convention.
+Not a loader (the leading underscore keeps it out of the registry). It tells the platform
+formats apart from a file's first records, normalises token counts to the canonical
+convention, and turns leftover fields into ``attributes`` JSON. Files are read by
+:mod:`aiscale.loaders._records`.
 
 Examples
 --------
@@ -21,7 +21,6 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,17 +28,9 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from aiscale.loaders.base import Quarantined, excerpt, iter_json_lines
+from aiscale.loaders._records import snake
 
-CHUNK_ROWS = 20_000
-ROW = "_row"
-_CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
 _SCORE_KEYS = {"value", "name"}
-
-
-def snake(name: str) -> str:
-    """camelCase to snake_case (``traceId`` -> ``trace_id``); other names unchanged."""
-    return _CAMEL.sub(r"_\1", name).lower() if "." not in name else name
 
 
 def classify_keys(keys: set[str]) -> str | None:
@@ -127,103 +118,6 @@ def sniff_platform(path: Path, head: bytes) -> str | None:
             + ", ".join(f"{k} at record {n}" for k, n in lines.items())
             + "). Split it into one file per format, or force one with --format NAME.")
     return found[0] if found and kinds[0] is not None else None
-
-
-def _parquet_chunks(path: Path) -> Iterator[tuple[pd.DataFrame, list[Quarantined]]]:
-    try:
-        parquet = pq.ParquetFile(path)
-    except Exception as exc:
-        yield pd.DataFrame(), [Quarantined(str(path), None, f"unreadable Parquet: {exc}")]
-        return
-    offset = 0
-    for batch in parquet.iter_batches(batch_size=CHUNK_ROWS):
-        frame = batch.to_pandas()
-        if frame.index.name is not None and frame.index.name not in frame.columns:
-            frame = frame.reset_index()
-        frame = frame.reset_index(drop=True)
-        frame[ROW] = np.arange(offset + 1, offset + 1 + len(frame))
-        offset += len(frame)
-        yield frame, []
-
-
-def _jsonl_chunks(path: Path) -> Iterator[tuple[pd.DataFrame, list[Quarantined]]]:
-    rows: list[dict] = []
-    bad: list[Quarantined] = []
-    for number, value in iter_json_lines(path):
-        if isinstance(value, Quarantined):
-            bad.append(value)
-        elif not isinstance(value, dict):
-            bad.append(Quarantined(str(path), number, "line is not a JSON object", excerpt(value)))
-        else:
-            rows.append({**value, ROW: number})
-        if len(rows) + len(bad) >= CHUNK_ROWS:
-            yield pd.DataFrame.from_records(rows), bad
-            rows, bad = [], []
-    if rows or bad:
-        yield pd.DataFrame.from_records(rows), bad
-
-
-def _json_chunks(path: Path) -> Iterator[tuple[pd.DataFrame, list[Quarantined]]]:
-    from aiscale.loaders._common import read_document
-
-    document, problem = read_document(path)
-    if isinstance(document, dict) and isinstance(document.get("data"), list):
-        document = document["data"]
-    bad = [problem] if problem else []
-    if not isinstance(document, list):
-        yield pd.DataFrame(), bad or [Quarantined(str(path), None, "expected a JSON list of records")]
-        return
-    for start in range(0, len(document), CHUNK_ROWS):
-        rows, part_bad = [], bad if start == 0 else []
-        for index, value in enumerate(document[start:start + CHUNK_ROWS], start=start + 1):
-            if isinstance(value, dict):
-                rows.append({**value, ROW: index})
-            else:
-                part_bad.append(Quarantined(str(path), index, "record is not a JSON object", excerpt(value)))
-        yield pd.DataFrame.from_records(rows), part_bad
-
-
-def _csv_chunks(path: Path) -> Iterator[tuple[pd.DataFrame, list[Quarantined]]]:
-    offset = 0
-    sep = "\t" if path.suffix.lower() == ".tsv" else ","
-    for frame in pd.read_csv(path, sep=sep, chunksize=CHUNK_ROWS, dtype=str, keep_default_na=False,
-                             na_values=[""]):
-        frame[ROW] = np.arange(offset + 1, offset + 1 + len(frame))
-        offset += len(frame)
-        yield frame, []
-
-
-def _is_json_object(line: bytes) -> bool:
-    """Whether a line is a complete JSON object (a JSONL record, not the start of a document)."""
-    try:
-        return isinstance(json.loads(line), dict)
-    except ValueError:
-        return False
-
-
-def read_records(path: Path) -> Iterator[tuple[pd.DataFrame, list[Quarantined]]]:
-    """Yield ``(records, quarantined)`` chunks of a Parquet, JSONL, JSON or CSV file.
-
-    ``records`` has the file's columns (camelCase renamed to snake_case) plus ``_row``.
-    """
-    with open(path, "rb") as handle:
-        first = handle.read(4)
-        if first != b"PAR1":
-            handle.seek(0)
-            for raw in handle:
-                first = raw.lstrip(b"\xef\xbb\xbf").strip()
-                if first:
-                    break
-    if first.startswith(b"PAR1"):
-        chunks = _parquet_chunks(path)
-    elif first.startswith(b"["):
-        chunks = _json_chunks(path)
-    elif first.startswith(b"{"):
-        chunks = _jsonl_chunks(path) if _is_json_object(first) else _json_chunks(path)
-    else:
-        chunks = _csv_chunks(path)
-    for frame, bad in chunks:
-        yield frame.rename(columns=snake), bad
 
 
 def column(frame: pd.DataFrame, *names: str) -> pd.Series:
@@ -326,3 +220,44 @@ def parse_json_cells(series: pd.Series) -> pd.Series:
                 return value
         return plain(value) if isinstance(value, (dict, np.ndarray)) else value
     return series.map(one) if len(series) else series
+
+
+def demote_llm_wrappers(spans: pd.DataFrame) -> pd.DataFrame:
+    """An LLM span with an LLM child is a wrapper of that call, not a second call.
+
+    Frameworks traced together with the client they call (LangChain's ``ChatOpenAI`` over an
+    instrumented OpenAI client) give both an LLM span with the same usage. The outer one
+    becomes kind ``other``; its tokens and cost move to ``attributes``
+    (``aiscale.wrapped_llm_usage``), so the call is counted once. Works within a chunk.
+
+    Examples
+    --------
+    >>> spans = pd.DataFrame({"trace_id": ["t", "t"], "span_id": ["a", "b"], "parent_id": [None, "a"],
+    ...     "kind": ["llm", "llm"], "input_tokens": [10.0, 10.0], "attributes": ["{}", "{}"]})
+    >>> out = demote_llm_wrappers(spans)
+    >>> out["kind"].tolist(), out["input_tokens"].tolist(), out["attributes"][0]
+    (['other', 'llm'], [nan, 10.0], '{"aiscale.wrapped_llm_usage":{"input_tokens":10.0}}')
+    """
+    llm = spans["kind"] == "llm"
+    children = spans.loc[llm & spans["parent_id"].notna(), ["trace_id", "parent_id"]]
+    if not len(children):
+        return spans
+    keys = pd.MultiIndex.from_frame(spans[["trace_id", "span_id"]].astype(object))
+    wrapper = llm & keys.isin(pd.MultiIndex.from_frame(children.astype(object)))
+    if not wrapper.any():
+        return spans
+    spans = spans.copy()
+    moved = [c for c in (*TOKEN_NAMES, "reported_cost_usd") if c in spans]
+    for index in spans.index[wrapper]:
+        attrs = json.loads(spans.at[index, "attributes"])
+        attrs["aiscale.wrapped_llm_usage"] = {c: plain(spans.at[index, c]) for c in moved
+                                              if not is_null(spans.at[index, c])}
+        spans.at[index, "attributes"] = json.dumps(attrs, separators=(",", ":"), sort_keys=True,
+                                                   default=str, ensure_ascii=False)
+    spans.loc[wrapper, moved] = None
+    spans.loc[wrapper, "kind"] = "other"
+    return spans
+
+
+TOKEN_NAMES = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
+               "reasoning_tokens")

@@ -32,16 +32,16 @@ import pandas as pd
 
 from aiscale.loaders._common import as_int
 from aiscale.loaders._platform import (
-    ROW,
     column,
+    demote_llm_wrappers,
     is_null,
     json_rows,
     number,
     parse_json_cells,
-    read_records,
     sniff_platform,
     timestamps,
 )
+from aiscale.loaders._records import ROW, read_records
 from aiscale.loaders.base import Chunk, Quarantined, json_text
 
 NAME = "langfuse"
@@ -155,6 +155,7 @@ def observations_to_spans(records: pd.DataFrame, path: Path) -> tuple[pd.DataFra
     keep["aiscale.usage_missing"] = no_usage.where(no_usage)
     spans["attributes"] = json_rows(keep)
     spans["source"], spans["source_file"], spans["source_row"] = NAME, str(path), records[ROW].to_numpy()
+    spans = demote_llm_wrappers(spans)
     traces = pd.DataFrame({"trace_id": spans["trace_id"], "user_id": column(records, "user_id"),
                            "session_id": column(records, "session_id")})
     return spans, traces.groupby("trace_id", sort=False, as_index=False).first()

@@ -28,17 +28,17 @@ from typing import Any
 import pandas as pd
 
 from aiscale.loaders._platform import (
-    ROW,
     column,
+    demote_llm_wrappers,
     is_null,
     json_rows,
     normalise_tokens,
     number,
     parse_json_cells,
-    read_records,
     sniff_platform,
     timestamps,
 )
+from aiscale.loaders._records import ROW, read_records
 from aiscale.loaders.base import Chunk, json_text
 
 NAME = "langsmith"
@@ -156,6 +156,7 @@ def to_spans(records: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, pd.DataFr
     })
     spans["attributes"] = _attributes(records, is_llm, tokens, how)
     spans["source"], spans["source_file"], spans["source_row"] = NAME, str(path), records[ROW].to_numpy()
+    spans = demote_llm_wrappers(spans)
     return spans, _traces(records, spans, meta)
 
 

@@ -26,14 +26,14 @@ import pandas as pd
 
 from aiscale.loaders._openinference import map_openinference
 from aiscale.loaders._platform import (
-    ROW,
     column,
+    demote_llm_wrappers,
     json_rows,
     parse_json_cells,
-    read_records,
     sniff_platform,
     timestamps,
 )
+from aiscale.loaders._records import ROW, read_records
 from aiscale.loaders.base import Chunk
 
 NAME = "phoenix"
@@ -108,6 +108,7 @@ def to_spans(records: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, pd.DataFr
     spans["source"] = NAME
     spans["source_file"] = str(path)
     spans["source_row"] = records[ROW].to_numpy()
+    spans = demote_llm_wrappers(spans)
     traces = pd.DataFrame({"trace_id": spans["trace_id"], "session_id": mapped["session_id"],
                            "user_id": mapped["user_id"],
                            "metadata": mapped["metadata"].map(_metadata_text),
