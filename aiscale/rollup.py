@@ -236,8 +236,8 @@ def facts_from_store(store: TraceStore, *, engine: str = "duckdb",
     if engine not in ("duckdb", "spark"):
         raise ValueError(f"The value for `engine` must be one of ['duckdb', 'spark'], but {engine!r} was passed.")
     low, high, days = _window(since, until)
-    keys = store.sql("SELECT DISTINCT provider, model, CAST(start_time AS DATE) AS day "
-                     "FROM spans WHERE kind = 'llm'")
+    keys = store.sql("SELECT provider, model, CAST(start_time AS DATE) AS day, count(*) AS n_calls "
+                     "FROM spans WHERE kind = 'llm' GROUP BY ALL")
     rates = rate_table(keys, prices=prices) if len(keys) else None
     stored = store.sql("SELECT * FROM facts_raw")
     if engine == "spark":
