@@ -195,6 +195,45 @@ def test_truth_expectations_match_a_large_sample(big, name):
         assert abs(capped.mean() - row.mean_iterations) < 4 * capped.std() / np.sqrt(len(t)) + 1e-9
 
 
+@pytest.mark.parametrize("name", ["strong", "strong-capped"])
+def test_loop_budget_cost_and_observed_hazard_match_truth(big, name):
+    sim, spans = big
+    v = sim.truth.variant(name)
+    before = sim.truth.traces.loc[~sim.truth.traces["after_drift"], "trace_id"]
+    llm = _ok_llm(spans[(spans["variant"] == name) & spans["trace_id"].isin(set(before))])
+    p = v.prices
+    fresh = llm["input_tokens"] - llm["cache_read_tokens"] - llm["cache_write_tokens"]
+    llm["cost"] = (p.input * fresh + p.cache_read * llm["cache_read_tokens"]
+                   + p.cache_write * llm["cache_write_tokens"] + p.output * llm["output_tokens"])
+    curve = sim.truth.loop_budget(name, [1, 4, 8]).set_index("k")
+    for k, row in curve.iterrows():
+        cost = llm[llm["k"] <= k].groupby("trace_id")["cost"].sum()
+        assert abs(cost.mean() - row["mean_cost_usd"]) < 4 * cost.std() / np.sqrt(len(cost))
+    n_iter = llm.groupby("trace_id")["k"].max()
+    truth = sim.truth.traces.set_index("trace_id").loc[n_iter.index]
+    stops = n_iter[~truth["stuck"] & ~truth["censored"]]
+    for row in sim.truth.observed_hazard(name, [1, 3, 6]).itertuples():
+        at_risk = (n_iter >= row.k).sum()
+        share = (stops == row.k).sum() / at_risk
+        assert abs(share - row.finish) < 4 * np.sqrt(row.finish * (1 - row.finish) / at_risk)
+
+
+def test_daily_cycle_and_days(big):
+    sim, _ = big
+    started = sim.traces["started_at"]
+    start = pd.Timestamp(sim.truth.start)
+    days = (started - start).dt.days
+    assert days.min() == 0 and days.max() == sim.truth.days - 1
+    hours = ((started - start) - pd.to_timedelta(days, unit="D")).dt.total_seconds() / 3600
+    a, peak, w = sim.truth.daily_amplitude, sim.truth.peak_hour, 2 * np.pi / 24
+
+    def cdf(h):
+        return (h + a / w * (np.sin(w * (h - peak)) + np.sin(w * peak))) / 24
+
+    assert stats.kstest(hours, cdf).pvalue > 1e-3
+    assert stats.kstest(hours, stats.uniform(0, 24).cdf).pvalue < 1e-6  # the cycle is there
+
+
 @pytest.mark.parametrize("name", ["strong", "fast-cheap"])
 def test_pass_hat_k_and_pass_at_k_match_truth(big, name):
     sim, _ = big
@@ -267,10 +306,18 @@ FACT_CHECKS = ["n_llm_calls", "n_tool_calls", "input_tokens", "output_tokens", "
                "cache_write_tokens", "reasoning_tokens", "n_errors", "repeated_calls"]
 
 
-def test_parquet_loads_to_true_facts(tmp_path):
+@pytest.fixture(scope="module")
+def direct(tmp_path_factory):
+    """400 traces written as canonical Parquet and rolled up through the store."""
+    tmp = tmp_path_factory.mktemp("direct")
     sim = simulate(400, seed=4)
-    write_parquet(sim.spans, sim.traces, tmp_path / "pq")
-    facts = aiscale.load(tmp_path / "pq", store=tmp_path / "store").facts().set_index("trace_id")
+    write_parquet(sim.spans, sim.traces, tmp / "pq")
+    return sim, aiscale.load(tmp / "pq", store=tmp / "store").facts().set_index("trace_id")
+
+
+def test_parquet_loads_to_true_facts(direct):
+    sim, facts = direct
+    facts = facts.copy()
     truth = sim.truth.traces.set_index("trace_id").loc[facts.index]
     for column in FACT_CHECKS:
         assert np.array_equal(facts[column].astype("int64"), truth[column]), column
@@ -283,13 +330,10 @@ def test_parquet_loads_to_true_facts(tmp_path):
     assert (facts["variant"] == truth["variant"]).all() and (facts["task_id"] == truth["task_id"]).all()
 
 
-def test_otlp_loads_back_to_the_same_facts(tmp_path):
+def test_otlp_loads_back_to_the_same_facts(direct, tmp_path):
     pytest.importorskip("aiscale.loaders.otlp")  # TRANSITIONAL: the OTLP loader lands next
-    sim = simulate(400, seed=4)
-    write_parquet(sim.spans, sim.traces, tmp_path / "pq")
-    (tmp_path / "otlp").mkdir()
-    path = write_otlp(sim.spans, sim.traces, tmp_path / "otlp" / "t.jsonl")
-    direct = aiscale.load(tmp_path / "pq", store=tmp_path / "a").facts().set_index("trace_id")
+    sim, direct = direct
+    path = write_otlp(sim.spans, sim.traces, tmp_path / "t.jsonl")
     store = aiscale.load(path, store=tmp_path / "b")
     assert store.last_load.rows_quarantined == 0
     loaded = store.facts().set_index("trace_id")

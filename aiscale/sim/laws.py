@@ -12,16 +12,22 @@ The agent loop of one trace (variant ``v``, task ``t``):
   ``p_t = Beta(a, b).ppf(u_t)`` (``u_t`` uniform, shared by every variant: harder tasks are
   harder for all);
 - iteration ``k`` makes ``F ~ Geometric`` failed LLM attempts first (``P(F >= 1) = error_rate``;
-  status error, usage reported as 0 tokens: nothing billed), then one LLM call with input ``P0 + growth * (k - 1)``
-  (``P0 = round(LogNormal(prompt))`` per trace), cache reads ``round(cache_share * input)`` for
+  status error, ``error.type`` set, usage reported as 0 tokens: nothing billed), then one LLM
+  call with input ``P0 + growth * (k - 1)`` (``P0 = round(LogNormal(prompt))`` per trace;
+  no explicit prompt text is written), cache reads ``round(cache_share * input)`` for
   ``k >= 2``, cache writes ``round(cache_share * input)`` at ``k = 1`` when ``cache_writes``,
   output ``max(1, round(drift_factor * X))`` with ``X`` lognormal spliced above its
   ``tail_q`` quantile with a GPD tail, reasoning ``round(reasoning_share * output)``;
 - then 0, 1 or 2 tool calls (``tool_probs``), except the natural last iteration (none); a
-  stuck trace from its ``stuck_start`` on makes exactly one tool call per iteration, the same
-  tool with the same arguments each time;
-- durations: LLM call ``ttft + output * tpot``; failed attempt and tool call lognormal;
-  spans run one after another under the root agent span with ``gap_s`` between them.
+  stuck trace from its ``stuck_start`` (uniform on ``1 .. min(3, cap - 1)``) on makes exactly
+  one tool call per iteration, the same tool with the same arguments each time, so its
+  ``repeated_calls = cap - stuck_start``; other traces never repeat a call;
+- durations (whole microseconds): LLM call ``ttft + output * tpot``; failed attempt and tool
+  call lognormal;
+  spans run one after another under the root agent span with ``gap_s`` between them;
+- start times: a uniform day in ``[0, days)`` and an hour of day with density
+  ``(1 + A cos(2 pi (h - peak) / 24)) / 24``; after a variant's ``drift.at``, its output tokens
+  are multiplied by ``drift.output_factor``.
 
 Examples
 --------
@@ -70,6 +76,14 @@ class LoopLaw:
     r: float
     p: float
     family: str = "nbinom"
+
+    def __post_init__(self) -> None:
+        if self.family not in ("nbinom", "geometric"):
+            raise ValueError(f"The value for `family` must be one of ['nbinom', 'geometric'], "
+                             f"but {self.family!r} was passed.")
+        if not (0 < self.p <= 1 and self.r > 0) or (self.family == "geometric" and self.r != 1):
+            raise ValueError(f"A loop law needs 0 < p <= 1 and r > 0 (r = 1 for 'geometric'), "
+                             f"but r={self.r!r}, p={self.p!r} was passed.")
 
     def dist(self):
         """Return the frozen ``scipy.stats.nbinom`` of ``T - 1``."""
@@ -173,6 +187,16 @@ class Variant:
     error_latency: LogNormal
     stuck_share: float
     drift: Drift | None = None
+
+    def __post_init__(self) -> None:
+        shares = {"error_rate": self.error_rate, "stuck_share": self.stuck_share,
+                  "cache_share": self.cache_share, "reasoning_share": self.reasoning_share}
+        for name, value in shares.items():
+            if not 0 <= value < 1:
+                raise ValueError(f"The value for `{name}` must be in [0, 1), but {value!r} was passed.")
+        if self.cap < 2 or abs(sum(self.tool_probs) - 1) > 1e-9:
+            raise ValueError(f"A variant needs cap >= 2 and tool_probs summing to 1, but cap="
+                             f"{self.cap!r}, tool_probs={self.tool_probs!r} was passed.")
 
     @property
     def mean_task_success(self) -> float:

@@ -136,6 +136,22 @@ class Truth:
         """``P(T = k | T >= k)`` of the natural loop law (before stuck loops and the cap)."""
         return self.variant(name).loop.hazard(k)
 
+    def observed_hazard(self, name: str, k) -> pd.DataFrame:
+        """Hazards of the observed loop (stuck loops and the cap included), per iteration ``k``.
+
+        ``finish``: ``P(iterations = k | iterations >= k)`` for ``k < cap``, counting only traces
+        that stop on their own (stuck and censored traces run on); ``success``: the probability
+        that a trace still running at ``k`` succeeds exactly at ``k``.
+        """
+        v = self.variant(name)
+        k = np.asarray(k)
+        ended = np.where(k <= v.cap, (1 - v.stuck_share) * v.loop.pmf(k), 0.0)
+        reached = reach(v, k)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            finish = np.where(reached > 0, ended / reached, np.nan)
+        return pd.DataFrame({"k": k, "reach": reached, "finish": finish,
+                             "success": finish * v.mean_task_success})
+
     def pass_hat_k(self, name: str, k: int) -> float:
         """Population pass^k: ``E[q^k]`` with ``q = c p``, ``p ~ Beta(a, b)``."""
         v = self.variant(name)
