@@ -60,7 +60,13 @@ class Simulation:
 def _plan(n_traces: int, seed: int, **options) -> Plan:
     if int(n_traces) < 0:
         raise ValueError(f"The value for `n_traces` must be >= 0, but {n_traces!r} was passed.")
+    for name in ("n_trials", "days", "chunk_traces"):
+        if name in options and int(options[name]) < 1:
+            raise ValueError(f"The value for `{name}` must be >= 1, but {options[name]!r} was passed.")
     variants = tuple(options.pop("variants", None) or DEFAULT_VARIANTS)
+    names = [v.name for v in variants]
+    if len(set(names)) != len(names):
+        raise ValueError(f"Variant names must be distinct, but {names} was passed.")
     unknown = set(options) - {f.name for f in dataclasses.fields(Plan)}
     if unknown:
         allowed = sorted({f.name for f in dataclasses.fields(Plan)} - {"n_traces", "seed"})

@@ -363,3 +363,33 @@ def test_bundled_demo_is_reproducible_and_small(tmp_path):
     assert sum(p.stat().st_size for p in demo.iterdir()) < 5e6
     record = json.loads((demo / "truth.json").read_text())
     assert len(record["variants"]) >= 3 and record["n_trials"] >= 2 and record["stuck_trace_ids"]
+
+
+def test_bad_arguments_name_the_parameter(tmp_path):
+    from aiscale.simulate import DEFAULT_VARIANTS, LoopLaw
+
+    with pytest.raises(ValueError, match="`n_trials` must be >= 1, but 0"):
+        simulate(10, n_trials=0)
+    with pytest.raises(ValueError, match=r"`format` must be one of \['otlp', 'parquet'\], but 'csv'"):
+        simulate_to(tmp_path, 10, format="csv")
+    with pytest.raises(ValueError, match="`family` must be one of"):
+        LoopLaw(2.0, 0.3, "poisson")
+    with pytest.raises(ValueError, match="`variant` must be one of"):
+        simulate(4).truth.variant("strnog")
+    with pytest.raises(TypeError, match="Unknown options"):
+        simulate(4, colour="red")
+    with pytest.raises(ValueError, match="distinct"):
+        simulate(4, variants=DEFAULT_VARIANTS[:1] * 2)
+
+
+def test_custom_variants(tmp_path):
+    from dataclasses import replace
+
+    from aiscale.simulate import DEFAULT_VARIANTS, LoopLaw
+
+    calm = replace(DEFAULT_VARIANTS[0], name="calm", error_rate=0.0, stuck_share=0.0,
+                   loop=LoopLaw(1.0, 0.5, "geometric"))
+    sim = simulate(200, seed=1, variants=(calm,), n_trials=2)
+    assert (sim.spans["status"] == "ok").all() and not sim.truth.traces["stuck"].any()
+    assert set(sim.traces["variant"]) == {"calm"} and sim.truth.n_tasks == 100
+    assert sim.truth.summary().loc["calm", "expected_iterations"] == pytest.approx(2.0, rel=1e-9)

@@ -165,6 +165,20 @@ class Truth:
         c = (1 - v.stuck_share) * v.loop.dist().cdf(v.cap - 1)
         return float(1 - stats.beta(*v.success).expect(lambda p: (1 - c * p) ** k))
 
+    def summary(self) -> pd.DataFrame:
+        """One row per variant: model, key laws and the expected values per trace."""
+        rows = []
+        for v in self.variants:
+            e = self.expected(v.name)
+            rows.append({"variant": v.name, "model": v.response_model, "cap": v.cap,
+                         "loop_law": f"1 + NB(r={v.loop.r:g}, p={v.loop.p:g})",
+                         "mean_task_success": v.mean_task_success, "error_rate": v.error_rate,
+                         "stuck_share": v.stuck_share, "expected_success": e["success"],
+                         "expected_iterations": e["iterations"], "expected_cost_usd": e["cost_usd"],
+                         "drift": f"output x{v.drift.output_factor:g} from {v.drift.at:%Y-%m-%d}"
+                         if v.drift else ""})
+        return pd.DataFrame(rows).set_index("variant")
+
     def price_sheet(self) -> pd.DataFrame:
         """Per-million prices of every simulated model, as a price-sheet frame."""
         rows = [{"provider": v.provider, "model": v.response_model, "from_date": "2025-01-01",
