@@ -197,29 +197,47 @@ def is_null(value: Any) -> bool:
         return False
 
 
+def _json_default(value: Any) -> Any:
+    """json.dumps hook for what pandas and Arrow put in cells (arrays, NumPy scalars, times)."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (pd.Timestamp, np.datetime64)):
+        return pd.Timestamp(value).isoformat()
+    return str(value)
+
+
+def _absent(value: Any) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    return isinstance(value, float) and value != value
+
+
 def json_rows(frame: pd.DataFrame, extra: list[dict] | None = None) -> list[str]:
     """One compact JSON object text per row of ``frame`` (nulls dropped), merged with ``extra``."""
-    records = frame.to_dict("records")
     out = []
-    for index, record in enumerate(records):
-        kept = {k: plain(v) for k, v in record.items() if not is_null(v)}
+    for index, record in enumerate(frame.to_dict("records")):
+        kept = {k: v for k, v in record.items() if not _absent(v)}
         if extra is not None:
             kept.update(extra[index])
-        out.append(json.dumps(kept, separators=(",", ":"), sort_keys=True, default=str,
+        out.append(json.dumps(kept, separators=(",", ":"), sort_keys=True, default=_json_default,
                               ensure_ascii=False))
     return out
 
 
 def parse_json_cells(series: pd.Series) -> pd.Series:
-    """Cells holding JSON text (CSV and some Parquet exports) parsed; dicts stay dicts."""
+    """Cells holding JSON text (CSV and some Parquet exports) parsed; other cells unchanged."""
     def one(value: Any) -> Any:
         if isinstance(value, str) and value[:1] in "{[":
             try:
                 return json.loads(value)
             except json.JSONDecodeError:
                 return value
-        return plain(value) if isinstance(value, (dict, np.ndarray)) else value
-    return series.map(one) if len(series) else series
+        return plain(value) if isinstance(value, np.ndarray) else value
+    if not len(series) or not series.map(lambda v: isinstance(v, str)).any():
+        return series
+    return series.map(one)
 
 
 def demote_llm_wrappers(spans: pd.DataFrame) -> pd.DataFrame:
