@@ -226,3 +226,39 @@ def test_unpriced_variant_never_at_zero_and_cost_fallback():
         tradeoff.frontier(f, by="modle")
     with pytest.raises(ValueError, match="`zero_cost` must be one of"):
         tradeoff.frontier_from_runs(f, zero_cost="zero")
+
+
+def _non_dominated_3d(names, cost, success, lat) -> set:
+    out = set()
+    for i, n in enumerate(names):
+        if not any(cost[j] <= cost[i] and success[j] >= success[i] and lat[j] <= lat[i]
+                   and (cost[j] < cost[i] or success[j] > success[i] or lat[j] < lat[i])
+                   for j in range(len(names))):
+            out.add(n)
+    return out
+
+
+def test_aider_three_d_frontier_with_seconds_per_case():
+    runs = pd.DataFrame(yaml.safe_load((REAL / "aider-leaderboards" /
+                                        "polyglot_leaderboard.yml").read_text()))
+    runs["pass_rate"] = runs["pass_num_2"] / 225
+    res = tradeoff.frontier_from_runs(runs, variant="dirname", success="pass_rate",
+                                      cost="total_cost", latency="seconds_per_case", n_tasks=225)
+    priced = runs[pd.to_numeric(runs["total_cost"], errors="coerce") > 0]
+    expected = _non_dominated_3d(priced["dirname"].tolist(), priced["total_cost"].tolist(),
+                                 priced["pass_num_2"].tolist(), priced["seconds_per_case"].tolist())
+    assert set(res.members(three_d=True)) == expected
+    assert set(res.members()) < expected  # adding an objective can only add members
+
+
+def test_weighted_bootstrap_quantiles_match_brute_force(rng):
+    from aiscale.analysis._pareto import weighted_quantiles
+
+    for n, n_tasks in ((5000, 5000), (3000, 60), (40, 8)):  # one trace per task .. clustered
+        x, codes = rng.lognormal(0, 1, n), rng.integers(0, n_tasks, n)
+        w = np.stack([np.bincount(rng.integers(0, n_tasks, n_tasks), minlength=n_tasks)
+                      for _ in range(50)])
+        got = weighted_quantiles(x, codes, w, [0.5, 0.95, 0.99])
+        ref = [[np.quantile(np.repeat(x, w[b][codes]), q, method="inverted_cdf")
+                for q in (0.5, 0.95, 0.99)] for b in range(50)]
+        np.testing.assert_array_equal(got, np.array(ref))

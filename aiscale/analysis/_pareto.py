@@ -52,6 +52,15 @@ def dominators(cost, success, names, latency=None) -> list[str]:
     return out
 
 
+def task_keys(facts: pd.DataFrame) -> np.ndarray:
+    """Task of each trace as text: ``task_id``, else ``trace_id``, else the row position."""
+    key = pd.Series(np.arange(len(facts)).astype(str), index=facts.index, dtype=object)
+    for col in ("trace_id", "task_id"):
+        if col in facts.columns:
+            key = facts[col].astype(object).where(facts[col].notna(), key)
+    return key.astype(str).to_numpy()
+
+
 def floats(series: pd.Series) -> np.ndarray:
     """Any numeric or boolean (nullable, Arrow) column as float64 with NaN for null."""
     if series.dtype == object:
@@ -97,30 +106,55 @@ def source_label(sources: np.ndarray) -> str:
     return " + ".join(used + other) or "unpriced"
 
 
-def weighted_quantiles(values: np.ndarray, weights: np.ndarray, qs) -> np.ndarray:
-    """Quantiles (inverse ECDF) of ``values`` under each row of ``weights`` -> (rows, len(qs)).
+def weighted_quantiles(values: np.ndarray, codes: np.ndarray, task_weights: np.ndarray,
+                       qs) -> np.ndarray:
+    """Quantiles (inverse ECDF) of ``values`` under each resample of task weights.
 
-    Rows whose weights sum to zero give NaN. Works in chunks of rows to bound memory.
+    ``codes[i]`` is the task of value i; ``task_weights`` is (resamples, tasks), e.g. counts
+    from a task bootstrap. Returns (resamples, len(qs)); NaN where a resample has no weight.
+    Works in chunks of resamples to bound memory.
 
     Examples
     --------
-    >>> weighted_quantiles(np.array([3.0, 1.0, 2.0]), np.array([[1, 1, 1], [0, 0, 2]]), [0.5])
+    >>> weighted_quantiles(np.array([3.0, 1.0, 2.0]), np.array([0, 1, 2]),
+    ...                    np.array([[1, 1, 1], [0, 0, 2]]), [0.5])
     array([[2.],
            [2.]])
     """
     order = np.argsort(values, kind="stable")
-    v, w = values[order], np.asarray(weights, dtype=float)[:, order]
-    qs = np.asarray(qs, dtype=float)
-    out = np.full((len(w), len(qs)), np.nan)
-    step = max(1, _CELLS // max(len(v), 1))
-    for start in range(0, len(w), step):
-        cum = np.cumsum(w[start:start + step], axis=1)
-        total = cum[:, -1:] if len(v) else np.zeros((len(cum), 1))
-        for j, q in enumerate(qs):
-            idx = (cum < q * total - 1e-12 * total).sum(axis=1)
-            good = total[:, 0] > 0
-            out[start:start + step, j] = np.where(good, v[np.minimum(idx, len(v) - 1)], np.nan)
+    v, c = values[order], np.asarray(codes)[order]
+    tw = np.asarray(task_weights, dtype=float)
+    out = np.full((len(tw), len(qs)), np.nan)
+    if len(v) == 0:
+        return out
+    total = tw @ np.bincount(c, minlength=tw.shape[1])
+    for j, q in enumerate(np.asarray(qs, dtype=float)):
+        out[:, j] = _crossing(v, c, tw, (q - 1e-12) * total)
+    out[total <= 0] = np.nan
     return out
+
+
+def _crossing(v, c, tw, target) -> np.ndarray:
+    """v at the first position where the cumulative weight reaches ``target``, per resample.
+
+    Only a window of sorted values around the estimate is summed position by position; the
+    weight below the window is one matrix-vector product. Resamples whose crossing falls outside
+    the window (rare, heavily clustered data) are redone over all values.
+    """
+    n, t = len(v), tw.shape[1]
+    share = np.median(target / np.maximum(tw @ np.bincount(c, minlength=t), 1e-300))
+    k = int(np.clip(share * n, 0, n - 1))
+    m = 50 + int(8 * np.sqrt(n * share * (1 - share)))
+    lo, hi = max(0, k - m), min(n, k + m)
+    below = tw @ np.bincount(c[:lo], minlength=t)
+    cum = below[:, None] + np.cumsum(np.take(tw, c[lo:hi], axis=1), axis=1)
+    idx = lo + (cum < target[:, None]).sum(axis=1)
+    redo = np.flatnonzero((below >= target) & (lo > 0) | (cum[:, -1] < target) & (hi < n))
+    for start in range(0, len(redo), max(1, _CELLS // n)):
+        rows = redo[start:start + max(1, _CELLS // n)]
+        full = np.cumsum(np.take(tw[rows], c, axis=1), axis=1)
+        idx[rows] = (full < target[rows, None]).sum(axis=1)
+    return v[np.minimum(idx, n - 1)]
 
 
 def rate_ci(n_i, s_i, level: float) -> tuple[float, float]:

@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import comb
 
-from aiscale.analysis._outcomes import _task_ids, check_columns
-from aiscale.analysis._pareto import floats, mean_ci, rate_ci, source_label, trace_cost
+from aiscale.analysis._outcomes import check_columns
+from aiscale.analysis._pareto import floats, mean_ci, rate_ci, source_label, task_keys, trace_cost
 from aiscale.analysis._relresult import ResultDisplay, new_axes
 
 __all__ = ["Hybrid", "cascade", "retry"]
@@ -155,9 +155,9 @@ def _wide(facts, order, by, success, threshold, escalate_on, cost, latency):
     c, src = trace_cost(f, cost)
     trial = floats(f["trial"]) if "trial" in f else np.full(len(f), np.nan)
     if np.isnan(trial).all():  # no trial numbers: pair the i-th run of a task across variants
-        trial = f.groupby([_task_ids(f), f[by].astype(object).to_numpy()]).cumcount().to_numpy()
+        trial = f.groupby([task_keys(f), f[by].astype(object).to_numpy()]).cumcount().to_numpy()
     long = pd.DataFrame({
-        "task_id": _task_ids(f), "trial": np.nan_to_num(trial).astype(int),
+        "task_id": task_keys(f), "trial": np.nan_to_num(trial).astype(int),
         "v": pd.Categorical(f[by].astype(object), categories=order), "y": y, "c": c,
         "lat": floats(f[latency]) if latency and latency in f else np.full(len(f), np.nan),
         "e": floats(f[escalate_on]) if escalate_on else y})

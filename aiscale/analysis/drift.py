@@ -260,7 +260,7 @@ def change_point(facts: pd.DataFrame, *, metric: str = "cost", freq: str = "D",
 
 def _perm_p(ranks, cand, stat, n_perm, seed) -> float:
     n = len(ranks)
-    if n_perm * n > 50 * _PERM_CELLS or n_perm < 1:
+    if n_perm * n > 5 * _PERM_CELLS or n_perm < 1:
         return float(min(1.0, 2 * np.exp(-6 * stat**2 / (n**3 + n**2))))
     rng = np.random.default_rng(seed)
     hits, step = 0, max(1, _PERM_CELLS // n)

@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 
 from aiscale.analysis import _intervals as iv
-from aiscale.analysis._outcomes import _task_ids, check_columns
-from aiscale.analysis._pareto import floats, weighted_quantiles
+from aiscale.analysis._outcomes import check_columns
+from aiscale.analysis._pareto import floats, task_keys, weighted_quantiles
 from aiscale.analysis._relresult import ResultDisplay, new_axes
 
 __all__ = ["LatencyResult", "latency"]
@@ -106,7 +106,7 @@ def latency(facts: pd.DataFrame, *, by: str | None = "variant", column: str = "l
     ttft = ttft or next((c for c in _TTFT if c in facts), None)
     groups = facts[by].astype(object).where(facts[by].notna(), "(none)") if by else pd.Series(
         "all", index=facts.index)
-    tasks = _task_ids(facts)
+    tasks = task_keys(facts)
     rows = []
     for g in pd.unique(groups):
         sel = (groups == g).to_numpy()
@@ -118,37 +118,38 @@ def latency(facts: pd.DataFrame, *, by: str | None = "variant", column: str = "l
 
 def _group(f, tasks, column, quantiles, ttft, level, n_boot, seed) -> dict:
     codes, uniq = pd.factorize(tasks)
-    rng = np.random.default_rng(seed)
-    w = np.concatenate(list(iv.bootstrap_weights(len(uniq), n_boot, rng))) if n_boot else None
     lat = floats(f[column])
-    out = {"n_traces": int((~np.isnan(lat)).sum())}
-    out.update(_quantiles(lat, codes, w, quantiles, level, ""))
+    series = {"": (lat, tuple(quantiles))}
     if ttft:
-        out.update(_quantiles(floats(f[ttft]), codes, w, (0.5, 0.95), level, "ttft_"))
+        series["ttft_"] = (floats(f[ttft]), (0.5, 0.95))
+    ratios = {}
     for part in ("llm", "tool"):
-        col = f"{part}_latency_s"
-        if col in f:
-            num = floats(f[col])
+        if f"{part}_latency_s" in f:
+            num = floats(f[f"{part}_latency_s"])
             ok = ~np.isnan(num) & ~np.isnan(lat)
-            s_num = np.bincount(codes[ok], weights=num[ok], minlength=len(uniq))
-            s_den = np.bincount(codes[ok], weights=lat[ok], minlength=len(uniq))
-            out[f"{part}_share"] = s_num.sum() / s_den.sum() if s_den.sum() else np.nan
-            lo, hi = iv.bootstrap_ratio(s_num, s_den, n_boot=max(n_boot, 1), level=level,
-                                        seed=seed) if ok.any() else (np.nan, np.nan)
-            out[f"{part}_share_lower"], out[f"{part}_share_upper"] = float(lo), float(hi)
-    return out
-
-
-def _quantiles(x, codes, w, quantiles, level, prefix) -> dict:
-    ok = ~np.isnan(x)
-    out = {}
+            ratios[f"{part}_share"] = (np.bincount(codes[ok], weights=num[ok], minlength=len(uniq)),
+                                       np.bincount(codes[ok], weights=lat[ok], minlength=len(uniq)))
+    out, draws = {"n_traces": int((~np.isnan(lat)).sum())}, {}
+    for prefix, (x, qs) in series.items():
+        ok = ~np.isnan(x)
+        for q in qs:
+            out[prefix + _qname(q)] = (float(np.quantile(x[ok], q, method="inverted_cdf"))
+                                       if ok.any() else np.nan)
+    for name, (num, den) in ratios.items():
+        out[name] = num.sum() / den.sum() if den.sum() else np.nan
+    rng = np.random.default_rng(seed)
+    for w in iv.bootstrap_weights(len(uniq), n_boot, rng) if n_boot else ():
+        for prefix, (x, qs) in series.items():
+            ok = ~np.isnan(x)
+            d = weighted_quantiles(x[ok], codes[ok], w, qs)
+            for j, q in enumerate(qs):
+                draws.setdefault(prefix + _qname(q), []).append(d[:, j])
+        for name, (num, den) in ratios.items():
+            with np.errstate(invalid="ignore", divide="ignore"):
+                draws.setdefault(name, []).append((w @ num) / (w @ den))
     a = (1 - level) / 2
-    boot = weighted_quantiles(x[ok], w[:, codes[ok]], quantiles) if w is not None and ok.any() \
-        else np.full((1, len(quantiles)), np.nan)
-    for j, q in enumerate(quantiles):
-        name = prefix + _qname(q)
-        out[name] = float(np.quantile(x[ok], q, method="inverted_cdf")) if ok.any() else np.nan
-        lo, hi = np.nanquantile(boot[:, j], [a, 1 - a]) if np.isfinite(boot[:, j]).any() \
-            else (np.nan, np.nan)
+    for name in [k for k in out if k != "n_traces"]:
+        d = np.concatenate(draws[name]) if name in draws else np.array([np.nan])
+        lo, hi = np.nanquantile(d, [a, 1 - a]) if np.isfinite(d).any() else (np.nan, np.nan)
         out[f"{name}_lower"], out[f"{name}_upper"] = float(lo), float(hi)
     return out

@@ -32,12 +32,13 @@ import pandas as pd
 
 from aiscale.analysis import _intervals as iv
 from aiscale.analysis._frontier_result import Frontier, assemble
-from aiscale.analysis._outcomes import _task_ids, check_choice, check_columns
+from aiscale.analysis._outcomes import check_choice, check_columns
 from aiscale.analysis._pareto import (
     floats,
     mean_ci,
     rate_ci,
     source_label,
+    task_keys,
     trace_cost,
     weighted_quantiles,
 )
@@ -98,7 +99,7 @@ def frontier(facts: pd.DataFrame, *, by: str = "variant", success: str = "succes
     groups = facts[by].astype(object).where(facts[by].notna(), "(none)").to_numpy()
     names = list(pd.unique(groups))
     g_code = pd.Categorical(groups, categories=names).codes
-    t_code, tasks = pd.factorize(_task_ids(facts))
+    t_code, tasks = pd.factorize(task_keys(facts))
     est, draws, notes = _trace_estimates(y, c, lat, g_code, t_code, len(names), len(tasks),
                                          level, n_boot, seed)
     sources = [source_label(src[g_code == v]) for v in range(len(names))]
@@ -182,7 +183,7 @@ def _bootstrap(sy, ny, sc, nc, lat_sets, t_code, t, n_boot, seed):
         out["success"].append(rate)
         out["mean_cost"].append(mcost)
         if lat_sets:
-            qs = [weighted_quantiles(x, w[:, t_code[i]], [0.5, 0.95]) if len(x)
+            qs = [weighted_quantiles(x, t_code[i], w, [0.5, 0.95]) if len(x)
                   else np.full((len(w), 2), np.nan) for x, i in lat_sets]
             out["latency_p50"].append(np.column_stack([q[:, 0] for q in qs]))
             out["latency_p95"].append(np.column_stack([q[:, 1] for q in qs]))
