@@ -36,7 +36,8 @@ def check_choice(name: str, value: object, allowed: Sequence[object]) -> None:
 def check_columns(frame: pd.DataFrame, columns: Sequence[str], *, name: str = "facts") -> None:
     """Raise ValueError for missing columns, listing the available ones and the closest match."""
     if not isinstance(frame, pd.DataFrame):
-        raise TypeError(f"`{name}` must be a pandas DataFrame, but {type(frame).__name__} was passed.")
+        raise TypeError(
+            f"`{name}` must be a pandas DataFrame, but {type(frame).__name__} was passed.")
     available = [str(c) for c in frame.columns]
     for column in columns:
         if column not in frame.columns:
@@ -100,30 +101,36 @@ def outcomes(
     if threshold is not None:
         y = np.where(np.isnan(y), np.nan, (y >= threshold).astype(float))
     known = ~np.isnan(y)
-    if binary and not np.isin(y[known], (0.0, 1.0)).all():
+    other = y[known][~np.isin(y[known], (0.0, 1.0))]
+    if binary and len(other):
         raise ValueError(
-            f"Column {column!r} has values other than 0/1 (e.g. {y[known][~np.isin(y[known], (0, 1))][0]!r}); "
-            "pass `threshold=` to turn a score into success, or use `score_mean` for continuous scores."
+            f"Column {column!r} has values other than 0/1 (e.g. {float(other[0])!r}); pass "
+            "`threshold=` to turn a score into success, or use `score_mean` for continuous scores."
         )
     group = facts[by].astype(object).where(facts[by].notna(), "(none)") if by else "all"
-    task = _task_ids(facts)
+    task = task_ids(facts)
     long = pd.DataFrame({"group": group, "task": task, "y": y}, index=facts.index)
     order = pd.unique(long["group"])
     unknown = (~known).astype(int)
-    unknown = pd.Series(unknown, index=facts.index).groupby(long["group"].to_numpy(), sort=False).sum()
+    unknown = pd.Series(unknown, index=facts.index).groupby(
+        long["group"].to_numpy(), sort=False).sum()
     unknown = unknown.reindex(order).fillna(0).astype(int)
     return Outcomes(long[known].reset_index(drop=True), unknown, binary, by or "all", column,
                     threshold)
 
 
-def _task_ids(facts: pd.DataFrame) -> np.ndarray:
-    fallback = pd.Series(np.arange(len(facts)).astype(str), index=facts.index)
-    if "trace_id" in facts.columns:
-        fallback = facts["trace_id"].astype(object).where(facts["trace_id"].notna(), fallback)
-    if "task_id" not in facts.columns:
-        return fallback.astype(str).to_numpy()
-    return facts["task_id"].astype(object).where(facts["task_id"].notna(), fallback).astype(
-        str).to_numpy()
+def task_ids(facts: pd.DataFrame) -> np.ndarray:
+    """Task of each row as str: ``task_id``, else ``trace_id``, else the row position."""
+    key = None
+    for col in ("task_id", "trace_id"):
+        if col in facts.columns:
+            values = facts[col].astype("string")
+            key = values if key is None else key.where(key.notna(), values)
+            if key.notna().all():
+                return key.astype(str).to_numpy()
+    positions = pd.Series(np.arange(len(facts)).astype(str), index=facts.index)
+    key = positions if key is None else key.where(key.notna(), positions)
+    return key.astype(str).to_numpy()
 
 
 def task_table(data: pd.DataFrame) -> pd.DataFrame:

@@ -104,7 +104,9 @@ def consistency(facts: pd.DataFrame, *, by: str | None = "variant", column: str 
     parts = by_group(tasks, out.groups())
     rows = [{out.by: g, **_components(parts[g]),
              "n_unknown": int(out.unknown[g])} for g in out.groups()]
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(rows, columns=[out.by, "n_tasks", "always_pass", "flip", "always_fail",
+                                        "single_trial", "between_var", "within_var",
+                                        "between_share", "n_unknown"])
     note = unknown_note(int(table["n_unknown"].sum()), out.column)
     tasks = tasks.rename(columns={"group": out.by, "task": "task_id", "s": "successes"})
     return ConsistencyResult(table, tasks.drop(columns="ss"), out.by, (note,) if note else ())

@@ -23,7 +23,13 @@ import pandas as pd
 from scipy import stats
 
 from aiscale.analysis import _intervals as iv
-from aiscale.analysis._outcomes import check_choice, outcomes, task_table, unknown_note
+from aiscale.analysis._outcomes import (
+    check_choice,
+    outcomes,
+    task_ids,
+    task_table,
+    unknown_note,
+)
 from aiscale.analysis._relresult import ResultDisplay, fmt_pp, new_axes
 
 
@@ -137,7 +143,8 @@ def _difference(t: pd.DataFrame, binary: bool, level: float) -> dict:
 
 
 def _cost_latency(facts: pd.DataFrame, by: str, a, b, shared: set) -> tuple[dict, str | None]:
-    rows = facts[facts[by].isin([a, b]) & _task_key(facts).isin(shared)]
+    keep = facts[by].isin([a, b]).to_numpy() & pd.Series(task_ids(facts)).isin(shared).to_numpy()
+    rows = facts[keep]
     out: dict = {"cost_column": None, "cost_a": np.nan, "cost_b": np.nan, "cost_ratio": np.nan}
     for col in ("cost_usd", "reported_cost_usd"):
         if col not in rows.columns:
@@ -154,26 +161,22 @@ def _cost_latency(facts: pd.DataFrame, by: str, a, b, shared: set) -> tuple[dict
     return out, out["cost_column"]
 
 
-def _task_key(facts: pd.DataFrame) -> pd.Series:
-    if "task_id" in facts.columns:
-        key = facts["task_id"].astype(object)
-        fallback = facts["trace_id"] if "trace_id" in facts.columns else pd.Series(
-            np.arange(len(facts)).astype(str), index=facts.index)
-        return key.where(key.notna(), fallback).astype(str)
-    return facts["trace_id"].astype(str)
-
-
 def _sentence(a, b, st: dict, binary: bool, cost_col: str | None) -> str:
     d, lo, hi = st["difference"], st["lower"], st["upper"]
     if not np.isfinite(d):
         return f"{b!r} and {a!r} share no task with a known outcome."
-    word = "better" if d > 0 else "worse" if d < 0 else "no different"
-    if d < 0:
-        d, lo, hi = -d, -hi, -lo
     fmt = fmt_pp if binary else (lambda v: f"{v:.3g}".replace("-", "−"))
     unit = " pp" if binary else ""
-    text = (f"{b!r} is {fmt(d)}{unit} ({fmt(lo)} to {fmt(hi)}) {word} than {a!r} "
-            f"on {st['n_tasks']} shared tasks")
+    if fmt(abs(d)) in ("0", "0.0"):
+        text = (f"{b!r} is within 1{unit or ' unit'} of {a!r} ({fmt(d)}{unit}, {fmt(lo)} to "
+                f"{fmt(hi)})" if binary else f"{b!r} scores the same as {a!r} ({fmt(lo)} to "
+                f"{fmt(hi)})")
+    else:
+        word = "better" if d > 0 else "worse"
+        if d < 0:
+            d, lo, hi = -d, -hi, -lo
+        text = f"{b!r} is {fmt(d)}{unit} ({fmt(lo)} to {fmt(hi)}) {word} than {a!r}"
+    text += f" on {st['n_tasks']} shared tasks"
     ratio = st["cost_ratio"]
     if cost_col is None or not np.isfinite(ratio):
         text += "; cost unknown (no cost_usd or reported_cost_usd for both)"

@@ -68,6 +68,8 @@ class PassKResult(ResultDisplay):
 
     def __repr__(self) -> str:
         t = self.table
+        if t.empty:
+            return f"<aiscale.PassKResult: {self.metric}, no known outcomes>"
         return (f"<aiscale.PassKResult: {self.metric} for k = {int(t['k'].min())}.."
                 f"{int(t['k'].max())}, {t[self.by].nunique()} {self.by} group(s)>")
 
@@ -180,7 +182,8 @@ def _pass_k(facts, metric, by, k, column, threshold, level, n_boot, seed) -> Pas
                                    "upper": hi, "n_tasks": has.sum(axis=0),
                                    "n_informative": informative.sum(axis=0),
                                    "n_unknown": int(out.unknown[group])}))
-    table = pd.concat(parts, ignore_index=True)
+    columns = [out.by, "k", "estimate", "lower", "upper", "n_tasks", "n_informative", "n_unknown"]
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
     notes = [f"{metric} by the unbiased estimator over tasks with at least k known trials; "
              f"{level:.0%} percentile task bootstrap ({n_boot} resamples)."]
     if (table.groupby(out.by, sort=False)["n_tasks"].nunique() > 1).any():

@@ -31,6 +31,11 @@ Interval = Literal["auto", "wilson", "clustered", "bootstrap"]
 _METHODS = ("wilson", "clustered", "bootstrap")
 
 
+def _rate_columns(by: str) -> list[str]:
+    return [by, "rate", "lower", "upper", "interval", "n_tasks", "n_trials", "design_effect",
+            "why", *[f"{m}_{side}" for m in _METHODS for side in ("lower", "upper")], "n_unknown"]
+
+
 @dataclass(frozen=True, eq=False, repr=False)
 class RateResult(ResultDisplay):
     """Success rate (or mean score) per group with Wilson, clustered and bootstrap intervals."""
@@ -143,10 +148,11 @@ def _rates(out, interval: str, level: float, n_boot: int, seed, metric: str) -> 
         row = _one_rate(t["n"].to_numpy(), t["s"].to_numpy(), t["ss"].to_numpy(), out.binary,
                         interval, level, n_boot, seed)
         rows.append({out.by: group, **row, "n_unknown": int(out.unknown[group])})
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(rows, columns=_rate_columns(out.by))
     notes = tuple(sorted(set(table["why"])))
     unknown = unknown_note(int(table["n_unknown"].sum()), out.column)
-    return RateResult(table, out.by, out.column, metric, level, notes + ((unknown,) if unknown else ()))
+    notes += (unknown,) if unknown else ()
+    return RateResult(table, out.by, out.column, metric, level, notes)
 
 
 def _one_rate(n_i, s_i, ss_i, binary, interval, level, n_boot, seed) -> dict:
