@@ -44,7 +44,7 @@ def test_planted_drift_is_found_at_its_date(rng):
     assert set(cost["window_b"]) & {"2025-03-17/2025-03-23", "2025-03-24/2025-03-30"}
     weekly.plot()
     cp.plot()
-    assert "significant" in repr(weekly) and "changes at 2025-03-20" in repr(cp)
+    assert "significant" in repr(weekly) and "best split at 2025-03-20" in repr(cp)
 
 
 def test_no_drift_false_alarm_rate_is_at_most_alpha(rng):

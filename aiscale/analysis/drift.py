@@ -209,7 +209,7 @@ class ChangePoint(ResultDisplay):
         return ax
 
     def __repr__(self) -> str:
-        return (f"<aiscale.ChangePoint: {self.metric} changes at {self.date:%Y-%m-%d %H:%M} "
+        return (f"<aiscale.ChangePoint: {self.metric} best split at {self.date:%Y-%m-%d %H:%M} "
                 f"(p = {self.p_value:.3g}), median {self.before:.4g} → {self.after:.4g}>")
 
 
