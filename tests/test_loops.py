@@ -49,7 +49,9 @@ def test_nb_wins_on_simulated_nb_loops():
     assert tests.loc["pearson_dispersion", "statistic"] > 1.5
 
 
-@pytest.mark.parametrize("cap, n_reps", [(50, 120), (8, 60)])
+@pytest.mark.parametrize("cap, n_reps", [
+    (50, 120), (8, 100),
+    pytest.param(50, 600, marks=pytest.mark.slow), pytest.param(8, 600, marks=pytest.mark.slow)])
 def test_nb_parameter_cis_cover_the_truth_at_the_nominal_rate(cap, n_reps):
     """cap 50: no censoring (statsmodels fit); cap 8: ~35% censored (censored likelihood)."""
     hits = np.zeros((n_reps, 2))

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from scipy import stats
 
 
@@ -86,9 +88,29 @@ def _design(facts: pd.DataFrame, covariates: Sequence[str] | None) -> tuple[np.n
 
 
 def _epoch_us(series: pd.Series) -> np.ndarray:
-    """Timestamps (naive = UTC, or tz-aware) to int64 microseconds since the epoch."""
+    """Timestamps (naive = UTC, or tz-aware; NumPy or Arrow backed) to int64 microseconds."""
+    if isinstance(series.dtype, pd.ArrowDtype) and pa.types.is_timestamp(series.dtype.pyarrow_dtype):
+        arr = pa.array(series)
+        arr = pc.cast(arr, pa.timestamp("us", tz=arr.type.tz)).cast(pa.int64())
+        return arr.fill_null(0).to_numpy(zero_copy_only=False)
     values = pd.to_datetime(series, utc=True).dt.tz_convert(None)
     return values.to_numpy(dtype="datetime64[us]").astype(np.int64)
+
+
+def _sorted_groups(trace_id: pd.Series, start_us: np.ndarray):
+    """Order rows by (trace, start); return the order, trace codes, names and group starts."""
+    codes, names = pd.factorize(trace_id)
+    order = np.lexsort((start_us, codes))
+    sorted_codes = codes[order]
+    first = np.r_[True, sorted_codes[1:] != sorted_codes[:-1]] if len(order) else np.zeros(0, bool)
+    start = np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))
+    return order, sorted_codes, np.asarray(names, dtype=object), first, start
+
+
+def _group_cumsum(x: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Cumulative sum restarting at each group start (rows already grouped)."""
+    total = np.cumsum(x)
+    return total - (total[start] - x[start])
 
 
 def _wilson(k: np.ndarray, n: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
@@ -129,19 +151,23 @@ def llm_calls(spans: pd.DataFrame, *, cost: str | None = None) -> pd.DataFrame:
     _check_columns(spans, ["trace_id", "kind", "start_time"], "spans")
     if cost is None:
         cost = "cost_usd" if "cost_usd" in spans.columns else "reported_cost_usd"
-    llm = spans.loc[spans["kind"] == "llm"]
-    order = ["trace_id", "start_time"] + (["span_id"] if "span_id" in llm.columns else [])
-    llm = llm.sort_values(order, kind="stable")
-    out = pd.DataFrame({"trace_id": llm["trace_id"].astype(str).to_numpy()})
-    out["call"] = out.groupby("trace_id").cumcount().to_numpy() + 1
+    mask = (spans["kind"] == "llm").to_numpy(dtype=bool, na_value=False)
+    cols = [c for c in ("trace_id", "start_time", "input_tokens", "output_tokens", cost, "status")
+            if c in spans.columns]
+    llm = spans.loc[mask, cols]
+    order, codes, names, _, start = _sorted_groups(llm["trace_id"], _epoch_us(llm["start_time"]))
+    llm = llm.iloc[order]
+    out = pd.DataFrame({"trace_id": names[codes]})
+    out["call"] = np.arange(len(out)) - start + 1
     out["start_us"] = _epoch_us(llm["start_time"])
     for col in ("input_tokens", "output_tokens"):
         out[col] = _floats(llm[col]) if col in llm.columns else np.nan
     out["cost"] = _floats(llm[cost]) if cost in llm.columns else np.nan
-    out["cum_cost"] = out.groupby("trace_id")["cost"].cumsum().to_numpy()
-    out["status"] = llm["status"].to_numpy() if "status" in llm.columns else "unset"
-    ok = (out["status"] != "error").to_numpy()
-    out["iteration"] = pd.Series(ok).groupby(out["trace_id"]).cumsum().to_numpy() + ~ok
+    out["cum_cost"] = _group_cumsum(np.nan_to_num(out["cost"].to_numpy()), start)
+    status = llm["status"].astype(object).to_numpy() if "status" in llm.columns else None
+    out["status"] = status if status is not None else "unset"
+    ok = (out["status"] != "error").to_numpy(dtype=bool)
+    out["iteration"] = _group_cumsum(ok.astype(np.int64), start) + ~ok
     return out
 
 

@@ -240,9 +240,14 @@ def _fit_censored(family: Family, y, X, censored, start) -> FamilyFit:
     """Maximise the censored likelihood (statsmodels' generic MLE, numerical Hessian)."""
     from statsmodels.base.model import GenericLikelihoodModel
 
+    n_obs = len(y)
+    # identical (count, censored, covariates) rows enter once, weighted by their number
+    rows, weight = np.unique(np.column_stack([y, censored, X]), axis=0, return_counts=True)
+    y, cens, X = rows[:, 0], rows[:, 1].astype(bool), rows[:, 2:]
+
     class _Censored(GenericLikelihoodModel):
         def loglikeobs(self, params):
-            return loglike_obs(family, params, self.endog, self.exog, censored)
+            return weight * loglike_obs(family, params, self.endog, self.exog, cens)
 
     start = np.where(np.isfinite(start), start, 0.0)
     if family.has_alpha:  # a naive fit of capped counts drives alpha to 0, where Newton stalls
@@ -258,7 +263,7 @@ def _fit_censored(family: Family, y, X, censored, start) -> FamilyFit:
         res = model.fit(start_params=res.params, method="bfgs", maxiter=1000, disp=0)
     cov = np.asarray(res.cov_params(), dtype=float)
     ok = bool(res.mle_retvals.get("converged", True)) and bool(np.all(np.isfinite(cov)))
-    return FamilyFit(family, np.asarray(res.params, dtype=float), cov, float(res.llf), len(y),
+    return FamilyFit(family, np.asarray(res.params, dtype=float), cov, float(res.llf), n_obs,
                      ok, "censored MLE" if censored.any() else "MLE")
 
 

@@ -1,9 +1,10 @@
 """How many iterations agents take: count-distribution fits ranked by AIC, with censoring.
 
-The other loop analyses live beside this module: :mod:`aiscale.analysis.hazard` (when runs
-finish), :mod:`aiscale.analysis.cost_growth` (cost of the k-th call),
-:mod:`aiscale.analysis.stuck` (stuck loops, wasted spend) and
-:mod:`aiscale.analysis.loop_budget` (what a cap on iterations would save or lose).
+The other loop analyses live beside this module and are re-exported here:
+:mod:`aiscale.analysis.hazard` (when runs finish), :mod:`aiscale.analysis.cost_growth`
+(cost of the k-th call), :mod:`aiscale.analysis.stuck` (stuck loops, wasted spend),
+:mod:`aiscale.analysis.loop_budget` (what a cap on iterations would save or lose) and
+:mod:`aiscale.analysis.outcome_length` (are failed runs longer?).
 
 Examples
 --------
@@ -32,7 +33,16 @@ from aiscale.analysis._loopkit import (
     _new_ax,
     _ResultMixin,
 )
+from aiscale.analysis.cost_growth import CostGrowth, cost_growth
 from aiscale.analysis.count_families import FAMILIES, FamilyFit, applicable, fit_family, pmf_matrix
+from aiscale.analysis.hazard import IterationHazard, iteration_hazard
+from aiscale.analysis.loop_budget import LoopBudget, loop_budget
+from aiscale.analysis.outcome_length import OutcomeLength, iterations_by_outcome
+from aiscale.analysis.stuck import StuckLoops, WastedSpend, stuck_loops, wasted_spend
+
+__all__ = ["fit_iterations", "iteration_hazard", "cost_growth", "stuck_loops", "wasted_spend",
+           "loop_budget", "iterations_by_outcome", "IterationFit", "IterationHazard", "CostGrowth",
+           "StuckLoops", "WastedSpend", "LoopBudget", "OutcomeLength", "FAMILIES"]
 
 DEFAULT_FAMILIES = tuple(FAMILIES)
 

@@ -32,6 +32,7 @@ from aiscale.analysis._loopkit import (
     _floats,
     _new_ax,
     _ResultMixin,
+    _sorted_groups,
     _wilson,
     llm_calls,
 )
@@ -132,12 +133,14 @@ def stuck_loops(spans: pd.DataFrame, *, facts: pd.DataFrame | None = None, min_r
         raise ValueError(f"The value for `min_repeats` must be an integer >= 2, but {min_repeats!r} "
                          "was passed.")
     _check_columns(spans, ["trace_id", "kind", "start_time"], "spans")
-    tool = spans.loc[spans["kind"] == "tool"]
-    tool_key = tool["tool_name"].astype("string").fillna("") + "\x1f" + \
-        tool["tool_arguments"].astype("string").fillna("") if len(tool) else pd.Series(dtype="string")
-    tools = _runs(tool, tool_key, mode).rename(columns={"repeats": "tool_repeats", "since": "t_since"})
-    llm = spans.loc[spans["kind"] == "llm"]
-    outs = _runs(llm, _llm_outputs(llm, output), mode).rename(
+    kind = spans["kind"].to_numpy(dtype=object, na_value="")
+    tool = spans.loc[kind == "tool", [c for c in ("trace_id", "start_time", "tool_name",
+                                                  "tool_arguments") if c in spans.columns]]
+    tools = _runs(tool, _tool_keys(tool), mode).rename(
+        columns={"repeats": "tool_repeats", "since": "t_since"})
+    llm = spans.loc[kind == "llm"]
+    out_codes, _ = pd.factorize(_llm_outputs(llm, output), use_na_sentinel=True)
+    outs = _runs(llm[["trace_id", "start_time"]], out_codes, mode).rename(
         columns={"repeats": "output_repeats", "since": "o_since"})
     calls = llm_calls(spans, cost=cost)
     ids = pd.Index(spans["trace_id"].astype(str).unique(), name="trace_id")
@@ -160,23 +163,38 @@ def stuck_loops(spans: pd.DataFrame, *, facts: pd.DataFrame | None = None, min_r
     return StuckLoops(min_repeats, mode, table, tuple(top), level)
 
 
-def _runs(frame: pd.DataFrame, key: pd.Series, mode: str) -> pd.DataFrame:
-    """Per trace: the largest repeat count of one key, and the start time of its first call."""
-    if len(frame) == 0 or key.isna().all():
-        return pd.DataFrame({"repeats": pd.Series(dtype=float), "since": pd.Series(dtype="object")},
+def _tool_keys(tool: pd.DataFrame) -> np.ndarray:
+    """One integer per (tool name, arguments text); -1 where the tool name is unknown."""
+    if len(tool) == 0 or "tool_name" not in tool.columns:
+        return np.full(len(tool), -1)
+    names, _ = pd.factorize(tool["tool_name"])
+    args = tool["tool_arguments"] if "tool_arguments" in tool.columns else pd.Series("", index=tool.index)
+    arg_codes, uniques = pd.factorize(args.astype("string").fillna(""))
+    return np.where(names >= 0, names.astype(np.int64) * (len(uniques) + 1) + arg_codes, -1)
+
+
+def _runs(frame: pd.DataFrame, key: np.ndarray, mode: str) -> pd.DataFrame:
+    """Per trace: the largest repeat count of one key, and the start (epoch us) of its first call."""
+    key = np.asarray(key)
+    frame = frame.loc[key >= 0]
+    key = key[key >= 0]
+    if len(frame) == 0:
+        return pd.DataFrame({"repeats": pd.Series(dtype=float), "since": pd.Series(dtype=float)},
                             index=pd.Index([], name="trace_id"))
-    data = pd.DataFrame({"trace_id": frame["trace_id"].astype(str).to_numpy(),
-                         "start_time": _epoch_us(frame["start_time"]), "key": key.to_numpy()})
-    data = data.dropna(subset=["key"]).sort_values(["trace_id", "start_time"], kind="stable")
+    start_us = _epoch_us(frame["start_time"])
+    order, codes, names, first, _ = _sorted_groups(frame["trace_id"], start_us)
+    key, start_us = key[order], start_us[order]
     if mode == "consecutive":
-        new = (data["key"] != data["key"].shift()) | (data["trace_id"] != data["trace_id"].shift())
-        data["run"] = new.cumsum()
+        run = np.cumsum(first | np.r_[True, key[1:] != key[:-1]])
     else:
-        data["run"] = data.groupby(["trace_id", "key"], sort=False).ngroup()
-    runs = data.groupby("run").agg(trace_id=("trace_id", "first"), repeats=("key", "size"),
-                                   since=("start_time", "min"))
-    best = runs.sort_values(["repeats", "since"], ascending=[False, True], kind="stable")
-    return best.drop_duplicates("trace_id").set_index("trace_id")[["repeats", "since"]]
+        run = pd.factorize(codes.astype(np.int64) * (int(key.max()) + 1) + key)[0]
+    runs = pd.DataFrame({"run": run, "trace": codes, "since": start_us}).groupby("run").agg(
+        trace=("trace", "first"), repeats=("since", "size"), since=("since", "min"))
+    best = runs.sort_values(["trace", "repeats", "since"], ascending=[True, False, True])
+    best = best.drop_duplicates("trace")
+    index = pd.Index(names[best["trace"].to_numpy()], name="trace_id")
+    return pd.DataFrame({"repeats": best["repeats"].to_numpy(dtype=float),
+                         "since": best["since"].to_numpy(dtype=float)}, index=index)
 
 
 def _llm_outputs(llm: pd.DataFrame, output: str | None) -> pd.Series:
