@@ -75,8 +75,20 @@ def test_unshared_tasks_and_unknown_outcomes_are_reported():
     assert res.summary().loc[0, "n_tasks"] == 2
     assert any("2 task(s) ran by only one variant" in n for n in res.notes)
     assert any("1 trial(s) with unknown success" in n for n in res.notes)
+    assert res.summary().loc[0, ["n_unknown_a", "n_unknown_b"]].tolist() == [0, 1]
     with pytest.raises(ValueError, match=r"`b` must be one of \['A', 'B'\], but 'C'"):
         compare(f, a="A", b="C")
+
+
+def test_continuous_scores_compare_in_score_units(rng):
+    sa = rng.random(30)
+    sb = sa + 0.1 + rng.normal(0, 0.05, 30)
+    f = pd.DataFrame({"task_id": [f"t{i}" for i in range(30)] * 2, "variant": ["A"] * 30 + ["B"] * 30,
+                      "score": np.concatenate([sa, sb])})
+    res = compare(f, a="A", b="B", column="score")
+    ci = stats.ttest_rel(sb, sa).confidence_interval(0.95)
+    assert (res.stats["lower"], res.stats["upper"]) == pytest.approx((ci.low, ci.high))
+    assert res.sentence.startswith("'B' is 0.1") and " pp" not in res.sentence
 
 
 def test_paired_interval_coverage(rng):

@@ -65,13 +65,18 @@ def pilot(rng, tasks, trials) -> pd.DataFrame:
 def test_runs_needed_from_pilot_reaches_target_power(rng):
     truth_a, truth_b = population(rng, 2_000_000)
     effect = float(np.mean(truth_b - truth_a))
-    res = runs_needed(pilot(rng, 3000, 3), a="a", b="b", effect=effect, trials=(1, 3))
+    res = runs_needed(pilot(rng, 3000, 3), a="a", b="b", effect=effect, trials=(1, 3),
+                      tasks=400)
     c = res.components
     assert c["between_var"] == pytest.approx(np.var(truth_b - truth_a), rel=0.2)
     assert c["within_var_a"] == pytest.approx(np.mean(truth_a * (1 - truth_a)), abs=0.01)
     assert c["within_var_b"] == pytest.approx(np.mean(truth_b * (1 - truth_b)), abs=0.01)
     n3 = int(res.summary().set_index("trials").loc[3, "tasks_needed"])
     assert abs(simulated_power(rng, n3, 3) - 0.8) <= 0.05
+    # with 400 tasks fixed, the trials per task asked for is the smallest that reaches 80%
+    k = int(c["trials_needed"])
+    assert k > 1 and simulated_power(rng, 400, k) >= 0.8 - 0.05
+    assert simulated_power(rng, 400, k - 1) < 0.8
 
 
 def test_minimum_detectable_effect_matches_simulation(rng):
@@ -98,3 +103,8 @@ def test_single_trial_pilot_plans_one_trial_only(rng):
     assert res.frame().loc[0, "mde_observed"] > 0
     assert "\n" not in repr(res) and "<table" in res._repr_html_()
     res.plot()
+
+
+def test_more_trials_cannot_beat_task_variance(rng):
+    res = runs_needed(pilot(rng, 3000, 3), a="a", b="b", effect=0.02, tasks=50)
+    assert res.components["trials_needed"] == float("inf")

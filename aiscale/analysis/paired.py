@@ -91,17 +91,27 @@ def compare(facts: pd.DataFrame, *, a: str, b: str, by: str = "variant", column:
     -------
     Comparison
         ``.sentence`` reads like "'B' is 6 pp (−1 to 13) better than 'A' on 50 shared tasks
-        and costs 2.3× more (cost_usd)."
+        and costs 2.3× more (cost_usd)." Unknown outcomes are excluded and counted
+        (``n_unknown_a``, ``n_unknown_b``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> f = pd.DataFrame({"task_id": list("abab"), "variant": ["A", "A", "B", "B"],
+    ...                   "success": [True, False, True, True]})
+    >>> res = compare(f, a="A", b="B")
+    >>> res.stats["difference"], res.stats["test"]
+    (0.5, 'mcnemar')
     """
     out = outcomes(facts, by=by, column=column, threshold=threshold, binary=False)
     check_choice("a", a, out.groups())
     check_choice("b", b, out.groups())
-    binary = bool(np.isin(out.data["y"], (0.0, 1.0)).all())
+    binary = bool(np.isin(out.data.loc[out.data["group"].isin([a, b]), "y"], (0.0, 1.0)).all())
     tasks = _paired_tasks(task_table(out.data), a, b)
     st = _difference(tasks, binary, level)
     shared = set(tasks["task_id"])
     extra, cost_note = _cost_latency(facts, by, a, b, shared)
-    st.update(extra)
+    st.update(extra, n_unknown_a=int(out.unknown[a]), n_unknown_b=int(out.unknown[b]))
     sentence = _sentence(a, b, st, binary, cost_note)
     dropped = int(out.data.loc[out.data["group"].isin([a, b]), "task"].nunique() - len(shared))
     notes = [st["test_note"]] + ([f"{dropped} task(s) ran by only one variant excluded."]

@@ -193,7 +193,7 @@ def _pass_k(facts, metric, by, k, column, threshold, level, n_boot, seed) -> Pas
     if len(sparse):
         what = "pass all k trials" if metric == "pass^k" else "have k failed trials"
         notes.append(f"Fewer than {_SPARSE} tasks {what} for k >= {int(sparse['k'].min())}: the "
-                     "percentile bootstrap is then too narrow (about 86-91% coverage for 95% "
-                     "in simulation); treat those intervals as optimistic.")
+                     "task bootstrap is then too narrow (75-88% coverage for a nominal 95% in "
+                     "simulations with 1-6 such tasks); treat those intervals as optimistic.")
     note = unknown_note(int(out.unknown.sum()), out.column)
     return PassKResult(table, metric, out.by, level, tuple(notes + ([note] if note else [])))

@@ -128,13 +128,31 @@ def _fmt_needed(t: pd.DataFrame) -> str:
 
 def runs_needed(facts: pd.DataFrame, *, a: str, b: str, effect: float, by: str = "variant",
                 column: str = "success", threshold: float | None = None,
-                trials: Sequence[int] = (1, 2, 3, 5, 10), alpha: float = 0.05,
-                power: float = 0.8) -> PowerResult:
+                trials: Sequence[int] = (1, 2, 3, 5, 10), tasks: int | None = None,
+                alpha: float = 0.05, power: float = 0.8) -> PowerResult:
     """Tasks and trials needed to detect ``effect`` between ``a`` and ``b``, from pilot data.
 
     Estimates ω² and σ² from the shared tasks of a pilot run (σ² needs tasks with at least two
     trials), then applies :func:`sample_size` for each number of trials per task. Also reports
     the minimum detectable effect of the data at hand, from its observed paired standard error.
+
+    Parameters
+    ----------
+    facts : pandas.DataFrame
+        Pilot trace facts with ``task_id``, ``by`` and the outcome column.
+    a, b : str
+        The two variants (values of ``by``).
+    effect : float
+        Difference to detect (0.05 = 5 pp).
+    by, column, threshold
+        As in :func:`aiscale.analysis.paired.compare`.
+    trials : sequence of int, default=(1, 2, 3, 5, 10)
+        Trials per task per variant to plan for.
+    tasks : int, optional
+        A fixed number of tasks: ``components["trials_needed"]`` then gives the trials per task
+        needed with that many tasks (inf when no number of trials is enough: add tasks).
+    alpha : float, default=0.05
+    power : float, default=0.8
 
     Examples
     --------
@@ -150,6 +168,8 @@ def runs_needed(facts: pd.DataFrame, *, a: str, b: str, effect: float, by: str =
     t = _paired_tasks(task_table(out.data), a, b)
     comp = _components(t)
     comp["mde_observed"] = _z(alpha, power) * comp.pop("se_observed")
+    if tasks is not None:
+        comp["trials_needed"] = _trials_needed(comp, effect, tasks, _z(alpha, power))
     rows = []
     for k in trials:
         need = (sample_size(effect=effect, between_var=comp["between_var"], within_var=(
@@ -181,3 +201,11 @@ def _components(t: pd.DataFrame) -> dict:
     return {"n_tasks": n, "mean_trials": float(t[["n_a", "n_b"]].to_numpy().mean()),
             "between_var": between, "within_var_a": within["a"], "within_var_b": within["b"],
             "diff_var": diff_var, "se_observed": float(np.sqrt(diff_var / n))}
+
+
+def _trials_needed(comp: dict, effect: float, tasks: int, z: float) -> float:
+    """Trials per task so that ``tasks`` tasks detect ``effect``: solve Miller's formula for K."""
+    room = tasks * effect**2 / z**2 - comp["between_var"]
+    if not room > 0:
+        return math.inf
+    return float(math.ceil((comp["within_var_a"] + comp["within_var_b"]) / room))
