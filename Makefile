@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_WORKERS ?= 2
 
-.PHONY: install system-deps report test lint bench fuzz lab demo clean
+.PHONY: install system-deps report test lint bench fuzz slow lab demo clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ bench: install
 
 fuzz: install
 	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q tests -k fuzz
+
+slow: install  # the long statistical-coverage runs (the CI suite runs smaller versions)
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) -m slow tests
 
 lab: install
 	$(PY) -m pip install --quiet -e '.[lab]'
