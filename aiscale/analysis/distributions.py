@@ -175,6 +175,12 @@ def _values(data, column: str | None) -> tuple[np.ndarray, str]:
     return np.asarray(data, dtype=float), column or "value"
 
 
+# A body+tail splice puts its threshold at the 90% quantile; below ~30 tail values its
+# tail parameters are noise (a GPD on 3 points reaches its bound and wins AIC spuriously),
+# so by default it is only tried from 300 values.
+MIN_VALUES_FOR_TAIL_FAMILIES = 300
+
+
 def fit_distribution(data, *, column: str | None = None, families: Sequence[str] | None = None,
                      max_tokens: float | None = None, censored=None, gof_bootstrap: int = 99,
                      seed: int = 0) -> DistributionFits:
@@ -212,7 +218,8 @@ def fit_distribution(data, *, column: str | None = None, families: Sequence[str]
     if (~mask).sum() < 10:
         raise ValueError(f"Fitting needs at least 10 positive uncensored values; {name!r} has "
                          f"{int((~mask).sum())}.")
-    names = list(families) if families else list(FAMILIES)
+    names = list(families) if families else [
+        f for f in FAMILIES if not FAMILIES[f].extra_params or len(x) >= MIN_VALUES_FOR_TAIL_FAMILIES]
     for fam in names:
         check_choice("families", fam, list(FAMILIES))
     fits = sorted((_mle.mle(FAMILIES[f], x, mask) for f in names), key=lambda m: m.aic)

@@ -123,6 +123,9 @@ class TailIndex(Displayable):
         return ax
 
 
+MIN_TAIL = 25
+
+
 def tail_index(data, *, column: str | None = None, threshold_quantile: float = 0.9,
                scan: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.975)
                ) -> TailIndex:
@@ -148,6 +151,11 @@ def tail_index(data, *, column: str | None = None, threshold_quantile: float = 0
     x, _ = _values(data, column)
     x = x[np.isfinite(x) & (x > 0)]
     u = float(np.quantile(x, threshold_quantile))
+    n_tail = int((x > u).sum())
+    if n_tail < MIN_TAIL:
+        raise ValueError(f"A tail index needs at least {MIN_TAIL} values above the threshold; the "
+                         f"{threshold_quantile:.0%} quantile leaves {n_tail} of {len(x)}. Lower "
+                         "`threshold_quantile` or gather more traces.")
     xi, beta, se, _ = gpd_fit(x[x > u] - u)
     rows = []
     for q in scan:
