@@ -183,3 +183,12 @@ def test_drivers_recover_known_gamma_glm_coefficients():
     assert 0.88 <= hits / 120 <= 0.99
     full = cost_drivers(facts, features=["iterations"])
     assert set(full.summary()["model"]) == {"gamma_glm", "quantreg_p50", "quantreg_p90"}
+
+
+def test_small_samples_do_not_fit_a_tail_they_cannot_see():
+    rng = np.random.default_rng(5)
+    x = rng.lognormal(0.0, 1.0, size=40)
+    fits = fit_distribution(x, gof_bootstrap=0)
+    assert "lognormal+gpd" not in fits.summary()["family"].tolist()
+    with pytest.raises(ValueError, match="needs at least 25 values above the threshold"):
+        tail_index(x)
