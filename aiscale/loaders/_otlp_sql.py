@@ -1,0 +1,278 @@
+"""The DuckDB SQL that flattens OTLP JSON lines into canonical span rows (used by ``otlp``).
+
+One query per block of lines: ``from_json`` with an explicit OTLP schema, three unnests
+(resourceSpans, scopeSpans, spans), attribute look-ups with ``list_position``, and the
+attribute JSON built with list functions. No Python runs per span. A line that is not
+UTF-8, not JSON or not an ``ExportTraceServiceRequest`` comes out as one row with
+``line_bad`` set; a span that breaks a loader rule comes out with ``span_bad`` set.
+
+Examples
+--------
+>>> "from_json" in spans_query("blk")
+True
+"""
+
+from __future__ import annotations
+
+ANY = ('{"stringValue":"VARCHAR","intValue":"VARCHAR","doubleValue":"VARCHAR",'
+       '"boolValue":"VARCHAR","bytesValue":"VARCHAR","arrayValue":"JSON","kvlistValue":"JSON"}')
+ATTRS = f'[{{"key":"VARCHAR","value":{ANY}}}]'
+SPAN = ('{"traceId":"VARCHAR","spanId":"VARCHAR","parentSpanId":"VARCHAR","name":"VARCHAR",'
+        '"kind":"VARCHAR","startTimeUnixNano":"VARCHAR","endTimeUnixNano":"VARCHAR",'
+        f'"attributes":{ATTRS},"events":"JSON","links":"JSON","traceState":"VARCHAR",'
+        '"status":{"code":"VARCHAR","message":"VARCHAR"}}')
+REQUEST = ('{"resourceSpans":[{"resource":{"attributes":' + ATTRS + '},"scopeSpans":[{"scope":'
+           '{"name":"VARCHAR","version":"VARCHAR","attributes":' + ATTRS + '},"spans":[' + SPAN
+           + ']}]}]}')
+
+MACROS = f"""
+CREATE OR REPLACE MACRO av_text(v) AS
+    coalesce(v.stringValue, v.intValue, v.doubleValue, v.boolValue, v.bytesValue);
+CREATE OR REPLACE MACRO av_scalar(v) AS CASE
+    WHEN v IS NULL THEN 'null'
+    WHEN v.stringValue IS NOT NULL THEN to_json(v.stringValue)
+    WHEN v.intValue IS NOT NULL
+        THEN coalesce(CAST(try_cast(v.intValue AS BIGINT) AS VARCHAR), to_json(v.intValue))
+    WHEN v.doubleValue IS NOT NULL THEN CASE WHEN isfinite(try_cast(v.doubleValue AS DOUBLE))
+        THEN CAST(try_cast(v.doubleValue AS DOUBLE) AS VARCHAR) ELSE to_json(v.doubleValue) END
+    WHEN v.boolValue IS NOT NULL
+        THEN coalesce(CAST(try_cast(v.boolValue AS BOOLEAN) AS VARCHAR), to_json(v.boolValue))
+    WHEN v.bytesValue IS NOT NULL THEN to_json(v.bytesValue)
+    WHEN v.arrayValue IS NOT NULL THEN CAST(v.arrayValue AS VARCHAR)
+    WHEN v.kvlistValue IS NOT NULL THEN CAST(v.kvlistValue AS VARCHAR)
+    ELSE 'null' END;
+CREATE OR REPLACE MACRO av_json(v) AS CASE
+    WHEN v.arrayValue IS NOT NULL THEN '[' || array_to_string(list_transform(
+        from_json(v.arrayValue, '{{"values":[{ANY}]}}').values, lambda e: av_scalar(e)), ',') || ']'
+    WHEN v.kvlistValue IS NOT NULL THEN '{{' || array_to_string(list_transform(
+        from_json(v.kvlistValue, '{{"values":{ATTRS}}}').values,
+        lambda e: to_json(e.key) || ':' || av_scalar(e.value)), ',') || '}}'
+    ELSE av_scalar(v) END;
+CREATE OR REPLACE MACRO attrs_json(attrs, excluded) AS '{{' || array_to_string(list_transform(
+    list_filter(attrs, lambda a: NOT list_contains(excluded, a.key)),
+    lambda a: to_json(a.key) || ':' || av_json(a.value)), ',') || '}}';
+CREATE OR REPLACE MACRO find_attr(attrs, name) AS
+    av_text(list_filter(attrs, lambda a: a.key = name)[1].value);
+CREATE OR REPLACE MACRO otel_id(x, nbytes) AS nullif(CASE
+    WHEN x IS NULL OR x = '' THEN NULL
+    WHEN length(x) = 2 * nbytes AND ltrim(lower(x), '0123456789abcdef') = '' THEN lower(x)
+    WHEN length(x) = 4 * ceil(nbytes / 3) AND octet_length(try(from_base64(x))) = nbytes
+        THEN lower(hex(from_base64(x)))
+    ELSE x END, repeat('0', 2 * nbytes));
+CREATE OR REPLACE MACRO nanos_ts(x) AS CASE WHEN try_cast(x AS BIGINT) > 0
+    THEN CAST(make_timestamp(try_cast(x AS BIGINT) // 1000) AS TIMESTAMPTZ) END;
+CREATE OR REPLACE MACRO not_int(raw) AS raw IS NOT NULL AND coalesce(
+    try_cast(raw AS DOUBLE) <> floor(try_cast(raw AS DOUBLE)), true);
+"""
+
+# Canonical column <- attribute keys, first present wins.
+PROVIDER = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
+MODEL = ("gen_ai.response.model", "llm.model_name", "llm.response.model", "gen_ai.request.model",
+         "llm.request.model")
+TOKENS = {
+    "input_tokens": ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens",
+                     "llm.token_count.prompt", "llm.usage.prompt_tokens"),
+    "output_tokens": ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens",
+                      "llm.token_count.completion", "llm.usage.completion_tokens"),
+    "cache_read_tokens": ("gen_ai.usage.cache_read.input_tokens",
+                          "gen_ai.usage.cache_read_input_tokens",
+                          "llm.token_count.prompt_details.cache_read"),
+    "cache_write_tokens": ("gen_ai.usage.cache_creation.input_tokens",
+                           "gen_ai.usage.cache_creation_input_tokens",
+                           "llm.token_count.prompt_details.cache_write"),
+    "reasoning_tokens": ("gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens",
+                         "llm.token_count.completion_details.reasoning"),
+}
+COST = ("llm.cost.total", "gen_ai.usage.cost")
+TOOL_NAME = ("gen_ai.tool.name", "tool.name")
+TOOL_ARGS = ("gen_ai.tool.call.arguments",)
+TOOL_INPUT = ("input.value", "traceloop.entity.input")  # arguments on OpenInference/Traceloop tools
+TRACE_KEYS = {"task_id": "aiscale.task.id", "trial": "aiscale.trial",
+              "variant": "aiscale.variant", "success": "aiscale.outcome.success",
+              "score": "aiscale.outcome.score", "user_id": "user.id", "session_id": "session.id",
+              "conversation": "gen_ai.conversation.id", "metadata": "metadata"}
+KIND_KEYS = ("openinference.span.kind", "gen_ai.operation.name", "traceloop.span.kind",
+             "llm.request.type", "traceloop.entity.name", "llm.cost.prompt", "llm.cost.completion")
+
+OPENINFERENCE_KINDS = {"LLM": "llm", "CHAIN": "chain", "TOOL": "tool", "AGENT": "agent",
+                       "RETRIEVER": "retrieval", "RERANKER": "retrieval", "EMBEDDING": "embedding",
+                       "GUARDRAIL": "guardrail", "EVALUATOR": "evaluator", "PROMPT": "other",
+                       "UNKNOWN": "other"}
+OPERATIONS = {"chat": "llm", "text_completion": "llm", "generate_content": "llm",
+              "completion": "llm", "embeddings": "embedding", "execute_tool": "tool",
+              "invoke_agent": "agent", "create_agent": "agent", "invoke_workflow": "chain",
+              "retrieval": "retrieval"}
+TRACELOOP_KINDS = {"workflow": "chain", "task": "chain", "agent": "agent", "tool": "tool",
+                   "unknown": "other"}
+SPAN_KINDS = {str(i): f"SPAN_KIND_{n}" for i, n in enumerate(
+    ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER"))}
+REQUEST_TYPES = {"chat": "llm", "completion": "llm", "embedding": "embedding", "rerank": "retrieval"}
+
+
+def _key_col(key: str) -> str:
+    return '"a:' + key + '"'
+
+
+def _case(expr: str, mapping: dict[str, str], default: str = "NULL") -> str:
+    whens = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in mapping.items())
+    return f"CASE {expr} {whens} ELSE {default} END"
+
+
+def _first(keys: tuple[str, ...]) -> tuple[str, str]:
+    """Return (value, chosen key) expressions for the first present key of ``keys``."""
+    value = "coalesce(" + ", ".join(_key_col(k) for k in keys) + ")"
+    chosen = "CASE " + " ".join(f"WHEN {_key_col(k)} IS NOT NULL THEN '{k}'" for k in keys)
+    return value, chosen + " END"
+
+
+def _kind() -> str:
+    oi, op, tl, rt = (_key_col(k) for k in KIND_KEYS[:4])
+    model = " OR ".join(f"{_key_col(k)} IS NOT NULL" for k in MODEL)
+    usage = " OR ".join(f"{_key_col(k)} IS NOT NULL"
+                        for k in TOKENS["input_tokens"] + TOKENS["output_tokens"])
+    return (f"CASE WHEN {oi} IS NOT NULL THEN {_case(f'upper({oi})', OPENINFERENCE_KINDS)} "
+            f"WHEN {op} IS NOT NULL THEN {_case(f'lower({op})', OPERATIONS, repr('other'))} "
+            f"WHEN {tl} IS NOT NULL THEN {_case(f'lower({tl})', TRACELOOP_KINDS)} "
+            f"WHEN {rt} IS NOT NULL THEN {_case(f'lower({rt})', REQUEST_TYPES, repr('other'))} "
+            f"WHEN ({model}) AND ({usage}) THEN 'llm' ELSE 'other' END")
+
+
+def _all_keys() -> list[str]:
+    keys = [*PROVIDER, *MODEL, *COST, *TOOL_NAME, *TOOL_ARGS, *TOOL_INPUT, *KIND_KEYS, "error.type"]
+    keys += [k for group in TOKENS.values() for k in group] + list(TRACE_KEYS.values())
+    return list(dict.fromkeys(keys))
+
+
+def _lines(table: str) -> str:
+    """Lines -> one row per span (bad lines pass through as one row with ``line_bad``)."""
+    blank = "trim(txt, ' ' || chr(9) || chr(10) || chr(13)) = ''"
+    trace_keys = ", ".join(f"find_attr(r.resource.attributes, '{k}') AS \"r:{k}\""
+                           for k in TRACE_KEYS.values())
+    return f"""
+src AS (SELECT line_no, try(decode(raw)) AS txt FROM {table}),
+p AS (SELECT line_no, txt, try(from_json(txt, '{REQUEST}')) AS req FROM src
+      WHERE txt IS NULL OR NOT {blank}),
+l1 AS (SELECT line_no, req, CASE WHEN txt IS NULL THEN 'line is not valid UTF-8'
+        WHEN req IS NULL THEN 'invalid JSON (truncated or corrupted line)'
+        WHEN req.resourceSpans IS NULL
+        THEN 'not an OTLP ExportTraceServiceRequest (no resourceSpans list)' END AS line_bad
+      FROM p),
+l2 AS (SELECT line_no, line_bad,
+        unnest(CASE WHEN line_bad IS NULL THEN req.resourceSpans ELSE [NULL] END) AS r FROM l1),
+l3 AS (SELECT line_no, line_bad, {trace_keys},
+        attrs_json(r.resource.attributes, []) AS res_json,
+        unnest(CASE WHEN line_bad IS NULL THEN r.scopeSpans ELSE [NULL] END) AS s FROM l2),
+l4 AS (SELECT * EXCLUDE (s), to_json({{'name': s.scope.name, 'version': s.scope.version}})
+        AS scope_json, attrs_json(s.scope.attributes, []) AS scope_attrs_json,
+        unnest(CASE WHEN line_bad IS NULL THEN s.spans ELSE [NULL] END) AS sp FROM l3),
+k AS (SELECT *, list_transform(sp.attributes, lambda a: a.key) AS ks FROM l4)"""
+
+
+def _lookups() -> str:
+    cols = [f"av_text(sp.attributes[list_position(ks, '{key}')].value) AS {_key_col(key)}"
+            for key in _all_keys()]
+    return f"""
+v AS (SELECT line_no, line_bad, res_json, scope_json, scope_attrs_json, sp,
+        {", ".join(f'"r:{k}"' for k in TRACE_KEYS.values())},
+        {", ".join(cols)} FROM k)"""
+
+
+def _mapped() -> str:
+    tokens = []
+    for column, keys in TOKENS.items():
+        raw, chosen = _first(keys)
+        tokens.append(f'{raw} AS "raw:{column}", {chosen} AS "key:{column}"')
+    pairs = {"provider": PROVIDER, "model": MODEL, "cost": COST, "tool_name": TOOL_NAME,
+             "tool_args": TOOL_ARGS}
+    firsts = [f'{value} AS "{name}", {chosen} AS "key:{name}"'
+              for name, (value, chosen) in ((n, _first(k)) for n, k in pairs.items())]
+    trace = [f'coalesce({_key_col(k)}, "r:{k}") AS "{name}"' for name, k in TRACE_KEYS.items()]
+    oi, tl = _key_col("openinference.span.kind"), _key_col("traceloop.span.kind")
+    tool_input, tool_input_key = _first(TOOL_INPUT)
+    return f"""
+m AS (SELECT *, {_kind()} AS kind,
+        CASE WHEN {oi} IS NOT NULL THEN 'unknown openinference.span.kind ' || to_json({oi})
+             ELSE 'unknown traceloop.span.kind ' || to_json({tl}) END AS kind_problem,
+        {", ".join(tokens)}, {", ".join(firsts)}, {", ".join(trace)},
+        {tool_input} AS tool_input, {tool_input_key} AS "key:tool_input",
+        CASE WHEN lower({tl}) = 'tool' THEN {_key_col("traceloop.entity.name")} END AS tl_tool,
+        CASE WHEN {_key_col("llm.cost.prompt")} IS NOT NULL
+             AND {_key_col("llm.cost.completion")} IS NOT NULL THEN
+             try_cast({_key_col("llm.cost.prompt")} AS DOUBLE)
+             + try_cast({_key_col("llm.cost.completion")} AS DOUBLE) END AS cost_parts,
+        sp.status.code AS status_code
+      FROM v)"""
+
+
+def _final() -> str:
+    counted = "kind IN ('llm', 'embedding')"
+    tok = {c: f'CASE WHEN {counted} THEN try_cast(try_cast("raw:{c}" AS DOUBLE) AS BIGINT) END'
+           for c in TOKENS}
+    cache = f"coalesce({tok['cache_read_tokens']}, 0) + coalesce({tok['cache_write_tokens']}, 0)"
+    reasoning = f"coalesce({tok['reasoning_tokens']}, 0)"
+    fix_in, fix_out = f"{tok['input_tokens']} < {cache}", f"{tok['output_tokens']} < {reasoning}"
+    token_bad = " ".join(f'WHEN {counted} AND not_int("raw:{c}") THEN "key:{c}" || '
+                         f"' is not an integer: ' || to_json(\"raw:{c}\")" for c in TOKENS)
+    used = ['"key:provider"', '"key:model"', '"key:tool_name"', '"key:tool_args"',
+            "CASE WHEN \"key:tool_args\" IS NULL AND kind = 'tool' THEN \"key:tool_input\" END",
+            "CASE WHEN tool_name IS NULL AND tl_tool IS NOT NULL THEN 'traceloop.entity.name' END",
+            "CASE WHEN error_type IS NOT NULL THEN 'error.type' END",
+            *[f'CASE WHEN {counted} THEN "key:{c}" END' for c in TOKENS],
+            f'CASE WHEN {counted} THEN "key:cost" END',
+            f"CASE WHEN {counted} AND cost IS NULL AND cost_parts IS NOT NULL "
+            "THEN ['llm.cost.prompt', 'llm.cost.completion'] END"]
+    excluded = f"flatten([[{', '.join(used[:-1])}], coalesce({used[-1]}, [])])"
+    events = f'from_json(sp.events, \'[{{"name":"VARCHAR","attributes":{ATTRS}}}]\')'
+    extras = ", ".join([
+        "'\"otel.span.kind\":' || to_json(" + _case("sp.kind", SPAN_KINDS, "sp.kind") + ")",
+        "'\"otel.status.message\":' || to_json(nullif(sp.status.message, ''))",
+        "'\"otel.resource\":' || res_json", "'\"otel.scope\":' || scope_json",
+        "CASE WHEN scope_attrs_json <> '{}' THEN '\"otel.scope.attributes\":' || scope_attrs_json END",
+        "'\"otel.events\":' || CAST(sp.events AS VARCHAR)",
+        "'\"otel.links\":' || CAST(sp.links AS VARCHAR)",
+        "'\"otel.trace_state\":' || to_json(nullif(sp.traceState, ''))",
+        f"CASE WHEN {fix_in} OR {fix_out} THEN '\"aiscale.tokens_normalised\":true' END"])
+    return f"""
+e AS (SELECT *, coalesce({_key_col("error.type")}, CASE WHEN sp.events IS NOT NULL THEN find_attr(
+        list_filter({events}, lambda x: x.name = 'exception')[1].attributes, 'exception.type')
+        END) AS error_type FROM m),
+f AS (SELECT line_no, line_bad,
+    otel_id(sp.traceId, 16) AS trace_id, otel_id(sp.spanId, 8) AS span_id,
+    otel_id(sp.parentSpanId, 8) AS parent_id, kind, sp.name AS name,
+    nanos_ts(sp.startTimeUnixNano) AS start_time, nanos_ts(sp.endTimeUnixNano) AS end_time,
+    CASE WHEN status_code IS NULL OR status_code IN ('0', 'STATUS_CODE_UNSET') THEN 'unset'
+         WHEN status_code IN ('1', 'STATUS_CODE_OK') THEN 'ok'
+         WHEN status_code IN ('2', 'STATUS_CODE_ERROR') THEN 'error' END AS status,
+    error_type, provider, model,
+    CASE WHEN {fix_in} THEN {tok['input_tokens']} + {cache} ELSE {tok['input_tokens']} END
+        AS input_tokens,
+    CASE WHEN {fix_out} THEN {tok['output_tokens']} + {reasoning} ELSE {tok['output_tokens']} END
+        AS output_tokens,
+    {tok['cache_read_tokens']} AS cache_read_tokens, {tok['cache_write_tokens']} AS cache_write_tokens,
+    {tok['reasoning_tokens']} AS reasoning_tokens,
+    CASE WHEN {counted} THEN coalesce(try_cast(cost AS DOUBLE), cost_parts) END AS reported_cost_usd,
+    coalesce(tool_name, tl_tool) AS tool_name,
+    coalesce(tool_args, CASE WHEN kind = 'tool' THEN tool_input END) AS tool_arguments,
+    '{{' || concat_ws(',', nullif(attrs_json(sp.attributes,
+        list_filter({excluded}, lambda x: x IS NOT NULL)), '{{}}')[2:-2], {extras}) || '}}'
+        AS attributes,
+    CASE WHEN line_bad IS NOT NULL THEN NULL
+         WHEN status IS NULL THEN 'unknown status code ' || to_json(status_code)
+         WHEN kind IS NULL THEN kind_problem {token_bad}
+         WHEN {counted} AND cost IS NOT NULL AND try_cast(cost AS DOUBLE) IS NULL
+             THEN "key:cost" || ' is not a number: ' || to_json(cost)
+         WHEN sp.startTimeUnixNano IS NOT NULL AND try_cast(sp.startTimeUnixNano AS BIGINT) IS NULL
+             THEN 'startTimeUnixNano is not an integer: ' || to_json(sp.startTimeUnixNano)
+         WHEN sp.endTimeUnixNano IS NOT NULL AND try_cast(sp.endTimeUnixNano AS BIGINT) IS NULL
+             THEN 'endTimeUnixNano is not an integer: ' || to_json(sp.endTimeUnixNano)
+         END AS span_bad,
+    task_id, try_cast(trial AS BIGINT) AS trial, variant, try_cast(success AS BOOLEAN) AS success,
+    try_cast(score AS DOUBLE) AS score, user_id, coalesce(session_id, conversation) AS session_id,
+    metadata, hash(trace_id, span_id) AS span_hash
+  FROM e)"""
+
+
+def spans_query(table: str) -> str:
+    """Return the query turning the lines in ``table`` (line_no, raw BLOB) into span rows."""
+    return ("WITH " + ",".join([_lines(table), _lookups(), _mapped(), _final()])
+            + "\nSELECT * FROM f")

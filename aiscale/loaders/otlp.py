@@ -1,0 +1,227 @@
+"""OpenTelemetry OTLP JSON traces (Collector file exporter; GenAI, OpenInference, OpenLLMetry).
+
+One ``ExportTraceServiceRequest`` per line (``resourceSpans -> scopeSpans -> spans``), or one
+pretty-printed request in a file. Ids in hex or base64 (decoded to lowercase hex), times in
+unix nanoseconds (strings or integers). The file is read in blocks of lines; DuckDB flattens
+each block with SQL (:mod:`aiscale.loaders._otlp_sql`) and the rows stream out as chunks of
+at most :data:`CHUNK_ROWS` spans, in bounded memory, with no Python loop per span.
+
+Mapping (first present wins): kind from ``openinference.span.kind``, ``gen_ai.operation.name``,
+``traceloop.span.kind``, ``llm.request.type``; provider from ``gen_ai.provider.name``,
+``gen_ai.system``, ``llm.provider``, ``llm.system``; model from the response model before the
+request model (``llm.model_name`` between them); tokens from the GenAI, OpenLLMetry and
+OpenInference usage attributes, on ``llm`` and ``embedding`` spans only (totals that chain and
+agent spans carry stay in ``attributes``). Where a source's input count is smaller than its
+own cache reads plus writes (or output smaller than reasoning), it evidently excludes them and
+they are added (marked ``aiscale.tokens_normalised`` in ``attributes``). Trace rows come from
+``aiscale.task.id``, ``aiscale.trial``, ``aiscale.variant``, ``aiscale.outcome.success``,
+``aiscale.outcome.score``, ``user.id``, ``session.id`` (or ``gen_ai.conversation.id``) and
+``metadata``, on the root span first, then any span, then the resource.
+
+Examples
+--------
+>>> import tempfile, pathlib
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "t.jsonl"
+>>> _ = path.write_text('{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"0af7651916cd43dd8448eb211c80319c",'
+...     '"spanId":"b7ad6b7169203331","name":"chat","startTimeUnixNano":"1700000000000000000",'
+...     '"attributes":[{"key":"gen_ai.operation.name","value":{"stringValue":"chat"}}]}]}]}]}\\n')
+>>> sniff(path, path.read_bytes())
+True
+>>> chunk = next(read(path))
+>>> chunk.spans[["span_id", "kind", "source_row"]].to_dict("records")
+[{'span_id': 'b7ad6b7169203331', 'kind': 'llm', 'source_row': 1}]
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from aiscale.loaders._otlp_sql import MACROS, spans_query
+from aiscale.loaders.base import Chunk, Quarantined, excerpt
+
+NAME = "otlp"
+PRIORITY = 20
+
+CHUNK_ROWS = 100_000
+BLOCK_BYTES = 64 << 20
+BATCH_BYTES = 8 << 20
+MAX_DOCUMENT_BYTES = 1 << 30
+MEMORY_LIMIT = "1GB"
+
+_START = re.compile(rb'^\s*\{\s*"(resourceSpans|resource_spans)"\s*:\s*\[')
+_TRACE_COLUMNS = ["task_id", "trial", "variant", "success", "score", "user_id", "session_id",
+                  "metadata"]
+_INTERNAL = ["line_no", "line_bad", "span_bad", "span_hash", *_TRACE_COLUMNS]
+
+
+def sniff(path: Path, head: bytes) -> bool:
+    """Whether the file starts like an OTLP JSON ``ExportTraceServiceRequest`` (line or document)."""
+    return bool(_START.match(head.removeprefix(b"\xef\xbb\xbf")))
+
+
+def read(path: Path) -> Iterator[Chunk]:
+    """Yield the spans and traces of an OTLP JSON file, in chunks of at most CHUNK_ROWS spans."""
+    path = Path(path)
+    con = _connect()
+    seen = _SeenSpans()
+    try:
+        for line_numbers, offsets, data in _blocks(path):
+            yield from _read_block(con, path, line_numbers, offsets, data, seen)
+    finally:
+        con.close()
+
+
+def _connect() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    spill = Path(tempfile.gettempdir()) / "aiscale-duckdb"
+    con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'; SET TimeZone = 'UTC'; "
+                f"SET temp_directory = '{spill}'; SET preserve_insertion_order = false; "
+                "SET enable_progress_bar = false")
+    con.execute(MACROS)
+    return con
+
+
+def _blocks(path: Path) -> Iterator[tuple[np.ndarray, np.ndarray, memoryview]]:
+    """Yield (line numbers, byte offsets, bytes) per block of whole lines.
+
+    Offsets have one more entry than line numbers; line ``i`` is ``data[offsets[i]:offsets[i+1]]``
+    (its newline included). A pretty-printed single document becomes one line.
+    """
+    with open(path, "rb") as handle:
+        if _is_document(handle.read(1 << 16)):
+            handle.seek(0)
+            data = handle.read(MAX_DOCUMENT_BYTES).replace(b"\n", b" ")
+            yield np.array([1]), np.array([0, len(data)]), memoryview(data)
+            return
+        handle.seek(0)
+        pending = handle.read(BLOCK_BYTES)
+        first_line = 1
+        while pending:
+            more = handle.read(BLOCK_BYTES)
+            end = pending.rfind(b"\n") + 1 if more else len(pending)
+            if end == 0:  # a line longer than a block: read on
+                pending += more
+                continue
+            view = memoryview(pending)[:end]
+            ends = _line_ends(view)
+            yield np.arange(first_line, first_line + len(ends)), np.concatenate([[0], ends]), view
+            first_line += len(ends)
+            pending = pending[end:] + more
+
+
+def _line_ends(view: memoryview) -> np.ndarray:
+    """Return the offset just past each line of ``view`` (the last line may lack a newline)."""
+    step = 8 << 20
+    parts = [np.flatnonzero(np.frombuffer(view[at:at + step], dtype=np.uint8) == 10) + at + 1
+             for at in range(0, len(view), step)]
+    ends = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    if len(ends) == 0 or ends[-1] != len(view):
+        ends = np.append(ends, len(view))
+    return ends.astype(np.int64)
+
+
+def _is_document(head: bytes) -> bool:
+    """A pretty-printed request: the first line alone is not the whole object."""
+    first = head.removeprefix(b"\xef\xbb\xbf").lstrip().split(b"\n", 1)[0].strip()
+    return first in (b"{", b'{"resourceSpans": [', b'{ "resourceSpans": [')
+
+
+def _read_block(con: duckdb.DuckDBPyConnection, path: Path, line_numbers: np.ndarray,
+                offsets: np.ndarray, data: memoryview, seen: _SeenSpans) -> Iterator[Chunk]:
+    lines = pa.LargeBinaryArray.from_buffers(
+        pa.large_binary(), len(line_numbers), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    table = pa.table({"line_no": line_numbers, "raw": lines})
+    cuts = np.searchsorted(offsets, np.arange(BATCH_BYTES, offsets[-1], BATCH_BYTES))
+    bounds = np.unique(np.concatenate([[0], cuts, [len(line_numbers)]]))
+    batches = [b for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
+               for b in table.slice(lo, hi - lo).to_batches()]
+    con.register("otlp_block", pa.Table.from_batches(batches, schema=table.schema))
+    reader = con.sql(spans_query("otlp_block")).to_arrow_reader(CHUNK_ROWS)
+    try:
+        for batch in reader:
+            yield _chunk(batch, path, line_numbers, offsets, data, seen)
+    finally:
+        reader.close()
+        con.unregister("otlp_block")
+
+
+def _chunk(batch: pa.RecordBatch, path: Path, line_numbers: np.ndarray, offsets: np.ndarray,
+           data: memoryview, seen: _SeenSpans) -> Chunk:
+    frame = batch.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype(),
+                                          pa.bool_(): pd.BooleanDtype()}.get)
+    bad_line = frame["line_bad"].notna().to_numpy()
+    quarantined = [Quarantined(str(path), int(n), str(why),
+                               _line_excerpt(int(n), line_numbers, offsets, data))
+                   for n, why in zip(frame.loc[bad_line, "line_no"], frame.loc[bad_line, "line_bad"],
+                                     strict=True)]
+    spans = frame.loc[~bad_line] if bad_line.any() else frame
+    seen_before = seen.check_and_add(spans["span_hash"])
+    if seen_before.any():
+        spans = spans.assign(span_bad=spans["span_bad"].mask(
+            spans["span_bad"].isna() & seen_before,
+            "duplicate span_id within the trace (an earlier line has it)"))
+    bad_span = spans["span_bad"].notna().to_numpy()
+    if bad_span.any():
+        rows = spans.loc[bad_span, ["line_no", "span_bad", "span_id", "name"]]
+        quarantined += [Quarantined(str(path), int(n), str(why), excerpt(f"span {s} {name!r}"))
+                        for n, why, s, name in rows.itertuples(index=False)]
+        spans = spans.loc[~bad_span]
+    return Chunk(spans=_span_rows(spans, path), traces=_trace_rows(spans),
+                 quarantined=quarantined, rows_read=len(frame))
+
+
+def _span_rows(spans: pd.DataFrame, path: Path) -> pd.DataFrame:
+    out = spans.drop(columns=_INTERNAL)
+    out["source"] = "otlp"
+    out["source_file"] = str(path)
+    out["source_row"] = spans["line_no"]
+    return out.reset_index(drop=True)
+
+
+def _trace_rows(spans: pd.DataFrame) -> pd.DataFrame:
+    """One row per trace: convention fields from the root span first, then any span."""
+    ordered = spans.assign(_root=spans["parent_id"].isna()).sort_values("_root", ascending=False,
+                                                                        kind="stable")
+    grouped = ordered.groupby("trace_id", sort=False)
+    traces = grouped[_TRACE_COLUMNS].first()
+    traces["started_at"] = grouped["start_time"].min()
+    return traces.reset_index()
+
+
+def _line_excerpt(number: int, line_numbers: np.ndarray, offsets: np.ndarray,
+                  data: memoryview) -> str:
+    i = int(np.searchsorted(line_numbers, number))
+    raw = data[offsets[i]:min(offsets[i + 1], offsets[i] + 4 * 200)]
+    return excerpt(bytes(raw).decode("utf-8", "replace").strip())
+
+
+class _SeenSpans:
+    """Hashes of (trace_id, span_id) seen in earlier chunks, as sorted NumPy runs.
+
+    Runs are merged when a newer one grows to half the size of the one before, so the total
+    merging cost is O(n log n); a lookup is one binary search per run (O(log n) runs).
+    """
+
+    def __init__(self) -> None:
+        self.runs: list[np.ndarray] = []
+
+    def check_and_add(self, hashes: pd.Series) -> pd.Series:
+        values = hashes.to_numpy(dtype=np.uint64, na_value=0)
+        found = np.zeros(len(values), dtype=bool)
+        for run in self.runs:
+            at = np.minimum(np.searchsorted(run, values), len(run) - 1)
+            found |= run[at] == values
+        if len(values):
+            self.runs.append(np.sort(values))
+        while len(self.runs) > 1 and 2 * len(self.runs[-1]) >= len(self.runs[-2]):
+            newest = self.runs.pop()
+            self.runs[-1] = np.sort(np.concatenate([self.runs[-1], newest]))
+        return pd.Series(found, index=hashes.index)
