@@ -237,3 +237,25 @@ def test_sniff_recognises_otlp_and_nothing_else(tmp_path):
     pretty = tmp_path / "pretty.json"
     pretty.write_text('{\n  "resourceSpans": [\n  ]\n}\n')
     assert otlp.sniff(pretty, pretty.read_bytes())
+
+
+def test_fixture_facts_equal_hand_computed_values(tmp_path):
+    facts = aiscale.load([SDK], store=tmp_path / "store").facts().set_index("trace_id")
+    genai = facts.loc[GENAI]
+    # 3 chat calls under the agent; get_weather {"city": "Paris"} issued twice; search_docs fails.
+    assert genai[["n_llm_calls", "n_tool_calls", "iterations", "repeated_calls",
+                  "n_errors"]].tolist() == [3, 3, 3, 1, 1]
+    assert genai[["input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
+                  "reasoning_tokens"]].tolist() == [1200 + 1500 + 2000, 300 + 200 + 150,
+                                                    800 + 1500, 100 + 0, 120 + 50]
+    assert genai["latency_s"] == pytest.approx(10.0)
+    assert genai["llm_latency_s"] == pytest.approx(1.5 + 1.2 + 1.5)
+    assert genai["tool_latency_s"] == pytest.approx(0.5 + 0.4 + 3.8)
+    assert (genai["task_id"], genai["trial"], genai["variant"]) == ("task-7", 2, "gpt-4o@v3")
+    oi = facts.loc[OPENINF]  # the AGENT and CHAIN totals (900 / 90) are not added again
+    assert oi[["n_llm_calls", "iterations", "input_tokens", "output_tokens"]].tolist() == [
+        2, 2, 600 + 300, 40 + 50]
+    assert oi["reported_cost_usd"] == pytest.approx(0.0018 + 0.0015)
+    assert oi["latency_s"] == pytest.approx(2.2)
+    tl = facts.loc[OPENLLMETRY]
+    assert tl[["n_llm_calls", "input_tokens", "output_tokens"]].tolist() == [1, 50, 25]
