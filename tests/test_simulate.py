@@ -331,7 +331,6 @@ def test_parquet_loads_to_true_facts(direct):
 
 
 def test_otlp_loads_back_to_the_same_facts(direct, tmp_path):
-    pytest.importorskip("aiscale.loaders.otlp")  # TRANSITIONAL: the OTLP loader lands next
     sim, direct = direct
     path = write_otlp(sim.spans, sim.traces, tmp_path / "t.jsonl")
     store = aiscale.load(path, store=tmp_path / "b")
@@ -393,3 +392,17 @@ def test_custom_variants(tmp_path):
     assert (sim.spans["status"] == "ok").all() and not sim.truth.traces["stuck"].any()
     assert set(sim.traces["variant"]) == {"calm"} and sim.truth.n_tasks == 100
     assert sim.truth.summary().loc["calm", "expected_iterations"] == pytest.approx(2.0, rel=1e-9)
+
+
+def test_bundled_demo_loads_with_its_truth(tmp_path):
+    demo = REPO / "data" / "demo"
+    store = aiscale.load(demo, store=tmp_path / "store")
+    assert store.last_load.rows_quarantined == 0
+    facts = store.facts().set_index("trace_id")
+    record = json.loads((demo / "truth.json").read_text())
+    assert len(facts) == record["n_traces"]
+    stuck = facts.index.isin(record["stuck_trace_ids"])
+    assert (facts.loc[stuck, "repeated_calls"] > 0).all()
+    assert (facts.loc[~stuck, "repeated_calls"] == 0).all()
+    assert facts["variant"].nunique() == len(record["variants"]) and facts["n_errors"].sum() > 0
+    assert facts["cost_usd"].notna().all()  # every simulated model is priced by genai-prices
