@@ -229,14 +229,18 @@ class TraceStore:
             parts = self.parts(table)
             view = "facts_raw" if table == "facts" else table
             if parts:
-                con.execute(f"CREATE VIEW {view}_all AS SELECT * FROM read_parquet({parts!r})")
+                con.execute(f"CREATE VIEW {view}_all AS SELECT * FROM read_parquet({parts!r}, "
+                            "filename = true)")
             else:
-                con.register(f"{view}_all", schema.schema_of(table).empty_table())
-        con.execute("CREATE VIEW spans AS SELECT * EXCLUDE (rn) FROM (SELECT *, row_number() OVER "
-                    "(PARTITION BY trace_id, span_id ORDER BY source_file, source_row) AS rn "
-                    "FROM spans_all) WHERE rn = 1")
-        con.execute("CREATE VIEW traces AS SELECT * FROM traces_all")
-        con.execute("CREATE VIEW facts_raw AS SELECT * FROM facts_raw_all")
+                con.register(f"{view}_empty", schema.schema_of(table).empty_table())
+                con.execute(f"CREATE VIEW {view}_all AS SELECT *, '' AS filename FROM {view}_empty")
+        con.execute("CREATE VIEW spans AS SELECT * EXCLUDE (rn, filename) FROM (SELECT *, row_number() "
+                    "OVER (PARTITION BY trace_id, span_id ORDER BY source_file, source_row, filename) "
+                    "AS rn FROM spans_all) WHERE rn = 1")
+        con.execute("CREATE VIEW traces AS SELECT * EXCLUDE (filename) FROM traces_all")
+        con.execute("CREATE VIEW facts_raw AS SELECT * EXCLUDE (rn, filename) FROM (SELECT *, "  # one row per trace
+                    "row_number() OVER (PARTITION BY trace_id ORDER BY filename) AS rn "
+                    "FROM facts_raw_all) WHERE rn = 1")
         return con
 
     def sql(self, query: str) -> pd.DataFrame:

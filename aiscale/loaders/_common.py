@@ -68,7 +68,36 @@ def _salvage_object(text: str, pos: int) -> dict:
     return members
 
 
-def salvage_json(text: str) -> tuple[Any, str | None]:
+class KeyedDict(dict):
+    """A JSON object that had repeated keys: the first value is kept, the rest in ``duplicates``."""
+
+    duplicates: list[tuple[str, Any]]
+
+
+def keep_first_key(pairs: list[tuple[str, Any]]) -> dict:
+    """``object_pairs_hook`` that keeps the first of repeated keys and remembers the others.
+
+    Examples
+    --------
+    >>> value = json.loads('{"a": 1, "a": 2}', object_pairs_hook=keep_first_key)
+    >>> value, value.duplicates
+    ({'a': 1}, [('a', 2)])
+    """
+    out: dict = {}
+    repeated = []
+    for key, value in pairs:
+        if key in out:
+            repeated.append((key, value))
+        else:
+            out[key] = value
+    if not repeated:
+        return out
+    keyed = KeyedDict(out)
+    keyed.duplicates = repeated
+    return keyed
+
+
+def salvage_json(text: str, object_pairs_hook: Any = None) -> tuple[Any, str | None]:
     """Parse a JSON document; when it is truncated or broken, keep what parsed completely.
 
     Returns ``(value, problem)``: ``problem`` is None for a valid document, else the parser's
@@ -77,7 +106,7 @@ def salvage_json(text: str) -> tuple[Any, str | None]:
     complete elements), or None when nothing could be kept.
     """
     try:
-        return json.loads(text), None
+        return json.loads(text, object_pairs_hook=object_pairs_hook), None
     except json.JSONDecodeError as exc:
         problem = f"invalid JSON (truncated or edited?): {exc.msg} at line {exc.lineno} column {exc.colno}"
     start = _skip(text, 0)
@@ -88,7 +117,7 @@ def salvage_json(text: str) -> tuple[Any, str | None]:
     return None, problem
 
 
-def read_document(path: Path) -> tuple[Any, Quarantined | None]:
+def read_document(path: Path, object_pairs_hook: Any = None) -> tuple[Any, Quarantined | None]:
     """Read a JSON file with :func:`salvage_json`; the problem, if any, as a Quarantined row."""
     try:
         text = path.read_bytes().decode("utf-8")
@@ -96,7 +125,7 @@ def read_document(path: Path) -> tuple[Any, Quarantined | None]:
         return None, Quarantined(str(path), None, f"file is not valid UTF-8 ({exc.reason})")
     if not text.strip():
         return None, Quarantined(str(path), None, "file is empty")
-    value, problem = salvage_json(text)
+    value, problem = salvage_json(text, object_pairs_hook)
     if problem is None:
         return value, None
     return value, Quarantined(str(path), None, problem + "; the records after this point are lost",

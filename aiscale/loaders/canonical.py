@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from aiscale.loaders.base import Chunk, Quarantined
+from aiscale.schema import SPAN_COLUMNS
 
 NAME = "canonical"
 PRIORITY = 10
@@ -53,6 +54,8 @@ def read(path: Path) -> Iterator[Chunk]:
     offset = 0
     for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
         frame = batch.to_pandas()
+        if not is_traces:  # extra columns dropped, missing ones null (as documented)
+            frame = frame.reindex(columns=list(SPAN_COLUMNS))
         if is_traces:
             yield Chunk(traces=frame, rows_read=0, unit="span")
             continue

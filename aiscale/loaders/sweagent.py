@@ -69,7 +69,8 @@ def read(path: str | Path) -> Iterator[Chunk]:
         yield Chunk(quarantined=[bad_record(path, None, f"unreadable trajectory: {exc}")],
                     rows_read=1, unit="trajectory")
         return
-    yield Chunk(facts=frame([row], FACT_COLUMNS), rows_read=1, unit="trajectory")
+    facts = frame([row], FACT_COLUMNS).assign(source_file=str(path), source_row=1)
+    yield Chunk(facts=facts, rows_read=1, unit="trajectory")
 
 
 def _stat(stats: dict, key: str, kind: type) -> int | float | None:

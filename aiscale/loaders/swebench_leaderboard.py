@@ -38,7 +38,15 @@ from typing import Any
 
 import pandas as pd
 
-from aiscale.loaders._common import as_float, as_int, bad_record, frame, head_text, read_document
+from aiscale.loaders._common import (
+    as_float,
+    as_int,
+    bad_record,
+    frame,
+    head_text,
+    keep_first_key,
+    read_document,
+)
 from aiscale.loaders.base import Chunk, json_text
 from aiscale.schema import FACT_COLUMNS
 
@@ -56,7 +64,7 @@ def sniff(path: Path, head: bytes) -> bool:
 def read(path: str | Path) -> Iterator[Chunk]:
     """Yield one chunk of facts rows per run that has ``per_instance_details``."""
     path = Path(path)
-    document, problem = read_document(path)
+    document, problem = read_document(path, keep_first_key)
     boards = document.get("leaderboards") if isinstance(document, dict) else None
     if problem is not None or not isinstance(boards, list):
         yield Chunk(quarantined=[problem or bad_record(path, None, "expected a `leaderboards` list")],
@@ -93,9 +101,13 @@ def _run_chunk(path: Path, number: int, run: dict, board_names: list[str]) -> Ch
             rows.append(_row(folder, instance_id, entry))
         except TypeError as exc:
             bad.append(bad_record(path, number, f"run {folder!r}, instance {instance_id!r}: {exc}", entry))
+    for instance_id, entry in getattr(details, "duplicates", []):
+        bad.append(bad_record(path, number, f"run {folder!r}: duplicate instance id {instance_id!r} in "
+                              "`per_instance_details` (the first entry is kept)", entry))
     facts = frame(rows, FACT_COLUMNS)
     if facts is not None:
         facts["metadata"] = json_text(_run_metadata(run, board_names, facts))
+        facts["source_file"], facts["source_row"] = str(path), number
     return Chunk(facts=facts, quarantined=bad, rows_read=len(rows) + len(bad), unit="row")
 
 

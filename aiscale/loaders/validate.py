@@ -15,6 +15,7 @@ Examples
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from aiscale.loaders.base import Quarantined
@@ -22,6 +23,8 @@ from aiscale.schema import SPAN_KINDS, SPAN_STATUSES, TOKEN_COLUMNS
 
 MAX_TOKENS_PER_SPAN = 100_000_000
 MAX_ID_CHARS = 512
+MAX_TOKENS_PER_TRACE = 100_000_000_000
+MAX_CALLS_PER_TRACE = 10_000_000
 
 
 def _missing(series: pd.Series) -> pd.Series:
@@ -42,21 +45,30 @@ def _span_rules(spans: pd.DataFrame) -> list[tuple[str, pd.Series]]:
     if "status" in spans:
         rules.append((f"status is not one of {list(SPAN_STATUSES)}",
                       spans["status"].notna() & ~spans["status"].isin(SPAN_STATUSES)))
+    for column in ("start_time", "end_time"):
+        if column in spans:
+            parsed = pd.to_datetime(spans[column], utc=True, errors="coerce", format="mixed")
+            rules.append((f"{column} is not a timestamp", parsed.isna() & spans[column].notna()))
     if "start_time" in spans and "end_time" in spans:
-        start = pd.to_datetime(spans["start_time"], utc=True, errors="coerce")
-        end = pd.to_datetime(spans["end_time"], utc=True, errors="coerce")
+        start = pd.to_datetime(spans["start_time"], utc=True, errors="coerce", format="mixed")
+        end = pd.to_datetime(spans["end_time"], utc=True, errors="coerce", format="mixed")
         rules.append(("end_time before start_time", (end < start).fillna(False)))
     for column in TOKEN_COLUMNS:
         if column in spans:
             values = pd.to_numeric(spans[column], errors="coerce")
             bad_type = values.isna() & spans[column].notna()
             rules.append((f"{column} is not a number", bad_type))
+            rules.append((f"{column} is not a whole number",
+                          (values.notna() & (values != values.round())).fillna(False)))
             rules.append((f"{column} is negative", (values < 0).fillna(False)))
             rules.append((f"{column} is absurd (over {MAX_TOKENS_PER_SPAN:,} in one span)",
                           (values > MAX_TOKENS_PER_SPAN).fillna(False)))
     if "reported_cost_usd" in spans:
         cost = pd.to_numeric(spans["reported_cost_usd"], errors="coerce")
+        rules.append(("reported_cost_usd is not a number",
+                      cost.isna() & spans["reported_cost_usd"].notna()))
         rules.append(("reported_cost_usd is negative", (cost < 0).fillna(False)))
+        rules.append(("reported_cost_usd is not finite", cost.isin([np.inf])))
     if "parent_id" in spans and "span_id" in spans:
         rules.append(("span is its own parent",
                       (spans["parent_id"] == spans["span_id"]).fillna(False).astype(bool)))
@@ -83,13 +95,49 @@ def validate_spans(spans: pd.DataFrame) -> tuple[pd.DataFrame, list[Quarantined]
 
     Rules: trace_id and span_id present; kind and status in their enums; end not before
     start; token counts numeric, non-negative and not absurd; reported cost non-negative;
-    no span its own parent; no second span with the same (trace_id, span_id) in the chunk.
+    no span its own parent; no second span with the same (trace_id, span_id) in the chunk;
+    no span on a parent cycle (a -> b -> ... -> a) within the chunk. The spans of a cycle
+    are quarantined (the tree they claim is impossible); spans below a cycle are kept and
+    counted as orphans by the store.
     """
     good, bad = _split(spans, _span_rules(spans))
     duplicated = good.duplicated(subset=["trace_id", "span_id"], keep="first")
     dup_rules = [("duplicate span_id within the trace (an earlier row has it)", duplicated)]
     good, dup_bad = _split(good, dup_rules)
-    return good, bad + dup_bad
+    good, cycle_bad = _split(good, [("span is on a parent cycle (its ancestors lead back to it)",
+                                     on_parent_cycle(good))])
+    return good, bad + dup_bad + cycle_bad
+
+
+def on_parent_cycle(spans: pd.DataFrame) -> pd.Series:
+    """Mask of spans whose parent chain returns to themselves (any cycle length).
+
+    Vectorised pointer jumping: after ``ceil(log2(n)) + 1`` squarings of the parent map,
+    every span maps to a span on the cycle its chain ends in (or to a sink when it
+    reaches a root or a parent outside the frame); those images are exactly the cycles.
+
+    Examples
+    --------
+    >>> spans = pd.DataFrame({"trace_id": ["t"] * 4, "span_id": ["a", "b", "c", "d"],
+    ...                       "parent_id": ["c", "a", "b", "a"]})
+    >>> on_parent_cycle(spans).tolist()
+    [True, True, True, False]
+    """
+    n = len(spans)
+    if n == 0 or "parent_id" not in spans or spans["parent_id"].isna().all():
+        return pd.Series(False, index=spans.index)
+    keys = pd.MultiIndex.from_arrays([spans["trace_id"].astype("string"), spans["span_id"].astype("string")])
+    parents = pd.MultiIndex.from_arrays([spans["trace_id"].astype("string"),
+                                         spans["parent_id"].astype("string")])
+    step = keys.get_indexer(parents)  # -1: no parent in the frame
+    step = np.where(step < 0, n, step).astype(np.int64)
+    jump = np.append(step, n)  # the sink maps to itself
+    for _ in range(int(np.ceil(np.log2(n + 1))) + 1):
+        jump = jump[jump]
+    ends = np.unique(jump[:n])
+    member = np.zeros(n + 1, dtype=bool)
+    member[ends] = True
+    return pd.Series(member[:n], index=spans.index)
 
 
 def merge_traces(traces: pd.DataFrame) -> pd.DataFrame:
@@ -105,7 +153,8 @@ def merge_traces(traces: pd.DataFrame) -> pd.DataFrame:
 
 
 def validate_facts(facts: pd.DataFrame) -> tuple[pd.DataFrame, list[Quarantined]]:
-    """Split per-trace fact rows: trace_id present and unique, plus non-negative counts, tokens and cost."""
+    """Split per-trace fact rows: trace_id present and unique, plus counts, tokens and cost
+    that are numbers, non-negative and not absurd."""
     rules = [("missing trace_id", _missing(facts["trace_id"]) if "trace_id" in facts
               else pd.Series(True, index=facts.index))]
     good, bad = _split(facts, rules)
@@ -119,5 +168,9 @@ def validate_facts(facts: pd.DataFrame) -> tuple[pd.DataFrame, list[Quarantined]
             values = pd.to_numeric(good[column], errors="coerce")
             rules.append((f"{column} is not a number", values.isna() & good[column].notna()))
             rules.append((f"{column} is negative", (values < 0).fillna(False)))
+            limit = MAX_TOKENS_PER_TRACE if column in TOKEN_COLUMNS else MAX_CALLS_PER_TRACE
+            if column not in ("cost_usd", "reported_cost_usd"):
+                rules.append((f"{column} is absurd (over {limit:,} in one trace)",
+                              (values > limit).fillna(False)))
     good, more = _split(good, rules)
     return good, bad + more
