@@ -43,7 +43,7 @@ lab: install
 	$(VENV)/bin/jupyter lab notebooks/
 
 demo: install
-	$(PY) -m aiscale.cli simulate -o data/demo --traces 400 --seed 7 --format otlp
+	$(PY) scripts/make_demo.py
 
 clean:
 	rm -rf $(VENV) reports/*.html reports/*.ipynb

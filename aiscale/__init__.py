@@ -42,6 +42,7 @@ from aiscale.loaders import formats
 from aiscale.pricing import price_frame, rate_table
 from aiscale.reconcile import reconcile
 from aiscale.rollup import rollup_frames
+from aiscale.simulate import simulate
 from aiscale.store import TraceStore, load
 
 __version__ = "0.1.0"
@@ -53,5 +54,5 @@ __all__ = [
     "iteration_hazard", "iterations_by_outcome", "latency", "load", "load_facts",
     "loop_budget", "minimum_detectable_effect", "pass_at_k", "pass_hat_k", "predictability",
     "price_frame", "rate_table", "reconcile", "retry", "rollup_frames", "runs_needed",
-    "sample_size", "score_mean", "stuck_loops", "success_rate", "tail_index", "wasted_spend",
+    "sample_size", "score_mean", "simulate", "stuck_loops", "success_rate", "tail_index", "wasted_spend",
 ]

@@ -7,7 +7,9 @@ Rules (DESIGN.md):
 - ``iterations`` counts the LLM calls of the trace's main agent loop: every LLM call
   except those whose parent is an agent span other than the main one (the earliest
   agent span) — calls of a sub-agent are not iterations of the main loop; where the trace
-  has no agent span, every LLM call;
+  has no agent span, every LLM call. A failed attempt (status error and no output) is
+  not an iteration: the retry that follows is. ``n_llm_calls`` counts every call;
+- a failed attempt that reports no usage at all is billed nothing (cost 0, priced);
 - ``repeated_calls`` counts tool calls whose (tool name, arguments) the trace already issued;
 - ``latency_s`` is the root span's duration when the trace has one root, else last end
   minus first start;
@@ -80,8 +82,13 @@ def _llm_calls(spans: ibis.Table, rates: ibis.Table | None) -> ibis.Table:
     sub_agents = agents.filter(agents._rank > 0).select(
         trace_id="trace_id", parent_id="span_id", _sub=ibis.literal(True))
     llm = llm.left_join(sub_agents, ["trace_id", "parent_id"], rname="{name}_sub")
-    return llm.mutate(in_main_loop=llm._sub.isnull()).drop(
-        *[c for c in llm.columns if c.endswith("_sub")], "_sub")
+    failed = (llm.status == "error") & (llm.output_tokens.fill_null(_ZERO) == 0)
+    return llm.mutate(
+        in_main_loop=llm._sub.isnull(),
+        failed_attempt=failed,
+        cost_usd=(failed & llm.input_tokens.isnull() & llm.output_tokens.isnull()).ifelse(0.0, llm.cost_usd),
+        priced=llm.priced | (failed & llm.input_tokens.isnull() & llm.output_tokens.isnull()),
+    ).drop(*[c for c in llm.columns if c.endswith("_sub")], "_sub")
 
 
 def _llm_aggregates(llm: ibis.Table) -> ibis.Table:
@@ -89,7 +96,7 @@ def _llm_aggregates(llm: ibis.Table) -> ibis.Table:
     llm = llm.mutate(_order=ibis.row_number().over(ordered))
     return llm.group_by("trace_id").aggregate(
         n_llm_calls=llm.count(),
-        iterations=llm.in_main_loop.cast("int64").sum(),
+        iterations=(llm.in_main_loop & ~llm.failed_attempt).cast("int64").sum(),
         **{c: llm[c].sum() for c in schema.TOKEN_COLUMNS},
         cost_sum=llm.cost_usd.sum(),
         reported_cost_usd=llm.reported_cost_usd.sum(),

@@ -86,3 +86,21 @@ def test_facts_have_the_schema_columns_and_types():
     assert tuple(facts.columns) == schema.FACT_COLUMNS
     assert str(facts["iterations"].dtype) == "Int64"
     assert str(facts["success"].dtype) == "boolean"
+
+
+def test_failed_attempts_are_not_iterations_and_cost_nothing_without_usage():
+    spans = pd.DataFrame([
+        span("t5", "a", None, "agent", 0, 10),
+        span("t5", "e", "a", "llm", 1, 2, status="error", error_type="RateLimit", model="m", provider="p"),
+        span("t5", "r", "a", "llm", 2, 3, model="m", provider="p", input_tokens=10, output_tokens=5),
+        span("t5", "f", "a", "llm", 3, 4, status="error", error_type="FormatError", model="m",
+             provider="p", input_tokens=12, output_tokens=7),  # answered, but unusable: a step
+    ])
+    day = spans.start_time.iloc[0].date()
+    rates = pd.DataFrame({"provider": ["p"], "model": ["m"], "day": [day], "input_usd_per_token": [1.0],
+                          "cache_read_usd_per_token": [None], "cache_write_usd_per_token": [None],
+                          "output_usd_per_token": [2.0], "reasoning_usd_per_token": [None],
+                          "call_usd": [None]})
+    row = facts_of(spans, rates=rates).loc["t5"]
+    assert row.n_llm_calls == 3 and row.iterations == 2 and row.n_errors == 2
+    assert row.unpriced_llm_calls == 0 and row.cost_usd == pytest.approx(10 + 10 + 12 + 14)
