@@ -172,7 +172,15 @@ def _approx_costs(task, n, total, n_tasks, K, approx) -> np.ndarray:
 
 
 def _span_costs(spans, data, task, n_tasks, K, cost):
+    if cost == "cost_usd" and cost not in spans.columns:
+        from aiscale.pricing import price_frame  # spans from the store carry tokens, not cost
+
+        spans = price_frame(spans.loc[spans["kind"] == "llm"])
     calls = llm_calls(spans, cost=cost if cost in spans.columns else None)
+    if len(calls) and calls["cost"].isna().all():
+        raise ValueError(f"the spans carry no {cost!r} for any LLM call, so the cost of the first k "
+                         "calls is unknown (not zero); pass facts only to use the approximation, or "
+                         "price the spans (aiscale.price_frame).")
     index = pd.Series(np.arange(len(data)), index=data["trace_id"].astype(str).to_numpy())
     row = index.reindex(calls["trace_id"].to_numpy()).to_numpy()
     found = np.isfinite(row) & (calls["iteration"].to_numpy() <= K)
