@@ -112,3 +112,12 @@ def test_display():
     assert repr(res).startswith("<aiscale.Comparison: 'B' is 25 pp") and "\n" not in repr(res)
     assert isinstance(res.plot(), matplotlib.axes.Axes)
     assert "<table" in res._repr_html_() and len(res.frame()) == 4
+
+
+def test_compare_without_any_latency_reports_it_unknown():
+    facts = pd.DataFrame({"variant": ["a"] * 6 + ["b"] * 6, "task_id": [f"t{i}" for i in range(6)] * 2,
+                          "success": [True, False] * 3 + [True] * 6, "latency_s": [None] * 12,
+                          "reported_cost_usd": [1.0] * 6 + [2.0] * 6})
+    result = compare(facts, a="a", b="b")
+    assert result.summary()["cost_ratio"].iloc[0] == 2.0
+    assert np.isnan(result.summary()["latency_diff_s"].iloc[0])

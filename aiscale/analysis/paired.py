@@ -164,7 +164,7 @@ def _cost_latency(facts: pd.DataFrame, by: str, a, b, shared: set) -> tuple[dict
             out.update(cost_column=col, cost_a=float(mean[a]), cost_b=float(mean[b]),
                        cost_ratio=float(mean[b] / mean[a]) if mean[a] > 0 else np.nan)
             break
-    lat = (rows["latency_s"].astype("Float64").groupby(rows[by].to_numpy()).mean()
+    lat = (rows["latency_s"].astype(float).groupby(rows[by].to_numpy()).mean()
            if "latency_s" in rows.columns else pd.Series(dtype=float))
     la, lb = float(lat.get(a, np.nan)), float(lat.get(b, np.nan))
     out.update(latency_a=la, latency_b=lb, latency_diff_s=lb - la)
