@@ -29,9 +29,12 @@ OPEN = '''%matplotlib inline
 import warnings
 warnings.filterwarnings("ignore")
 import aiscale
-from aiscale import sections, sections_core
+from aiscale import sections
+from aiscale import sections_analysis as analysis
+from aiscale import sections_core as core
+from aiscale import sections_investigate as investigate
 ctx = sections.open_context(store, since=since, until=until, variants=variants, prices=prices)
-sections.show(sections.provenance(ctx, dict(store=store, since=since, until=until,
+{narrow}sections.show(sections.provenance(ctx, dict(store=store, since=since, until=until,
                                             variants=variants, prices=prices, alpha=alpha{extra})))'''
 
 OVERVIEW = [
@@ -42,13 +45,77 @@ OVERVIEW = [
 budget_usd = None
 traffic_per_day = None
 horizon_days = 30'''),
-    ("code", OPEN.format(extra=", budget_usd=budget_usd, traffic_per_day=traffic_per_day, horizon_days=horizon_days")),
-    ("md", "## Spend and predictability"),
-    ("code", "sections.show(sections_core.spend(ctx))"),
-    ("md", "## Iterations and loop pathologies"),
-    ("code", "sections.show(sections_core.iterations(ctx))"),
+    ("code", OPEN.format(narrow="", extra=", budget_usd=budget_usd, traffic_per_day=traffic_per_day, "
+                                         "horizon_days=horizon_days")),
+    ("md", "## Spend"),
+    ("code", "sections.show(core.spend(ctx))"),
+    ("md", "## Cost distribution and tails"),
+    ("code", "sections.show(analysis.cost_distribution(ctx))"),
+    ("md", "## Cost attribution"),
+    ("code", "sections.show(analysis.attribution(ctx))"),
+    ("md", "## Iterations"),
+    ("code", "sections.show(analysis.iteration_fit(ctx))"),
+    ("md", "## Loop pathologies"),
+    ("code", "sections.show(analysis.pathologies(ctx))"),
+    ("md", "## Loop budget"),
+    ("code", "sections.show(analysis.budget(ctx))"),
+    ("md", "## Reliability"),
+    ("code", "sections.show(analysis.reliability(ctx))"),
+    ("md", "## Cost, reliability and latency frontier"),
+    ("code", "sections.show(analysis.frontier(ctx))"),
     ("md", "## Latency"),
-    ("code", "sections.show(sections_core.latency(ctx))"),
+    ("code", "sections.show(analysis.latency(ctx))"),
+    ("md", "## Spend forecast"),
+    ("code", "sections.show(analysis.forecast(ctx, traffic_per_day=traffic_per_day, "
+             "horizon_days=horizon_days, budget_usd=budget_usd))"),
+    ("md", "## Drift"),
+    ("code", "sections.show(analysis.drift(ctx, alpha=alpha))"),
+]
+
+INVESTIGATION = [
+    ("md", "# Cost investigation\n\nWhere the money went for one selection of traces, the most "
+           "expensive traces call by call, and what changed against a baseline window."),
+    ("parameters", COMMON_PARAMETERS + '''
+# narrow the selection: models or tools used, users, trace ids (lists), None means no filter
+models = None
+tools = None
+users = None
+trace_ids = None
+# the baseline window to compare with (ISO dates), and how many traces to list
+baseline_since = None
+baseline_until = None
+top = 10'''),
+    ("code", OPEN.format(
+        narrow="ctx = investigate.narrow(ctx, models=models, users=users, tools=tools, trace_ids=trace_ids)\n",
+        extra=", models=models, tools=tools, users=users, trace_ids=trace_ids, "
+              "baseline_since=baseline_since, baseline_until=baseline_until")),
+    ("md", "## Where the money went"),
+    ("code", "sections.show(core.spend(ctx))\nsections.show(analysis.attribution(ctx))"),
+    ("md", "## Most expensive traces"),
+    ("code", "sections.show(investigate.expensive_traces(ctx, top=top))"),
+    ("md", "## Change versus baseline"),
+    ("code", "sections.show(investigate.versus_baseline(ctx, store=store, baseline_since=baseline_since, "
+             "baseline_until=baseline_until, alpha=alpha))"),
+]
+
+COMPARE = [
+    ("md", "# Compare variants\n\nTwo variants head to head on the same tasks, where they sit on "
+           "the frontier, and how many runs a decision needs."),
+    ("parameters", COMMON_PARAMETERS + '''
+# the baseline variant a and the challenger b (None: the two variants with most traces)
+a = None
+b = None
+# the smallest difference in success worth detecting (for the runs needed)
+effect = 0.05'''),
+    ("code", OPEN.format(narrow="", extra=", a=a, b=b, effect=effect")),
+    ("md", "## Head to head"),
+    ("code", "sections.show(investigate.comparison(ctx, a=a, b=b, effect=effect, alpha=alpha))"),
+    ("md", "## Reliability"),
+    ("code", "sections.show(analysis.reliability(ctx))"),
+    ("md", "## Cost, reliability and latency frontier"),
+    ("code", "sections.show(analysis.frontier(ctx))"),
+    ("md", "## Latency"),
+    ("code", "sections.show(analysis.latency(ctx))"),
 ]
 
 
@@ -71,7 +138,8 @@ def build(cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
 
 def main() -> None:
     ROOT.mkdir(exist_ok=True)
-    for name, cells in {"overview": OVERVIEW}.items():
+    for name, cells in {"overview": OVERVIEW, "cost-investigation": INVESTIGATION,
+                        "compare": COMPARE}.items():
         nbformat.write(build(cells), ROOT / f"{name}.ipynb")
 
 
