@@ -21,7 +21,8 @@ system-deps:
 	bash scripts/system-deps.sh
 
 report: install
-	$(PY) -m aiscale.cli report --store data/demo-store --notebook overview -o reports/overview.html
+	$(PY) -m aiscale.cli load data/demo --store reports/demo.store
+	$(PY) -m aiscale.cli report --store reports/demo.store --notebook overview -o reports/overview.html
 
 test: install system-deps lint
 	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --durations=15

@@ -163,19 +163,22 @@ def reliability(ctx: Context) -> Section:
     if facts.empty:
         return Section("Reliability is unknown: no trace has an outcome (success) in this window.")
     rates = aiscale.success_rate(facts)
-    table = rates.summary()
-    best = table.sort_values("rate", ascending=False).iloc[0]
+    summary = rates.summary()
+    best = summary.sort_values("rate", ascending=False).iloc[0]
     finding = (f"{best['variant']} succeeds {best['rate']:.0%} of the time "
                f"(95% CI {best['lower']:.0%}–{best['upper']:.0%}, {best['interval']})")
-    figure = rates.plot()
-    if facts.groupby(["variant", "task_id"]).size().max() > 1:
-        passk = aiscale.pass_hat_k(facts, n_boot=500)
-        summary = passk.summary()
-        last = summary.loc[summary["variant"] == best["variant"]].iloc[-1]
-        finding += f"; all {int(last['k'])} trials succeed for only {last['estimate']:.0%} of its tasks (pass^k)"
-        figure = passk.plot()
-        table = pd.concat([table, summary], ignore_index=True)
-    return Section(finding + ".", figure=figure, table=table.round(4))
+    table = summary[["variant", "rate", "lower", "upper", "interval", "n_tasks", "n_trials", "n_unknown"]]
+    note = "Interval: " + "; ".join(sorted(set(summary["why"].astype(str))))
+    if facts.groupby(["variant", "task_id"]).size().max() <= 1:
+        return Section(finding + ".", figure=rates.plot(), table=table.round(4), note=note)
+    passk_result = aiscale.pass_hat_k(facts, n_boot=500)
+    passk = passk_result.summary()
+    last = passk.loc[passk["variant"] == best["variant"]].iloc[-1]
+    finding += f"; all {int(last['k'])} trials succeed for only {last['estimate']:.0%} of its tasks (pass^k)"
+    wide = passk.pivot_table(index="variant", columns="k", values="estimate").add_prefix("pass^")
+    table = table.merge(wide.reset_index(), on="variant", how="left")
+    return Section(finding + ".", figure=passk_result.plot(),
+                   table=table.round(4), note=note)
 
 
 @guarded("Frontier")
@@ -280,4 +283,5 @@ def drift(ctx: Context, *, alpha: float = 0.05) -> Section:
         finding = f"Since {at:%Y-%m-%d %H:%M}: " + ", ".join(parts) + f" (FDR {alpha:.0%})."
     columns = ["variant", "metric", "n_a", "n_b", "estimate_a", "estimate_b", "relative_change",
                "test", "p_value", "q_value", "significant"]
-    return Section(finding, table=table[columns].sort_values("p_value").round(4))
+    shown = table[columns].sort_values("p_value").head(12).round(4)
+    return Section(finding, table=shown, note=f"The {len(shown)} smallest p-values of {len(table)} tests.")

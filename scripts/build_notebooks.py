@@ -14,8 +14,8 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parents[1] / "notebooks"
 
-COMMON_PARAMETERS = '''# the trace store folder made by `aiscale load PATH --store DIR`
-store = "reports/demo.store"
+COMMON_PARAMETERS = '''# the trace store folder made by `aiscale load PATH --store DIR` (here: the demo of `make report`)
+store = "../reports/demo.store"
 # time window: since is "7d", "24h" or an ISO date, until an ISO date; None means all data
 since = None
 until = None
