@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from aiscale import schema
+
 
 @dataclass
 class Context:
@@ -79,8 +81,9 @@ def open_context(store: str | Path, *, since: str | None = None, until: str | No
         facts = facts.loc[facts["variant"].isin(variants)]
     spans = None
     if with_spans and len(facts):
-        spans = trace_store.spans()
-        spans = spans.loc[spans["trace_id"].isin(facts["trace_id"])]
+        columns = [c for c in schema.SPAN_COLUMNS if c not in ("attributes", "source", "source_file", "name")]
+        spans = trace_store.spans(columns=columns, trace_ids=facts["trace_id"].tolist())
+        spans = spans if len(spans) else None
     return Context(facts=facts.reset_index(drop=True), spans=spans, store=trace_store, window=window)
 
 

@@ -248,9 +248,30 @@ class TraceStore:
         with self.connect() as con:
             return con.execute(query).df()
 
-    def spans(self) -> pd.DataFrame:
-        """Return every span as a pandas frame (canonical columns)."""
-        return self.sql("SELECT * FROM spans ORDER BY trace_id, start_time, span_id")
+    def spans(self, *, columns: list[str] | None = None,
+              trace_ids: list[str] | None = None) -> pd.DataFrame:
+        """Return spans as a pandas frame, ordered by trace and start.
+
+        Parameters
+        ----------
+        columns : list of str, optional
+            Canonical columns to read (default all; leaving out ``attributes`` saves most
+            of the memory on large stores).
+        trace_ids : list of str, optional
+            Only these traces.
+        """
+        wanted = list(columns) if columns else list(schema.SPAN_COLUMNS)
+        unknown = sorted(set(wanted) - set(schema.SPAN_COLUMNS))
+        if unknown:
+            raise ValueError(f"The value for `columns` must be canonical span columns "
+                             f"{list(schema.SPAN_COLUMNS)}, but {unknown} was passed.")
+        with self.connect() as con:
+            where = ""
+            if trace_ids is not None:
+                con.register("wanted_traces", pd.DataFrame({"trace_id": pd.Series(list(trace_ids), dtype=str)}))
+                where = " WHERE trace_id IN (SELECT trace_id FROM wanted_traces)"
+            return con.execute(f"SELECT {', '.join(wanted)} FROM spans{where} "
+                               "ORDER BY trace_id, start_time, span_id").df()
 
     def traces(self) -> pd.DataFrame:
         """Return one row per trace (trace rows merged across files)."""
