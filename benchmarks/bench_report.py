@@ -1,0 +1,72 @@
+"""Time the overview report on 100k simulated traces: kernel start, analysis, export.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_report.py [--traces 100000] [--seed 11]
+
+Simulates the traces (canonical Parquet, under benchmarks/out/, reused when present), loads
+them into a store, then times: a papermill run of a one-cell notebook (kernel start and
+imports), the overview notebook's execution minus that floor (the analyses), and the
+nbconvert export. Prints a Markdown table and writes it to benchmarks/RESULTS-report.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+import aiscale
+from aiscale import report
+from aiscale.simulate import simulate_to
+
+OUT = Path(__file__).resolve().parent / "out"
+
+
+def _timed(fn, *args, **kwargs) -> tuple[float, object]:
+    started = time.perf_counter()
+    value = fn(*args, **kwargs)
+    return time.perf_counter() - started, value
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--traces", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=11)
+    args = parser.parse_args()
+    data = OUT / f"report-{args.traces}"
+    if not data.exists():
+        simulate_to(data, args.traces, seed=args.seed, format="parquet")
+    store_dir = OUT / f"report-{args.traces}.store"
+    load_s, store = _timed(aiscale.load, [data], store=store_dir)
+    n_spans = int(store.sql("SELECT count(*) FROM spans").iloc[0, 0])
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        floor = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "language": "python",
+                                                                  "display_name": "Python 3"}})
+        floor.cells = [nbformat.v4.new_code_cell("import aiscale")]
+        nbformat.write(floor, tmp / "floor.ipynb")
+        kernel_s, _ = _timed(report._execute, tmp / "floor.ipynb", tmp / "floor-out.ipynb", {}, tmp)
+        source = report.available_notebooks()["overview"]
+        execute_s, _ = _timed(report._execute, source, tmp / "overview.ipynb",
+                              {"store": str(store_dir.resolve())}, tmp)
+        export_s, body = _timed(report._export_html, tmp / "overview.ipynb", False)
+    rows = [("traces", f"{args.traces:,}"), ("spans", f"{n_spans:,}"),
+            ("load into the store (s)", f"{load_s:.1f}"),
+            ("kernel start + import aiscale (s)", f"{kernel_s:.1f}"),
+            ("analyses: overview execution minus kernel start (s)", f"{execute_s - kernel_s:.1f}"),
+            ("export to HTML (s)", f"{export_s:.1f}"),
+            ("report total (s)", f"{execute_s + export_s:.1f}"),
+            ("HTML size (KB)", f"{len(body.encode()) / 1024:.0f}")]
+    table = "| measure | value |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
+    print(table)
+    (Path(__file__).resolve().parent / "RESULTS-report.md").write_text(
+        f"# Overview report on {args.traces:,} simulated traces\n\n"
+        f"`.venv/bin/python benchmarks/bench_report.py --traces {args.traces}`\n\n{table}\n")
+
+
+if __name__ == "__main__":
+    main()
