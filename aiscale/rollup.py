@@ -55,6 +55,19 @@ def _seconds(end: ibis.Value, start: ibis.Value) -> ibis.Value:
     return end.delta(start, unit="microsecond").cast("float64") / 1e6
 
 
+def _exact_sum(values: ibis.Value) -> ibis.Value:
+    """A float sum that does not depend on the order rows arrive in (parallel engines)."""
+    return values.cast("decimal(38, 18)").sum().cast("float64")
+
+
+def _seconds_sum(end: ibis.Value, start: ibis.Value, where: ibis.Value | None = None) -> ibis.Value:
+    """Summed durations in whole microseconds (exact, order-independent), as seconds."""
+    micros = end.delta(start, unit="microsecond")
+    if where is not None:
+        micros = where.ifelse(micros, ibis.null("int64"))
+    return micros.sum().cast("float64") / 1e6
+
+
 def dedupe_spans(spans: ibis.Table) -> ibis.Table:
     """Keep one row per (trace_id, span_id): the first by source file and row."""
     window = ibis.window(group_by=[spans.trace_id, spans.span_id],
@@ -98,10 +111,10 @@ def _llm_aggregates(llm: ibis.Table) -> ibis.Table:
         n_llm_calls=llm.count(),
         iterations=(llm.in_main_loop & ~llm.failed_attempt).cast("int64").sum(),
         **{c: llm[c].sum() for c in schema.TOKEN_COLUMNS},
-        cost_sum=llm.cost_usd.sum(),
-        reported_cost_usd=llm.reported_cost_usd.sum(),
+        cost_sum=_exact_sum(llm.cost_usd),
+        reported_cost_usd=_exact_sum(llm.reported_cost_usd),
         unpriced_llm_calls=(~llm.priced).cast("int64").sum(),
-        llm_latency_s=_seconds(llm.end_time, llm.start_time).sum(),
+        llm_latency_s=_seconds_sum(llm.end_time, llm.start_time),
         first_model=llm.model.argmin(llm._order),
     )
 
@@ -112,7 +125,7 @@ def _span_aggregates(spans: ibis.Table) -> ibis.Table:
     is_tool = spans.kind == "tool"
     return spans.group_by("trace_id").aggregate(
         n_tool_calls=is_tool.cast("int64").sum(),
-        tool_latency_s=is_tool.ifelse(duration, ibis.null("float64")).sum(),
+        tool_latency_s=_seconds_sum(spans.end_time, spans.start_time, is_tool),
         n_errors=(spans.status == "error").cast("int64").sum(),
         root_latency_s=is_root.ifelse(duration, ibis.null("float64")).max(),
         n_roots=is_root.cast("int64").sum(),

@@ -93,7 +93,12 @@ class TraceStore:
         path = self.root / _MANIFEST
         if not path.exists():
             return {"version": 1, "files": {}}
-        return json.loads(path.read_text())
+        try:
+            return json.loads(path.read_text())
+        except ValueError as exc:
+            raise ValueError(f"{path}: the store manifest is not valid JSON ({exc}); it was edited or "
+                             "damaged. Restore it from a backup, or delete the store folder and load "
+                             "the files again.") from None
 
     def _write_manifest(self, manifest: dict) -> None:
         tmp = self.root / f".{_MANIFEST}.{uuid.uuid4().hex}"

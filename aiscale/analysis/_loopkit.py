@@ -8,8 +8,7 @@ Examples
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -17,28 +16,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from scipy import stats
 
+from aiscale.analysis._common import ResultDisplay, check_choice, check_columns, new_axes
 
-def _check_choice(name: str, value: object, allowed: Iterable[object]) -> None:
-    """Raise ValueError naming the parameter, what is allowed and what was passed."""
-    allowed = list(allowed)
-    if value not in allowed:
-        raise ValueError(
-            f"The value for `{name}` must be one of {allowed}, but {value!r} was passed."
-        )
+_check_choice = check_choice
 
 
-def _check_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
-    """Raise ValueError listing the available columns (and the closest match) when one is missing."""
-    if not isinstance(frame, pd.DataFrame):
-        raise TypeError(f"`{what}` must be a pandas DataFrame, but {type(frame).__name__} was passed.")
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        hints = {c: difflib.get_close_matches(c, list(frame.columns), n=1) for c in missing}
-        hint = "; ".join(f"did you mean {h[0]!r} for {c!r}?" for c, h in hints.items() if h)
-        raise ValueError(
-            f"`{what}` lacks the column(s) {missing}; available: {list(frame.columns)}."
-            + (f" Hint: {hint}" if hint else "")
-        )
+_check_columns = check_columns
 
 
 def _floats(series: pd.Series) -> np.ndarray:
@@ -171,20 +154,7 @@ def llm_calls(spans: pd.DataFrame, *, cost: str | None = None) -> pd.DataFrame:
     return out
 
 
-class _ResultMixin:
-    """Notebook repr and a default frame for frozen result dataclasses."""
-
-    def summary(self) -> pd.DataFrame:  # pragma: no cover - overridden
-        raise NotImplementedError
-
-    def _repr_html_(self) -> str:
-        return f"<p><code>{self!r}</code></p>" + self.summary().to_html(index=False, float_format="%.4g")
+_ResultMixin = ResultDisplay
 
 
-def _new_ax(ax):
-    """Return ``ax`` or a fresh Axes (matplotlib imported lazily)."""
-    if ax is not None:
-        return ax
-    import matplotlib.pyplot as plt
-
-    return plt.figure().add_subplot()
+_new_ax = new_axes
