@@ -125,7 +125,7 @@ def test_result_object_and_errors():
         fit.best = "x"
     with pytest.raises(ValueError, match=r"`families` must be one of .*'nb2'.*'negbin' was passed"):
         fit_iterations(facts, families=["negbin"])
-    with pytest.raises(ValueError, match=r"lacks the column\(s\) \['iteratons'\].*did you mean 'iterations'"):
+    with pytest.raises(ValueError, match=r"lacks columns \['iteratons'\].*Did you mean 'iterations'"):
         fit_iterations(facts, column="iteratons")
     zt = fit_iterations(facts, families=["zt_poisson", "hurdle_nb2", "nb2"])
     assert dict(zt.skipped)["hurdle_nb2"].startswith("hurdle families need both zeros")

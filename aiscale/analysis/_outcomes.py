@@ -17,35 +17,13 @@ Examples
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-
-def check_choice(name: str, value: object, allowed: Sequence[object]) -> None:
-    """Raise ValueError naming the parameter, the allowed values and the value passed."""
-    if value not in allowed:
-        raise ValueError(
-            f"The value for `{name}` must be one of {list(allowed)}, but {value!r} was passed."
-        )
-
-
-def check_columns(frame: pd.DataFrame, columns: Sequence[str], *, name: str = "facts") -> None:
-    """Raise ValueError for missing columns, listing the available ones and the closest match."""
-    if not isinstance(frame, pd.DataFrame):
-        raise TypeError(
-            f"`{name}` must be a pandas DataFrame, but {type(frame).__name__} was passed.")
-    available = [str(c) for c in frame.columns]
-    for column in columns:
-        if column not in frame.columns:
-            close = difflib.get_close_matches(str(column), available, n=3)
-            hint = f" Did you mean one of {close}?" if close else ""
-            raise ValueError(
-                f"Column {column!r} is not in `{name}`; available columns: {available}.{hint}"
-            )
+from aiscale.analysis._common import check_choice, check_columns  # noqa: F401 - re-exported
 
 
 @dataclass(frozen=True, eq=False)
