@@ -53,10 +53,17 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
             "empty": empty, "binary": binary, "folder": folder}
 
 
-def test_fuzz_clean_load_exits_0(inputs, tmp_path):
-    result = aiscale_cli("load", inputs["good"], "--store", tmp_path / "s")
+@pytest.fixture(scope="module")
+def loaded_store(inputs) -> Path:
+    store = inputs["folder"] / "store"
+    result = aiscale_cli("load", inputs["good"], "--store", store)
     assert result.returncode == 0, result.stderr
     assert "quarantined: 0" in result.stdout
+    return store
+
+
+def test_fuzz_clean_load_exits_0(loaded_store):
+    assert (loaded_store / "manifest.json").exists()
 
 
 def test_fuzz_partial_load_exits_1_naming_file_line_and_rule(inputs, tmp_path):
@@ -101,9 +108,8 @@ def test_fuzz_unreadable_input_exits_2_with_file_and_fix(inputs, tmp_path, case,
     (["load"], ["the following arguments are required", "aiscale load --help"]),
     (["frobnicate"], ["invalid choice", "--help"]),
 ])
-def test_fuzz_usage_errors_exit_2_and_say_what_to_do(inputs, tmp_path, args, needles):
-    store = tmp_path / "store"
-    assert aiscale_cli("load", inputs["good"], "--store", store).returncode == 0
+def test_fuzz_usage_errors_exit_2_and_say_what_to_do(inputs, loaded_store, tmp_path, args, needles):
+    store = loaded_store
     filled = [a.format(good=inputs["good"], tmp=tmp_path, store=store) for a in args]
     result = aiscale_cli(*filled)
     assert result.returncode == 2

@@ -40,7 +40,8 @@ def live_elements(page: str) -> list:
     """Elements or raw text that only a trace string could have created."""
     parser = Tags()
     parser.feed(page)
-    tags = [(t, a) for t, a in parser.tags if t in ("script", "img") or "onerror" in a]
+    tags = [(t, a) for t, a in parser.tags if t == "script" or "onerror" in a
+            or (t == "img" and not (a.get("src") or "").startswith("data:image/png;base64,"))]
     return tags + [h for h in HOSTILE if h in page] + (["<b>x"] if "<b>x</b>" in page else [])
 
 
