@@ -213,7 +213,7 @@ def rollup_frames(spans: pd.DataFrame, traces: pd.DataFrame, *,
 
 def _duckdb_backend() -> ibis.BaseBackend:
     con = ibis.duckdb.connect()
-    con.raw_sql("SET TimeZone = 'UTC'")
+    con.raw_sql("SET TimeZone = 'UTC'; SET enable_progress_bar = false")
     return con
 
 

@@ -229,7 +229,7 @@ class TraceStore:
         ``spans`` holds one row per (trace_id, span_id) even when two files both carried it.
         """
         con = duckdb.connect()
-        con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET TimeZone = 'UTC'; SET enable_progress_bar = false")
         for table in _TABLES:
             parts = self.parts(table)
             view = "facts_raw" if table == "facts" else table
