@@ -38,8 +38,8 @@ def _span(trace: str, span: str, parent: str, name: str, start: int, end: int, a
 
 
 def _trace(n: int) -> list[str]:
-    trace = f"{n:032x}"
-    root = f"{n * 16:016x}"
+    trace = f"{n + 1:032x}"
+    root = f"{n * 16 + 15:016x}"
     start = T0 + n * 60_000_000_000
     spans = [_span(trace, root, "", "invoke_agent bot", start, start + 30_000_000_000, [
         _attr("gen_ai.operation.name", "invoke_agent"), _attr("gen_ai.agent.name", "bot"),

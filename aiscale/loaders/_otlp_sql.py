@@ -2,9 +2,9 @@
 
 One query per block of lines: ``from_json`` with an explicit OTLP schema, three unnests
 (resourceSpans, scopeSpans, spans), attribute look-ups with ``list_position``, and the
-attribute JSON built with list functions. No Python runs per span. A line that is not
-UTF-8, not JSON or not an ``ExportTraceServiceRequest`` comes out as one row with
-``line_bad`` set; a span that breaks a loader rule comes out with ``span_bad`` set.
+attribute JSON built with list functions. No Python runs per span. A span that breaks a
+loader rule comes out with ``span_bad`` set; lines that are not UTF-8, not JSON or not an
+``ExportTraceServiceRequest`` give no span and are listed by :func:`bad_lines_query`.
 
 Examples
 --------
@@ -48,8 +48,10 @@ CREATE OR REPLACE MACRO av_json(v) AS CASE
         from_json(v.kvlistValue, '{{"values":{ATTRS}}}').values,
         lambda e: to_json(e.key) || ':' || av_scalar(e.value)), ',') || '}}'
     ELSE av_scalar(v) END;
-CREATE OR REPLACE MACRO attrs_json(attrs, excluded) AS '{{' || array_to_string(list_transform(
-    list_filter(attrs, lambda a: NOT list_contains(excluded, a.key)),
+CREATE OR REPLACE MACRO attrs_json(attrs) AS '{{' || array_to_string(list_transform(
+    attrs, lambda a: to_json(a.key) || ':' || av_json(a.value)), ',') || '}}';
+CREATE OR REPLACE MACRO attrs_json_except(attrs, drop) AS '{{' || array_to_string(list_transform(
+    list_filter(attrs, lambda a, i: NOT list_contains(drop, i)),
     lambda a: to_json(a.key) || ':' || av_json(a.value)), ',') || '}}';
 CREATE OR REPLACE MACRO find_attr(attrs, name) AS
     av_text(list_filter(attrs, lambda a: a.key = name)[1].value);
@@ -144,35 +146,37 @@ def _all_keys() -> list[str]:
 
 
 def _lines(table: str) -> str:
-    """Lines -> one row per span (bad lines pass through as one row with ``line_bad``)."""
-    blank = "trim(txt, ' ' || chr(9) || chr(10) || chr(13)) = ''"
+    """Lines -> one row per span. Unreadable lines give no row here (see bad_lines_query)."""
     trace_keys = ", ".join(f"find_attr(r.resource.attributes, '{k}') AS \"r:{k}\""
                            for k in TRACE_KEYS.values())
     return f"""
-src AS (SELECT line_no, try(decode(raw)) AS txt FROM {table}),
-p AS (SELECT line_no, txt, try(from_json(txt, '{REQUEST}')) AS req FROM src
-      WHERE txt IS NULL OR NOT {blank}),
-l1 AS (SELECT line_no, req, CASE WHEN txt IS NULL THEN 'line is not valid UTF-8'
-        WHEN req IS NULL THEN 'invalid JSON (truncated or corrupted line)'
-        WHEN req.resourceSpans IS NULL
-        THEN 'not an OTLP ExportTraceServiceRequest (no resourceSpans list)' END AS line_bad
-      FROM p),
-l2 AS (SELECT line_no, line_bad,
-        unnest(CASE WHEN line_bad IS NULL THEN req.resourceSpans ELSE [NULL] END) AS r FROM l1),
-l3 AS (SELECT line_no, line_bad, {trace_keys},
-        attrs_json(r.resource.attributes, []) AS res_json,
-        unnest(CASE WHEN line_bad IS NULL THEN r.scopeSpans ELSE [NULL] END) AS s FROM l2),
+p AS (SELECT line_no, try(from_json(try(decode(raw)), '{REQUEST}')) AS req FROM {table}),
+l2 AS (SELECT line_no, unnest(req.resourceSpans) AS r FROM p),
+l3 AS (SELECT line_no, {trace_keys}, attrs_json(r.resource.attributes) AS res_json,
+        unnest(r.scopeSpans) AS s FROM l2),
 l4 AS (SELECT * EXCLUDE (s), to_json({{'name': s.scope.name, 'version': s.scope.version}})
-        AS scope_json, attrs_json(s.scope.attributes, []) AS scope_attrs_json,
-        unnest(CASE WHEN line_bad IS NULL THEN s.spans ELSE [NULL] END) AS sp FROM l3),
+        AS scope_json, attrs_json(s.scope.attributes) AS scope_attrs_json,
+        unnest(s.spans) AS sp FROM l3),
 k AS (SELECT *, list_transform(sp.attributes, lambda a: a.key) AS ks FROM l4)"""
+
+
+def bad_lines_query(table: str) -> str:
+    """Return the query listing the lines in ``table`` that are not OTLP requests, and why."""
+    blank = "trim(txt, ' ' || chr(9) || chr(10) || chr(13)) = ''"
+    return f"""
+SELECT line_no, CASE WHEN txt IS NULL THEN 'line is not valid UTF-8'
+        WHEN NOT json_valid(txt) THEN 'invalid JSON (truncated or corrupted line)'
+        WHEN json_type(txt, '$.resourceSpans') IS DISTINCT FROM 'ARRAY'
+        THEN 'not an OTLP ExportTraceServiceRequest (no resourceSpans list)' END AS line_bad
+FROM (SELECT line_no, try(decode(raw)) AS txt FROM {table})
+WHERE (txt IS NULL OR NOT {blank}) AND line_bad IS NOT NULL"""
 
 
 def _lookups() -> str:
     cols = [f"av_text(sp.attributes[list_position(ks, '{key}')].value) AS {_key_col(key)}"
             for key in _all_keys()]
     return f"""
-v AS (SELECT line_no, line_bad, res_json, scope_json, scope_attrs_json, sp,
+v AS (SELECT line_no, ks, res_json, scope_json, scope_attrs_json, sp,
         {", ".join(f'"r:{k}"' for k in TRACE_KEYS.values())},
         {", ".join(cols)} FROM k)"""
 
@@ -221,7 +225,10 @@ def _final() -> str:
             f'CASE WHEN {counted} THEN "key:cost" END',
             f"CASE WHEN {counted} AND cost IS NULL AND cost_parts IS NOT NULL "
             "THEN ['llm.cost.prompt', 'llm.cost.completion'] END"]
-    excluded = f"flatten([[{', '.join(used[:-1])}], coalesce({used[-1]}, [])])"
+    positions = ", ".join(f"list_position(ks, {key})" for key in used[:-1])
+    cost_parts = (f"CASE WHEN {used[-1]} IS NOT NULL THEN [list_position(ks, 'llm.cost.prompt'), "
+                  "list_position(ks, 'llm.cost.completion')] END")
+    excluded = f"flatten([[{positions}], coalesce({cost_parts}, [])])"
     events = f'from_json(sp.events, \'[{{"name":"VARCHAR","attributes":{ATTRS}}}]\')'
     extras = ", ".join([
         "'\"otel.span.kind\":' || to_json(" + _case("sp.kind", SPAN_KINDS, "sp.kind") + ")",
@@ -236,7 +243,7 @@ def _final() -> str:
 e AS (SELECT *, coalesce({_key_col("error.type")}, CASE WHEN sp.events IS NOT NULL THEN find_attr(
         list_filter({events}, lambda x: x.name = 'exception')[1].attributes, 'exception.type')
         END) AS error_type FROM m),
-f AS (SELECT line_no, line_bad,
+f AS (SELECT line_no,
     otel_id(sp.traceId, 16) AS trace_id, otel_id(sp.spanId, 8) AS span_id,
     otel_id(sp.parentSpanId, 8) AS parent_id, kind, sp.name AS name,
     nanos_ts(sp.startTimeUnixNano) AS start_time, nanos_ts(sp.endTimeUnixNano) AS end_time,
@@ -253,11 +260,10 @@ f AS (SELECT line_no, line_bad,
     CASE WHEN {counted} THEN coalesce(try_cast(cost AS DOUBLE), cost_parts) END AS reported_cost_usd,
     coalesce(tool_name, tl_tool) AS tool_name,
     coalesce(tool_args, CASE WHEN kind = 'tool' THEN tool_input END) AS tool_arguments,
-    '{{' || concat_ws(',', nullif(attrs_json(sp.attributes,
+    '{{' || concat_ws(',', nullif(attrs_json_except(sp.attributes,
         list_filter({excluded}, lambda x: x IS NOT NULL)), '{{}}')[2:-2], {extras}) || '}}'
         AS attributes,
-    CASE WHEN line_bad IS NOT NULL THEN NULL
-         WHEN status IS NULL THEN 'unknown status code ' || to_json(status_code)
+    CASE WHEN status IS NULL THEN 'unknown status code ' || to_json(status_code)
          WHEN kind IS NULL THEN kind_problem {token_bad}
          WHEN {counted} AND cost IS NOT NULL AND try_cast(cost AS DOUBLE) IS NULL
              THEN "key:cost" || ' is not a number: ' || to_json(cost)

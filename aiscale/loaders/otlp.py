@@ -34,8 +34,10 @@ True
 
 from __future__ import annotations
 
+import queue
 import re
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,7 +46,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from aiscale.loaders._otlp_sql import MACROS, spans_query
+from aiscale.loaders._otlp_sql import MACROS, bad_lines_query, spans_query
 from aiscale.loaders.base import Chunk, Quarantined, excerpt
 
 NAME = "otlp"
@@ -59,7 +61,7 @@ MEMORY_LIMIT = "1GB"
 _START = re.compile(rb'^\s*\{\s*"(resourceSpans|resource_spans)"\s*:\s*\[')
 _TRACE_COLUMNS = ["task_id", "trial", "variant", "success", "score", "user_id", "session_id",
                   "metadata"]
-_INTERNAL = ["line_no", "line_bad", "span_bad", "span_hash", *_TRACE_COLUMNS]
+_INTERNAL = ["line_no", "span_bad", "span_hash", *_TRACE_COLUMNS]
 
 
 def sniff(path: Path, head: bytes) -> bool:
@@ -68,15 +70,67 @@ def sniff(path: Path, head: bytes) -> bool:
 
 
 def read(path: Path) -> Iterator[Chunk]:
-    """Yield the spans and traces of an OTLP JSON file, in chunks of at most CHUNK_ROWS spans."""
+    """Yield the spans and traces of an OTLP JSON file, in chunks of at most CHUNK_ROWS spans.
+
+    DuckDB flattens the next block in a background thread while the caller handles a chunk.
+    """
     path = Path(path)
-    con = _connect()
     seen = _SeenSpans()
+    for batch, block in _prefetched(_batches(path)):
+        if "span_id" in batch.schema.names:
+            yield _chunk(batch, path, seen)
+        else:
+            yield _bad_lines(batch, path, *block)
+
+
+def _batches(path: Path) -> Iterator[tuple[pa.RecordBatch, tuple]]:
+    con = _connect()
     try:
-        for line_numbers, offsets, data in _blocks(path):
-            yield from _read_block(con, path, line_numbers, offsets, data, seen)
+        for block in _blocks(path):
+            for batch in _query_block(con, *block):
+                yield batch, block
     finally:
         con.close()
+
+
+def _prefetched(items: Iterator, depth: int = 1) -> Iterator:
+    """Iterate ``items`` in a background thread, at most ``depth`` items ahead of the caller."""
+    slots: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for item in items:
+                if not put((True, item)):
+                    break
+            put((False, None))
+        except BaseException as exc:  # handed to the caller, raised there
+            put((False, exc))
+        finally:
+            items.close()
+
+    worker = threading.Thread(target=work, name="aiscale-otlp", daemon=True)
+    worker.start()
+    try:
+        while True:
+            more, item = slots.get()
+            if not more:
+                if item is not None:
+                    raise item
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 def _connect() -> duckdb.DuckDBPyConnection:
@@ -134,8 +188,8 @@ def _is_document(head: bytes) -> bool:
     return first in (b"{", b'{"resourceSpans": [', b'{ "resourceSpans": [')
 
 
-def _read_block(con: duckdb.DuckDBPyConnection, path: Path, line_numbers: np.ndarray,
-                offsets: np.ndarray, data: memoryview, seen: _SeenSpans) -> Iterator[Chunk]:
+def _query_block(con: duckdb.DuckDBPyConnection, line_numbers: np.ndarray, offsets: np.ndarray,
+                 data: memoryview) -> Iterator[pa.RecordBatch]:
     lines = pa.LargeBinaryArray.from_buffers(
         pa.large_binary(), len(line_numbers), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
     table = pa.table({"line_no": line_numbers, "raw": lines})
@@ -144,38 +198,43 @@ def _read_block(con: duckdb.DuckDBPyConnection, path: Path, line_numbers: np.nda
     batches = [b for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
                for b in table.slice(lo, hi - lo).to_batches()]
     con.register("otlp_block", pa.Table.from_batches(batches, schema=table.schema))
+    bad = con.sql(bad_lines_query("otlp_block")).to_arrow_table()
+    if bad.num_rows:
+        yield from bad.to_batches()
     reader = con.sql(spans_query("otlp_block")).to_arrow_reader(CHUNK_ROWS)
     try:
-        for batch in reader:
-            yield _chunk(batch, path, line_numbers, offsets, data, seen)
+        yield from reader
     finally:
         reader.close()
         con.unregister("otlp_block")
 
 
-def _chunk(batch: pa.RecordBatch, path: Path, line_numbers: np.ndarray, offsets: np.ndarray,
-           data: memoryview, seen: _SeenSpans) -> Chunk:
-    frame = batch.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype(),
-                                          pa.bool_(): pd.BooleanDtype()}.get)
-    bad_line = frame["line_bad"].notna().to_numpy()
-    quarantined = [Quarantined(str(path), int(n), str(why),
-                               _line_excerpt(int(n), line_numbers, offsets, data))
-                   for n, why in zip(frame.loc[bad_line, "line_no"], frame.loc[bad_line, "line_bad"],
+def _bad_lines(batch: pa.RecordBatch, path: Path, line_numbers: np.ndarray,
+               offsets: np.ndarray, data: memoryview) -> Chunk:
+    quarantined = [Quarantined(str(path), n, why, _line_excerpt(n, line_numbers, offsets, data))
+                   for n, why in zip(batch["line_no"].to_pylist(), batch["line_bad"].to_pylist(),
                                      strict=True)]
-    spans = frame.loc[~bad_line] if bad_line.any() else frame
+    return Chunk(quarantined=quarantined, rows_read=len(quarantined))
+
+
+def _chunk(batch: pa.RecordBatch, path: Path, seen: _SeenSpans) -> Chunk:
+    spans = batch.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype(),
+                                          pa.bool_(): pd.BooleanDtype()}.get)
+    rows_read = len(spans)
     seen_before = seen.check_and_add(spans["span_hash"])
     if seen_before.any():
         spans = spans.assign(span_bad=spans["span_bad"].mask(
             spans["span_bad"].isna() & seen_before,
             "duplicate span_id within the trace (an earlier line has it)"))
     bad_span = spans["span_bad"].notna().to_numpy()
+    quarantined = []
     if bad_span.any():
         rows = spans.loc[bad_span, ["line_no", "span_bad", "span_id", "name"]]
-        quarantined += [Quarantined(str(path), int(n), str(why), excerpt(f"span {s} {name!r}"))
-                        for n, why, s, name in rows.itertuples(index=False)]
+        quarantined = [Quarantined(str(path), int(n), str(why), excerpt(f"span {s} {name!r}"))
+                       for n, why, s, name in rows.itertuples(index=False)]
         spans = spans.loc[~bad_span]
     return Chunk(spans=_span_rows(spans, path), traces=_trace_rows(spans),
-                 quarantined=quarantined, rows_read=len(frame))
+                 quarantined=quarantined, rows_read=rows_read)
 
 
 def _span_rows(spans: pd.DataFrame, path: Path) -> pd.DataFrame:
