@@ -247,12 +247,12 @@ def _span_rows(spans: pd.DataFrame, path: Path) -> pd.DataFrame:
 
 def _trace_rows(spans: pd.DataFrame) -> pd.DataFrame:
     """One row per trace: convention fields from the root span first, then any span."""
-    ordered = spans.assign(_root=spans["parent_id"].isna()).sort_values("_root", ascending=False,
-                                                                        kind="stable")
-    grouped = ordered.groupby("trace_id", sort=False)
-    traces = grouped[_TRACE_COLUMNS].first()
-    traces["started_at"] = grouped["start_time"].min()
-    return traces.reset_index()
+    started = spans.groupby("trace_id", sort=False)["start_time"].min().rename("started_at")
+    tagged = spans.loc[spans[_TRACE_COLUMNS].notna().any(axis=1).to_numpy(),
+                       ["trace_id", "parent_id", *_TRACE_COLUMNS]]
+    tagged = tagged.assign(_child=tagged["parent_id"].notna()).sort_values("_child", kind="stable")
+    fields = tagged.groupby("trace_id", sort=False)[_TRACE_COLUMNS].first()
+    return started.to_frame().join(fields).reset_index()
 
 
 def _line_excerpt(number: int, line_numbers: np.ndarray, offsets: np.ndarray,
