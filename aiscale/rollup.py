@@ -140,7 +140,8 @@ def _repeated_calls(spans: ibis.Table) -> ibis.Table:
     return per_call.group_by("trace_id").aggregate(repeated_calls=(per_call.n - 1).sum())
 
 
-def rollup(spans: ibis.Table, traces: ibis.Table, rates: ibis.Table | None = None) -> ibis.Table:
+def rollup(spans: ibis.Table, traces: ibis.Table, rates: ibis.Table | None = None, *,
+           dedupe: bool = True) -> ibis.Table:
     """Return the Ibis expression of trace facts from canonical span and trace tables.
 
     Parameters
@@ -150,8 +151,12 @@ def rollup(spans: ibis.Table, traces: ibis.Table, rates: ibis.Table | None = Non
     rates : ibis.Table, optional
         Per-token rates by (provider, model, day) from :func:`aiscale.pricing.rate_table`;
         without it every LLM call is unpriced.
+    dedupe : bool, default=True
+        Keep one row per (trace_id, span_id) first; a store passes False when no two of its
+        files carried the same span.
     """
-    spans = dedupe_spans(spans)
+    if dedupe:
+        spans = dedupe_spans(spans)
     llm = _llm_aggregates(_llm_calls(spans, rates))
     agg = _span_aggregates(spans).left_join(llm, "trace_id", rname="{name}_llm")
     agg = agg.left_join(_repeated_calls(spans), "trace_id", rname="{name}_rep")
@@ -290,7 +295,8 @@ def _rollup_on_duckdb(store: TraceStore, rates: pd.DataFrame | None, *,
         else:
             tables[name] = _register(con, f"{name}_src", schema.schema_of(name).empty_table())
     rates_t = _register(con, "rates", _rates_arrow(rates)) if rates is not None and len(rates) else None
-    return rollup(tables["spans"], tables["traces"], rates_t).to_pyarrow().to_pandas()
+    return rollup(tables["spans"], tables["traces"], rates_t,
+                  dedupe=store.spans_may_repeat).to_pyarrow().to_pandas()
 
 
 def merged_traces_sql(view: str = "traces") -> str:

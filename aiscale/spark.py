@@ -79,7 +79,8 @@ def rollup_on_spark(store: TraceStore, rates: pd.DataFrame | None, *,
     if rates is not None and len(rates):
         session.createDataFrame(_rates_arrow(rates).to_pandas()).createOrReplaceTempView("aiscale_rates")
         rates_t = con.table("aiscale_rates")
-    return rollup(tables["spans"], tables["traces"], rates_t).to_pyarrow().to_pandas()
+    return rollup(tables["spans"], tables["traces"], rates_t,
+                  dedupe=store.spans_may_repeat).to_pyarrow().to_pandas()
 
 
 def _spark_schema(table: str):

@@ -196,8 +196,25 @@ class TraceStore:
         for leftover in self.root.glob(".load-*"):
             shutil.rmtree(leftover, ignore_errors=True)
 
+    def _repeats_spans(self, staging: Path, record: dict) -> bool:
+        """Whether the staged spans share a (trace_id, span_id) with spans already stored."""
+        new = [str(staging / "spans" / name) for name in record["parts"]["spans"]]
+        old = self.parts("spans")
+        if not new or not old:
+            return False
+        with duckdb.connect() as con:
+            return con.execute(
+                f"SELECT count(*) FROM (SELECT 1 FROM read_parquet({new!r}) n JOIN read_parquet({old!r}) o "
+                "ON n.trace_id = o.trace_id AND n.span_id = o.span_id LIMIT 1)").fetchone()[0] > 0
+
+    @property
+    def spans_may_repeat(self) -> bool:
+        """True when two loaded files carried the same span (queries then keep one copy)."""
+        return bool(self.manifest().get("spans_may_repeat", False))
+
     def _commit(self, staging: Path, digest: str, record: dict) -> None:
         try:
+            repeats = self._repeats_spans(staging, record)
             for table in _TABLES:
                 for name in record["parts"][table]:
                     target = self.root / table / name
@@ -209,6 +226,7 @@ class TraceStore:
                 record["quarantine"] = f"quarantine/{digest[:16]}.jsonl"
             manifest = self.manifest()
             manifest["files"][digest] = record
+            manifest["spans_may_repeat"] = manifest.get("spans_may_repeat", False) or repeats
             self._write_manifest(manifest)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -226,7 +244,8 @@ class TraceStore:
     def connect(self) -> duckdb.DuckDBPyConnection:
         """Return an in-memory DuckDB connection with views ``spans``, ``traces``, ``facts_raw``.
 
-        ``spans`` holds one row per (trace_id, span_id) even when two files both carried it.
+        ``spans`` holds one row per (trace_id, span_id) even when two files both carried it
+        (the store notes at load time whether that ever happened, and only then pays for it).
         """
         con = duckdb.connect()
         con.execute("SET TimeZone = 'UTC'; SET enable_progress_bar = false")

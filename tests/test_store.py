@@ -39,8 +39,11 @@ def test_same_spans_in_two_files_are_counted_once(tmp_path):
     frame = agent_trace()
     a = write_spans(tmp_path / "a.parquet", frame)
     b = write_spans(tmp_path / "b.parquet", frame.assign(name="renamed"))  # other bytes, same ids
-    store = aiscale.load([a, b], store=tmp_path / "s")
-    assert store.last_load.rows_loaded == 18
+    store = aiscale.load([a], store=tmp_path / "s")
+    assert not store.spans_may_repeat  # one file: queries need not look for repeated spans
+    store.load([b])
+    assert store.spans_may_repeat
+    assert sum(f["rows_loaded"] for f in store.manifest()["files"].values()) == 18
     assert len(store.spans()) == 9
     assert store.facts().input_tokens.iloc[0] == 650
 
