@@ -8,25 +8,33 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
+from datetime import datetime, timezone
 from pathlib import Path
 
+from aiscale.sim.laws import DEFAULT_VARIANTS, Drift
 from aiscale.simulate import OTLP_FILE, simulate, simulate_to
 
 SEED = 7
 TRACES = 240
+# The demo plants a drift large enough to be found in its 60 'strong' traces (the default
+# simulator's x1.3 needs thousands): output tokens x1.6 from 2025-06-09.
+DRIFT = Drift(datetime(2025, 6, 9, tzinfo=timezone.utc), 1.6)
+VARIANTS = tuple(replace(v, drift=DRIFT) if v.name == "strong" else v for v in DEFAULT_VARIANTS)
 OUT = Path(__file__).resolve().parents[1] / "data" / "demo"
 
 
 def _seed_note(out: Path) -> str:
-    sim = simulate(TRACES, seed=SEED)
+    sim = simulate(TRACES, seed=SEED, variants=VARIANTS)
     truth, spans = sim.truth.traces, sim.spans
     size = sum((out / name).stat().st_size for name in (OTLP_FILE, "truth.json"))
     lines = [
         "# Demo data: how it was made",
         "",
         "Simulated by aiscale itself: `.venv/bin/python scripts/make_demo.py`, which runs",
-        f"`aiscale.simulate.simulate_to(\"data/demo\", {TRACES}, seed={SEED}, format=\"otlp\")`",
-        f"(the same as `aiscale simulate -o data/demo --traces {TRACES} --seed {SEED} --format otlp`).",
+        f"`aiscale.simulate.simulate_to(\"data/demo\", {TRACES}, seed={SEED}, format=\"otlp\", "
+        "variants=VARIANTS)`, where VARIANTS are the simulator's defaults with the 'strong' drift",
+        f"set to output tokens x{DRIFT.output_factor} from {DRIFT.at:%Y-%m-%d}, so that the demo's drift is found.",
         "Same seed, same bytes.",
         "",
         f"- `{OTLP_FILE}`: OTLP JSON lines as the OpenTelemetry Collector's file exporter writes",
@@ -44,7 +52,7 @@ def _seed_note(out: Path) -> str:
         f"{int(truth['n_errors'].sum())} failed LLM calls followed by retries; "
         f"{int(truth['stuck'].sum())} stuck loops; {int(truth['censored'].sum())} traces cut by "
         f"the step cap; {int(truth['after_drift'].sum())} 'strong' traces after the drift "
-        "(output tokens x1.3 from 2025-06-11); "
+        f"(output tokens x{DRIFT.output_factor} from {DRIFT.at:%Y-%m-%d}); "
         f"{size / 1e6:.1f} MB of OTLP and truth.",
         "",
     ]
@@ -57,7 +65,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=OUT)
     out = parser.parse_args().out
     out.mkdir(parents=True, exist_ok=True)
-    simulate_to(out, TRACES, seed=SEED, format="otlp")
+    simulate_to(out, TRACES, seed=SEED, format="otlp", variants=VARIANTS)
     (out / "SEED.md").write_text(_seed_note(out))
     record = json.loads((out / "truth.json").read_text())
     print(f"wrote {out}: {TRACES} traces, {len(record['stuck_trace_ids'])} stuck loops")

@@ -149,6 +149,8 @@ def test_every_notebook_renders_on_the_demo(demo_store, tmp_path, notebook):
     out = report(demo_store, notebook=notebook, out=tmp_path / f"{notebook}.html", parameters=parameters)
     page = assert_rendered(out, notebook)
     assert page.count("data:image/png;base64,") >= (8 if notebook == "overview" else 2)
+    if notebook == "overview":  # the demo's planted drift (strong: output tokens x1.6) is found
+        assert "strong output_tokens_per_call +" in page
 
 
 def test_overview_renders_on_real_agent_traces(real_store, tmp_path):
