@@ -33,7 +33,7 @@ LINE_FILES = {"otlp": FIXTURES / "otel_sdk_genai.jsonl",
               "langsmith": FIXTURES / "platforms" / "langsmith_sdk_runs.jsonl"}
 DOCUMENTS = {"tau-bench": TAU, "tau2-bench": TAU2, "swebench-leaderboard": BOARD,
              "mini-swe-agent": MINI, "swe-agent-v0": SWEAGENT}
-EXAMPLES = max(2, settings().max_examples // 30)
+EXAMPLES = max(2, settings().max_examples // 100)
 
 
 def element_ends(text: str, start: int) -> list[int]:

@@ -47,7 +47,7 @@ def load_corrupted(fmt: str, run, kind: str, index: int) -> None:
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("fmt", sorted(WRITERS))
 def test_fuzz_invalid_records_are_quarantined_never_raised(fmt, kind):
-    @settings(max_examples=max(1, settings().max_examples // 60))
+    @settings(max_examples=max(1, settings().max_examples // 200))
     @given(run=runs, index=st.integers(0, 50))
     def check(run, index):
         load_corrupted(fmt, run, kind, index)
