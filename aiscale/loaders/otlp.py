@@ -58,7 +58,7 @@ BATCH_BYTES = 8 << 20
 MAX_DOCUMENT_BYTES = 1 << 30
 MEMORY_LIMIT = "1GB"
 
-_START = re.compile(rb'^\s*\{\s*"(resourceSpans|resource_spans)"\s*:\s*\[')
+_START = re.compile(rb'^\s*\{\s*"resourceSpans"\s*:\s*\[')
 _TRACE_COLUMNS = ["task_id", "trial", "variant", "success", "score", "user_id", "session_id",
                   "metadata"]
 _INTERNAL = ["line_no", "span_bad", "span_hash", *_TRACE_COLUMNS]
@@ -152,7 +152,10 @@ def _blocks(path: Path) -> Iterator[tuple[np.ndarray, np.ndarray, memoryview]]:
     with open(path, "rb") as handle:
         if _is_document(handle.read(1 << 16)):
             handle.seek(0)
-            data = handle.read(MAX_DOCUMENT_BYTES).replace(b"\n", b" ")
+            data = handle.read(MAX_DOCUMENT_BYTES + 1).replace(b"\n", b" ")
+            if len(data) > MAX_DOCUMENT_BYTES:
+                raise ValueError(f"{path}: a pretty-printed OTLP document over "
+                                 f"{MAX_DOCUMENT_BYTES >> 20} MB; export one request per line.")
             yield np.array([1]), np.array([0, len(data)]), memoryview(data)
             return
         handle.seek(0)
