@@ -13,6 +13,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from fuzzbad import COUNTED_ONCE, KINDS, MUST_QUARANTINE, corrupt
 from fuzzkit import WRITERS, runs
@@ -53,3 +54,26 @@ def test_fuzz_invalid_records_are_quarantined_never_raised(fmt, kind):
         load_corrupted(fmt, run, kind, index)
 
     check()
+
+
+CELL = st.one_of(st.integers(-5, 10**12).map(str), st.sampled_from(["", "x", "1.5", "-0", "nan", "true",
+                                                                    "<b>", "1e400", " 7 "]))
+
+
+@settings(max_examples=max(5, settings().max_examples // 10))
+@given(rows=st.lists(st.tuples(st.one_of(st.just(""), st.text("abc", min_size=1, max_size=3)),
+                               CELL, CELL, st.sampled_from(["true", "false", "yes", "maybe", ""])),
+                     min_size=1, max_size=12))
+def test_fuzz_load_facts_accounts_for_every_row(rows):
+    """Per-trace tables (``aiscale.load_facts``): bad cells quarantine their row, never raise."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "runs.csv"
+        frame = pd.DataFrame(rows, columns=["id", "calls", "tokens", "ok"])
+        frame.to_csv(path, index=False)
+        facts = aiscale.load_facts(path, columns={"id": "trace_id", "calls": "iterations",
+                                                  "tokens": "input_tokens", "ok": "success"})
+        summary = facts.attrs["load_summary"]
+        assert summary["rows_read"] == len(rows) == summary["rows_loaded"] + summary["rows_quarantined"]
+        assert len(facts) == summary["rows_loaded"] and facts["trace_id"].is_unique
+        assert all(q["reason"] and q["source_row"] >= 2 for q in facts.attrs["quarantined"])
+        assert (facts["iterations"].dropna() >= 0).all() and (facts["input_tokens"].dropna() >= 0).all()
