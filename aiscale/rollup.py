@@ -95,7 +95,7 @@ def _llm_calls(spans: ibis.Table, rates: ibis.Table | None) -> ibis.Table:
     sub_agents = agents.filter(agents._rank > 0).select(
         trace_id="trace_id", parent_id="span_id", _sub=ibis.literal(True))
     llm = llm.left_join(sub_agents, ["trace_id", "parent_id"], rname="{name}_sub")
-    failed = (llm.status == "error") & (llm.output_tokens.fill_null(_ZERO) == 0)
+    failed = (llm.status == "error").fill_null(False) & (llm.output_tokens.fill_null(_ZERO) == 0)
     return llm.mutate(
         in_main_loop=llm._sub.isnull(),
         failed_attempt=failed,
@@ -218,8 +218,23 @@ def rollup_frames(spans: pd.DataFrame, traces: pd.DataFrame, *,
 
 def _duckdb_backend() -> ibis.BaseBackend:
     con = ibis.duckdb.connect()
-    con.raw_sql("SET TimeZone = 'UTC'; SET enable_progress_bar = false")
+    con.raw_sql("SET TimeZone = 'UTC'")
+    quiet_progress(con.con)
     return con
+
+
+def quiet_progress(con) -> None:
+    """Turn DuckDB's terminal progress bar off (library calls print nothing).
+
+    Inside Jupyter, DuckDB refuses to change the setting without ipywidgets, and draws no
+    bar there anyway, so the refusal is ignored.
+    """
+    import duckdb
+
+    try:
+        con.execute("SET enable_progress_bar = false")
+    except duckdb.Error:
+        pass
 
 
 def _register(con: ibis.BaseBackend, name: str, table: pa.Table) -> ibis.Table:

@@ -44,6 +44,7 @@ from aiscale import schema
 from aiscale.ingest import stage_file
 from aiscale.load_summary import FileLoad, LoadSummary
 from aiscale.loaders import expand_paths
+from aiscale.rollup import quiet_progress
 
 Engine = Literal["duckdb", "spark"]
 _TABLES = ("spans", "traces", "facts")
@@ -235,9 +236,14 @@ class TraceStore:
         spans = self.parts("spans")
         if not spans:
             return 0
-        return int(self.sql(
-            "SELECT count(*) FROM spans s WHERE parent_id IS NOT NULL AND NOT EXISTS "
-            "(SELECT 1 FROM spans p WHERE p.trace_id = s.trace_id AND p.span_id = s.parent_id)"
+        distinct = ("SELECT trace_id, span_id, parent_id FROM (SELECT trace_id, span_id, parent_id, "
+                    "row_number() OVER (PARTITION BY trace_id, span_id ORDER BY source_file, "
+                    "source_row, filename) AS rn FROM spans_all) WHERE rn = 1"
+                    if self.spans_may_repeat else "SELECT trace_id, span_id, parent_id FROM spans_all")
+        return int(self.sql(  # the `spans` view's rows, computed once, 3 columns
+            f"WITH d AS MATERIALIZED ({distinct}) "
+            "SELECT count(*) FROM d c WHERE parent_id IS NOT NULL AND NOT EXISTS "
+            "(SELECT 1 FROM d p WHERE p.trace_id = c.trace_id AND p.span_id = c.parent_id)"
         ).iloc[0, 0])
 
     # -- reading ----------------------------------------------------------------------------
@@ -248,7 +254,8 @@ class TraceStore:
         (the store notes at load time whether that ever happened, and only then pays for it).
         """
         con = duckdb.connect()
-        con.execute("SET TimeZone = 'UTC'; SET enable_progress_bar = false")
+        con.execute("SET TimeZone = 'UTC'")
+        quiet_progress(con)
         for table in _TABLES:
             parts = self.parts(table)
             view = "facts_raw" if table == "facts" else table
