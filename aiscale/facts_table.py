@@ -143,7 +143,7 @@ def _summary(path: Path, format: Format, read: int, loaded: int, quarantined: li
 
 
 def load_facts(path: str | Path, *, columns: dict[str, str] | None = None,
-               format: Format | None = None) -> pd.DataFrame:
+               format: Format | None = None, row_ids: bool = False) -> pd.DataFrame:
     """Read a per-trace table (CSV, Parquet or JSON lines) as trace facts.
 
     Parameters
@@ -156,6 +156,9 @@ def load_facts(path: str | Path, *, columns: dict[str, str] | None = None,
         need no entry. Unmapped columns go to ``metadata`` (JSON per row).
     format : {"csv", "parquet", "jsonl"}, optional
         Forced format; by default from the file suffix.
+    row_ids : bool, default=False
+        When the table has no ``trace_id`` column (per-request logs), name each row
+        ``"<file stem>:<row>"`` instead of raising.
 
     Returns
     -------
@@ -179,6 +182,8 @@ def load_facts(path: str | Path, *, columns: dict[str, str] | None = None,
     table, numbers, bad = _read(path, format)
     rows_read = len(table) + len(bad)
     table = _rename(table, columns)
+    if "trace_id" not in table and row_ids:
+        table["trace_id"] = (f"{path.stem}:" + pd.Series(numbers).astype(str)).to_numpy()
     if "trace_id" not in table:
         raise ValueError(f"{path}: the table needs a `trace_id` column; map one with "
                          f"columns={{'<column>': 'trace_id'}}. Available columns: {list(table.columns)}.")

@@ -129,7 +129,9 @@ def report(store: Any, *, notebook: str | Path = "overview", out: str | Path = "
     out = Path(out)
     out = out.with_name(safe_filename(out.name))
     out.parent.mkdir(parents=True, exist_ok=True)
-    store_path = str(Path(getattr(store, "root", store)).resolve())
+    from aiscale.store import TraceStore
+
+    store_path = str(Path(store.root if isinstance(store, TraceStore) else store).resolve())
     params = {"store": store_path, **(parameters or {})}
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".render-") as tmp:
         executed = Path(tmp) / "executed.ipynb"

@@ -30,9 +30,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     from aiscale.report import ReportExecutionError, report
 
-    if not Path(args.store).is_dir():
-        raise FileNotFoundError(f"{args.store}: no trace store here; create one with "
-                                f"`aiscale load PATH --store {args.store}`.")
+    if not Path(args.store).exists():
+        raise FileNotFoundError(f"{args.store}: no trace store (or per-trace table) here; create a "
+                                f"store with `aiscale load PATH --store {args.store}`.")
     parameters = parse_parameters(args.parameter or [])
     if args.since:
         parameters["since"] = args.since
@@ -49,7 +49,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def add_report_command(commands) -> None:
     """Add the ``report`` sub-command to the CLI's sub-parsers."""
     cmd = commands.add_parser("report", help="render a report notebook into self-contained HTML")
-    cmd.add_argument("--store", required=True, help="trace store folder")
+    cmd.add_argument("--store", required=True,
+                     help="trace store folder, or a per-trace table (CSV/Parquet/JSONL; map its "
+                          "columns with -p 'columns={...}')")
     cmd.add_argument("--notebook", default="overview", help="overview, cost-investigation, compare, or a path")
     cmd.add_argument("-o", "--output", default="reports/overview.html", help="HTML file to write")
     cmd.add_argument("-p", "--parameter", action="append", metavar="KEY=VALUE",

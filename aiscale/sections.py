@@ -66,12 +66,18 @@ def parse_since(since: str | None, now: datetime | None = None) -> datetime | No
 
 def open_context(store: str | Path, *, since: str | None = None, until: str | None = None,
                  variants: list[str] | None = None, prices: str | None = None,
-                 with_spans: bool = True) -> Context:
-    """Open a store and select the facts (and spans) of a time window and variants."""
+                 with_spans: bool = True, columns: dict[str, str] | None = None) -> Context:
+    """Open a store (or a per-trace table) and select the facts of a time window and variants.
+
+    ``store`` may be a store folder or a table file (CSV, Parquet, JSON lines) read with
+    :func:`aiscale.load_facts` and the column map ``columns``; a table has no spans.
+    """
     from aiscale.store import TraceStore
 
-    trace_store = TraceStore(store)
     start, end = parse_since(since), parse_since(until)
+    if Path(store).is_file():
+        return _table_context(Path(store), columns, start, end, variants)
+    trace_store = TraceStore(store)
     facts = trace_store.facts(prices=prices, since=start, until=end)
     window = "all data"
     if start is not None or end is not None:
@@ -85,6 +91,26 @@ def open_context(store: str | Path, *, since: str | None = None, until: str | No
         spans = trace_store.spans(columns=columns, trace_ids=facts["trace_id"].tolist())
         spans = spans if len(spans) else None
     return Context(facts=facts.reset_index(drop=True), spans=spans, store=trace_store, window=window)
+
+
+def _table_context(path: Path, columns, start, end, variants) -> Context:
+    from aiscale.facts_table import load_facts
+
+    facts = load_facts(path, columns=columns, row_ids=True)
+    summary = facts.attrs["load_summary"]
+    started = pd.to_datetime(facts["started_at"], utc=True)
+    keep = pd.Series(True, index=facts.index)
+    if start is not None:
+        keep &= started >= start
+    if end is not None:
+        keep &= started < end
+    if variants:
+        keep &= facts["variant"].isin(variants)
+    note = (f"table {path.name}: {summary['rows_read']:,} rows read, {summary['rows_loaded']:,} loaded, "
+            f"{summary['rows_quarantined']:,} quarantined")
+    window = "all data" if start is None and end is None else f"{start} to {end or 'now'}"
+    return Context(facts=facts.loc[keep.to_numpy()].reset_index(drop=True), spans=None, store=None,
+                   window=window, notes=[note])
 
 
 def cost_of(facts: pd.DataFrame) -> tuple[pd.Series, str]:
@@ -120,8 +146,9 @@ def provenance(ctx: Context, parameters: dict[str, Any]) -> Section:
                  if started.notna().any() else "no timestamps")
     n_tasks = ctx.facts["task_id"].nunique() if len(ctx.facts) else 0
     n_variants = ctx.facts["variant"].nunique() if len(ctx.facts) else 0
+    loaded = f"{len(files)} files loaded" if ctx.store is not None else "; ".join(ctx.notes)
     finding = (f"{len(ctx.facts):,} traces over {n_tasks:,} tasks and {n_variants} variants, {span_text}; "
-               f"window: {ctx.window}; {len(files)} files loaded; aiscale {aiscale.__version__}.")
+               f"window: {ctx.window}; {loaded}; aiscale {aiscale.__version__}.")
     return Section(finding, table=table, note="Parameters: " + ", ".join(f"{k}={v!r}" for k, v in parameters.items()))
 
 

@@ -45,8 +45,9 @@ def _unknown_cost(ctx: Context, what: str) -> Section | None:
     if cost_of(ctx.facts)[1] != "none":
         return None
     calls = int(ctx.facts["n_llm_calls"].fillna(0).sum()) if "n_llm_calls" in ctx.facts else 0
-    return Section(f"{what} needs cost, and cost is unknown for all {len(ctx.facts):,} traces "
-                   f"({calls:,} LLM calls without token counts or price). It is not zero.")
+    detail = f" ({calls:,} LLM calls without a price or token counts)" if calls else ""
+    return Section(f"{what} needs cost, and cost is unknown for all {len(ctx.facts):,} traces"
+                   f"{detail}. It is not zero.")
 
 
 def _known_outcomes(facts: pd.DataFrame) -> pd.DataFrame:
@@ -83,6 +84,28 @@ def cost_distribution(ctx: Context) -> Section:
             f"Goodness of fit: KS distance only; with {len(values):,} traces every family is rejected "
             "by a test, so the bootstrap p-value is skipped (AIC ranks the families).")
     return Section(finding + ".", figure=fits.plot(), table=fits.summary().round(4), note=note)
+
+
+@guarded("Token distribution")
+def token_distribution(ctx: Context, *, max_output_tokens: int | None = None) -> Section:
+    """Fitted distribution of output tokens per trace, right-censored at a ``max_tokens`` cap."""
+    import aiscale
+
+    values = ctx.facts["output_tokens"].astype(float)
+    values = values[values > 0]
+    if len(values) < 10:
+        return Section(f"Too few traces with output token counts ({len(values)}) to fit a distribution.")
+    bootstrap = 49 if len(values) <= GOF_BOOTSTRAP_MAX_N else 0
+    fits = aiscale.fit_distribution(values.to_numpy(), max_tokens=max_output_tokens,
+                                    gof_bootstrap=bootstrap, seed=0)
+    best = fits.summary().iloc[0]
+    censored = int((values >= max_output_tokens).sum()) if max_output_tokens else 0
+    finding = (f"Output tokens per trace: median {values.median():,.0f}, p99 {values.quantile(0.99):,.0f}; "
+               f"best fit {best['family']}")
+    if max_output_tokens:
+        finding += (f", with the {censored:,} traces at the {max_output_tokens:,}-token cap treated as "
+                    "right-censored (their true length is at least the cap)")
+    return Section(finding + ".", figure=fits.plot(), table=fits.summary().round(4))
 
 
 @guarded("Cost attribution")

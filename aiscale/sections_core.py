@@ -32,9 +32,10 @@ def spend(ctx: Context) -> Section:
     facts = ctx.facts
     cost, column = cost_of(facts)
     if cost.notna().sum() == 0:
-        calls = int(facts["n_llm_calls"].sum())
-        return Section(f"Cost is unknown: none of the {len(facts):,} traces ({calls:,} LLM calls) "
-                       "has a price or a reported cost. It is not zero; add a price sheet.")
+        calls = int(facts["n_llm_calls"].fillna(0).sum())
+        detail = f" ({calls:,} LLM calls)" if calls else ""
+        return Section(f"Cost is unknown: none of the {len(facts):,} traces{detail} has a price or a "
+                       "reported cost. It is not zero; add a price sheet or token counts.")
     table = (facts.assign(cost=cost).groupby("variant", dropna=False)["cost"]
              .agg(traces="size", priced="count", total="sum", mean="mean", p50="median",
                   p90=lambda s: s.quantile(0.9), p99=lambda s: s.quantile(0.99))

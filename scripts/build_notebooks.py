@@ -23,7 +23,9 @@ until = None
 variants = None
 prices = None
 # significance level of intervals and tests
-alpha = 0.05'''
+alpha = 0.05
+# when `store` is a per-trace table (CSV, Parquet, JSON lines): its column map to fact columns
+columns = None'''
 
 OPEN = '''%matplotlib inline
 import warnings
@@ -33,7 +35,8 @@ from aiscale import sections
 from aiscale import sections_analysis as analysis
 from aiscale import sections_core as core
 from aiscale import sections_investigate as investigate
-ctx = sections.open_context(store, since=since, until=until, variants=variants, prices=prices)
+ctx = sections.open_context(store, since=since, until=until, variants=variants, prices=prices,
+                            columns=columns)
 {narrow}sections.show(sections.provenance(ctx, dict(store=store, since=since, until=until,
                                             variants=variants, prices=prices, alpha=alpha{extra})))'''
 
@@ -44,15 +47,19 @@ OVERVIEW = [
 # forecast: budget in USD over the horizon, traffic in traces per day (None means the current rate)
 budget_usd = None
 traffic_per_day = None
-horizon_days = 30'''),
+horizon_days = 30
+# the max_tokens cap of the calls, if any: outputs at the cap are right-censored in the fit
+max_output_tokens = None'''),
     ("code", OPEN.format(narrow="", extra=", budget_usd=budget_usd, traffic_per_day=traffic_per_day, "
-                                         "horizon_days=horizon_days")),
+                                         "horizon_days=horizon_days, max_output_tokens=max_output_tokens")),
     ("md", "## Spend"),
     ("code", "sections.show(core.spend(ctx))"),
     ("md", "## Cost distribution and tails"),
     ("code", "sections.show(analysis.cost_distribution(ctx))"),
     ("md", "## Cost attribution"),
     ("code", "sections.show(analysis.attribution(ctx))"),
+    ("md", "## Token distribution"),
+    ("code", "sections.show(analysis.token_distribution(ctx, max_output_tokens=max_output_tokens))"),
     ("md", "## Iterations"),
     ("code", "sections.show(analysis.iteration_fit(ctx))"),
     ("md", "## Loop pathologies"),

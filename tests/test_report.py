@@ -165,3 +165,13 @@ def test_compare_renders_on_the_swebench_leaderboard(tmp_path):
                  parameters={"a": "20250807_mini-v1.7.0_gpt-5", "b": "20250807_mini-v1.7.0_gpt-5-mini"})
     page = assert_rendered(out, "compare")
     assert "on 500 shared tasks" in page
+
+
+def test_overview_on_a_per_request_table_fits_tokens_censored_at_the_cap(tmp_path):
+    conv = REAL / "azure-llm-inference-2023" / "AzureLLMInferenceTrace_conv.csv"
+    columns = {"TIMESTAMP": "started_at", "ContextTokens": "input_tokens", "GeneratedTokens": "output_tokens"}
+    out = report(conv, out=tmp_path / "azure.html", parameters={"columns": columns, "max_output_tokens": 1000})
+    page = assert_rendered(out, "overview")
+    capped = int((pd.read_csv(conv)["GeneratedTokens"] >= 1000).sum())
+    assert f"with the {capped:,} traces at the 1,000-token cap treated as right-censored" in page
+    assert "cost is unknown for all 19,366 traces. It is not zero." in page
