@@ -79,3 +79,13 @@ def test_errors_name_the_problem(tmp_path):
     with pytest.raises(ValueError, match="empty"):
         load_facts(tmp_path / "empty.csv", columns=MAP)
 
+
+
+def test_a_table_without_ids_can_name_rows_by_file_and_line(tmp_path):
+    path = tmp_path / "requests.csv"
+    pd.DataFrame({"in": [10, 20, 30], "out": [1, 2, "x"]}).to_csv(path, index=False)
+    with pytest.raises(ValueError, match="needs a `trace_id` column"):
+        load_facts(path, columns={"in": "input_tokens", "out": "output_tokens"})
+    facts = load_facts(path, columns={"in": "input_tokens", "out": "output_tokens"}, row_ids=True)
+    assert facts["trace_id"].tolist() == ["requests:2", "requests:3"]  # CSV line numbers
+    assert facts.attrs["load_summary"]["rows_quarantined"] == 1
