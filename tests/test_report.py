@@ -153,10 +153,15 @@ def test_every_notebook_renders_on_the_demo(demo_store, tmp_path, notebook):
         assert "strong output_tokens_per_call +" in page
 
 
-def test_overview_renders_on_real_agent_traces(real_store, tmp_path):
-    out = report(real_store, out=tmp_path / "overview.html")
-    page = assert_rendered(out, "overview")
-    assert "gpt-4o" in page and "gemini-3-pro-preview" in page
+@pytest.mark.parametrize("notebook", ["overview", "cost-investigation"])
+def test_notebooks_render_on_real_agent_traces(real_store, tmp_path, notebook):
+    parameters = ({"models": ["google/gemini-3-pro-preview"], "baseline_until": "2025-11-19",
+                   "since": "2025-11-19"} if notebook == "cost-investigation" else {})
+    out = report(real_store, notebook=notebook, out=tmp_path / f"{notebook}.html", parameters=parameters)
+    page = assert_rendered(out, notebook)
+    assert "gemini-3-pro-preview" in page
+    if notebook == "overview":
+        assert "gpt-4o" in page
 
 
 def test_compare_renders_on_the_swebench_leaderboard(tmp_path):
