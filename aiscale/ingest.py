@@ -18,7 +18,10 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from aiscale import schema
@@ -55,13 +58,30 @@ def _write(table: str, frame: pd.DataFrame, staging: Path, stem: str) -> list[st
         (staging / table).mkdir(parents=True, exist_ok=True)
         pq.write_table(schema.conform(frame, table), staging / table / f"{stem}.parquet", compression="zstd")
         return [f"{stem}.parquet"]
+    table = schema.conform(frame, "spans")  # once; then split by day in Arrow
+    days = _day_numbers(table.column("start_time"))
+    order = np.argsort(days, kind="stable")
+    values, starts = np.unique(days[order], return_index=True)
     names = []
-    for day, part in frame.groupby(day_partition(frame["start_time"]), sort=True):
+    for value, lo, hi in zip(values, starts, [*starts[1:], len(order)], strict=True):
+        day = "day=unknown" if value == _NO_DAY else (
+            "day=" + str(np.datetime64(int(value), "D")))
         folder = staging / "spans" / day
         folder.mkdir(parents=True, exist_ok=True)
-        pq.write_table(schema.conform(part, "spans"), folder / f"{stem}.parquet", compression="zstd")
+        part = table if hi - lo == len(order) else table.take(order[lo:hi])
+        pq.write_table(part, folder / f"{stem}.parquet", compression="zstd")
         names.append(f"{day}/{stem}.parquet")
     return names
+
+
+_NO_DAY = np.iinfo(np.int64).max  # sorts after every day, as "day=unknown" does after "day=2..."
+
+
+def _day_numbers(start_time: pa.ChunkedArray) -> np.ndarray:
+    """Days since 1970-01-01 (UTC) of each span start; :data:`_NO_DAY` where unknown."""
+    micros = pc.fill_null(pc.cast(start_time, pa.int64()), 0).to_numpy(zero_copy_only=False)
+    known = pc.is_valid(start_time).to_numpy(zero_copy_only=False)
+    return np.where(known, np.floor_divide(micros, 86_400_000_000), _NO_DAY)
 
 
 def stage_chunks(path: Path, digest: str, chunks: Iterable[Chunk], staging: Path) -> dict:

@@ -3,7 +3,10 @@
 Needs the ``spark`` extra (``pip install 'aiscale[spark]'``) and a Java runtime. The master
 comes from ``AISCALE_SPARK_MASTER`` (default ``local[2]``); any ``spark.*`` setting can be
 passed through ``AISCALE_SPARK_CONF`` as ``key=value,key=value`` (e.g. an object-store
-path's credentials).
+path's credentials). The driver reads the store's manifest from its folder; when the
+executors see the same store at another address (a bucket mounted on the driver),
+``AISCALE_SPARK_STORE_URI`` (e.g. ``s3a://bucket/store``) replaces the folder in the paths
+of the Parquet parts Spark reads.
 
 Examples
 --------
@@ -45,6 +48,22 @@ def spark_conf(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
     return conf
 
 
+def spark_paths(store_root: str, parts: list[str],
+                environ: Mapping[str, str] = os.environ) -> list[str]:
+    """The part paths as the cluster reads them (``AISCALE_SPARK_STORE_URI`` replaces the root).
+
+    Examples
+    --------
+    >>> spark_paths("/mnt/s", ["/mnt/s/spans/a.parquet"], {"AISCALE_SPARK_STORE_URI": "s3a://b/s/"})
+    ['s3a://b/s/spans/a.parquet']
+    """
+    uri = environ.get("AISCALE_SPARK_STORE_URI", "").rstrip("/")
+    root = str(store_root).rstrip("/")
+    if not uri:
+        return parts
+    return [uri + p[len(root):] if p.startswith(root + "/") else p for p in parts]
+
+
 def spark_session():
     """Return (creating once) the SparkSession configured by :func:`spark_conf`."""
     try:
@@ -70,7 +89,7 @@ def rollup_on_spark(store: TraceStore, rates: pd.DataFrame | None, *,
     for name in ("spans", "traces"):
         parts = store.parts(name, days=days)
         if parts:
-            frame = session.read.parquet(*parts)
+            frame = session.read.parquet(*spark_paths(str(store.root), parts))
         else:
             frame = session.createDataFrame(schema.empty(name).astype(object).head(0), _spark_schema(name))
         frame.createOrReplaceTempView(f"aiscale_{name}")

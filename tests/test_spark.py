@@ -9,6 +9,7 @@ from spanbuilder import agent_trace
 
 import aiscale
 from aiscale import schema
+from aiscale.simulate import write_otlp
 
 
 def assert_same_facts(store):
@@ -32,3 +33,42 @@ def test_spark_equals_duckdb_on_real_data(tmp_path, real_data, folder):
     if store.last_load.rows_loaded == 0:
         pytest.fail(f"no loader read {folder}")
     assert_same_facts(store)
+
+
+def test_spark_equals_duckdb_with_a_window_prices_and_repeated_spans(tmp_path):
+    frames = []
+    for day in range(4):
+        frame = agent_trace(f"d{day}")
+        frame["start_time"] += pd.Timedelta(days=day)
+        frame["end_time"] += pd.Timedelta(days=day)
+        frames.append(frame)
+    first = tmp_path / "days.parquet"
+    pq.write_table(schema.conform(pd.concat(frames, ignore_index=True), "spans"), first)
+    again = frames[1].assign(source_file="again.jsonl")  # a second file carrying the same spans
+    second = tmp_path / "again.parquet"
+    pq.write_table(schema.conform(again, "spans"), second)
+    store = aiscale.load([first, second], store=tmp_path / "s")
+    assert store.spans_may_repeat
+    sheet = tmp_path / "prices.csv"
+    sheet.write_text("provider,model,from_date,input_per_mtok,output_per_mtok,per_call_usd,"
+                     "discount,price_as,gpu_hour_usd,gpus\n"
+                     "openai,gpt-4o,2025-03-02,1,4,,,,,\n"
+                     "openai,gpt-4o-mini,,,,0.002,,,,\n")
+    for kwargs in ({"prices": sheet}, {"prices": sheet, "since": "2025-03-02", "until": "2025-03-04"}):
+        duck = store.facts(engine="duckdb", **kwargs)
+        spark = store.facts(engine="spark", **kwargs)
+        assert duck["cost_usd"].notna().any()
+        pd.testing.assert_frame_equal(duck, spark, check_exact=False, rtol=1e-12)
+    assert sorted(spark["trace_id"]) == ["d1", "d2"]
+
+
+def test_spark_equals_duckdb_on_simulated_otlp_read_through_a_store_uri(tmp_path, monkeypatch):
+    sim = aiscale.simulate(300, seed=4)
+    path = write_otlp(sim.spans, sim.traces, tmp_path / "sim.jsonl")
+    store = aiscale.load([path], store=tmp_path / "s")
+    # executors read the parts at another address than the driver's folder (here a file: URI)
+    monkeypatch.setenv("AISCALE_SPARK_STORE_URI", (tmp_path / "s").as_uri())
+    assert_same_facts(store)
+    monkeypatch.setenv("AISCALE_SPARK_STORE_URI", (tmp_path / "elsewhere").as_uri())
+    with pytest.raises(Exception, match="(?i)path does not exist"):
+        store.facts(engine="spark")

@@ -1,7 +1,8 @@
 """How predictable is cost per task: CV, quantiles, tail ratio, exceedance, expected shortfall.
 
 Bootstrap CIs use the percentile method on resampled indices in NumPy, in batches (the
-BCa method is ~80x slower at this size; see PERFORMANCE-NOTES).
+BCa method is ~80x slower at this size; see PERFORMANCE-NOTES); above 20,000 values a group
+is bootstrapped m-out-of-n (see :func:`_bootstrap`).
 
 Examples
 --------
@@ -33,18 +34,33 @@ def _stats(samples: np.ndarray) -> dict[str, np.ndarray]:
             "p99": q[3], "p99/p50": q[3] / q[0], "es95": np.nanmean(tail, axis=1)}
 
 
-def _bootstrap(x: np.ndarray, n_boot: int, rng: np.random.Generator, level: float) -> pd.DataFrame:
+# Above this many values per group a bootstrap resample draws this many (m-out-of-n).
+BOOTSTRAP_MAX_VALUES = 20_000
+
+
+def _bootstrap(x: np.ndarray, n_boot: int, rng: np.random.Generator, level: float,
+               max_values: int = BOOTSTRAP_MAX_VALUES) -> pd.DataFrame:
+    """Percentile CIs; above ``max_values`` values, m-out-of-n with sqrt(m/n) rescaling.
+
+    Each resample then draws ``m = max_values`` values and its deviation from the estimate
+    of the whole sample is shrunk by ``sqrt(m / n)`` (the spread of these metrics falls as
+    1/sqrt(n)), so 1 M values cost what 20,000 do.
+    """
     est = {k: float(v[0]) for k, v in _stats(x[None, :]).items()}
-    batch = max(1, int(5_000_000 // max(len(x), 1)))
+    m = min(len(x), max_values)
+    shrink = np.sqrt(m / len(x))
+    batch = max(1, int(5_000_000 // max(m, 1)))
     draws: dict[str, list] = {k: [] for k in est}
     for start in range(0, n_boot, batch):
-        idx = rng.integers(0, len(x), (min(batch, n_boot - start), len(x)))
+        idx = rng.integers(0, len(x), (min(batch, n_boot - start), m))
         for k, v in _stats(x[idx]).items():
             draws[k].append(v)
     a = (1 - level) / 2
     rows = []
     for k, v in est.items():
         d = np.concatenate(draws[k])
+        if m < len(x):
+            d = v + (d - v) * shrink
         rows.append({"metric": k, "estimate": v, "ci_low": np.quantile(d, a),
                      "ci_high": np.quantile(d, 1 - a)})
     return pd.DataFrame(rows)
@@ -100,7 +116,9 @@ def predictability(facts: pd.DataFrame, *, column: str = "cost_usd", by: str | N
     thresholds : list of float, optional
         Values x for P(value > x) (with Wilson-free binomial SE); default the overall p90, p99.
     n_boot : int, default=1000
-        Bootstrap resamples (percentile method).
+        Bootstrap resamples (percentile method). Above 20,000 values in a group each
+        resample draws 20,000 and its deviation is rescaled by sqrt(20,000 / n)
+        (m-out-of-n bootstrap); the estimates themselves use every value.
     """
     require_columns(facts, [column] + ([by] if by else []))
     groups = facts.groupby(by, dropna=False) if by else [("all", facts)]
