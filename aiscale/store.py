@@ -44,7 +44,7 @@ from aiscale import schema
 from aiscale.ingest import stage_file
 from aiscale.load_summary import FileLoad, LoadSummary
 from aiscale.loaders import expand_paths
-from aiscale.rollup import quiet_progress
+from aiscale.rollup import bound_memory, quiet_progress
 
 Engine = Literal["duckdb", "spark"]
 _TABLES = ("spans", "traces", "facts")
@@ -256,6 +256,7 @@ class TraceStore:
         con = duckdb.connect()
         con.execute("SET TimeZone = 'UTC'")
         quiet_progress(con)
+        bound_memory(con)
         for table in _TABLES:
             parts = self.parts(table)
             view = "facts_raw" if table == "facts" else table
@@ -265,9 +266,12 @@ class TraceStore:
             else:
                 con.register(f"{view}_empty", schema.schema_of(table).empty_table())
                 con.execute(f"CREATE VIEW {view}_all AS SELECT *, '' AS filename FROM {view}_empty")
-        con.execute("CREATE VIEW spans AS SELECT * EXCLUDE (rn, filename) FROM (SELECT *, row_number() "
-                    "OVER (PARTITION BY trace_id, span_id ORDER BY source_file, source_row, filename) "
-                    "AS rn FROM spans_all) WHERE rn = 1")
+        if self.spans_may_repeat:
+            con.execute("CREATE VIEW spans AS SELECT * EXCLUDE (rn, filename) FROM (SELECT *, row_number() "
+                        "OVER (PARTITION BY trace_id, span_id ORDER BY source_file, source_row, filename) "
+                        "AS rn FROM spans_all) WHERE rn = 1")
+        else:  # no two files carried the same span: nothing to de-duplicate
+            con.execute("CREATE VIEW spans AS SELECT * EXCLUDE (filename) FROM spans_all")
         con.execute("CREATE VIEW traces AS SELECT * EXCLUDE (filename) FROM traces_all")
         con.execute("CREATE VIEW facts_raw AS SELECT * EXCLUDE (rn, filename) FROM (SELECT *, "  # one row per trace
                     "row_number() OVER (PARTITION BY trace_id ORDER BY filename) AS rn "

@@ -56,8 +56,10 @@ def _main_table(runs: list[dict]) -> list[str]:
             cells.append(f"{_num(step['wall_s'])}{failed} | {_num(rate, 0)} | {_num(step['cpu_s'])} | "
                          f"{_num(step['rss_gb'], 2)}")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    for label, key in (("(d) rollup `store.facts()`, in-process, median of 3", "aiscale_s"),
-                       ("(d) hand-written DuckDB SQL, same Parquet and rates", "hand_sql_s")):
+    for label, key in (("(d) rollup `store.facts()`, in-process, median of 3 (1 GB cap)", "aiscale_s"),
+                       ("(d) hand-written DuckDB SQL, same Parquet and rates, DuckDB defaults",
+                        "hand_sql_s"),
+                       ("(d) the same hand-written SQL under aiscale's 1 GB cap", "hand_sql_capped_s")):
         cells = []
         for run in runs:
             seconds = _rollup(run["steps"]).get(key, float("nan"))
@@ -98,8 +100,12 @@ def _targets(runs: list[dict]) -> list[str]:
         None if any(math.isnan(v) for v in rss) else max(rss) < TARGETS["rss_gb"])
     rollups = [_rollup(r["steps"]) for r in runs]
     ratios = [_ratio(x.get("aiscale_s", float("nan")), x.get("hand_sql_s", float("nan"))) for x in rollups]
-    row(f"d: store.facts() ÷ hand-written SQL (≤ {TARGETS['rollup']:g})", ratios,
+    row(f"d: store.facts() ÷ hand-written SQL, DuckDB defaults (≤ {TARGETS['rollup']:g})", ratios,
         None if any(math.isnan(v) for v in ratios) else max(ratios) <= TARGETS["rollup"])
+    capped = [_ratio(x.get("aiscale_s", float("nan")), x.get("hand_sql_capped_s", float("nan")))
+              for x in rollups]
+    row(f"d: store.facts() ÷ hand-written SQL, both capped at 1 GB (≤ {TARGETS['rollup']:g})", capped,
+        None if any(math.isnan(v) for v in capped) else max(capped) <= TARGETS["rollup"])
     agree = ["yes" if x.get("agree") else ("no" if x else "–") for x in rollups]
     lines.append("| hand-written SQL gives the same facts | " + " | ".join(agree) + " | – |")
     return lines
