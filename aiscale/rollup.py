@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import ibis
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -306,13 +307,25 @@ def facts_from_store(store: TraceStore, *, engine: str = "duckdb",
     facts = finish(rolled, stored)
     if days is None:
         return facts
-    started = pd.to_datetime(facts["started_at"], utc=True)
-    keep = pd.Series(True, index=facts.index)
-    if low is not None:
-        keep &= started >= low
-    if high is not None:
-        keep &= started < high
-    return facts.loc[keep.fillna(False).astype(bool)].reset_index(drop=True)
+    return facts.loc[in_window(facts["started_at"], low, high)].reset_index(drop=True)
+
+
+def in_window(started_at: pd.Series, since=None, until=None) -> np.ndarray:
+    """Boolean mask of traces that started in ``[since, until)`` (unknown start: outside).
+
+    Examples
+    --------
+    >>> s = pd.Series(pd.to_datetime(["2025-01-01", "2025-01-03", None], utc=True))
+    >>> in_window(s, "2025-01-02").tolist()
+    [False, True, False]
+    """
+    started = pd.to_datetime(started_at, utc=True)
+    keep = started.notna()
+    if since is not None:
+        keep &= started >= utc_timestamp(since)
+    if until is not None:
+        keep &= started < utc_timestamp(until)
+    return keep.fillna(False).to_numpy(dtype=bool)
 
 
 def _rollup_on_duckdb(store: TraceStore, rates: pd.DataFrame | None, *,

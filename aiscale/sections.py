@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from aiscale import schema
+from aiscale.rollup import in_window
 
 
 @dataclass
@@ -98,18 +99,13 @@ def _table_context(path: Path, columns, start, end, variants) -> Context:
 
     facts = load_facts(path, columns=columns, row_ids=True)
     summary = facts.attrs["load_summary"]
-    started = pd.to_datetime(facts["started_at"], utc=True)
-    keep = pd.Series(True, index=facts.index)
-    if start is not None:
-        keep &= started >= start
-    if end is not None:
-        keep &= started < end
+    keep = in_window(facts["started_at"], start, end) if start or end else np.ones(len(facts), bool)
     if variants:
-        keep &= facts["variant"].isin(variants)
+        keep &= facts["variant"].isin(variants).to_numpy(dtype=bool)
     note = (f"table {path.name}: {summary['rows_read']:,} rows read, {summary['rows_loaded']:,} loaded, "
             f"{summary['rows_quarantined']:,} quarantined")
     window = "all data" if start is None and end is None else f"{start} to {end or 'now'}"
-    return Context(facts=facts.loc[keep.to_numpy()].reset_index(drop=True), spans=None, store=None,
+    return Context(facts=facts.loc[keep].reset_index(drop=True), spans=None, store=None,
                    window=window, notes=[note])
 
 
