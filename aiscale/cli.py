@@ -35,10 +35,15 @@ def _cmd_load(args: argparse.Namespace) -> int:
     from aiscale.store import TraceStore
 
     store = TraceStore(args.store)
-    files = expand_paths(args.paths)
-    bar = tqdm(total=len(files), unit="file", disable=None, delay=2.0, file=sys.stderr)
+    expand_paths(args.paths)  # a missing path fails here, before anything is read
+    bar = tqdm(unit=" rows", unit_scale=True, disable=None, delay=2.0, file=sys.stderr, desc="loading")
+
+    def progress(path: str, rows: int) -> None:
+        bar.set_postfix_str(Path(path).name[-40:], refresh=False)
+        bar.update(rows)
+
     started = time.perf_counter()
-    summary = store.load(args.paths, format=args.format, progress=lambda _: bar.update(1))
+    summary = store.load(args.paths, format=args.format, progress=progress)
     bar.close()
     print(summary)
     overview = store.sql("SELECT count(DISTINCT trace_id) AS traces, min(start_time) AS first, "

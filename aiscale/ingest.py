@@ -14,7 +14,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -84,8 +84,12 @@ def _day_numbers(start_time: pa.ChunkedArray) -> np.ndarray:
     return np.where(known, np.floor_divide(micros, 86_400_000_000), _NO_DAY)
 
 
-def stage_chunks(path: Path, digest: str, chunks: Iterable[Chunk], staging: Path) -> dict:
-    """Validate and write every chunk of one file into ``staging``; return the manifest record."""
+def stage_chunks(path: Path, digest: str, chunks: Iterable[Chunk], staging: Path,
+                 on_chunk: Callable[[int], None] | None = None) -> dict:
+    """Validate and write every chunk of one file into ``staging``; return the manifest record.
+
+    ``on_chunk`` is called with the rows read of each chunk (progress of a long file).
+    """
     record = {"path": str(path), "rows_read": 0, "rows_loaded": 0, "rows_quarantined": 0,
               "unit": "span", "parts": {t: [] for t in TABLES},
               "loaded_at": datetime.now(timezone.utc).isoformat(), "examples": []}
@@ -100,13 +104,16 @@ def stage_chunks(path: Path, digest: str, chunks: Iterable[Chunk], staging: Path
         for table, frame in tables.items():
             if len(frame):
                 record["parts"][table] += _write(table, frame, staging, f"{digest[:16]}-{number:05d}")
+        if on_chunk is not None:
+            on_chunk(chunk.rows_read)
     if quarantine_rows:
         pd.DataFrame(quarantine_rows).to_json(staging / "quarantine.jsonl", orient="records", lines=True)
         record["examples"] = [str(Quarantined(**row)) for row in quarantine_rows[:5]]
     return record
 
 
-def stage_file(path: Path, digest: str, format: str | None, named: bool, staging: Path) -> dict:
+def stage_file(path: Path, digest: str, format: str | None, named: bool, staging: Path,
+               on_chunk: Callable[[int], None] | None = None) -> dict:
     """Read one file into ``staging``; a record with ``status`` loaded or skipped.
 
     An unrecognised file raises when it was named (or a format forced), else is skipped.
@@ -118,6 +125,6 @@ def stage_file(path: Path, digest: str, format: str | None, named: bool, staging
             raise
         return {"status": "skipped", "path": str(path), "reason": str(exc)}
     staging.mkdir(parents=True)
-    record = stage_chunks(path, digest, chunks, staging)
+    record = stage_chunks(path, digest, chunks, staging, on_chunk)
     record.update(status="loaded", format=format_name)
     return record

@@ -122,7 +122,7 @@ class TraceStore:
 
     # -- loading ----------------------------------------------------------------------------
     def load(self, paths: Iterable[str | Path] | str | Path, *, format: str | None = None,
-             progress: Callable[[str], None] | None = None) -> LoadSummary:
+             progress: Callable[[str, int], None] | None = None) -> LoadSummary:
         """Load export files (or folders of them) into the store.
 
         Parameters
@@ -133,7 +133,8 @@ class TraceStore:
         format : str, optional
             Force one loader instead of detecting each file's format.
         progress : callable, optional
-            Called with a short message per file (the CLI draws a progress bar with it).
+            ``progress(path, rows)``: called as rows are read (per chunk when files are read
+            in this process, per file when two workers read them); the CLI draws a bar.
 
         Returns
         -------
@@ -144,9 +145,7 @@ class TraceStore:
         self._clean_interrupted()
         summary = LoadSummary(files=[])
         jobs = self._plan(expand_paths(list(named)), named, summary)
-        for path, record, seconds in self._run(jobs, format=format):
-            if progress:
-                progress(str(path))
+        for path, record, seconds in self._run(jobs, format=format, progress=progress):
             if record["status"] == "skipped":
                 summary.files.append(FileLoad(str(path), None, "skipped", reason=record["reason"]))
                 continue
@@ -175,13 +174,14 @@ class TraceStore:
             jobs.append((path, digest, path in named, staging))
         return jobs
 
-    def _run(self, jobs: list[tuple], *, format: str | None):
+    def _run(self, jobs: list[tuple], *, format: str | None, progress=None):
         """Stage each file, in two worker processes when the load is large enough to gain."""
         large = sum(path.stat().st_size for path, *_ in jobs) > PARALLEL_BYTES and len(jobs) > 1
         if not large:
             for path, digest, named, staging in jobs:
                 started = time.perf_counter()
-                record = stage_file(path, digest, format, named, staging)
+                on_chunk = (lambda rows, p=str(path): progress(p, rows)) if progress else None
+                record = stage_file(path, digest, format, named, staging, on_chunk)
                 yield path, {**record, "digest": digest, "staging": staging}, time.perf_counter() - started
             return
         context = multiprocessing.get_context("spawn")
@@ -191,6 +191,8 @@ class TraceStore:
                        for path, digest, named, staging in jobs]
             for path, digest, staging, future in futures:
                 record = future.result()
+                if progress:
+                    progress(str(path), record.get("rows_read", 0))
                 yield path, {**record, "digest": digest, "staging": staging}, time.perf_counter() - started
 
     def _clean_interrupted(self) -> None:

@@ -172,3 +172,17 @@ def test_spans_can_be_read_narrow_and_for_some_traces(tmp_path):
     assert len(narrow) == 9
     with pytest.raises(ValueError, match=r"canonical span columns .* but \['prompt'\] was passed"):
         store.spans(columns=["prompt"])
+
+
+def test_progress_reports_rows_as_they_are_read(tmp_path, monkeypatch):
+    paths = [write_spans(tmp_path / f"p{i}.parquet", agent_trace(f"t{i}")) for i in range(2)]
+    seen: list[tuple[str, int]] = []
+    store = aiscale.TraceStore(tmp_path / "s")
+    store.load(paths, progress=lambda path, rows: seen.append((path, rows)))
+    assert sum(rows for _, rows in seen) == store.last_load.rows_read == 18
+    assert {p for p, _ in seen} == {str(p) for p in paths}
+    monkeypatch.setattr(aiscale.store, "PARALLEL_BYTES", 0)  # two workers: one call per file
+    seen.clear()
+    more = [write_spans(tmp_path / f"q{i}.parquet", agent_trace(f"u{i}")) for i in range(2)]
+    store.load(more, progress=lambda path, rows: seen.append((path, rows)))
+    assert sorted(seen) == sorted((str(p), 9) for p in more)
