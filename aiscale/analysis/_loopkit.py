@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from scipy import stats
 
 from aiscale.analysis._common import ResultDisplay, check_choice, check_columns, new_axes
+from aiscale.analysis._intervals import wilson
 
 _check_choice = check_choice
 
@@ -97,15 +97,8 @@ def _group_cumsum(x: np.ndarray, start: np.ndarray) -> np.ndarray:
 
 
 def _wilson(k: np.ndarray, n: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval for binomial proportions (NaN where n == 0)."""
-    k = np.asarray(k, dtype=float)
-    n = np.asarray(n, dtype=float)
-    z = stats.norm.ppf(0.5 + level / 2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = k / n
-        centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
-        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
-    return centre - half, centre + half
+    """Wilson score interval (NaN where n == 0): the shared :func:`_intervals.wilson`."""
+    return wilson(k, n, level=level)
 
 
 def llm_calls(spans: pd.DataFrame, *, cost: str | None = None) -> pd.DataFrame:
