@@ -38,3 +38,15 @@ def agent_trace(trace_id="t1"):
     for number, row in enumerate(rows, start=1):
         row["source_row"] = number
     return pd.DataFrame(rows)
+
+
+def daily_traces(n_days: int, prefix: str = "d") -> pd.DataFrame:
+    """One agent trace a day for ``n_days`` days from T0, ids ``<prefix>0``, ``<prefix>1``, ..."""
+    return pd.concat([shifted(agent_trace(f"{prefix}{day}"), days=day) for day in range(n_days)],
+                     ignore_index=True)
+
+
+def shifted(frame: pd.DataFrame, *, days: int) -> pd.DataFrame:
+    """The same spans, ``days`` later."""
+    return frame.assign(start_time=frame["start_time"] + pd.Timedelta(days=days),
+                        end_time=frame["end_time"] + pd.Timedelta(days=days))

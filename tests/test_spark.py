@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from spanbuilder import agent_trace
+from spanbuilder import agent_trace, daily_traces
 
 import aiscale
 from aiscale import schema
@@ -36,15 +36,10 @@ def test_spark_equals_duckdb_on_real_data(tmp_path, real_data, folder):
 
 
 def test_spark_equals_duckdb_with_a_window_prices_and_repeated_spans(tmp_path):
-    frames = []
-    for day in range(4):
-        frame = agent_trace(f"d{day}")
-        frame["start_time"] += pd.Timedelta(days=day)
-        frame["end_time"] += pd.Timedelta(days=day)
-        frames.append(frame)
+    days = daily_traces(4)
     first = tmp_path / "days.parquet"
-    pq.write_table(schema.conform(pd.concat(frames, ignore_index=True), "spans"), first)
-    again = frames[1].assign(source_file="again.jsonl")  # a second file carrying the same spans
+    pq.write_table(schema.conform(days, "spans"), first)
+    again = days[days.trace_id == "d1"].assign(source_file="again.jsonl")  # the same spans again
     second = tmp_path / "again.parquet"
     pq.write_table(schema.conform(again, "spans"), second)
     store = aiscale.load([first, second], store=tmp_path / "s")

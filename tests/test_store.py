@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from spanbuilder import agent_trace, span
+from spanbuilder import agent_trace, daily_traces, shifted, span
 
 import aiscale
 from aiscale import schema
@@ -129,9 +129,7 @@ def test_cli_load_and_facts_exit_codes(tmp_path, spans_file, capsys):
 
 def test_spans_are_partitioned_by_day(tmp_path):
     frame = agent_trace("early")
-    late = agent_trace("late")
-    late["start_time"] += pd.Timedelta(days=3)
-    late["end_time"] += pd.Timedelta(days=3)
+    late = shifted(agent_trace("late"), days=3)
     path = write_spans(tmp_path / "two-days.parquet", pd.concat([frame, late]))
     store = aiscale.load([path], store=tmp_path / "s")
     days = sorted(p.parent.name for p in (store.root / "spans").rglob("*.parquet"))
@@ -149,13 +147,7 @@ def test_parallel_load_gives_the_same_store_as_sequential(tmp_path, monkeypatch)
 
 
 def test_a_window_reads_only_its_days(tmp_path):
-    frames = []
-    for day in range(10):
-        frame = agent_trace(f"d{day}")
-        frame["start_time"] += pd.Timedelta(days=day)
-        frame["end_time"] += pd.Timedelta(days=day)
-        frames.append(frame)
-    store = aiscale.load([write_spans(tmp_path / "ten.parquet", pd.concat(frames))], store=tmp_path / "s")
+    store = aiscale.load([write_spans(tmp_path / "ten.parquet", daily_traces(10))], store=tmp_path / "s")
     parts = store.parts("spans", days=("2025-03-04", "2025-03-06"))
     assert [p.split("/")[-2] for p in parts] == ["day=2025-03-04", "day=2025-03-05", "day=2025-03-06"]
     week = store.facts(since="2025-03-05", until="2025-03-07")
