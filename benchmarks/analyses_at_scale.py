@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/analyses_at_scale.py [--traces 1000000] [--out benchmarks/out]
 
-The facts come from the simulator's laws: :func:`aiscale.simulate.iter_chunks` draws every
+The facts come from the simulator's laws: :func:`aiscale.sim.simulate.iter_chunks` draws every
 trace (task, variant, trial, outcome, iterations, tokens, cost, latencies) and its per-trace
 truth is exactly what the rollup of its spans gives (``tests/test_simulate.py`` checks that on
 smaller runs), so 1 M facts are built without rolling up 17 M spans. They are cached as
@@ -25,8 +25,8 @@ import pyarrow.parquet as pq
 
 import aiscale
 from aiscale import schema
-from aiscale.rollup import _to_pandas
-from aiscale.simulate import iter_chunks
+from aiscale.facts.rollup import to_pandas
+from aiscale.sim.simulate import iter_chunks
 
 TRACE_ONLY = ["score", "user_id", "session_id", "metadata"]
 
@@ -41,7 +41,7 @@ def simulated_facts(n_traces: int, path: Path, seed: int = 7) -> pd.DataFrame:
             tables.append(schema.conform(frame, "facts"))
         path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(pa.concat_tables(tables), path, compression="zstd")
-    return _to_pandas(pq.read_table(path))
+    return to_pandas(pq.read_table(path))
 
 
 def calls(facts: pd.DataFrame) -> list[tuple[str, object, str]]:

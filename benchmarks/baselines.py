@@ -148,9 +148,9 @@ def _median_time(function, repeat: int) -> tuple[float, object]:
 
 def rollup(store_path: str, repeat: int = 3) -> dict:
     """Median time of store.facts() and of HAND_SQL (same parts, same rates); do they agree?"""
-    from aiscale.pricing import rate_table
-    from aiscale.rollup import _rates_arrow, bound_memory
-    from aiscale.store import TraceStore
+    from aiscale.facts.on_duckdb import bound_memory, rates_arrow
+    from aiscale.pricing.rates import rate_table
+    from aiscale.store.trace_store import TraceStore
 
     store = TraceStore(store_path)
     aiscale_s, facts = _median_time(store.facts, repeat)
@@ -165,7 +165,7 @@ def rollup(store_path: str, repeat: int = 3) -> dict:
         con.execute("SET TimeZone = 'UTC'")
         if capped:
             bound_memory(con)
-        con.register("rates", _rates_arrow(rate_table(keys)))
+        con.register("rates", rates_arrow(rate_table(keys)))
         result[key], hand = _median_time(lambda con=con: con.execute(query, params).df(), repeat)
         result["agree"] = result.get("agree", True) and _agree(facts, hand)
     return result

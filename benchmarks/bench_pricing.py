@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from aiscale.pricing import price_spans, rate_table
+from aiscale.pricing.rates import price_spans, rate_table
 
 MODELS = [("openai", "gpt-4o-2024-08-06"), ("anthropic", "claude-sonnet-4-6"),
           ("openrouter", "google/gemini-3-pro-preview"), ("openai", "gpt-4o-mini"),

@@ -20,8 +20,8 @@ from pathlib import Path
 import nbformat
 
 import aiscale
-from aiscale import report
-from aiscale.simulate import simulate_to
+from aiscale.report import render as report
+from aiscale.sim.simulate import simulate_to
 
 OUT = Path(__file__).resolve().parent / "out"
 

@@ -31,10 +31,10 @@ OPEN = '''%matplotlib inline
 import warnings
 warnings.filterwarnings("ignore")
 import aiscale
-from aiscale import sections
-from aiscale import sections_analysis as analysis
-from aiscale import sections_core as core
-from aiscale import sections_investigate as investigate
+from aiscale.report import context as sections
+from aiscale.report import sections_analysis as analysis
+from aiscale.report import sections_core as core
+from aiscale.report import sections_investigate as investigate
 ctx = sections.open_context(store, since=since, until=until, variants=variants, prices=prices,
                             columns=columns)
 {narrow}sections.show(sections.provenance(ctx, dict(store=store, since=since, until=until,

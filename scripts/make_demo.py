@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from aiscale.sim.laws import DEFAULT_VARIANTS, Drift
-from aiscale.simulate import OTLP_FILE, simulate, simulate_to
+from aiscale.sim.simulate import OTLP_FILE, simulate, simulate_to
 
 SEED = 7
 TRACES = 240
@@ -32,7 +32,7 @@ def _seed_note(out: Path) -> str:
         "# Demo data: how it was made",
         "",
         "Simulated by aiscale itself: `.venv/bin/python scripts/make_demo.py`, which runs",
-        f"`aiscale.simulate.simulate_to(\"data/demo\", {TRACES}, seed={SEED}, format=\"otlp\", "
+        f"`aiscale.sim.simulate.simulate_to(\"data/demo\", {TRACES}, seed={SEED}, format=\"otlp\", "
         "variants=VARIANTS)`, where VARIANTS are the simulator's defaults with the 'strong' drift",
         f"set to output tokens x{DRIFT.output_factor} from {DRIFT.at:%Y-%m-%d}, so that the demo's drift is found.",
         "Same seed, same bytes.",
@@ -42,7 +42,7 @@ def _seed_note(out: Path) -> str:
         "  attributes on each root span).",
         "- `truth.json`: every law the traces were drawn from (per variant: task-success Beta,",
         "  loop-count law and cap, token laws, cache share, prices, latency laws, error rate,",
-        "  stuck-loop share, drift) and the ids of the planted stuck loops. `aiscale.simulate`",
+        "  stuck-loop share, drift) and the ids of the planted stuck loops. `aiscale.sim.simulate`",
         "  documents the laws; `Truth.expected(...)` and `Truth.loop_budget(...)` compute what",
         "  follows from them.",
         "",

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from aiscale.sim.laws import DEFAULT_VARIANTS
-from aiscale.simulate import Simulation, simulate
+from aiscale.sim.simulate import Simulation, simulate
 
 STRONG = dataclasses.replace(DEFAULT_VARIANTS[1], drift=None)
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from aiscale.analysis import drift as dr
+from aiscale.analysis.change import drift as dr
 
 START = pd.Timestamp("2025-03-03", tz="UTC")  # a Monday: weekly windows are whole weeks
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from aiscale.facts_table import load_facts
+from aiscale.store.facts_table import load_facts
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 MAP = {"instance": "trace_id", "calls": "iterations", "usd": "reported_cost_usd", "ok": "success"}

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from aiscale.analysis import forecast as fc
+from aiscale.analysis.change import forecast as fc
 
 
 def _coverage(rng, draw_costs, method, reps=120, n_obs=300, traffic=30.0, days=30, growth=0.0):

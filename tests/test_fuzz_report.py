@@ -19,7 +19,7 @@ from test_fuzz_safety import HOSTILE, live_elements
 
 import aiscale
 from aiscale import schema
-from aiscale.report import report
+from aiscale.report.render import report
 
 MEGABYTE = "<script>" + "m" * (1 << 20)
 

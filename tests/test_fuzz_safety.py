@@ -18,8 +18,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import aiscale
-from aiscale.load_summary import FileLoad, LoadSummary
-from aiscale.report import safe_filename
+from aiscale.report.render import safe_filename
+from aiscale.store.load_summary import FileLoad, LoadSummary
 
 PACKAGE = Path(aiscale.__file__).resolve().parent
 HOSTILE = ['<script>alert(1)</script>', '<img src=x onerror=alert(1)>', '"><b>x</b>', "&amp;<i>"]
@@ -114,7 +114,8 @@ def hostile_facts() -> pd.DataFrame:
 
 
 def test_fuzz_result_html_escapes_trace_strings():
-    from aiscale.analysis import loop_budget, reliability
+    from aiscale.analysis.loops import loop_budget
+    from aiscale.analysis.reliability import rates as reliability
 
     facts = hostile_facts()
     results = [reliability.success_rate(facts, n_boot=50),
@@ -133,7 +134,7 @@ def test_fuzz_section_show_escapes_everything(capsys):
     """``sections.show`` output as the notebook gets it (IPython display -> text/html)."""
     from IPython.core.interactiveshell import InteractiveShell
 
-    from aiscale.sections import Section, show
+    from aiscale.report.context import Section, show
 
     shell = InteractiveShell.instance()
     captured = []

@@ -10,8 +10,8 @@ import pytest
 from loops_sim import STRONG, priced, strong_sim
 
 import aiscale
-from aiscale.analysis.cost_growth import cost_growth
-from aiscale.analysis.loop_budget import knee, loop_budget
+from aiscale.analysis.loops.cost_growth import cost_growth
+from aiscale.analysis.loops.loop_budget import knee, loop_budget
 from aiscale.sim.truth import iteration_cost
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"

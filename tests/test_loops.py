@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 
 import aiscale
-from aiscale.analysis.count_families import FAMILIES, fit_family
-from aiscale.analysis.hazard import iteration_hazard
-from aiscale.analysis.loops import fit_iterations
-from aiscale.analysis.outcome_length import iterations_by_outcome
+from aiscale.analysis.loops.count_families import FAMILIES, fit_family
+from aiscale.analysis.loops.fit import fit_iterations
+from aiscale.analysis.loops.hazard import iteration_hazard
+from aiscale.analysis.loops.outcome_length import iterations_by_outcome
 from aiscale.sim.laws import DEFAULT_VARIANTS, LoopLaw
-from aiscale.simulate import simulate
+from aiscale.sim.simulate import simulate
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 STRONG = DEFAULT_VARIANTS[1]  # T = 1 + NB(r=3, p=0.3), cap 50
@@ -96,7 +96,7 @@ def test_covariates_recover_the_ratio_of_means():
 def test_own_likelihood_agrees_with_statsmodels_when_nothing_is_censored(name, rng):
     y = 1 + rng.negative_binomial(2, 0.25, 400).astype(float)
     X = np.column_stack([np.ones(400), rng.integers(0, 2, 400)])
-    from aiscale.analysis.count_families import _fit_censored
+    from aiscale.analysis.loops.count_families import _fit_censored
 
     reference = fit_family(name, y, X, np.zeros(400, dtype=bool))
     own = _fit_censored(FAMILIES[name], y, X, np.zeros(400, dtype=bool), reference.params + 0.05)

@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 from statsmodels.stats.contingency_tables import mcnemar
 
-from aiscale.analysis.paired import compare
+from aiscale.analysis.reliability.paired import compare
 
 
 def pair_frame(a_wins, b_wins, *, trials=1, **extra) -> pd.DataFrame:

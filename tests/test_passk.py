@@ -8,7 +8,7 @@ import pytest
 from reliability_sim import covered, simulated_runs, tau_facts
 from scipy.special import beta as beta_fn
 
-from aiscale.analysis.passk import pass_at_k, pass_hat_k, task_pass_k
+from aiscale.analysis.reliability.passk import pass_at_k, pass_hat_k, task_pass_k
 
 
 def test_tau_bench_gpt4o_airline_reproduces_published_pass_hat_k(real_data):

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from aiscale.analysis.power import minimum_detectable_effect, runs_needed, sample_size
+from aiscale.analysis.reliability.power import minimum_detectable_effect, runs_needed, sample_size
 
 
 def expit(x):

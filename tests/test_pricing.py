@@ -13,8 +13,8 @@ import pytest
 from genai_prices import Usage, calc_price
 
 import aiscale
-from aiscale import pricing
-from aiscale.reconcile import reconcile
+from aiscale.analysis.spend.reconcile import reconcile
+from aiscale.pricing import rates as pricing
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 MINISWE = REAL / "mini-swe-agent-gemini3-verified"

@@ -9,8 +9,8 @@ import statsmodels.api as sm
 from reliability_sim import covered, simulated_runs, tau_facts
 from statsmodels.stats.proportion import proportion_confint
 
-from aiscale.analysis.consistency import consistency
-from aiscale.analysis.reliability import score_mean, success_rate
+from aiscale.analysis.reliability.consistency import consistency
+from aiscale.analysis.reliability.rates import score_mean, success_rate
 
 
 def single_trial(successes: int, n: int) -> pd.DataFrame:

@@ -15,8 +15,9 @@ from spanbuilder import agent_trace
 
 import aiscale
 from aiscale import schema
-from aiscale.cli import main as cli_main
-from aiscale.report import ReportExecutionError, report
+from aiscale.cli.main import main as cli_main
+from aiscale.report import render
+from aiscale.report.render import ReportExecutionError, report
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -58,7 +59,7 @@ def test_overview_renders_self_contained_with_every_section(small_store, tmp_pat
 
 
 def test_a_failing_cell_names_the_cell_and_leaves_nothing(small_store, tmp_path):
-    notebook = nbformat.read(aiscale.report.available_notebooks()["overview"], as_version=4)
+    notebook = nbformat.read(render.available_notebooks()["overview"], as_version=4)
     notebook.cells.insert(4, nbformat.v4.new_code_cell("raise RuntimeError('planted failure')"))
     broken = tmp_path / "broken.ipynb"
     nbformat.write(notebook, broken)

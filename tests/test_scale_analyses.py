@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 
 import aiscale
-from aiscale.analysis import count_families
+from aiscale.analysis.loops import count_families
 
 
 def test_m_out_of_n_predictability_intervals_match_theory():

@@ -19,7 +19,8 @@ import pytest
 from scipy import stats
 
 import aiscale
-from aiscale.simulate import simulate, simulate_to, write_otlp, write_parquet
+from aiscale.sim.otlp import write_otlp
+from aiscale.sim.simulate import simulate, simulate_to, write_parquet
 
 REPO = Path(__file__).resolve().parents[1]
 GAP_US = 2_000
@@ -344,7 +345,7 @@ def test_otlp_loads_back_to_the_same_facts(direct, tmp_path):
 
 
 def test_cli_writes_otlp_and_parquet(tmp_path):
-    from aiscale.cli import main
+    from aiscale.cli.main import main
 
     assert main(["simulate", "-o", str(tmp_path / "o"), "--traces", "30", "--seed", "1"]) == 0
     truth = json.loads((tmp_path / "o" / "truth.json").read_text())
@@ -365,7 +366,7 @@ def test_bundled_demo_is_reproducible_and_small(tmp_path):
 
 
 def test_bad_arguments_name_the_parameter(tmp_path):
-    from aiscale.simulate import DEFAULT_VARIANTS, LoopLaw
+    from aiscale.sim.laws import DEFAULT_VARIANTS, LoopLaw
 
     with pytest.raises(ValueError, match="`n_trials` must be >= 1, but 0"):
         simulate(10, n_trials=0)
@@ -384,7 +385,7 @@ def test_bad_arguments_name_the_parameter(tmp_path):
 def test_custom_variants(tmp_path):
     from dataclasses import replace
 
-    from aiscale.simulate import DEFAULT_VARIANTS, LoopLaw
+    from aiscale.sim.laws import DEFAULT_VARIANTS, LoopLaw
 
     calm = replace(DEFAULT_VARIANTS[0], name="calm", error_rate=0.0, stuck_share=0.0,
                    loop=LoopLaw(1.0, 0.5, "geometric"))

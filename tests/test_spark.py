@@ -9,7 +9,7 @@ from spanbuilder import agent_trace, daily_traces
 
 import aiscale
 from aiscale import schema
-from aiscale.simulate import write_otlp
+from aiscale.sim.otlp import write_otlp
 
 
 def assert_same_facts(store):

@@ -9,8 +9,9 @@ from spanbuilder import agent_trace, daily_traces, shifted, span
 
 import aiscale
 from aiscale import schema
-from aiscale.cli import main as cli_main
+from aiscale.cli.main import main as cli_main
 from aiscale.loaders import UnknownFormatError
+from aiscale.store import loading
 
 
 def write_spans(path, frame):
@@ -140,7 +141,7 @@ def test_spans_are_partitioned_by_day(tmp_path):
 def test_parallel_load_gives_the_same_store_as_sequential(tmp_path, monkeypatch):
     paths = [write_spans(tmp_path / f"f{i}.parquet", agent_trace(f"t{i}")) for i in range(3)]
     sequential = aiscale.load(paths, store=tmp_path / "seq").facts()
-    monkeypatch.setattr(aiscale.store, "PARALLEL_BYTES", 0)
+    monkeypatch.setattr(loading, "PARALLEL_BYTES", 0)
     parallel_store = aiscale.load(paths, store=tmp_path / "par")
     assert [f.status for f in parallel_store.last_load.files] == ["loaded"] * 3
     pd.testing.assert_frame_equal(parallel_store.facts(), sequential)
@@ -173,7 +174,7 @@ def test_progress_reports_rows_as_they_are_read(tmp_path, monkeypatch):
     store.load(paths, progress=lambda path, rows: seen.append((path, rows)))
     assert sum(rows for _, rows in seen) == store.last_load.rows_read == 18
     assert {p for p, _ in seen} == {str(p) for p in paths}
-    monkeypatch.setattr(aiscale.store, "PARALLEL_BYTES", 0)  # two workers: one call per file
+    monkeypatch.setattr(loading, "PARALLEL_BYTES", 0)  # two workers: one call per file
     seen.clear()
     more = [write_spans(tmp_path / f"q{i}.parquet", agent_trace(f"u{i}")) for i in range(2)]
     store.load(more, progress=lambda path, rows: seen.append((path, rows)))

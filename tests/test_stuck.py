@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from loops_sim import priced
 
-from aiscale.analysis.stuck import stuck_loops, wasted_spend
-from aiscale.simulate import simulate
+from aiscale.analysis.loops.stuck import stuck_loops, wasted_spend
+from aiscale.sim.simulate import simulate
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,11 @@ import pytest
 from scipy import stats
 
 import aiscale
-from aiscale.analysis.distributions import fit_distribution
-from aiscale.analysis.tokens import cost_attribution, cost_drivers, predictability, tail_index
+from aiscale.analysis.tokens.attribution import cost_attribution
+from aiscale.analysis.tokens.distributions import fit_distribution
+from aiscale.analysis.tokens.drivers import cost_drivers
+from aiscale.analysis.tokens.predictability import predictability
+from aiscale.analysis.tokens.tails import tail_index
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 AZURE = REAL / "azure-llm-inference-2023"

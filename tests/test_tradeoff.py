@@ -11,7 +11,9 @@ import pytest
 import yaml
 from scipy import special, stats
 
-from aiscale.analysis import tradeoff
+from aiscale.analysis.tradeoffs import frontier as tradeoff
+from aiscale.analysis.tradeoffs.cascade import cascade, retry
+from aiscale.analysis.tradeoffs.latency import latency
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 SWE = REAL / "swebench-bash-only-leaderboard" / "leaderboards.json"
@@ -150,7 +152,7 @@ def test_cascade_matches_analytic_values_with_coverage(rng):
     reps = 100
     for _ in range(reps):
         facts = _two_variants(rng, 300, p, cost, lat)
-        s = tradeoff.cascade(facts, order=["A", "B", "C"]).summary().iloc[0]
+        s = cascade(facts, order=["A", "B", "C"]).summary().iloc[0]
         for k, v in truth.items():
             hits[k] += s[f"{k}_lower"] <= v <= s[f"{k}_upper"]
     for k, h in hits.items():  # 95% intervals: coverage not significantly below nominal
@@ -160,7 +162,7 @@ def test_cascade_matches_analytic_values_with_coverage(rng):
 def test_cascade_on_score_threshold_and_frontier(rng):
     p, cost, lat = {"A": 0.6, "B": 0.9}, {"A": 0.02, "B": 0.2}, {"A": 1.0, "B": 1.0}
     facts = _two_variants(rng, 4000, p, cost, lat)
-    c = tradeoff.cascade(facts, order=["A", "B"], escalate_on="score", escalate_below=0.3)
+    c = cascade(facts, order=["A", "B"], escalate_on="score", escalate_below=0.3)
     s = c.summary().iloc[0]  # escalation is independent of success here: P(escalate) = 0.3
     assert s["success_lower"] <= 0.7 * 0.6 + 0.3 * 0.9 <= s["success_upper"]
     assert s["mean_cost_lower"] <= 0.02 + 0.3 * 0.2 <= s["mean_cost_upper"]
@@ -184,14 +186,14 @@ def test_retry_matches_analytic_pass_at_r(rng):
     def fail_moment(i):  # E[(1 - p)^i] for p ~ Beta(a, b)
         return np.exp(special.betaln(a, b + i) - special.betaln(a, b))
 
-    s = tradeoff.retry(facts, variant="v", r=r).summary().iloc[0]
+    s = retry(facts, variant="v", r=r).summary().iloc[0]
     assert s["success_lower"] <= 1 - fail_moment(r) <= s["success_upper"]
     attempts = sum(fail_moment(i) for i in range(r))
     assert s["mean_cost_lower"] <= cost * attempts <= s["mean_cost_upper"]
-    one = tradeoff.retry(facts, variant="v", r=1).summary().iloc[0]
+    one = retry(facts, variant="v", r=1).summary().iloc[0]
     assert one["success"] == pytest.approx(facts["success"].mean())
     with pytest.raises(ValueError, match="`r` must be a positive integer"):
-        tradeoff.retry(facts, variant="v", r=0)
+        retry(facts, variant="v", r=0)
 
 
 def test_latency_quantiles_cover_truth(rng):
@@ -201,11 +203,11 @@ def test_latency_quantiles_cover_truth(rng):
         lat = rng.lognormal(1.0, 0.8, n)
         f = pd.DataFrame({"variant": "v", "latency_s": lat, "llm_latency_s": 0.6 * lat,
                           "tool_latency_s": 0.3 * lat})
-        row = tradeoff.latency(f, n_boot=300, seed=i).summary().iloc[0]
+        row = latency(f, n_boot=300, seed=i).summary().iloc[0]
         hits += row["p95_lower"] <= true_p95 <= row["p95_upper"]
     assert row["llm_share"] == pytest.approx(0.6) and row["tool_share"] == pytest.approx(0.3)
     assert stats.binomtest(hits, reps, 0.95, alternative="less").pvalue > 0.01
-    res = tradeoff.latency(f.assign(ttft_s=0.1 * f["latency_s"]), n_boot=100)
+    res = latency(f.assign(ttft_s=0.1 * f["latency_s"]), n_boot=100)
     assert res.summary().loc[0, "ttft_p50"] == pytest.approx(0.1 * np.median(lat), rel=0.05)
     res.plot()
 
@@ -252,7 +254,7 @@ def test_aider_three_d_frontier_with_seconds_per_case():
 
 
 def test_weighted_bootstrap_quantiles_match_brute_force(rng):
-    from aiscale.analysis._pareto import weighted_quantiles
+    from aiscale.analysis._stats import weighted_quantiles
 
     for n, n_tasks in ((5000, 5000), (3000, 60), (40, 8)):  # one trace per task .. clustered
         x, codes = rng.lognormal(0, 1, n), rng.integers(0, n_tasks, n)

@@ -1,4 +1,4 @@
 """The simulator's parts: declared laws, vectorised generation, OTLP writer, truth.
 
-The public face is :mod:`aiscale.simulate`.
+The public face is :mod:`aiscale.sim.simulate`.
 """

@@ -10,7 +10,7 @@ Arrow compute (no Python call per span); only lines are joined in Python.
 Examples
 --------
 >>> import json, tempfile, pathlib
->>> from aiscale.simulate import simulate
+>>> from aiscale.sim.simulate import simulate
 >>> sim = simulate(4, seed=1)
 >>> path = write_otlp(sim.spans, sim.traces, pathlib.Path(tempfile.mkdtemp()) / "t.jsonl")
 >>> request = json.loads(path.read_text().splitlines()[0])

@@ -1,0 +1,149 @@
+"""The one result kit of the analyses: argument checks, input columns, display, formats, axes.
+
+Examples
+--------
+>>> import pandas as pd
+>>> check_columns(pd.DataFrame({"success": [1]}), ["sucess"])
+Traceback (most recent call last):
+...
+ValueError: `facts` lacks columns ['sucess']; available columns: ['success']. Did you mean 'success' for 'sucess'?
+"""
+
+from __future__ import annotations
+
+import difflib
+import html
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+
+def check_choice(name: str, value: object, allowed: Sequence[object]) -> None:
+    """Raise ValueError naming the parameter, the allowed values and the value passed."""
+    if value not in allowed:
+        raise ValueError(f"The value for `{name}` must be one of {list(allowed)}, but {value!r} was passed.")
+
+
+def check_columns(frame: pd.DataFrame, columns: Sequence[str], name: str = "facts") -> None:
+    """Raise for a missing column, listing the available ones and the closest matches.
+
+    TypeError when ``frame`` is not a DataFrame; ValueError naming what is missing.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"`{name}` must be a pandas DataFrame, but {type(frame).__name__} was passed.")
+    missing = [c for c in columns if c not in frame.columns]
+    if not missing:
+        return
+    available = [str(c) for c in frame.columns]
+    hints = [(c, difflib.get_close_matches(str(c), available, n=1)) for c in missing]
+    hint = "; ".join(f"Did you mean {close[0]!r} for {c!r}?" for c, close in hints if close)
+    raise ValueError(f"`{name}` lacks columns {missing}; available columns: {available}."
+                     + (f" {hint}" if hint else ""))
+
+
+def new_axes(ax=None):
+    """Return ``ax``, or new axes on a new figure when ``ax`` is None (never shows)."""
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    _, ax = plt.subplots()
+    return ax
+
+
+class ResultDisplay:
+    """Mixin for result objects: ``_repr_html_`` from ``repr``, ``summary()`` and ``notes``.
+
+    Every string is escaped; unknown values show as "unknown", never as 0.
+    """
+
+    def summary(self) -> pd.DataFrame:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _repr_html_(self) -> str:
+        notes = "".join(f"<li>{html.escape(str(n))}</li>" for n in getattr(self, "notes", ()))
+        table = self.summary().to_html(index=False, escape=True, na_rep="unknown",
+                                       float_format=lambda v: f"{v:.4g}")
+        return (f"<p><code>{html.escape(repr(self))}</code></p>" + table
+                + (f"<ul>{notes}</ul>" if notes else ""))
+
+
+def fmt_usd(value: float) -> str:
+    """Dollars with cents, or 'unknown' for a null (never '$0' for unknown).
+
+    Examples
+    --------
+    >>> fmt_usd(1234.5), fmt_usd(float("nan"))
+    ('$1,234.50', 'unknown')
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "unknown"
+    return f"${value:,.2f}"
+
+
+def fmt_pp(value: float) -> str:
+    """A proportion as rounded percentage points with a true minus sign, e.g. '−1'.
+
+    Examples
+    --------
+    >>> fmt_pp(0.0612)
+    '6'
+    """
+    text = f"{value * 100:.0f}"
+    return "0" if text in ("-0", "0") else text.replace("-", "−")
+
+
+def task_keys(facts: pd.DataFrame) -> np.ndarray:
+    """Task of each trace as text: ``task_id``, else ``trace_id``, else the row position."""
+    key = pd.Series(np.arange(len(facts)).astype(str), index=facts.index, dtype=object)
+    for col in ("trace_id", "task_id"):
+        if col in facts.columns:
+            key = facts[col].astype(object).where(facts[col].notna(), key)
+    return key.astype(str).to_numpy()
+
+
+def floats(series: pd.Series) -> np.ndarray:
+    """Any numeric or boolean (nullable, Arrow) column as float64 with NaN for null."""
+    if series.dtype == object:
+        series = pd.Series(pd.array(series, dtype="Float64"), index=series.index)
+    return pd.to_numeric(series, errors="raise").astype("Float64").to_numpy(
+        dtype=float, na_value=np.nan)
+
+
+def trace_cost(facts: pd.DataFrame, cost: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+    """Cost per trace and where it came from.
+
+    ``cost="auto"`` takes ``cost_usd`` (aiscale's price) and falls back to
+    ``reported_cost_usd`` trace by trace; any other value names one column. Returns the costs
+    (NaN = unpriced) and an array of source column names ('' where unpriced).
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"cost_usd": [1.0, None], "reported_cost_usd": [2.0, 3.0]})
+    >>> c, src = trace_cost(f)
+    >>> c.tolist(), src.tolist()
+    ([1.0, 3.0], ['cost_usd', 'reported_cost_usd'])
+    """
+    n = len(facts)
+    if cost != "auto":
+        check_columns(facts, [cost])
+        values = floats(facts[cost])
+        return values, np.where(np.isnan(values), "", cost).astype(object)
+    cols = [c for c in ("cost_usd", "reported_cost_usd") if c in facts.columns]
+    if not cols:
+        check_columns(facts, ["cost_usd"])
+    values, source = np.full(n, np.nan), np.full(n, "", dtype=object)
+    for col in cols:
+        v = floats(facts[col])
+        fill = np.isnan(values) & ~np.isnan(v)
+        values[fill], source[fill] = v[fill], col
+    return values, source
+
+
+def source_label(sources: np.ndarray) -> str:
+    """'cost_usd', 'reported_cost_usd', 'cost_usd + reported_cost_usd' or 'unpriced'."""
+    used = [s for s in ("cost_usd", "reported_cost_usd") if (sources == s).any()]
+    other = sorted({s for s in sources if s and s not in used})
+    return " + ".join(used + other) or "unpriced"

@@ -1,0 +1,226 @@
+"""The one statistics kit of the analyses: Wilson, task-clustered and bootstrap intervals, quantiles.
+
+All functions are vectorised NumPy; none loops over tasks or trials.
+
+Examples
+--------
+>>> lo, hi = wilson(8, 10, level=0.95)
+>>> round(float(lo), 4), round(float(hi), 4)
+(0.4902, 0.9433)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+_CELLS = 4_000_000  # resamples x traces held at once
+_CHUNK = 4_000_000  # bootstrap weights held at once (resamples x tasks)
+
+
+def z_value(level: float) -> float:
+    """Two-sided standard normal quantile for a confidence level, e.g. 1.96 for 0.95."""
+    return float(stats.norm.ppf(0.5 + level / 2))
+
+
+def wilson(successes, n, *, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval for a binomial proportion (NaN where ``n == 0``).
+
+    Examples
+    --------
+    >>> [round(float(v), 4) for v in wilson(0, 20)]
+    [0.0, 0.1611]
+    """
+    s = np.asarray(successes, dtype=float)
+    n = np.asarray(n, dtype=float)
+    z = z_value(level)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = s / n
+        denom = 1 + z**2 / n
+        centre = (p + z**2 / (2 * n)) / denom
+        half = z / denom * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
+    return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
+
+
+def clustered_se(n_i, s_i) -> tuple[float, float]:
+    """Pooled mean and its task-clustered standard error (Miller 2024, with a G/(G-1) factor).
+
+    ``n_i`` trials and ``s_i`` summed outcomes per task. The mean weights every trial once; the
+    variance sums the residuals within each task before squaring, so correlated trials of a task
+    count as one piece of evidence, not several.
+
+    Examples
+    --------
+    >>> m, se = clustered_se([2, 2, 2], [2, 0, 1])
+    >>> round(m, 3), round(se, 4)
+    (0.5, 0.2887)
+    """
+    n_i = np.asarray(n_i, dtype=float)
+    s_i = np.asarray(s_i, dtype=float)
+    g, total = len(n_i), n_i.sum()
+    if g == 0 or total == 0:
+        return float("nan"), float("nan")
+    mean = s_i.sum() / total
+    if g < 2:
+        return float(mean), float("nan")
+    resid = s_i - n_i * mean
+    var = g / (g - 1) * np.sum(resid**2) / total**2
+    return float(mean), float(np.sqrt(var))
+
+
+def t_interval(mean: float, se: float, dof: int, *, level: float = 0.95,
+               bounds: tuple[float, float] | None = None) -> tuple[float, float]:
+    """``mean ± t(dof) · se``, clipped to ``bounds`` when given (NaN when dof < 1)."""
+    if dof < 1 or not np.isfinite(se):
+        return float("nan"), float("nan")
+    q = float(stats.t.ppf(0.5 + level / 2, dof))
+    lo, hi = mean - q * se, mean + q * se
+    if bounds is not None:
+        lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
+    return float(lo), float(hi)
+
+
+def bootstrap_weights(n_tasks: int, n_boot: int, rng: np.random.Generator):
+    """Yield chunks of task-resampling weights: rows are resamples, columns count each task."""
+    per_chunk = max(1, _CHUNK // max(n_tasks, 1))
+    done = 0
+    while done < n_boot:
+        b = min(per_chunk, n_boot - done)
+        idx = rng.integers(0, n_tasks, size=(b, n_tasks)) + n_tasks * np.arange(b)[:, None]
+        yield np.bincount(idx.ravel(), minlength=b * n_tasks).reshape(b, n_tasks)
+        done += b
+
+
+def bootstrap_ratio(num, den, *, n_boot: int = 2000, level: float = 0.95,
+                    seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Expanded-percentile task-bootstrap interval of ``sum(num) / sum(den)`` over tasks.
+
+    ``num`` and ``den`` are (tasks,) or (tasks, m) arrays; each column is one statistic (e.g. one
+    k of pass^k, with ``den`` the indicator that the task has enough trials). Resampling tasks
+    with replacement is the same as drawing multinomial counts of the distinct task rows, so
+    binary outcomes (few distinct rows) cost O(resamples x distinct rows), not x tasks.
+
+    Examples
+    --------
+    >>> lo, hi = bootstrap_ratio([1, 0, 1, 1], [1, 1, 1, 1], n_boot=200, seed=1)
+    >>> 0 <= float(lo) <= 0.75 <= float(hi) <= 1
+    True
+    """
+    num = np.asarray(num, dtype=float)
+    den = np.asarray(den, dtype=float)
+    vector = num.ndim == 1
+    num, den = np.atleast_2d(num.T).T, np.atleast_2d(den.T).T
+    if len(num) < 2:
+        nan = np.full(num.shape[1], np.nan)
+        return (nan[0], nan[0]) if vector else (nan, nan)
+    draws = _draws(num, den, n_boot, np.random.default_rng(seed))
+    alpha = _expanded_alpha(level, (den > 0).sum(axis=0))
+    lo, hi = np.full(num.shape[1], np.nan), np.full(num.shape[1], np.nan)
+    for j in range(num.shape[1]):  # one column per statistic (a handful of k), not per task
+        col = draws[~np.isnan(draws[:, j]), j]
+        if len(col) and np.isfinite(alpha[j]):
+            lo[j], hi[j] = np.quantile(col, [alpha[j], 1 - alpha[j]])
+    return (lo[0], hi[0]) if vector else (lo, hi)
+
+
+def _expanded_alpha(level: float, n: np.ndarray) -> np.ndarray:
+    """Tail probability of the expanded percentile interval (Hesterberg 2015).
+
+    The plain percentile bootstrap is too narrow for small n (it behaves like a z interval with
+    the plug-in SD); taking the quantiles at Φ(−√(n/(n−1)) t_{n−1}) corrects for both.
+    """
+    n = np.asarray(n, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        q = stats.t.ppf(0.5 + level / 2, n - 1) * np.sqrt(n / (n - 1))
+    return np.where(n >= 2, stats.norm.cdf(-q), np.nan)
+
+
+def _draws(num: np.ndarray, den: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """Bootstrap replicates (n_boot, m) of the ratio of weighted sums."""
+    rows, counts = np.unique(np.hstack([num, den]), axis=0, return_counts=True)
+    out = []
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if len(rows) * 2 <= len(num):  # few distinct task rows (binary outcomes): draw types
+            num_u, den_u = rows[:, : num.shape[1]], rows[:, num.shape[1]:]
+            step = max(1, _CHUNK // len(rows))
+            for start in range(0, n_boot, step):
+                w = rng.multinomial(len(num), counts / len(num), size=min(step, n_boot - start))
+                out.append((w @ num_u) / (w @ den_u))
+        else:
+            for w in bootstrap_weights(len(num), n_boot, rng):
+                out.append((w @ num) / (w @ den))
+    return np.concatenate(out)
+
+
+def weighted_quantiles(values: np.ndarray, codes: np.ndarray, task_weights: np.ndarray,
+                       qs) -> np.ndarray:
+    """Quantiles (inverse ECDF) of ``values`` under each resample of task weights.
+
+    ``codes[i]`` is the task of value i; ``task_weights`` is (resamples, tasks), e.g. counts
+    from a task bootstrap. Returns (resamples, len(qs)); NaN where a resample has no weight.
+    Works in chunks of resamples to bound memory.
+
+    Examples
+    --------
+    >>> weighted_quantiles(np.array([3.0, 1.0, 2.0]), np.array([0, 1, 2]),
+    ...                    np.array([[1, 1, 1], [0, 0, 2]]), [0.5])
+    array([[2.],
+           [2.]])
+    """
+    order = np.argsort(values, kind="stable")
+    v, c = values[order], np.asarray(codes)[order]
+    tw = np.asarray(task_weights, dtype=float)
+    out = np.full((len(tw), len(qs)), np.nan)
+    if len(v) == 0:
+        return out
+    total = tw @ np.bincount(c, minlength=tw.shape[1])
+    for j, q in enumerate(np.asarray(qs, dtype=float)):
+        out[:, j] = _crossing(v, c, tw, (q - 1e-12) * total)
+    out[total <= 0] = np.nan
+    return out
+
+
+def _crossing(v, c, tw, target) -> np.ndarray:
+    """v at the first position where the cumulative weight reaches ``target``, per resample.
+
+    Only a window of sorted values around the estimate is summed position by position; the
+    weight below the window is one matrix-vector product. Resamples whose crossing falls outside
+    the window (rare, heavily clustered data) are redone over all values.
+    """
+    n, t = len(v), tw.shape[1]
+    share = np.median(target / np.maximum(tw @ np.bincount(c, minlength=t), 1e-300))
+    k = int(np.clip(share * n, 0, n - 1))
+    m = 50 + int(8 * np.sqrt(n * share * (1 - share)))
+    lo, hi = max(0, k - m), min(n, k + m)
+    below = tw @ np.bincount(c[:lo], minlength=t)
+    cum = below[:, None] + np.cumsum(np.take(tw, c[lo:hi], axis=1), axis=1)
+    idx = lo + (cum < target[:, None]).sum(axis=1)
+    redo = np.flatnonzero((below >= target) & (lo > 0) | (cum[:, -1] < target) & (hi < n))
+    for start in range(0, len(redo), max(1, _CELLS // n)):
+        rows = redo[start:start + max(1, _CELLS // n)]
+        full = np.cumsum(np.take(tw[rows], c, axis=1), axis=1)
+        idx[rows] = (full < target[rows, None]).sum(axis=1)
+    return v[np.minimum(idx, n - 1)]
+
+
+def rate_ci(n_i, s_i, level: float) -> tuple[float, float]:
+    """Interval of a success rate from per-task trials ``n_i`` and successes ``s_i``.
+
+    Wilson with one 0/1 trial per task (or when every trial agrees), else task-clustered t.
+    """
+    n_i, s_i = n_i[n_i > 0], s_i[n_i > 0]
+    if len(n_i) == 0:
+        return np.nan, np.nan
+    if (n_i == 1).all() and np.isin(s_i, (0.0, 1.0)).all():
+        return tuple(float(x) for x in wilson(s_i.sum(), len(n_i), level=level))
+    mean, se = clustered_se(n_i, s_i)
+    if mean in (0.0, 1.0) or se == 0:
+        return tuple(float(x) for x in wilson(mean * len(n_i), len(n_i), level=level))
+    return t_interval(mean, se, len(n_i) - 1, level=level, bounds=(0.0, 1.0))
+
+
+def mean_ci(n_i, s_i, level: float) -> tuple[float, float]:
+    """Task-clustered t interval of a mean from per-task counts ``n_i`` and sums ``s_i``."""
+    n_i, s_i = n_i[n_i > 0], s_i[n_i > 0]
+    mean, se = clustered_se(n_i, s_i)
+    return t_interval(mean, se, len(n_i) - 1, level=level, bounds=(0.0, np.inf))

@@ -1,0 +1,1 @@
+"""What changes: spend forecasts, drift between windows, change points."""

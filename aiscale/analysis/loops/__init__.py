@@ -1,0 +1,1 @@
+"""How agent loops behave: iteration-count laws, hazard, cost growth, stuck loops, loop budgets, length by outcome."""

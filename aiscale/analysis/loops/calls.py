@@ -1,0 +1,136 @@
+"""Small shared helpers of the loop analyses: argument checks, result mixin, per-call frames.
+
+Examples
+--------
+>>> import pandas as pd
+>>> check_columns(pd.DataFrame({"iterations": [1]}), ["iterations"], "facts")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from aiscale.analysis._result import check_columns
+
+
+def coerce_floats(series: pd.Series) -> np.ndarray:
+    """Nullable numbers to float64 with NaN."""
+    return pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+def nullable_bools(series: pd.Series) -> np.ndarray:
+    """Nullable booleans to float64: 1.0, 0.0, NaN for unknown."""
+    return series.astype("boolean").astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+
+
+def censor_mask(facts: pd.DataFrame, censored, step_cap: int | None) -> np.ndarray:
+    """Resolve ``censored=`` (mask or column name) or ``step_cap=`` into a boolean array.
+
+    With ``step_cap``, a trace is censored when its iterations reach the cap and it did not
+    succeed (a success at the cap finished; anything else was cut off).
+    """
+    n = len(facts)
+    if censored is not None and step_cap is not None:
+        raise ValueError("Pass either `censored` or `step_cap`, not both.")
+    if censored is None and step_cap is None:
+        return np.zeros(n, dtype=bool)
+    if censored is not None:
+        values = facts[censored] if isinstance(censored, str) else censored
+        mask = np.asarray(pd.Series(values).astype("boolean").fillna(False), dtype=bool)
+        if mask.shape != (n,):
+            raise ValueError(f"`censored` must have one value per trace ({n}), but has {mask.size}.")
+        return mask
+    iters = coerce_floats(facts["iterations"])
+    ok = nullable_bools(facts["success"]) if "success" in facts.columns else np.zeros(n)
+    return (iters >= step_cap) & ~(ok == 1)
+
+
+def design_matrix(facts: pd.DataFrame, covariates: Sequence[str] | None) -> tuple[np.ndarray, list[str]]:
+    parts = [pd.Series(1.0, index=facts.index, name="const")]
+    for col in covariates or []:
+        values = facts[col]
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            parts.append(pd.Series(coerce_floats(values), index=facts.index, name=col))
+        else:
+            dummies = pd.get_dummies(values.astype("string"), prefix=col, prefix_sep="[T.",
+                                     drop_first=True, dtype=float)
+            parts.append(dummies.rename(columns=lambda c: c + "]"))
+    design = pd.concat(parts, axis=1)
+    return design.to_numpy(dtype=float), list(design.columns)
+
+
+def epoch_us(series: pd.Series) -> np.ndarray:
+    """Timestamps (naive = UTC, or tz-aware; NumPy or Arrow backed) to int64 microseconds."""
+    if isinstance(series.dtype, pd.ArrowDtype) and pa.types.is_timestamp(series.dtype.pyarrow_dtype):
+        arr = pa.array(series)
+        arr = pc.cast(arr, pa.timestamp("us", tz=arr.type.tz)).cast(pa.int64())
+        return arr.fill_null(0).to_numpy(zero_copy_only=False)
+    values = pd.to_datetime(series, utc=True).dt.tz_convert(None)
+    return values.to_numpy(dtype="datetime64[us]").astype(np.int64)
+
+
+def sorted_groups(trace_id: pd.Series, start_us: np.ndarray):
+    """Order rows by (trace, start); return the order, trace codes, names and group starts."""
+    codes, names = pd.factorize(trace_id)
+    order = np.lexsort((start_us, codes))
+    sorted_codes = codes[order]
+    first = np.r_[True, sorted_codes[1:] != sorted_codes[:-1]] if len(order) else np.zeros(0, bool)
+    start = np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))
+    return order, sorted_codes, np.asarray(names, dtype=object), first, start
+
+
+def group_cumsum(x: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Cumulative sum restarting at each group start (rows already grouped)."""
+    total = np.cumsum(x)
+    return total - (total[start] - x[start])
+
+
+def llm_calls(spans: pd.DataFrame, *, cost: str | None = None) -> pd.DataFrame:
+    """LLM spans in time order within each trace, numbered 1.. with per-call and cumulative cost.
+
+    Parameters
+    ----------
+    spans : pandas.DataFrame
+        Canonical spans (``kind == "llm"`` rows are used).
+    cost : str, optional
+        Per-span cost column; default ``cost_usd`` when present, else ``reported_cost_usd``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        trace_id, call (1-based, every LLM span), iteration (error calls count with the next
+        successful call), start_us (epoch microseconds), input_tokens, output_tokens, cost, cum_cost, status.
+
+    Examples
+    --------
+    >>> s = pd.DataFrame({"trace_id": ["a", "a"], "span_id": ["1", "2"], "kind": ["llm", "llm"],
+    ...                   "start_time": pd.to_datetime([2, 1], unit="s"), "reported_cost_usd": [2.0, 1.0]})
+    >>> llm_calls(s)[["call", "cost", "cum_cost"]].to_numpy().tolist()
+    [[1.0, 1.0, 1.0], [2.0, 2.0, 3.0]]
+    """
+    check_columns(spans, ["trace_id", "kind", "start_time"], "spans")
+    if cost is None:
+        cost = "cost_usd" if "cost_usd" in spans.columns else "reported_cost_usd"
+    mask = (spans["kind"] == "llm").to_numpy(dtype=bool, na_value=False)
+    cols = [c for c in ("trace_id", "start_time", "input_tokens", "output_tokens", cost, "status")
+            if c in spans.columns]
+    llm = spans.loc[mask, cols]
+    order, codes, names, _, start = sorted_groups(llm["trace_id"], epoch_us(llm["start_time"]))
+    llm = llm.iloc[order]
+    out = pd.DataFrame({"trace_id": names[codes]})
+    out["call"] = np.arange(len(out)) - start + 1
+    out["start_us"] = epoch_us(llm["start_time"])
+    for col in ("input_tokens", "output_tokens"):
+        out[col] = coerce_floats(llm[col]) if col in llm.columns else np.nan
+    out["cost"] = coerce_floats(llm[cost]) if cost in llm.columns else np.nan
+    out["cum_cost"] = group_cumsum(np.nan_to_num(out["cost"].to_numpy()), start)
+    status = llm["status"].astype(object).to_numpy() if "status" in llm.columns else None
+    out["status"] = status if status is not None else "unset"
+    ok = (out["status"] != "error").to_numpy(dtype=bool)
+    out["iteration"] = group_cumsum(ok.astype(np.int64), start) + ~ok
+    return out

@@ -1,0 +1,1 @@
+"""What reliability buys per dollar and per second: Pareto frontier, cascades and retries, latency."""

@@ -1,0 +1,154 @@
+"""How long traces take: latency quantiles with intervals, LLM vs tool time, time to first token.
+
+Quantiles are the inverse empirical CDF; their intervals come from a bootstrap that resamples
+tasks (all trials of a task together). The LLM and tool shares are ratios of summed time
+(``llm_latency_s / latency_s``, ``tool_latency_s / latency_s``) over traces where both are
+known; calls that overlap in time can make the shares add up to more than 1.
+
+Examples
+--------
+>>> import pandas as pd
+>>> f = pd.DataFrame({"variant": "v", "latency_s": [1.0, 2.0, 3.0, 4.0],
+...                   "llm_latency_s": [0.5, 1.0, 1.5, 2.0], "tool_latency_s": 0.1})
+>>> latency(f, n_boot=100).summary().loc[0, ["p50", "llm_share"]].tolist()
+[2.0, 0.5]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from aiscale.analysis import _stats as iv
+from aiscale.analysis._result import ResultDisplay, check_columns, floats, new_axes, task_keys
+from aiscale.analysis._stats import weighted_quantiles
+
+__all__ = ["LatencyResult", "latency"]
+
+_TTFT = ("ttft_s", "time_to_first_token_s")
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class LatencyResult(ResultDisplay):
+    """Latency quantiles per group with intervals, LLM/tool time shares and TTFT quantiles."""
+
+    table: pd.DataFrame
+    by: str
+    quantiles: tuple[float, ...]
+    level: float
+    notes: tuple[str, ...]
+
+    def summary(self) -> pd.DataFrame:
+        """One row per group: quantiles with lower/upper, shares with lower/upper, TTFT."""
+        return self.table.copy()
+
+    def frame(self) -> pd.DataFrame:
+        """Tidy: one row per group and statistic, with estimate, lower and upper."""
+        stats = [c for c in self.table if f"{c}_lower" in self.table]
+        return pd.concat([pd.DataFrame({self.by: self.table[self.by], "statistic": s,
+                                        "estimate": self.table[s],
+                                        "lower": self.table[f"{s}_lower"],
+                                        "upper": self.table[f"{s}_upper"]}) for s in stats],
+                         ignore_index=True)
+
+    def plot(self, ax=None, **kwargs):
+        """Quantiles per group as points with interval bars (log seconds)."""
+        ax = new_axes(ax)
+        t = self.table
+        y = np.arange(len(t))
+        for i, q in enumerate(self.quantiles):
+            c = _qname(q)
+            err = np.vstack([t[c] - t[f"{c}_lower"], t[f"{c}_upper"] - t[c]])
+            ax.errorbar(t[c], y + 0.1 * i, xerr=np.nan_to_num(err), fmt="o", capsize=2,
+                        label=c, **kwargs)
+        ax.set_yticks(y, [str(v) for v in t[self.by]])
+        ax.set_xscale("log")
+        ax.set_xlabel(f"latency (s, {self.level:.0%} CI)")
+        ax.legend()
+        return ax
+
+    def __repr__(self) -> str:
+        return (f"<aiscale.LatencyResult: {len(self.table)} {self.by}(s), quantiles "
+                f"{', '.join(_qname(q) for q in self.quantiles)}>")
+
+
+def _qname(q: float) -> str:
+    return f"p{q * 100:g}"
+
+
+def latency(facts: pd.DataFrame, *, by: str | None = "variant", column: str = "latency_s",
+            quantiles: Sequence[float] = (0.5, 0.95, 0.99), ttft: str | None = None,
+            level: float = 0.95, n_boot: int = 1000, seed: int | None = 0) -> LatencyResult:
+    """Latency p50/p95/p99 per group with task-bootstrap intervals, time shares and TTFT.
+
+    Parameters
+    ----------
+    facts : pandas.DataFrame
+        Trace facts with ``column`` (and ``llm_latency_s`` / ``tool_latency_s`` for shares).
+    by : str or None, default="variant"
+    column : str, default="latency_s"
+    quantiles : sequence of float, default=(0.5, 0.95, 0.99)
+    ttft : str, optional
+        Time-to-first-token column; by default ``ttft_s`` or ``time_to_first_token_s`` when
+        the source has one.
+    level, n_boot, seed
+        Interval level, task-bootstrap resamples, random seed.
+
+    Returns
+    -------
+    LatencyResult
+    """
+    check_columns(facts, [column] + ([by] if by else []) + ([ttft] if ttft else []))
+    ttft = ttft or next((c for c in _TTFT if c in facts), None)
+    groups = facts[by].astype(object).where(facts[by].notna(), "(none)") if by else pd.Series(
+        "all", index=facts.index)
+    tasks = task_keys(facts)
+    rows = []
+    for g in pd.unique(groups):
+        sel = (groups == g).to_numpy()
+        rows.append({by or "group": g, **_group(facts[sel], tasks[sel], column, quantiles, ttft,
+                                                level, n_boot, seed)})
+    notes = () if ttft else ("no time-to-first-token column in this source",)
+    return LatencyResult(pd.DataFrame(rows), by or "group", tuple(quantiles), level, notes)
+
+
+def _group(f, tasks, column, quantiles, ttft, level, n_boot, seed) -> dict:
+    codes, uniq = pd.factorize(tasks)
+    lat = floats(f[column])
+    series = {"": (lat, tuple(quantiles))}
+    if ttft:
+        series["ttft_"] = (floats(f[ttft]), (0.5, 0.95))
+    ratios = {}
+    for part in ("llm", "tool"):
+        if f"{part}_latency_s" in f:
+            num = floats(f[f"{part}_latency_s"])
+            ok = ~np.isnan(num) & ~np.isnan(lat)
+            ratios[f"{part}_share"] = (np.bincount(codes[ok], weights=num[ok], minlength=len(uniq)),
+                                       np.bincount(codes[ok], weights=lat[ok], minlength=len(uniq)))
+    out, draws = {"n_traces": int((~np.isnan(lat)).sum())}, {}
+    for prefix, (x, qs) in series.items():
+        ok = ~np.isnan(x)
+        for q in qs:
+            out[prefix + _qname(q)] = (float(np.quantile(x[ok], q, method="inverted_cdf"))
+                                       if ok.any() else np.nan)
+    for name, (num, den) in ratios.items():
+        out[name] = num.sum() / den.sum() if den.sum() else np.nan
+    rng = np.random.default_rng(seed)
+    for w in iv.bootstrap_weights(len(uniq), n_boot, rng) if n_boot else ():
+        for prefix, (x, qs) in series.items():
+            ok = ~np.isnan(x)
+            d = weighted_quantiles(x[ok], codes[ok], w, qs)
+            for j, q in enumerate(qs):
+                draws.setdefault(prefix + _qname(q), []).append(d[:, j])
+        for name, (num, den) in ratios.items():
+            with np.errstate(invalid="ignore", divide="ignore"):
+                draws.setdefault(name, []).append((w @ num) / (w @ den))
+    a = (1 - level) / 2
+    for name in [k for k in out if k != "n_traces"]:
+        d = np.concatenate(draws[name]) if name in draws else np.array([np.nan])
+        lo, hi = np.nanquantile(d, [a, 1 - a]) if np.isfinite(d).any() else (np.nan, np.nan)
+        out[f"{name}_lower"], out[f"{name}_upper"] = float(lo), float(hi)
+    return out

@@ -1,0 +1,1 @@
+"""The ``aiscale`` command line (entry point in :mod:`aiscale.cli.main`)."""

@@ -1,0 +1,89 @@
+"""``aiscale load``, ``aiscale facts`` and ``aiscale formats``: fill a trace store and read it out.
+
+Examples
+--------
+>>> import argparse
+>>> commands = argparse.ArgumentParser(prog="aiscale").add_subparsers()
+>>> add_store_commands(commands)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from aiscale.cli.exits import EXIT_OK, EXIT_PARTIAL
+
+
+def _cmd_load(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from aiscale.loaders import expand_paths
+    from aiscale.store.trace_store import TraceStore
+
+    store = TraceStore(args.store)
+    expand_paths(args.paths)  # a missing path fails here, before anything is read
+    bar = tqdm(unit=" rows", unit_scale=True, disable=None, delay=2.0, file=sys.stderr, desc="loading")
+
+    def progress(path: str, rows: int) -> None:
+        bar.set_postfix_str(Path(path).name[-40:], refresh=False)
+        bar.update(rows)
+
+    started = time.perf_counter()
+    summary = store.load(args.paths, format=args.format, progress=progress)
+    bar.close()
+    print(summary)
+    overview = store.sql("SELECT count(DISTINCT trace_id) AS traces, min(start_time) AS first, "
+                         "max(start_time) AS last FROM spans").iloc[0]
+    facts_rows = store.sql("SELECT count(*) AS n FROM facts_raw").iloc[0, 0]
+    models = store.sql("SELECT model, count(*) AS calls FROM spans WHERE kind = 'llm' "
+                       "AND model IS NOT NULL GROUP BY model ORDER BY calls DESC LIMIT 8")
+    print(f"store {store.root}: {overview.traces:,} traces with spans, {facts_rows:,} fact rows; "
+          f"time range {overview['first']} to {overview['last']}")
+    if len(models):
+        print("models: " + ", ".join(f"{m} ({c:,} calls)" for m, c in models.itertuples(index=False)))
+    print(f"took {time.perf_counter() - started:.1f} s")
+    if summary.rows_quarantined:
+        print(f"{summary.rows_quarantined:,} rows quarantined: see {store.root / 'quarantine'}",
+              file=sys.stderr)
+        return EXIT_PARTIAL
+    return EXIT_OK
+
+
+def _cmd_facts(args: argparse.Namespace) -> int:
+    from aiscale.store.trace_store import TraceStore
+
+    if not Path(args.store).is_dir():
+        raise FileNotFoundError(f"{args.store}: no trace store here; create one with `aiscale load PATH --store {args.store}`.")
+    out = TraceStore(args.store).export_facts(args.output, engine=args.engine, prices=args.prices)
+    print(f"wrote {out}")
+    return EXIT_OK
+
+
+def _cmd_formats(args: argparse.Namespace) -> int:
+    from aiscale.loaders import formats
+
+    for name, description in formats().items():
+        print(f"{name:<22} {description}")
+    return EXIT_OK
+
+
+def add_store_commands(commands) -> None:
+    """Add ``load``, ``facts`` and ``formats`` to the ``aiscale`` sub-command parsers."""
+    load = commands.add_parser("load", help="load export files into a trace store")
+    load.add_argument("paths", nargs="+", help="export files or folders")
+    load.add_argument("--store", required=True, help="trace store folder (created when missing)")
+    load.add_argument("--format", help="force a format (see `aiscale formats`)")
+    load.set_defaults(handler=_cmd_load)
+
+    facts = commands.add_parser("facts", help="write trace facts (one row per trace)")
+    facts.add_argument("--store", required=True)
+    facts.add_argument("-o", "--output", required=True, help="FILE.csv or FILE.parquet")
+    facts.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb")
+    facts.add_argument("--prices", help="price sheet (CSV or YAML) overriding genai-prices")
+    facts.set_defaults(handler=_cmd_facts)
+
+    listing = commands.add_parser("formats", help="list the formats aiscale reads")
+    listing.set_defaults(handler=_cmd_formats)

@@ -1,0 +1,112 @@
+"""Run the rollup on DuckDB: connection settings, pandas frames or a store's Parquet parts.
+
+Examples
+--------
+>>> import pandas as pd
+>>> from aiscale import schema
+>>> spans = pd.DataFrame({"trace_id": ["t"], "span_id": ["a"], "kind": ["llm"], "model": ["m"],
+...     "start_time": pd.to_datetime(["2025-01-01"], utc=True)})
+>>> int(rollup_frames(spans, schema.empty("traces"))["n_llm_calls"].iloc[0])
+1
+"""
+
+from __future__ import annotations
+
+import ibis
+import pandas as pd
+import pyarrow as pa
+
+from aiscale import schema
+from aiscale.facts.rollup import finish, rollup
+from aiscale.pricing.rates import RATE_COLUMNS
+
+
+def rollup_frames(spans: pd.DataFrame, traces: pd.DataFrame, *,
+                  rates: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Roll up pandas span and trace frames to trace facts with DuckDB (in memory).
+
+    Convenience for notebooks and tests; stores use :meth:`TraceStore.facts`.
+    """
+    con = duckdb_backend()
+    spans_t = register(con, "spans_src", schema.conform(spans, "spans"))
+    traces_t = register(con, "traces_src", schema.conform(traces, "traces"))
+    rates_t = register(con, "rates", rates_arrow(rates)) if rates is not None and len(rates) else None
+    return finish(rollup(spans_t, traces_t, rates_t).to_pyarrow().to_pandas())
+
+
+def duckdb_backend() -> ibis.BaseBackend:
+    con = ibis.duckdb.connect()
+    con.raw_sql("SET TimeZone = 'UTC'")
+    quiet_progress(con.con)
+    bound_memory(con.con)
+    return con
+
+
+QUERY_MEMORY_LIMIT = "1GB"  # per DuckDB connection; beyond it joins and sorts spill to disk
+
+
+def bound_memory(con) -> None:
+    """Cap a DuckDB connection's memory at :data:`QUERY_MEMORY_LIMIT`, spilling to a temp folder.
+
+    DuckDB's default (80% of RAM) let a rollup of 10 M spans take 3.8 GB; capped, it stays
+    under 1.5 GB at about 1.3x the time.
+    """
+    import tempfile
+    from pathlib import Path
+
+    spill = Path(tempfile.gettempdir()) / "aiscale-duckdb"
+    con.execute(f"SET memory_limit = '{QUERY_MEMORY_LIMIT}'; SET temp_directory = '{spill}'")
+
+
+def quiet_progress(con) -> None:
+    """Turn DuckDB's terminal progress bar off (library calls print nothing).
+
+    Inside Jupyter, DuckDB refuses to change the setting without ipywidgets, and draws no
+    bar there anyway, so the refusal is ignored.
+    """
+    import duckdb
+
+    try:
+        con.execute("SET enable_progress_bar = false")
+    except duckdb.Error:
+        pass
+
+
+def register(con: ibis.BaseBackend, name: str, table: pa.Table) -> ibis.Table:
+    """Expose an Arrow table to an Ibis DuckDB backend (zero-copy view)."""
+    con.con.register(name, table)
+    return con.table(name)
+
+
+def rates_arrow(rates: pd.DataFrame) -> pa.Table:
+    frame = rates.copy()
+    frame["day"] = pd.to_datetime(frame["day"]).dt.date
+    for column in RATE_COLUMNS:
+        frame[column] = frame[column].astype("float64")
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def rollup_on_duckdb(parts: dict[str, list[str]], rates: pd.DataFrame | None, *,
+                     dedupe: bool = True) -> pd.DataFrame:
+    """Roll up Parquet parts (``{"spans": [...], "traces": [...]}``) to facts on DuckDB.
+
+    Parameters
+    ----------
+    parts : dict
+        Parquet file paths of the canonical ``spans`` and ``traces`` tables.
+    rates : pandas.DataFrame, optional
+        Rate table (:func:`aiscale.pricing.rates.rate_table`); None leaves every call unpriced.
+    dedupe : bool, default=True
+        Keep one row per (trace_id, span_id) first.
+    """
+    con = duckdb_backend()
+    tables = {}
+    for name in ("spans", "traces"):
+        files = parts.get(name) or []
+        if files:
+            con.raw_sql(f"CREATE VIEW {name}_src AS SELECT * FROM read_parquet({files!r})")
+            tables[name] = con.table(f"{name}_src")
+        else:
+            tables[name] = register(con, f"{name}_src", schema.schema_of(name).empty_table())
+    rates_t = register(con, "rates", rates_arrow(rates)) if rates is not None and len(rates) else None
+    return rollup(tables["spans"], tables["traces"], rates_t, dedupe=dedupe).to_pyarrow().to_pandas()

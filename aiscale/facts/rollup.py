@@ -1,0 +1,206 @@
+"""Spans to trace facts: one row per trace, written once as Ibis expressions (any engine).
+
+Rules (DESIGN.md):
+
+- tokens and cost are summed over LLM spans only (totals on chain, agent or root spans
+  stay in ``attributes``);
+- ``iterations`` counts the LLM calls of the trace's main agent loop: every LLM call
+  except those whose parent is an agent span other than the main one (the earliest
+  agent span) — calls of a sub-agent are not iterations of the main loop; where the trace
+  has no agent span, every LLM call. A failed attempt (status error and no output) is
+  not an iteration: the retry that follows is. ``n_llm_calls`` counts every call;
+- a failed attempt that reports no usage at all is billed nothing (cost 0, priced);
+- ``repeated_calls`` counts tool calls whose (tool name, arguments) the trace already issued;
+- ``latency_s`` is the root span's duration when the trace has one root, else last end
+  minus first start;
+- ``cost_usd`` is null when any LLM call of the trace is unpriced (see ``unpriced_llm_calls``);
+  a trace with no LLM call costs 0;
+- trace rows from several files are merged per trace: the largest non-null value of each
+  column (``started_at``: the earliest; ``metadata``: the longest); ``task_id`` defaults to trace_id, ``trial`` to 0,
+  ``variant`` to the model of the first LLM call, ``started_at`` to the first span start.
+
+Examples
+--------
+>>> import pandas as pd, ibis
+>>> spans = pd.DataFrame({"trace_id": ["t", "t"], "span_id": ["a", "b"], "parent_id": [None, "a"],
+...     "kind": ["agent", "llm"], "model": [None, "m"], "input_tokens": [None, 10],
+...     "start_time": pd.to_datetime(["2025-01-01 00:00:00", "2025-01-01 00:00:01"], utc=True),
+...     "end_time": pd.to_datetime(["2025-01-01 00:00:05", "2025-01-01 00:00:02"], utc=True)})
+>>> from aiscale import schema
+>>> from aiscale.facts.on_duckdb import rollup_frames
+>>> facts = rollup_frames(spans, schema.empty("traces"))
+>>> print(facts[["iterations", "input_tokens", "latency_s", "variant"]].to_string(index=False))
+ iterations  input_tokens  latency_s variant
+          1            10        5.0       m
+"""
+
+from __future__ import annotations
+
+import ibis
+import pandas as pd
+import pyarrow as pa
+
+from aiscale import schema
+from aiscale.pricing.rates import price_spans
+
+_ZERO = ibis.literal(0, "int64")
+
+
+def _seconds(end: ibis.Value, start: ibis.Value) -> ibis.Value:
+    return end.delta(start, unit="microsecond").cast("float64") / 1e6
+
+
+def _exact_sum(values: ibis.Value) -> ibis.Value:
+    """A float sum that does not depend on the order rows arrive in (parallel engines)."""
+    return values.cast("decimal(38, 18)").sum().cast("float64")
+
+
+def _seconds_sum(end: ibis.Value, start: ibis.Value, where: ibis.Value | None = None) -> ibis.Value:
+    """Summed durations in whole microseconds (exact, order-independent), as seconds."""
+    micros = end.delta(start, unit="microsecond")
+    if where is not None:
+        micros = where.ifelse(micros, ibis.null("int64"))
+    return micros.sum().cast("float64") / 1e6
+
+
+def dedupe_spans(spans: ibis.Table) -> ibis.Table:
+    """Keep one row per (trace_id, span_id): the first by source file and row."""
+    window = ibis.window(group_by=[spans.trace_id, spans.span_id],
+                         order_by=[spans.source_file, spans.source_row])
+    return spans.mutate(_rn=ibis.row_number().over(window)).filter(lambda t: t._rn == 0).drop("_rn")
+
+
+def merge_traces(traces: ibis.Table) -> ibis.Table:
+    """One row per trace_id from trace rows of several files (largest non-null per column)."""
+    others = [c for c in schema.TRACE_COLUMNS if c not in ("trace_id", "started_at", "metadata")]
+    return traces.group_by("trace_id").aggregate(
+        started_at=traces.started_at.min(), **{c: traces[c].max() for c in others},
+        metadata=traces.metadata.argmax(traces.metadata.length()),
+    )
+
+
+def _llm_calls(spans: ibis.Table, rates: ibis.Table | None) -> ibis.Table:
+    """LLM spans with cost, priced flag and an ``in_main_loop`` flag."""
+    llm = spans.filter(spans.kind == "llm").mutate(day=spans.start_time.date())
+    llm = price_spans(llm, rates) if rates is not None else llm.mutate(
+        cost_usd=ibis.null("float64"), priced=ibis.literal(False))
+    agents = spans.filter(spans.kind == "agent")
+    first = ibis.window(group_by=agents.trace_id, order_by=[agents.start_time, agents.span_id])
+    agents = agents.mutate(_rank=ibis.row_number().over(first))
+    sub_agents = agents.filter(agents._rank > 0).select(
+        trace_id="trace_id", parent_id="span_id", _sub=ibis.literal(True))
+    llm = llm.left_join(sub_agents, ["trace_id", "parent_id"], rname="{name}_sub")
+    failed = (llm.status == "error").fill_null(False) & (llm.output_tokens.fill_null(_ZERO) == 0)
+    return llm.mutate(
+        in_main_loop=llm._sub.isnull(),
+        failed_attempt=failed,
+        cost_usd=(failed & llm.input_tokens.isnull() & llm.output_tokens.isnull()).ifelse(0.0, llm.cost_usd),
+        priced=llm.priced | (failed & llm.input_tokens.isnull() & llm.output_tokens.isnull()),
+    ).drop(*[c for c in llm.columns if c.endswith("_sub")], "_sub")
+
+
+def _llm_aggregates(llm: ibis.Table) -> ibis.Table:
+    ordered = ibis.window(group_by=llm.trace_id, order_by=[llm.start_time, llm.span_id])
+    llm = llm.mutate(_order=ibis.row_number().over(ordered))
+    return llm.group_by("trace_id").aggregate(
+        n_llm_calls=llm.count(),
+        iterations=(llm.in_main_loop & ~llm.failed_attempt).cast("int64").sum(),
+        **{c: llm[c].sum() for c in schema.TOKEN_COLUMNS},
+        cost_sum=_exact_sum(llm.cost_usd),
+        reported_cost_usd=_exact_sum(llm.reported_cost_usd),
+        unpriced_llm_calls=(~llm.priced).cast("int64").sum(),
+        llm_latency_s=_seconds_sum(llm.end_time, llm.start_time),
+        first_model=llm.model.argmin(llm._order),
+    )
+
+
+def _span_aggregates(spans: ibis.Table) -> ibis.Table:
+    duration = _seconds(spans.end_time, spans.start_time)
+    is_root = spans.parent_id.isnull()
+    is_tool = spans.kind == "tool"
+    return spans.group_by("trace_id").aggregate(
+        n_tool_calls=is_tool.cast("int64").sum(),
+        tool_latency_s=_seconds_sum(spans.end_time, spans.start_time, is_tool),
+        n_errors=(spans.status == "error").cast("int64").sum(),
+        root_latency_s=is_root.ifelse(duration, ibis.null("float64")).max(),
+        n_roots=is_root.cast("int64").sum(),
+        first_start=spans.start_time.min(),
+        span_latency_s=_seconds(spans.end_time.max(), spans.start_time.min()),
+    )
+
+
+def _repeated_calls(spans: ibis.Table) -> ibis.Table:
+    tools = spans.filter((spans.kind == "tool") & spans.tool_arguments.notnull())
+    per_call = tools.group_by(["trace_id", "tool_name", "tool_arguments"]).aggregate(n=tools.count())
+    return per_call.group_by("trace_id").aggregate(repeated_calls=(per_call.n - 1).sum())
+
+
+def rollup(spans: ibis.Table, traces: ibis.Table, rates: ibis.Table | None = None, *,
+           dedupe: bool = True) -> ibis.Table:
+    """Return the Ibis expression of trace facts from canonical span and trace tables.
+
+    Parameters
+    ----------
+    spans, traces : ibis.Table
+        Canonical tables (see :mod:`aiscale.schema`), on any Ibis backend.
+    rates : ibis.Table, optional
+        Per-token rates by (provider, model, day) from :func:`aiscale.pricing.rates.rate_table`;
+        without it every LLM call is unpriced.
+    dedupe : bool, default=True
+        Keep one row per (trace_id, span_id) first; a store passes False when no two of its
+        files carried the same span.
+    """
+    if dedupe:
+        spans = dedupe_spans(spans)
+    llm = _llm_aggregates(_llm_calls(spans, rates))
+    agg = _span_aggregates(spans).left_join(llm, "trace_id", rname="{name}_llm")
+    agg = agg.left_join(_repeated_calls(spans), "trace_id", rname="{name}_rep")
+    merged = merge_traces(traces)
+    ids = agg.select("trace_id").union(merged.select("trace_id"), distinct=True)
+    t = ids.left_join(agg, "trace_id", rname="{name}_agg").left_join(
+        merged, "trace_id", rname="{name}_tr")
+    n_llm = t.n_llm_calls.fill_null(_ZERO)
+    unpriced = t.unpriced_llm_calls.fill_null(_ZERO)
+    columns = {
+        "trace_id": t.trace_id,
+        "task_id": t.task_id.fill_null(t.trace_id),
+        "trial": t.trial.fill_null(_ZERO),
+        "variant": t.variant.fill_null(t.first_model),
+        "started_at": t.started_at.fill_null(t.first_start),
+        **{c: t[c] for c in ("success", "score", "user_id", "session_id", "metadata")},
+        "n_llm_calls": n_llm,
+        "n_tool_calls": t.n_tool_calls.fill_null(_ZERO),
+        "iterations": t.iterations.fill_null(_ZERO),
+        **{c: t[c] for c in schema.TOKEN_COLUMNS},
+        "cost_usd": (n_llm == 0).ifelse(0.0, (unpriced == 0).ifelse(t.cost_sum, ibis.null("float64"))),
+        "reported_cost_usd": t.reported_cost_usd,
+        "unpriced_llm_calls": unpriced,
+        "latency_s": (t.n_roots == 1).ifelse(t.root_latency_s, ibis.null("float64"))
+        .fill_null(t.span_latency_s),
+        "llm_latency_s": t.llm_latency_s,
+        "tool_latency_s": t.tool_latency_s,
+        "n_errors": t.n_errors.fill_null(_ZERO),
+        "repeated_calls": t.repeated_calls.fill_null(_ZERO),
+    }
+    return t.select(**columns)
+
+
+def to_pandas(table: pa.Table) -> pd.DataFrame:
+    mapping = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}
+    return table.to_pandas(types_mapper=mapping.get)
+
+
+def finish(facts: pd.DataFrame, stored_facts: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Conform rolled-up facts (plus span-less fact rows) to the facts schema, sorted by trace."""
+    frames = [facts] + ([stored_facts] if stored_facts is not None and len(stored_facts) else [])
+    tables = [schema.conform(f, "facts") for f in frames]
+    table = pa.concat_tables(tables).sort_by("trace_id")
+    return to_pandas(table)
+
+
+def merged_traces_sql(view: str = "traces") -> str:
+    """SQL (DuckDB) that merges trace rows of several files, as :func:`merge_traces` does."""
+    others = [c for c in schema.TRACE_COLUMNS if c not in ("trace_id", "started_at", "metadata")]
+    cols = ", ".join(f"max({c}) AS {c}" for c in others)
+    return (f"SELECT trace_id, min(started_at) AS started_at, {cols}, "
+            f"arg_max(metadata, length(metadata)) AS metadata FROM {view} GROUP BY trace_id")

@@ -1,0 +1,1 @@
+"""Reports: report sections over a store, papermill execution and nbconvert HTML rendering."""

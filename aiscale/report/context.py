@@ -1,0 +1,170 @@
+"""Report sections: each computes one finding sentence, a figure and a table from the facts.
+
+The notebooks call these a few lines at a time; :func:`show` displays a section with every
+string from a trace escaped. A window with no traces gives a section that says so.
+
+Examples
+--------
+>>> import pandas as pd
+>>> ctx = Context(facts=pd.DataFrame({"variant": ["a"], "cost_usd": [1.0]}), spans=None, store=None)
+>>> cost_of(ctx.facts)[1]
+'cost_usd'
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from aiscale import schema
+from aiscale.facts.window import in_window
+
+
+@dataclass
+class Context:
+    """What every section reads: the facts of the window, spans when needed, the store."""
+
+    facts: pd.DataFrame
+    spans: pd.DataFrame | None
+    store: Any
+    window: str = "all data"
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Section:
+    """One report section: a finding sentence, an optional figure and table."""
+
+    finding: str
+    figure: Any = None
+    table: pd.DataFrame | None = None
+    note: str = ""
+
+
+def parse_since(since: str | None, now: datetime | None = None) -> datetime | None:
+    """Turn a relative window ("7d", "24h", "2w") or an ISO date into a UTC start time.
+
+    Examples
+    --------
+    >>> parse_since("7d", now=datetime(2025, 1, 8, tzinfo=timezone.utc)).day
+    1
+    """
+    if not since:
+        return None
+    now = now or datetime.now(timezone.utc)
+    units = {"h": "hours", "d": "days", "w": "weeks"}
+    if since[-1:] in units and since[:-1].isdigit():
+        return now - timedelta(**{units[since[-1]]: int(since[:-1])})
+    parsed = pd.Timestamp(since)
+    return (parsed.tz_localize("UTC") if parsed.tzinfo is None else parsed).to_pydatetime()
+
+
+def open_context(store: str | Path, *, since: str | None = None, until: str | None = None,
+                 variants: list[str] | None = None, prices: str | None = None,
+                 with_spans: bool = True, columns: dict[str, str] | None = None) -> Context:
+    """Open a store (or a per-trace table) and select the facts of a time window and variants.
+
+    ``store`` may be a store folder or a table file (CSV, Parquet, JSON lines) read with
+    :func:`aiscale.load_facts` and the column map ``columns``; a table has no spans.
+    """
+    from aiscale.store.trace_store import TraceStore
+
+    start, end = parse_since(since), parse_since(until)
+    if Path(store).is_file():
+        return _table_context(Path(store), columns, start, end, variants)
+    trace_store = TraceStore(store)
+    facts = trace_store.facts(prices=prices, since=start, until=end)
+    window = "all data"
+    if start is not None or end is not None:
+        window = (f"{start:%Y-%m-%d %H:%M} UTC" if start else "the start") + " to " + (
+            f"{end:%Y-%m-%d %H:%M} UTC" if end else "now")
+    if variants:
+        facts = facts.loc[facts["variant"].isin(variants)]
+    spans = None
+    if with_spans and len(facts):
+        columns = [c for c in schema.SPAN_COLUMNS if c not in ("attributes", "source", "source_file", "name")]
+        spans = trace_store.spans(columns=columns, trace_ids=facts["trace_id"].tolist())
+        spans = spans if len(spans) else None
+    return Context(facts=facts.reset_index(drop=True), spans=spans, store=trace_store, window=window)
+
+
+def _table_context(path: Path, columns, start, end, variants) -> Context:
+    from aiscale.store.facts_table import load_facts
+
+    facts = load_facts(path, columns=columns, row_ids=True)
+    summary = facts.attrs["load_summary"]
+    keep = in_window(facts["started_at"], start, end) if start or end else np.ones(len(facts), bool)
+    if variants:
+        keep &= facts["variant"].isin(variants).to_numpy(dtype=bool)
+    note = (f"table {path.name}: {summary['rows_read']:,} rows read, {summary['rows_loaded']:,} loaded, "
+            f"{summary['rows_quarantined']:,} quarantined")
+    window = "all data" if start is None and end is None else f"{start} to {end or 'now'}"
+    return Context(facts=facts.loc[keep].reset_index(drop=True), spans=None, store=None,
+                   window=window, notes=[note])
+
+
+def cost_of(facts: pd.DataFrame) -> tuple[pd.Series, str]:
+    """Return per-trace cost and which column it came from (aiscale's price, else reported)."""
+    if "cost_usd" in facts and facts["cost_usd"].notna().any():
+        return facts["cost_usd"].astype(float), "cost_usd"
+    if "reported_cost_usd" in facts and facts["reported_cost_usd"].notna().any():
+        return facts["reported_cost_usd"].astype(float), "reported_cost_usd"
+    return pd.Series(np.nan, index=facts.index), "none"
+
+
+def empty_section(ctx: Context) -> Section | None:
+    """Return a section saying the window has no traces, or None when it has some."""
+    if len(ctx.facts):
+        return None
+    return Section(f"No traces in this window ({ctx.window}): nothing new to report.")
+
+
+def provenance(ctx: Context, parameters: dict[str, Any]) -> Section:
+    """Files, rows, time range and version behind the report, and its parameters."""
+    import aiscale
+
+    manifest = list(ctx.store.manifest()["files"].values()) if ctx.store is not None else []
+    files = pd.DataFrame([{"format": m.get("format"), "file": m["path"], "rows read": m["rows_read"],
+                           "rows loaded": m["rows_loaded"], "rows quarantined": m["rows_quarantined"]}
+                          for m in manifest], columns=["format", "file", "rows read", "rows loaded",
+                                                       "rows quarantined"])
+    table = files.groupby("format", dropna=False).agg(
+        files=("file", "size"), **{c: (c, "sum") for c in ("rows read", "rows loaded", "rows quarantined")}
+    ).reset_index()
+    started = pd.to_datetime(ctx.facts["started_at"], utc=True) if len(ctx.facts) else pd.Series(dtype="datetime64[ns, UTC]")
+    span_text = (f"{started.min():%Y-%m-%d %H:%M} to {started.max():%Y-%m-%d %H:%M} UTC"
+                 if started.notna().any() else "no timestamps")
+    n_tasks = ctx.facts["task_id"].nunique() if len(ctx.facts) else 0
+    n_variants = ctx.facts["variant"].nunique() if len(ctx.facts) else 0
+    loaded = f"{len(files)} files loaded" if ctx.store is not None else "; ".join(ctx.notes)
+    finding = (f"{len(ctx.facts):,} traces over {n_tasks:,} tasks and {n_variants} variants, {span_text}; "
+               f"window: {ctx.window}; {loaded}; aiscale {aiscale.__version__}.")
+    return Section(finding, table=table, note="Parameters: " + ", ".join(f"{k}={v!r}" for k, v in parameters.items()))
+
+
+def show(section: Section) -> None:
+    """Display a section in a notebook: finding, figure, table, note, all escaped."""
+    import matplotlib.pyplot as plt
+    from IPython.display import HTML, display
+
+    display(HTML(f'<p class="aiscale-finding">{html.escape(section.finding)}</p>'))
+    if section.figure is not None:
+        figure = getattr(section.figure, "figure", section.figure)
+        display(figure)
+        plt.close(figure)
+    if section.table is not None and len(section.table):
+        display(HTML(section.table.to_html(escape=True, index=False, max_rows=40, float_format=_fmt)))
+    if section.note:
+        display(HTML(f"<p><i>{html.escape(section.note)}</i></p>"))
+
+
+def _fmt(value: float) -> str:
+    if value == 0 or not np.isfinite(value):
+        return f"{value}"
+    return f"{value:,.4g}" if abs(value) < 1e6 else f"{value:,.0f}"

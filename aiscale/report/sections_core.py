@@ -1,0 +1,96 @@
+"""Report sections read straight from the trace facts: spend, iterations, latency.
+
+Examples
+--------
+>>> import pandas as pd
+>>> from aiscale.report.context import Context
+>>> facts = pd.DataFrame({"variant": ["a", "a", "b"], "cost_usd": [1.0, 3.0, 2.0],
+...                       "iterations": [2, 4, 3], "repeated_calls": [0, 5, 0],
+...                       "latency_s": [1.0, 2.0, 3.0], "llm_latency_s": [0.5, 1.0, 2.0],
+...                       "tool_latency_s": [0.1, 0.2, 0.3], "unpriced_llm_calls": [0, 0, 0],
+...                       "n_llm_calls": [2, 4, 3]})
+>>> spend(Context(facts=facts, spans=None, store=None)).finding.startswith("3 traces cost $6.00")
+True
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from aiscale.report.context import Context, Section, cost_of, empty_section
+
+STUCK_REPEATS = 3
+
+
+def spend(ctx: Context) -> Section:
+    """Total spend, its spread per trace (p50, p90, p99, p99/p50) and the unpriced share."""
+    if (empty := empty_section(ctx)) is not None:
+        return empty
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    facts = ctx.facts
+    cost, column = cost_of(facts)
+    if cost.notna().sum() == 0:
+        calls = int(facts["n_llm_calls"].fillna(0).sum())
+        detail = f" ({calls:,} LLM calls)" if calls else ""
+        return Section(f"Cost is unknown: none of the {len(facts):,} traces{detail} has a price or a "
+                       "reported cost. It is not zero; add a price sheet or token counts.")
+    table = (facts.assign(cost=cost).groupby("variant", dropna=False)["cost"]
+             .agg(traces="size", priced="count", total="sum", mean="mean", p50="median",
+                  p90=lambda s: s.quantile(0.9), p99=lambda s: s.quantile(0.99))
+             .reset_index())
+    table["p99/p50"] = table["p99"] / table["p50"]
+    p50, p99 = cost.quantile(0.5), cost.quantile(0.99)
+    unpriced = int((cost.isna()).sum())
+    finding = (f"{len(facts):,} traces cost ${cost.sum():,.2f} ({column}); per trace the median is "
+               f"${p50:,.4f} and p99 is {p99 / p50:,.1f}× the median" if p50 > 0 else
+               f"{len(facts):,} traces cost ${cost.sum():,.2f} ({column})")
+    finding += f"; {unpriced:,} traces are unpriced and not counted." if unpriced else "."
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    plotted = facts.assign(cost=cost).loc[cost > 0]
+    sns.ecdfplot(data=plotted, x="cost", hue="variant", complementary=True, log_scale=(True, True), ax=ax)
+    ax.set(xlabel=f"cost per trace (USD, {column})", ylabel="share of traces above")
+    return Section(finding, figure=fig, table=table)
+
+
+def iterations(ctx: Context) -> Section:
+    """Loop iterations per variant and traces that repeat the same tool call."""
+    if (empty := empty_section(ctx)) is not None:
+        return empty
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    facts = ctx.facts.assign(iterations=ctx.facts["iterations"].astype(float))
+    cost, _ = cost_of(facts)
+    stuck = facts["repeated_calls"].fillna(0).astype(float) >= STUCK_REPEATS
+    table = facts.groupby("variant", dropna=False)["iterations"].agg(
+        traces="size", mean="mean", p50="median", p90=lambda s: s.quantile(0.9), max="max").reset_index()
+    table["repeating traces"] = stuck.groupby(facts["variant"], dropna=False).mean().to_numpy()
+    stuck_spend = cost[stuck].sum() / cost.sum() if cost.sum() > 0 else np.nan
+    finding = (f"Traces take {facts['iterations'].median():.0f} iterations at the median and "
+               f"{facts['iterations'].quantile(0.9):.0f} at p90; {stuck.mean():.1%} repeat an identical "
+               f"tool call {STUCK_REPEATS}+ times")
+    finding += f", holding {stuck_spend:.1%} of spend." if np.isfinite(stuck_spend) else "."
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    sns.histplot(data=facts, x="iterations", hue="variant", element="step", stat="density",
+                 common_norm=False, discrete=True, ax=ax)
+    return Section(finding, figure=fig, table=table)
+
+
+def latency(ctx: Context) -> Section:
+    """End-to-end latency percentiles per variant and the LLM vs tool share of time."""
+    if (empty := empty_section(ctx)) is not None:
+        return empty
+    facts = ctx.facts
+    if facts["latency_s"].notna().sum() == 0:
+        return Section("Latency is unknown: the source has no timestamps.")
+    table = facts.groupby("variant", dropna=False)["latency_s"].agg(
+        traces="count", p50="median", p95=lambda s: s.quantile(0.95), p99=lambda s: s.quantile(0.99)
+    ).reset_index()
+    llm, tool = facts["llm_latency_s"].sum(), facts["tool_latency_s"].sum()
+    share = llm / (llm + tool) if llm + tool > 0 else np.nan
+    finding = (f"Median trace latency is {facts['latency_s'].median():,.1f} s, p95 "
+               f"{facts['latency_s'].quantile(0.95):,.1f} s")
+    finding += f"; LLM calls take {share:.0%} of the time spent in calls and tools." if np.isfinite(share) else "."
+    return Section(finding, table=table)

@@ -1,0 +1,1 @@
+"""The trace store: canonical tables as Parquet parts named by a manifest, loaded atomically, read with DuckDB."""

@@ -1,0 +1,287 @@
+"""The trace store: canonical tables as Parquet files in a folder, queried with DuckDB.
+
+Layout::
+
+    STORE/manifest.json          files loaded (by content hash) and their counts
+    STORE/spans/day=YYYY-MM-DD/<hash>-<n>.parquet   (day of span start; day=unknown)
+    STORE/traces/<hash>-<n>.parquet
+    STORE/facts/<hash>-<n>.parquet       per-trace rows of span-less sources
+    STORE/quarantine/<hash>.jsonl        rows that could not be used, with file, line, reason
+
+A file is identified by the SHA-256 of its bytes: loading it again adds nothing. A load
+writes into a temporary folder and moves parts into place before the manifest names
+them, so an interrupted load leaves the store as it was; only parts the manifest names
+are ever read.
+
+Examples
+--------
+>>> import tempfile, pandas as pd
+>>> store = TraceStore(tempfile.mkdtemp())
+>>> store.facts().shape[0]
+0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Literal
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from aiscale import schema
+from aiscale.facts.on_duckdb import bound_memory, quiet_progress, rollup_on_duckdb
+from aiscale.facts.rollup import finish, merged_traces_sql
+from aiscale.facts.window import in_window, window_days
+from aiscale.loaders import expand_paths
+from aiscale.pricing.rates import rate_table
+from aiscale.store import loading
+from aiscale.store.load_summary import FileLoad, LoadSummary
+from aiscale.store.manifest import TABLES, list_parts, read_manifest, write_manifest
+
+Engine = Literal["duckdb", "spark"]
+
+
+class TraceStore:
+    """A folder of canonical Parquet tables, queried in-process with DuckDB.
+
+    Parameters
+    ----------
+    root : str or Path
+        The store folder; created when missing.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> TraceStore(tempfile.mkdtemp()).spans().columns[0]
+    'trace_id'
+    """
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        if self.root.exists() and not self.root.is_dir():
+            raise ValueError(f"{self.root}: the store must be a folder, but a file is there.")
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.last_load: LoadSummary | None = None
+
+    def __repr__(self) -> str:
+        manifest = self.manifest()
+        return f"<aiscale.TraceStore at {str(self.root)!r}: {len(manifest['files'])} files loaded>"
+
+    def manifest(self) -> dict:
+        """Return the manifest: ``{"files": {sha256: {path, format, rows..., parts}}}``."""
+        return read_manifest(self.root)
+
+    def write_manifest(self, manifest: dict) -> None:
+        """Replace the manifest atomically."""
+        write_manifest(self.root, manifest)
+
+    def parts(self, table: str, *, days: tuple[str, str] | None = None) -> list[str]:
+        """Return the Parquet files of one table that the manifest names, sorted.
+
+        ``days=("2025-01-01", "2025-01-07")`` keeps the span parts of those days (inclusive)
+        and of spans without a timestamp; other tables are not partitioned.
+        """
+        return list_parts(self.root, self.manifest(), table, days=days)
+
+    # -- loading ----------------------------------------------------------------------------
+    def load(self, paths: Iterable[str | Path] | str | Path, *, format: str | None = None,
+             progress: Callable[[str, int], None] | None = None) -> LoadSummary:
+        """Load export files (or folders of them) into the store.
+
+        Parameters
+        ----------
+        paths : path or list of paths
+            Files or folders; folders are searched recursively and files no loader
+            recognises are skipped (and listed), while a named file must be recognised.
+        format : str, optional
+            Force one loader instead of detecting each file's format.
+        progress : callable, optional
+            ``progress(path, rows)``: called as rows are read (per chunk when files are read
+            in this process, per file when two workers read them); the CLI draws a bar.
+
+        Returns
+        -------
+        LoadSummary
+            Rows read / loaded / quarantined per file; also kept as ``store.last_load``.
+        """
+        named = {Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)}
+        loading.clean_interrupted(self.root)
+        summary = LoadSummary(files=[])
+        jobs = loading.plan(self.root, expand_paths(list(named)), named, summary)
+        for path, record, seconds in loading.stage_all(jobs, format=format, progress=progress):
+            if record["status"] == "skipped":
+                summary.files.append(FileLoad(str(path), None, "skipped", reason=record["reason"]))
+                continue
+            examples = record.pop("examples")
+            loading.commit(self.root, record.pop("staging"), record.pop("digest"), record)
+            summary.files.append(FileLoad(
+                str(path), record["format"], "loaded", rows_read=record["rows_read"],
+                rows_loaded=record["rows_loaded"], rows_quarantined=record["rows_quarantined"],
+                unit=record["unit"], seconds=seconds, quarantine_examples=examples))
+        summary.orphan_spans = loading.count_orphans(self.root)
+        self.last_load = summary
+        return summary
+
+    @property
+    def spans_may_repeat(self) -> bool:
+        """True when two loaded files carried the same span (queries then keep one copy)."""
+        return bool(self.manifest().get("spans_may_repeat", False))
+
+    # -- reading ----------------------------------------------------------------------------
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        """Return an in-memory DuckDB connection with views ``spans``, ``traces``, ``facts_raw``.
+
+        ``spans`` holds one row per (trace_id, span_id) even when two files both carried it
+        (the store notes at load time whether that ever happened, and only then pays for it).
+        """
+        con = duckdb.connect()
+        con.execute("SET TimeZone = 'UTC'")
+        quiet_progress(con)
+        bound_memory(con)
+        for table in TABLES:
+            parts = self.parts(table)
+            view = "facts_raw" if table == "facts" else table
+            if parts:
+                con.execute(f"CREATE VIEW {view}_all AS SELECT * FROM read_parquet({parts!r}, "
+                            "filename = true)")
+            else:
+                con.register(f"{view}_empty", schema.schema_of(table).empty_table())
+                con.execute(f"CREATE VIEW {view}_all AS SELECT *, '' AS filename FROM {view}_empty")
+        if self.spans_may_repeat:
+            con.execute("CREATE VIEW spans AS SELECT * EXCLUDE (rn, filename) FROM (SELECT *, row_number() "
+                        "OVER (PARTITION BY trace_id, span_id ORDER BY source_file, source_row, filename) "
+                        "AS rn FROM spans_all) WHERE rn = 1")
+        else:  # no two files carried the same span: nothing to de-duplicate
+            con.execute("CREATE VIEW spans AS SELECT * EXCLUDE (filename) FROM spans_all")
+        con.execute("CREATE VIEW traces AS SELECT * EXCLUDE (filename) FROM traces_all")
+        con.execute("CREATE VIEW facts_raw AS SELECT * EXCLUDE (rn, filename) FROM (SELECT *, "  # one row per trace
+                    "row_number() OVER (PARTITION BY trace_id ORDER BY filename) AS rn "
+                    "FROM facts_raw_all) WHERE rn = 1")
+        return con
+
+    def sql(self, query: str) -> pd.DataFrame:
+        """Run a DuckDB SQL query over the views ``spans``, ``traces`` and ``facts_raw``."""
+        with self.connect() as con:
+            return con.execute(query).df()
+
+    def spans(self, *, columns: list[str] | None = None,
+              trace_ids: list[str] | None = None) -> pd.DataFrame:
+        """Return spans as a pandas frame, ordered by trace and start.
+
+        Parameters
+        ----------
+        columns : list of str, optional
+            Canonical columns to read (default all; leaving out ``attributes`` saves most
+            of the memory on large stores).
+        trace_ids : list of str, optional
+            Only these traces.
+        """
+        wanted = list(columns) if columns else list(schema.SPAN_COLUMNS)
+        unknown = sorted(set(wanted) - set(schema.SPAN_COLUMNS))
+        if unknown:
+            raise ValueError(f"The value for `columns` must be canonical span columns "
+                             f"{list(schema.SPAN_COLUMNS)}, but {unknown} was passed.")
+        with self.connect() as con:
+            where = ""
+            if trace_ids is not None:
+                con.register("wanted_traces", pd.DataFrame({"trace_id": pd.Series(list(trace_ids), dtype=str)}))
+                where = " WHERE trace_id IN (SELECT trace_id FROM wanted_traces)"
+            return con.execute(f"SELECT {', '.join(wanted)} FROM spans{where} "
+                               "ORDER BY trace_id, start_time, span_id").df()
+
+    def traces(self) -> pd.DataFrame:
+        """Return one row per trace (trace rows merged across files)."""
+        columns = ", ".join(schema.TRACE_COLUMNS)
+        return self.sql(f"SELECT {columns} FROM ({merged_traces_sql('traces')}) ORDER BY trace_id")
+
+    def quarantine(self) -> pd.DataFrame:
+        """Return every quarantined row: source_file, source_row, reason, excerpt."""
+        files = sorted((self.root / "quarantine").glob("*.jsonl"))
+        if not files:
+            return pd.DataFrame(columns=["source_file", "source_row", "reason", "excerpt"])
+        return pd.concat([pd.read_json(f, lines=True, dtype=False) for f in files], ignore_index=True)
+
+    def facts(self, *, engine: Engine = "duckdb", prices: str | Path | pd.DataFrame | None = None,
+              since: str | pd.Timestamp | None = None, until: str | pd.Timestamp | None = None,
+              ) -> pd.DataFrame:
+        """Return trace facts: one row per trace, spans rolled up plus span-less fact rows.
+
+        Parameters
+        ----------
+        engine : {"duckdb", "spark"}, default="duckdb"
+            Which engine runs the rollup; both give the same rows.
+        prices : path or DataFrame, optional
+            A price sheet that overrides genai-prices for the models it names.
+        since, until : str or Timestamp, optional
+            Keep traces that started in ``[since, until)``; only the span partitions of
+            those days (and a day either side, for traces crossing midnight) are read.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns of :data:`aiscale.schema.FACT_COLUMNS`, sorted by trace_id.
+        """
+        if engine not in ("duckdb", "spark"):
+            raise ValueError(f"The value for `engine` must be one of ['duckdb', 'spark'], but {engine!r} was passed.")
+        low, high, days = window_days(since, until)
+        keys = self.sql("SELECT provider, model, CAST(start_time AS DATE) AS day, count(*) AS n_calls "
+                        "FROM spans WHERE kind = 'llm' GROUP BY ALL")
+        rates = rate_table(keys, prices=prices) if len(keys) else None
+        stored = self.sql("SELECT * FROM facts_raw")
+        parts = {name: self.parts(name, days=days) for name in ("spans", "traces")}
+        if engine == "spark":
+            from aiscale.facts.spark import rollup_on_spark
+
+            rolled = rollup_on_spark(parts, rates, root=str(self.root), dedupe=self.spans_may_repeat)
+        else:
+            rolled = rollup_on_duckdb(parts, rates, dedupe=self.spans_may_repeat)
+        facts = finish(rolled, stored)
+        if days is None:
+            return facts
+        return facts.loc[in_window(facts["started_at"], low, high)].reset_index(drop=True)
+
+    def export_facts(self, out: str | Path, **kwargs) -> Path:
+        """Write trace facts to ``out`` (.csv or .parquet) and return the path."""
+        out = Path(out)
+        facts = self.facts(**kwargs)
+        if out.suffix == ".csv":
+            facts.to_csv(out, index=False)
+        elif out.suffix == ".parquet":
+            pq.write_table(pa.Table.from_pandas(facts, preserve_index=False), out)
+        else:
+            raise ValueError(f"The output file must end in .csv or .parquet, but {out.name!r} was passed.")
+        return out
+
+
+def load(paths: Iterable[str | Path] | str | Path, *, store: str | Path,
+         format: str | None = None) -> TraceStore:
+    """Load export files into a trace store and return it.
+
+    Parameters
+    ----------
+    paths : path or list of paths
+        Export files or folders; formats are detected from content.
+    store : str or Path
+        The store folder (created when missing). Loading a file again adds nothing.
+    format : str, optional
+        Force a format (see ``aiscale.formats()``).
+
+    Returns
+    -------
+    TraceStore
+        With ``last_load`` holding rows read / loaded / quarantined per file.
+
+    Examples
+    --------
+    >>> import aiscale, tempfile
+    >>> s = aiscale.load([], store=tempfile.mkdtemp())
+    >>> s.last_load.rows_read
+    0
+    """
+    trace_store = TraceStore(store)
+    trace_store.load(paths, format=format)
+    return trace_store
