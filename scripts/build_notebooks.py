@@ -29,6 +29,8 @@ columns = None'''
 
 OPEN = '''%matplotlib inline
 import warnings
+import matplotlib
+matplotlib.rcParams["text.parse_math"] = False  # names from traces are text, never math
 warnings.filterwarnings("ignore")
 import aiscale
 from aiscale.report import context as sections

@@ -104,7 +104,7 @@ def test_repeated_commands_format_errors_and_cost_fallback(tmp_path, raw):
     assert row["n_errors"] == 1  # the reply without a command is a FormatError
     expected = sum(m["extra"].get("cost", m["extra"]["response"]["usage"].get("cost")) for m in assistant)
     assert row["reported_cost_usd"] == pytest.approx(expected, abs=1e-12)
-    assert row["trace_id"] == "run/x__y-1"
+    assert row["trace_id"].startswith("run~") and row["trace_id"].endswith("/x__y-1")
 
 
 def test_report_and_trajectory_join_on_trace_id(tmp_path, raw):
@@ -134,7 +134,7 @@ def test_wrong_types_quarantine_the_trajectory(tmp_path, raw):
     bad = store.quarantine()
     assert len(bad) == 1 and "prompt_tokens" in bad["reason"].iloc[0]
     assert bad["source_file"].iloc[0].endswith("x__y-1.traj.json")
-    assert store.facts()["trace_id"].tolist() == ["run/ok__ok-1"]
+    assert [t.split("/", 1)[1] for t in store.facts()["trace_id"]] == ["ok__ok-1"]
     summary = store.last_load
     assert summary.rows_read == summary.rows_loaded + summary.rows_quarantined
 

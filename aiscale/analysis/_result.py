@@ -12,9 +12,10 @@ ValueError: `facts` lacks columns ['sucess']; available columns: ['success']. Di
 from __future__ import annotations
 
 import difflib
+import functools
 import html
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -56,8 +57,15 @@ def new_axes(ax=None):
 class ResultDisplay:
     """Mixin for result objects: ``_repr_html_`` from ``repr``, ``summary()`` and ``notes``.
 
-    Every string is escaped; unknown values show as "unknown", never as 0.
+    Every string is escaped; unknown values show as "unknown", never as 0. Every ``plot``
+    of a subclass draws trace strings (variant and model names) as text, never as math:
+    see :func:`literal_text`.
     """
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if "plot" in cls.__dict__:
+            cls.plot = literal_text(cls.__dict__["plot"])
 
     def summary(self) -> pd.DataFrame:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -68,6 +76,31 @@ class ResultDisplay:
                                        float_format=lambda v: f"{v:.4g}")
         return (f"<p><code>{html.escape(repr(self))}</code></p>" + table
                 + (f"<ul>{notes}</ul>" if notes else ""))
+
+
+def literal_text(plot: Callable) -> Callable:
+    """Wrap a plot method so that the text it draws is never parsed as Matplotlib mathtext.
+
+    Names from traces may hold ``$``: ``$\\frac{a}{b}$`` would be drawn as a fraction and
+    ``team$$a`` fails the whole figure. Text made while plotting (titles, legends, labels and
+    the tick labels of the axes drawn) is made with ``text.parse_math`` off.
+    """
+    if getattr(plot, "_literal_text", False):
+        return plot
+
+    @functools.wraps(plot)
+    def wrapped(self, *args, **kwargs):
+        import matplotlib
+
+        with matplotlib.rc_context({"text.parse_math": False}):
+            ax = plot(self, *args, **kwargs)
+            for axes in getattr(getattr(ax, "figure", None), "axes", []):
+                for axis in (axes.xaxis, axes.yaxis):  # tick labels are made lazily: make them now
+                    axis.get_major_ticks(len(axis.get_majorticklocs()))
+        return ax
+
+    wrapped._literal_text = True
+    return wrapped
 
 
 def fmt_usd(value: float) -> str:

@@ -12,6 +12,7 @@ Examples
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -19,6 +20,8 @@ from aiscale.cli.exits import EXIT_USAGE
 from aiscale.cli.report import add_report_command
 from aiscale.cli.simulate import add_simulate_command
 from aiscale.cli.store import add_store_commands
+from aiscale.cli.terminal import PrintableStream
+from aiscale.store.lock import StoreBusyError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -41,16 +44,48 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit code."""
+    """Run the command line; return the exit code.
+
+    Everything printed passes through :func:`~aiscale.cli.terminal.printable`; every error
+    (bad input, a busy store, disk full, an unwritable target, Ctrl-C, a closed pipe) is one
+    line on stderr and exit code 2.
+    """
     args = build_parser().parse_args(argv)
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = PrintableStream(out), PrintableStream(err)
     try:
         return args.handler(args)
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-        print(f"aiscale: error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        code = _fail("interrupted; nothing half-written was kept (a load commits whole files only)")
+        if argv is None:  # the real command: leave now, before reader threads can abort the exit
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+        return code
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, out.fileno())  # the reader went away: say nothing more on stdout
         return EXIT_USAGE
-    except ValueError as exc:  # bad values and unknown formats carry their own message
-        print(f"aiscale: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    except (OSError, ValueError, StoreBusyError) as exc:
+        return _fail(_one_line(exc))
+    except Exception as exc:
+        if type(exc).__module__.split(".")[0] in ("duckdb", "pyarrow"):
+            return _fail(_one_line(exc))
+        raise
+    finally:
+        sys.stdout, sys.stderr = out, err
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror and exc.filename:
+        return f"{exc.filename}: {exc.strerror}"
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0] if isinstance(exc, OSError) else text
+
+
+def _fail(message: str) -> int:
+    print(f"aiscale: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
 
 
 if __name__ == "__main__":

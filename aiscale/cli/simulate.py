@@ -46,7 +46,7 @@ def run_simulate(args: argparse.Namespace) -> int:
     from aiscale.sim.simulate import simulate_to
 
     if args.traces < 0:
-        raise SystemExit(f"aiscale simulate: --traces must be >= 0, but {args.traces} was passed.")
+        raise ValueError(f"--traces must be >= 0, but {args.traces} was passed.")
     started = time.perf_counter()
     truth = simulate_to(args.out, args.traces, seed=args.seed, format=args.format,
                         n_trials=args.trials, days=args.days, chunk_traces=args.chunk_traces)

@@ -1,4 +1,4 @@
-"""``aiscale load``, ``aiscale facts`` and ``aiscale formats``: fill a trace store and read it out.
+"""``aiscale load``, ``facts``, ``verify`` and ``formats``: fill a trace store, check it, read it out.
 
 Examples
 --------
@@ -32,7 +32,8 @@ def _cmd_load(args: argparse.Namespace) -> int:
         bar.update(rows)
 
     started = time.perf_counter()
-    summary = store.load(args.paths, format=args.format, progress=progress)
+    summary = store.load(args.paths, format=args.format, progress=progress, wait=not args.no_wait,
+                         on_wait=lambda message: print(message, file=sys.stderr))
     bar.close()
     print(summary)
     overview = store.sql("SELECT count(DISTINCT trace_id) AS traces, min(start_time) AS first, "
@@ -57,9 +58,27 @@ def _cmd_facts(args: argparse.Namespace) -> int:
 
     if not Path(args.store).is_dir():
         raise FileNotFoundError(f"{args.store}: no trace store here; create one with `aiscale load PATH --store {args.store}`.")
-    out = TraceStore(args.store).export_facts(args.output, engine=args.engine, prices=args.prices)
+    out = TraceStore(args.store).export_facts(args.output, engine=args.engine, prices=args.prices,
+                                              raw_csv=args.raw_csv)
     print(f"wrote {out}")
     return EXIT_OK
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from aiscale.store.verify import drop_damaged, verify_store
+
+    root = Path(args.store)
+    if not (root / "manifest.json").is_file():
+        raise FileNotFoundError(f"{root}: no trace store here (no manifest.json).")
+    result = verify_store(root)
+    print(result)
+    if result.ok:
+        return EXIT_OK
+    if args.drop_damaged:
+        dropped = drop_damaged(root)
+        print(f"dropped {len(dropped)} damaged file(s) from the store; load them again: "
+              + " ".join(dropped))
+    return EXIT_PARTIAL
 
 
 def _cmd_formats(args: argparse.Namespace) -> int:
@@ -76,6 +95,8 @@ def add_store_commands(commands) -> None:
     load.add_argument("paths", nargs="+", help="export files or folders")
     load.add_argument("--store", required=True, help="trace store folder (created when missing)")
     load.add_argument("--format", help="force a format (see `aiscale formats`)")
+    load.add_argument("--no-wait", action="store_true",
+                      help="fail at once when another load into the store is running (default: wait)")
     load.set_defaults(handler=_cmd_load)
 
     facts = commands.add_parser("facts", help="write trace facts (one row per trace)")
@@ -83,7 +104,17 @@ def add_store_commands(commands) -> None:
     facts.add_argument("-o", "--output", required=True, help="FILE.csv or FILE.parquet")
     facts.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb")
     facts.add_argument("--prices", help="price sheet (CSV or YAML) overriding genai-prices")
+    facts.add_argument("--raw-csv", action="store_true",
+                       help="write text cells as they are (default: cells starting with = + - @ get a "
+                            "leading ' so spreadsheets do not run them)")
     facts.set_defaults(handler=_cmd_facts)
+
+    verify = commands.add_parser("verify", help="check every part of a store against its recorded "
+                                                "size and checksum (exit 1 when damaged)")
+    verify.add_argument("--store", required=True)
+    verify.add_argument("--drop-damaged", action="store_true",
+                        help="remove damaged files from the store so they can be loaded again")
+    verify.set_defaults(handler=_cmd_verify)
 
     listing = commands.add_parser("formats", help="list the formats aiscale reads")
     listing.set_defaults(handler=_cmd_formats)

@@ -55,7 +55,8 @@ def bound_memory(con) -> None:
     from pathlib import Path
 
     spill = Path(tempfile.gettempdir()) / "aiscale-duckdb"
-    con.execute(f"SET memory_limit = '{QUERY_MEMORY_LIMIT}'; SET temp_directory = '{spill}'")
+    quoted = str(spill).replace("'", "''")  # a literal, quotes doubled (the temp folder, not trace data)
+    con.execute(f"SET memory_limit = '{QUERY_MEMORY_LIMIT}'; SET temp_directory = '{quoted}'")
 
 
 def quiet_progress(con) -> None:
@@ -104,7 +105,7 @@ def rollup_on_duckdb(parts: dict[str, list[str]], rates: pd.DataFrame | None, *,
     for name in ("spans", "traces"):
         files = parts.get(name) or []
         if files:
-            con.raw_sql(f"CREATE VIEW {name}_src AS SELECT * FROM read_parquet({files!r})")
+            con.con.read_parquet(files).create_view(f"{name}_src")  # paths as values, never as SQL
             tables[name] = con.table(f"{name}_src")
         else:
             tables[name] = register(con, f"{name}_src", schema.schema_of(name).empty_table())

@@ -14,6 +14,7 @@ True
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 from collections.abc import Iterator
 from functools import lru_cache
@@ -92,16 +93,36 @@ def read_file(path: str | Path, format: str | None = None) -> tuple[str, Iterato
 
 
 def expand_paths(paths: list[str | Path] | str | Path) -> list[Path]:
-    """Expand files and folders (recursively, hidden files skipped) into a sorted file list."""
+    """Expand files and folders into a sorted file list.
+
+    Folders are walked recursively; hidden files and folders are skipped, and so are trace
+    store folders (a ``manifest.json`` beside ``spans/``, ``traces/`` or a ``.lock``), so a
+    store kept inside a loaded folder never loads its own parts.
+    """
     if isinstance(paths, (str, Path)):
         paths = [paths]
     files: list[Path] = []
     for entry in map(Path, paths):
         if entry.is_dir():
-            files.extend(sorted(p for p in entry.rglob("*") if p.is_file() and not any(
-                part.startswith(".") for part in p.relative_to(entry).parts)))
+            files.extend(_walk(entry))
         elif entry.is_file():
             files.append(entry)
         else:
             raise FileNotFoundError(f"{entry}: no such file or folder.")
     return files
+
+
+def is_store_folder(folder: Path) -> bool:
+    """Whether ``folder`` is an aiscale trace store."""
+    return (folder / "manifest.json").is_file() and any(
+        (folder / name).exists() for name in ("spans", "traces", "facts", ".lock"))
+
+
+def _walk(root: Path) -> list[Path]:
+    found = []
+    for folder, subfolders, names in os.walk(root):
+        here = Path(folder)
+        subfolders[:] = sorted(d for d in subfolders
+                               if not d.startswith(".") and not is_store_folder(here / d))
+        found += [here / n for n in names if not n.startswith(".") and (here / n).is_file()]
+    return sorted(found) if not is_store_folder(root) else []

@@ -23,6 +23,7 @@ Examples
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -132,3 +133,15 @@ def json_text(value: Any) -> str | None:
     if value is None:
         return None
     return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str, ensure_ascii=False)
+
+
+def folder_tag(folder: Path) -> str:
+    """Six hex digits naming a folder by its resolved path: ids a loader builds from folder or
+    file names (``<run>~<tag>/<instance>``) stay unique when two runs share a folder name.
+
+    Examples
+    --------
+    >>> folder_tag(Path("/a/run")) != folder_tag(Path("/b/run"))
+    True
+    """
+    return hashlib.sha1(str(Path(folder).resolve()).encode()).hexdigest()[:6]

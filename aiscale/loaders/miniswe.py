@@ -1,7 +1,8 @@
 """mini-swe-agent trajectories (``<id>.traj.json``) and their SWE-bench ``report.json`` files.
 
-A trajectory (``trajectory_format`` "mini-swe-agent-1") becomes the trace ``<run>/<instance_id>``,
-where ``<run>`` is the folder holding ``trajs/`` (layout ``<run>/trajs/<id>/<id>.traj.json``):
+A trajectory (``trajectory_format`` "mini-swe-agent-1") becomes the trace ``<run>~<tag>/<instance_id>``,
+where ``<run>`` is the folder holding ``trajs/`` (``<tag>``: six hex digits of its path, so two
+runs in folders of the same name never merge) (layout ``<run>/trajs/<id>/<id>.traj.json``):
 
 - a root ``agent`` span from the first to the last call's ``created`` time (second resolution;
   the last call's own duration and command are not included);
@@ -46,7 +47,7 @@ from aiscale.loaders._common import (
     read_document,
     unix_to_timestamp,
 )
-from aiscale.loaders.base import Chunk, json_text
+from aiscale.loaders.base import Chunk, folder_tag, json_text
 from aiscale.schema import SPAN_COLUMNS, TRACE_COLUMNS
 
 NAME = "mini-swe-agent"
@@ -69,16 +70,29 @@ def sniff(path: Path, head: bytes) -> bool:
 
 def run_and_instance(path: Path) -> tuple[str, str]:
     """The run (folder holding ``trajs/`` or ``logs/``) and instance id of a trajectory or report."""
+    folder, instance = run_folder_and_instance(path)
+    return folder.name, instance
+
+
+def run_folder_and_instance(path: Path) -> tuple[Path, str]:
+    """The run folder and instance id of a trajectory or report (see :func:`run_and_instance`)."""
     if path.name.endswith("report.json"):
         instance = path.parent.name
-        run = path.parents[2].name if path.parent.parent.name == "logs" else path.parents[1].name
+        run = path.parents[2] if path.parent.parent.name == "logs" else path.parents[1]
         return run, instance
     instance = path.name.removesuffix(".traj.json").removesuffix(".json")
     if path.parent.parent.name == "trajs":
-        return path.parents[2].name, instance
+        return path.parents[2], instance
     if path.parent.name == "trajs":
-        return path.parents[1].name, instance
-    return path.parent.name, instance
+        return path.parents[1], instance
+    return path.parent, instance
+
+
+def run_key(path: Path) -> str:
+    """The run part of trace ids: ``<run folder name>~<tag of its path>`` (two runs in folders
+    of the same name never merge)."""
+    folder, _ = run_folder_and_instance(path)
+    return f"{folder.name}~{folder_tag(folder)}"
 
 
 def read(path: str | Path) -> Iterator[Chunk]:
@@ -102,7 +116,7 @@ def read(path: str | Path) -> Iterator[Chunk]:
 
 
 def _report(path: Path, document: dict) -> Chunk:
-    run, instance = run_and_instance(path)
+    run, instance = run_key(path), run_and_instance(path)[1]
     entries = {instance: document} if "resolved" in document else document
     rows, bad = [], []
     for row, (instance_id, entry) in enumerate(entries.items(), start=1):
@@ -123,7 +137,7 @@ def _trajectory(path: Path, document: dict) -> tuple[list[dict], dict]:
     info = document.get("info") if isinstance(document.get("info"), dict) else {}
     config = info.get("config") if isinstance(info.get("config"), dict) else {}
     agent = config.get("agent") if isinstance(config.get("agent"), dict) else {}
-    run, instance = run_and_instance(path)
+    run, instance = run_key(path), run_and_instance(path)[1]
     instance = document.get("instance_id") or instance
     trace_id = f"{run}/{instance}"
     regex = re.compile(agent.get("action_regex") or ACTION_REGEX, re.DOTALL)

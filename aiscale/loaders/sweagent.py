@@ -8,7 +8,7 @@ totals) or carry the totals on one made-up span (inventing a split the source do
 and their times would be invented. So each file becomes one span-less facts row
 (:attr:`Chunk.facts`) with exactly what the file knows:
 
-- ``trace_id`` ``<run folder>/<instance_id>``, ``task_id`` the instance id, ``variant`` the run
+- ``trace_id`` ``<run folder>~<tag>/<instance_id>`` (``<tag>``: six hex digits of the folder's path), ``task_id`` the instance id, ``variant`` the run
   folder (it names model and settings, e.g. ``gpt4__..._t-0.00__p-0.95__c-3.00__install-1``);
 - ``n_llm_calls`` = ``iterations`` = ``api_calls``; ``input_tokens`` = ``tokens_sent``,
   ``output_tokens`` = ``tokens_received`` (GPT-4 era: no cache or reasoning counts, so those
@@ -39,7 +39,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from aiscale.loaders._common import as_float, as_int, bad_record, frame, head_text, read_document
-from aiscale.loaders.base import Chunk, json_text
+from aiscale.loaders.base import Chunk, folder_tag, json_text
 from aiscale.schema import FACT_COLUMNS
 
 NAME = "swe-agent-v0"
@@ -101,7 +101,7 @@ def _facts_row(path: Path, document: dict) -> dict:
     metadata = {"source": NAME, "run": run, "model": run.split("__", 1)[0],
                 "exit_status": info.get("exit_status"), "environment": document.get("environment"),
                 "note": "per-instance totals only: no per-call usage, cost or timestamps"}
-    return {"trace_id": f"{run}/{instance}", "task_id": instance, "trial": 0, "variant": run,
+    return {"trace_id": f"{run}~{folder_tag(path.parent)}/{instance}", "task_id": instance, "trial": 0, "variant": run,
             "metadata": json_text(metadata), "n_llm_calls": calls, "iterations": calls,
             "n_tool_calls": len(steps), "input_tokens": _stat(stats, "tokens_sent", int),
             "output_tokens": _stat(stats, "tokens_received", int),

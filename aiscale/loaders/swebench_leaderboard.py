@@ -2,7 +2,8 @@
 
 The file is ``{"leaderboards": [{"name": ..., "results": [run, ...]}, ...]}``. Every run with
 ``per_instance_details`` is a variant (its ``folder``); each of its instances becomes one
-span-less facts row (:attr:`Chunk.facts`): ``trace_id`` ``<folder>/<instance_id>``, ``task_id``
+span-less facts row (:attr:`Chunk.facts`): ``trace_id`` ``<folder>~<tag>/<instance_id>`` (``<tag>``:
+six hex digits of the file's path, so two leaderboard files never merge), ``task_id``
 the instance id, ``iterations`` = ``n_llm_calls`` = ``api_calls``, ``reported_cost_usd`` =
 ``cost``, ``success`` = ``resolved``. Tokens, latency and aiscale's own cost stay null.
 
@@ -25,8 +26,8 @@ Examples
 >>> _ = path.write_text(json.dumps({"leaderboards": [{"name": "x", "results": [run]},
 ...                                                  {"name": "y", "results": [run]}]}))
 >>> facts = pd.concat([c.facts for c in read(path)])
->>> facts["trace_id"].tolist(), facts["iterations"].tolist()
-(['r1/a', 'r1/b'], [1, 3])
+>>> [t.split("/")[1] for t in facts["trace_id"]], facts["iterations"].tolist()
+(['a', 'b'], [1, 3])
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from aiscale.loaders._common import (
     keep_first_key,
     read_document,
 )
-from aiscale.loaders.base import Chunk, json_text
+from aiscale.loaders.base import Chunk, folder_tag, json_text
 from aiscale.schema import FACT_COLUMNS
 
 NAME = "swebench-leaderboard"
@@ -98,7 +99,7 @@ def _run_chunk(path: Path, number: int, run: dict, board_names: list[str]) -> Ch
     rows, bad = [], []
     for instance_id, entry in details.items():
         try:
-            rows.append(_row(folder, instance_id, entry))
+            rows.append(_row(folder, instance_id, entry, folder_tag(path)))
         except TypeError as exc:
             bad.append(bad_record(path, number, f"run {folder!r}, instance {instance_id!r}: {exc}", entry))
     for instance_id, entry in getattr(details, "duplicates", []):
@@ -111,7 +112,7 @@ def _run_chunk(path: Path, number: int, run: dict, board_names: list[str]) -> Ch
     return Chunk(facts=facts, quarantined=bad, rows_read=len(rows) + len(bad), unit="row")
 
 
-def _row(folder: str, instance_id: str, entry: Any) -> dict:
+def _row(folder: str, instance_id: str, entry: Any, tag: str) -> dict:
     if not isinstance(entry, dict):
         raise TypeError("an instance entry must be an object")
     calls, cost, resolved = as_int(entry.get("api_calls")), as_float(entry.get("cost")), entry.get("resolved")
@@ -120,7 +121,7 @@ def _row(folder: str, instance_id: str, entry: Any) -> dict:
                             ("resolved", resolved, isinstance(resolved, bool))):
         if value is not None and not ok:
             raise TypeError(f"`{name}` has the wrong type ({value!r})")
-    return {"trace_id": f"{folder}/{instance_id}", "task_id": instance_id, "trial": 0, "variant": folder,
+    return {"trace_id": f"{folder}~{tag}/{instance_id}", "task_id": instance_id, "trial": 0, "variant": folder,
             "success": resolved, "iterations": calls, "n_llm_calls": calls, "reported_cost_usd": cost}
 
 

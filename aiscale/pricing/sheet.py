@@ -57,7 +57,15 @@ def read_price_sheet(sheet: str | Path | pd.DataFrame) -> pd.DataFrame:
     pandas.DataFrame
         Columns :data:`SHEET_COLUMNS`, one row per sheet row, in sheet order.
     """
-    frame = _read_raw(sheet).rename(columns=lambda c: str(c).strip().lower().replace("-", "_"))
+    where = "" if isinstance(sheet, pd.DataFrame) else f"{sheet}: "
+    try:
+        return _normalised(_read_raw(sheet))
+    except (ValueError, TypeError) as exc:  # name the file in every complaint about it
+        raise ValueError(f"{where}{exc}" if where and not str(exc).startswith(str(sheet)) else str(exc)) from None
+
+
+def _normalised(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.rename(columns=lambda c: str(c).strip().lower().replace("-", "_"))
     frame = frame.rename(columns=_ALIASES)
     unknown = sorted(set(frame.columns) - set(SHEET_COLUMNS))
     if unknown:

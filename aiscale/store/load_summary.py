@@ -37,6 +37,7 @@ class LoadSummary:
 
     files: list[FileLoad]
     orphan_spans: int = 0
+    colliding_traces: list[str] = field(default_factory=list)
 
     @property
     def rows_read(self) -> int:
@@ -70,6 +71,11 @@ class LoadSummary:
         if self.orphan_spans:
             lines.append(f"spans whose parent is not in the store: {self.orphan_spans:,} "
                          "(kept; their trace may be split across files)")
+        if self.colliding_traces:
+            shown = ", ".join(self.colliding_traces[:3])
+            lines.append(f"WARNING: {len(self.colliding_traces):,} trace id(s) are claimed by different "
+                         f"sources (e.g. {shown}) and are rolled up as one trace each: check that they "
+                         "are the same traces, or load the sources into separate stores")
         for f in self.files:
             for example in f.quarantine_examples:
                 lines.append(f"  {example}")

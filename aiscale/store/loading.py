@@ -9,6 +9,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import shutil
+import threading
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
@@ -19,7 +20,14 @@ import duckdb
 from aiscale.facts.on_duckdb import bound_memory, quiet_progress
 from aiscale.store.ingest import stage_file
 from aiscale.store.load_summary import FileLoad, LoadSummary
-from aiscale.store.manifest import TABLES, file_digest, list_parts, read_manifest, write_manifest
+from aiscale.store.manifest import (
+    TABLES,
+    file_digest,
+    list_parts,
+    part_checksum,
+    read_manifest,
+    write_manifest,
+)
 
 PARALLEL_BYTES = 64 * 1024 * 1024  # below this a load runs in-process (no worker start-up)
 LOAD_WORKERS = 2
@@ -36,7 +44,7 @@ def plan(root: Path, files: list[Path], named: set[Path], summary: LoadSummary) 
             summary.files.append(FileLoad(str(path), previous.get("format"), "already loaded"))
             continue
         seen.add(digest)
-        staging = root / f".load-{digest[:16]}-{uuid.uuid4().hex[:8]}"
+        staging = root / f".load-{os.getpid()}-{digest[:16]}-{uuid.uuid4().hex[:8]}"
         jobs.append((path, digest, path in named, staging))
     return jobs
 
@@ -52,7 +60,8 @@ def stage_all(jobs: list[tuple], *, format: str | None, progress=None):
             yield path, {**record, "digest": digest, "staging": staging}, time.perf_counter() - started
         return
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=LOAD_WORKERS, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=LOAD_WORKERS, mp_context=context,
+                             initializer=exit_with_parent, initargs=(os.getpid(),)) as pool:
         started = time.perf_counter()
         futures = [(path, digest, staging, pool.submit(stage_file, path, digest, format, named, staging))
                    for path, digest, named, staging in jobs]
@@ -63,10 +72,48 @@ def stage_all(jobs: list[tuple], *, format: str | None, progress=None):
             yield path, {**record, "digest": digest, "staging": staging}, time.perf_counter() - started
 
 
+def exit_with_parent(parent_pid: int, poll_s: float = 1.0) -> None:
+    """In a worker: exit as soon as the loading process is gone (killed, not only stopped).
+
+    Started as the worker pool's initializer; a daemon thread polls the parent's pid.
+    """
+    def watch() -> None:
+        while True:
+            time.sleep(poll_s)
+            if os.getppid() != parent_pid and not _alive(parent_pid):
+                os._exit(1)
+
+    threading.Thread(target=watch, name="aiscale-parent-watch", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def staging_owner(folder: Path) -> int | None:
+    """The pid in a staging folder's name (``.load-PID-...``), None for other names."""
+    parts = folder.name.split("-")
+    return int(parts[1]) if len(parts) > 2 and parts[1].isdigit() and len(parts[1]) < 10 else None
+
+
 def clean_interrupted(root: Path) -> None:
-    """Remove staging folders left by interrupted loads."""
+    """Remove staging folders left by loads whose process is gone (never a live load's)."""
     for leftover in root.glob(".load-*"):
-        shutil.rmtree(leftover, ignore_errors=True)
+        owner = staging_owner(leftover)
+        if owner is None or (owner != os.getpid() and not _alive(owner)):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def remove_staging(jobs: list[tuple]) -> None:
+    """Remove this load's own staging folders (after an error or an interruption)."""
+    for *_, staging in jobs:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def repeats_spans(root: Path, staging: Path, record: dict) -> bool:
@@ -76,8 +123,10 @@ def repeats_spans(root: Path, staging: Path, record: dict) -> bool:
     if not new or not old:
         return False
     with duckdb.connect() as con:
+        con.read_parquet(new).create_view("new_spans")  # paths as values, never as SQL text
+        con.read_parquet(old).create_view("old_spans")
         return con.execute(
-            f"SELECT count(*) FROM (SELECT 1 FROM read_parquet({new!r}) n JOIN read_parquet({old!r}) o "
+            "SELECT count(*) FROM (SELECT 1 FROM new_spans n JOIN old_spans o "
             "ON n.trace_id = o.trace_id AND n.span_id = o.span_id LIMIT 1)").fetchone()[0] > 0
 
 def commit(root: Path, staging: Path, digest: str, record: dict) -> None:
@@ -89,6 +138,7 @@ def commit(root: Path, staging: Path, digest: str, record: dict) -> None:
                 target = root / table / name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(staging / table / name, target)
+                record.setdefault("checksums", {})[f"{table}/{name}"] = part_checksum(target)
         if (staging / "quarantine.jsonl").exists():
             (root / "quarantine").mkdir(exist_ok=True)
             os.replace(staging / "quarantine.jsonl", root / "quarantine" / f"{digest[:16]}.jsonl")
@@ -114,9 +164,32 @@ def count_orphans(root: Path) -> int:
     with duckdb.connect() as con:
         quiet_progress(con)
         bound_memory(con)
-        con.execute(f"CREATE VIEW spans_all AS SELECT * FROM read_parquet({spans!r}, filename = true)")
+        con.read_parquet(spans, filename=True).create_view("spans_all")
         return int(con.execute(  # the `spans` view's rows, computed once, 3 columns
             f"WITH d AS MATERIALIZED ({distinct}) "
             "SELECT count(*) FROM d c WHERE parent_id IS NOT NULL AND NOT EXISTS "
             "(SELECT 1 FROM d p WHERE p.trace_id = c.trace_id AND p.span_id = c.parent_id)"
         ).fetchone()[0])
+
+
+def colliding_traces(root: Path) -> list[str]:
+    """Trace ids that different sources both claim: spans from two formats, or a span-less
+    facts row from one file beside spans or facts rows from another. Never merged silently:
+    the load summary names them."""
+    manifest = read_manifest(root)
+    spans, facts = list_parts(root, manifest, "spans"), list_parts(root, manifest, "facts")
+    if not facts and not spans:
+        return []
+    with duckdb.connect() as con:
+        quiet_progress(con)
+        bound_memory(con)
+        claims = []
+        if spans:
+            con.read_parquet(spans).create_view("span_rel")
+            claims.append("SELECT DISTINCT trace_id, 'spans:' || coalesce(source, '') AS claim FROM span_rel")
+        if facts:
+            con.read_parquet(facts, filename=True).create_view("fact_rel")
+            claims.append("SELECT DISTINCT trace_id, 'facts:' || filename AS claim FROM fact_rel")
+        rows = con.execute(f"SELECT trace_id FROM ({' UNION ALL '.join(claims)}) GROUP BY trace_id "
+                           "HAVING count(DISTINCT claim) > 1 ORDER BY trace_id").fetchall()
+    return [r[0] for r in rows]

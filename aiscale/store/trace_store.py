@@ -40,7 +40,9 @@ from aiscale.loaders import expand_paths
 from aiscale.pricing.rates import rate_table
 from aiscale.store import loading
 from aiscale.store.load_summary import FileLoad, LoadSummary
+from aiscale.store.lock import load_lock
 from aiscale.store.manifest import TABLES, list_parts, read_manifest, write_manifest
+from aiscale.store.safe_output import neutralise_formulas, write_atomically
 
 Engine = Literal["duckdb", "spark"]
 
@@ -89,19 +91,28 @@ class TraceStore:
 
     # -- loading ----------------------------------------------------------------------------
     def load(self, paths: Iterable[str | Path] | str | Path, *, format: str | None = None,
-             progress: Callable[[str, int], None] | None = None) -> LoadSummary:
+             progress: Callable[[str, int], None] | None = None, wait: bool = True,
+             on_wait: Callable[[str], None] | None = None) -> LoadSummary:
         """Load export files (or folders of them) into the store.
+
+        Loads into one store run one at a time (an OS file lock): a second load waits for
+        the first, or raises :class:`~aiscale.store.lock.StoreBusyError` with ``wait=False``.
 
         Parameters
         ----------
         paths : path or list of paths
             Files or folders; folders are searched recursively and files no loader
             recognises are skipped (and listed), while a named file must be recognised.
+            Store folders met while walking (this one included) are skipped.
         format : str, optional
             Force one loader instead of detecting each file's format.
         progress : callable, optional
             ``progress(path, rows)``: called as rows are read (per chunk when files are read
             in this process, per file when two workers read them); the CLI draws a bar.
+        wait : bool, default=True
+            Wait for another load into this store to finish (False: raise at once).
+        on_wait : callable, optional
+            Called once with a message when the call has to wait.
 
         Returns
         -------
@@ -109,20 +120,26 @@ class TraceStore:
             Rows read / loaded / quarantined per file; also kept as ``store.last_load``.
         """
         named = {Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)}
-        loading.clean_interrupted(self.root)
-        summary = LoadSummary(files=[])
-        jobs = loading.plan(self.root, expand_paths(list(named)), named, summary)
-        for path, record, seconds in loading.stage_all(jobs, format=format, progress=progress):
-            if record["status"] == "skipped":
-                summary.files.append(FileLoad(str(path), None, "skipped", reason=record["reason"]))
-                continue
-            examples = record.pop("examples")
-            loading.commit(self.root, record.pop("staging"), record.pop("digest"), record)
-            summary.files.append(FileLoad(
-                str(path), record["format"], "loaded", rows_read=record["rows_read"],
-                rows_loaded=record["rows_loaded"], rows_quarantined=record["rows_quarantined"],
-                unit=record["unit"], seconds=seconds, quarantine_examples=examples))
-        summary.orphan_spans = loading.count_orphans(self.root)
+        files = [f for f in expand_paths(list(named)) if not _is_inside(f, self.root)]
+        with load_lock(self.root, wait=wait, on_wait=on_wait):
+            loading.clean_interrupted(self.root)
+            summary = LoadSummary(files=[])
+            jobs = loading.plan(self.root, files, named, summary)
+            try:
+                for path, record, seconds in loading.stage_all(jobs, format=format, progress=progress):
+                    if record["status"] == "skipped":
+                        summary.files.append(FileLoad(str(path), None, "skipped", reason=record["reason"]))
+                        continue
+                    examples = record.pop("examples")
+                    loading.commit(self.root, record.pop("staging"), record.pop("digest"), record)
+                    summary.files.append(FileLoad(
+                        str(path), record["format"], "loaded", rows_read=record["rows_read"],
+                        rows_loaded=record["rows_loaded"], rows_quarantined=record["rows_quarantined"],
+                        unit=record["unit"], seconds=seconds, quarantine_examples=examples))
+            finally:
+                loading.remove_staging(jobs)
+            summary.orphan_spans = loading.count_orphans(self.root)
+            summary.colliding_traces = loading.colliding_traces(self.root)
         self.last_load = summary
         return summary
 
@@ -146,8 +163,7 @@ class TraceStore:
             parts = self.parts(table)
             view = "facts_raw" if table == "facts" else table
             if parts:
-                con.execute(f"CREATE VIEW {view}_all AS SELECT * FROM read_parquet({parts!r}, "
-                            "filename = true)")
+                con.read_parquet(parts, filename=True).create_view(f"{view}_all")  # paths as values
             else:
                 con.register(f"{view}_empty", schema.schema_of(table).empty_table())
                 con.execute(f"CREATE VIEW {view}_all AS SELECT *, '' AS filename FROM {view}_empty")
@@ -244,17 +260,22 @@ class TraceStore:
             return facts
         return facts.loc[in_window(facts["started_at"], low, high)].reset_index(drop=True)
 
-    def export_facts(self, out: str | Path, **kwargs) -> Path:
-        """Write trace facts to ``out`` (.csv or .parquet) and return the path."""
+    def export_facts(self, out: str | Path, *, raw_csv: bool = False, **kwargs) -> Path:
+        """Write trace facts to ``out`` (.csv or .parquet) atomically and return the path.
+
+        In CSV, text cells starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return get
+        a leading ``'`` so a spreadsheet shows them instead of running them; ``raw_csv=True``
+        writes them as they are.
+        """
         out = Path(out)
+        if out.suffix not in (".csv", ".parquet"):
+            raise ValueError(f"The output file must end in .csv or .parquet, but {out.name!r} was passed.")
         facts = self.facts(**kwargs)
         if out.suffix == ".csv":
-            facts.to_csv(out, index=False)
-        elif out.suffix == ".parquet":
-            pq.write_table(pa.Table.from_pandas(facts, preserve_index=False), out)
-        else:
-            raise ValueError(f"The output file must end in .csv or .parquet, but {out.name!r} was passed.")
-        return out
+            table = facts if raw_csv else neutralise_formulas(facts)
+            return write_atomically(out, lambda tmp: table.to_csv(tmp, index=False))
+        return write_atomically(out, lambda tmp: pq.write_table(
+            pa.Table.from_pandas(facts, preserve_index=False), tmp))
 
 
 def load(paths: Iterable[str | Path] | str | Path, *, store: str | Path,
@@ -285,3 +306,12 @@ def load(paths: Iterable[str | Path] | str | Path, *, store: str | Path,
     trace_store = TraceStore(store)
     trace_store.load(paths, format=format)
     return trace_store
+
+
+def _is_inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` lies in ``folder`` (both resolved; a store never loads its own parts)."""
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except ValueError:
+        return False
+    return True
