@@ -126,6 +126,6 @@ def test_no_module_is_too_long():
 
 def test_the_public_face_is_only_its_names():
     tree = ast.parse((PACKAGE / "__init__.py").read_text())
-    defined = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
-    assert defined == []
+    defined = [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
+    assert defined == ["__getattr__", "__dir__"]  # the lazy look-up of the public names only
     assert set(aiscale.__all__) <= set(dir(aiscale))
