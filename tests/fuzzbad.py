@@ -275,7 +275,8 @@ DOCUMENT_CORRUPTORS = {"tau-bench": _corrupt_taubench, "tau2-bench": _corrupt_ta
 _LINE = {"wrong_type", "missing_id", "negative_tokens", "absurd_tokens", "end_before_start",
          "non_utf8", "duplicate_id", "parent_cycle"}
 #: the same record in two files is stored twice and counted once (it is not an error)
-COUNTED_ONCE = {"mini-swe-agent", "swe-agent-v0"}
+# a copy of a run in another folder is another run (its ids carry the folder's tag): kept apart
+COUNTED_TWICE = {"mini-swe-agent", "swe-agent-v0"}
 MUST_QUARANTINE = {
     "canonical": _LINE - {"non_utf8"} | {"unknown_enum"},  # Parquet text is UTF-8 by contract
     "phoenix": _LINE - {"wrong_type"},  # a non-numeric count: see test notes

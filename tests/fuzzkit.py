@@ -10,6 +10,7 @@ from the run itself, never from aiscale: ``expected(run)``.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +40,11 @@ class Trace:
     id: str
     success: bool
     calls: tuple[Call, ...]
+
+
+def untagged(trace_id: str) -> str:
+    """A stored trace id without the folder tag loaders add (``run~1a2b3c/x`` -> ``run/x``)."""
+    return re.sub(r"~[0-9a-f]{6}(?=/)", "", trace_id)
 
 
 @dataclass

@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from fuzzkit import untagged
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_fuzz_roundtrip import check_accounting
@@ -58,7 +59,7 @@ def load_copy(data: bytes, name: str, fmt: str, folder: Path) -> aiscale.TraceSt
 
 def trace_ids(store: aiscale.TraceStore) -> set[str]:
     rows = store.sql("SELECT DISTINCT trace_id FROM spans UNION SELECT trace_id FROM facts_raw")
-    return set(rows["trace_id"])
+    return set(rows["trace_id"].map(untagged))
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +75,7 @@ def clean(tmp_path_factory) -> dict[str, aiscale.TraceStore]:
 
 def span_counts(store: aiscale.TraceStore) -> dict[str, int]:
     rows = store.sql("SELECT trace_id, count(*) AS n FROM spans GROUP BY trace_id")
-    return dict(zip(rows["trace_id"], rows["n"], strict=True))
+    return dict(zip(rows["trace_id"].map(untagged), rows["n"], strict=True))
 
 
 @pytest.mark.parametrize("fmt, start_marker", [("tau-bench", "["), ("tau2-bench", '"simulations": [')])
@@ -84,7 +85,7 @@ def test_fuzz_truncated_list_keeps_every_complete_record(clean, fmt, start_marke
     text = data.decode()
     ends = element_ends(text, text.index(start_marker) + len(start_marker) - 1)
     reference = span_counts(clean[fmt])
-    ordered = list(dict.fromkeys(clean[fmt].sql("SELECT trace_id FROM spans ORDER BY source_row")["trace_id"]))
+    ordered = list(dict.fromkeys(clean[fmt].sql("SELECT trace_id FROM spans ORDER BY source_row")["trace_id"].map(untagged)))
 
     @settings(max_examples=EXAMPLES)
     @given(cut=st.integers(1, len(data) - 2))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from fuzzbad import COUNTED_ONCE, KINDS, MUST_QUARANTINE, corrupt
+from fuzzbad import COUNTED_TWICE, KINDS, MUST_QUARANTINE, corrupt
 from fuzzkit import WRITERS, runs
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -41,8 +41,8 @@ def load_corrupted(fmt: str, run, kind: str, index: int) -> None:
             assert summary.rows_quarantined >= 1, f"{fmt}/{kind} was not quarantined:\n{summary}"
             assert quarantine["reason"].str.len().gt(0).all()
             assert quarantine["source_file"].isin([str(f) for f in files]).all()
-        if kind == "duplicate_id" and fmt in COUNTED_ONCE:
-            assert len(store.facts()) == len(run)
+        if kind == "duplicate_id" and fmt in COUNTED_TWICE:
+            assert len(store.facts()) == 2 * len(run) and store.facts()["trace_id"].is_unique
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from fuzzkit import CHECKED, WRITERS, expected, runs
+from fuzzkit import CHECKED, WRITERS, expected, runs, untagged
 from hypothesis import given, settings
 
 import aiscale
@@ -35,7 +35,7 @@ def check_accounting(store: aiscale.TraceStore, *, quarantined: int | None = Non
 
 
 def compare(facts: pd.DataFrame, want: pd.DataFrame, ids: dict[str, str], columns: list[str]) -> None:
-    facts = facts.set_index("trace_id")
+    facts = facts.assign(trace_id=facts["trace_id"].map(untagged)).set_index("trace_id")
     assert sorted(facts.index) == sorted(ids.values())
     for model_id, trace_id in ids.items():
         got, exp = facts.loc[trace_id], want.loc[model_id]
