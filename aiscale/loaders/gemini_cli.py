@@ -37,7 +37,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from aiscale.loaders._common import as_int, bad_record, frame, head_text, naive_as_utc, read_document
+from aiscale.loaders._common import (
+    as_int,
+    bad_record,
+    frame,
+    head_text,
+    naive_as_utc,
+    read_document,
+)
 from aiscale.loaders.base import Chunk, json_text
 from aiscale.schema import SPAN_COLUMNS, TRACE_COLUMNS
 
