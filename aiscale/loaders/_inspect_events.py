@@ -74,7 +74,9 @@ def split_model(name: Any) -> tuple[str | None, str | None]:
 
 def _end(event: dict, start: Any) -> Any:
     end = naive_as_utc(event.get("completed"))
+    output = event.get("output") if isinstance(event.get("output"), dict) else {}
     seconds = as_float(event.get("working_time"))
+    seconds = as_float(output.get("time")) if seconds is None else seconds  # older logs time the output
     if end is None and start is not None and seconds is not None:
         end = start + pd.Timedelta(seconds=seconds)
     return end if end is None or start is None or end >= start else start

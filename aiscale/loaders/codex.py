@@ -40,7 +40,7 @@ Examples
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "rollout.jsonl"
 >>> _ = path.write_text("\\n".join(json.dumps(x) for x in lines))
 >>> llm = next(read(path)).spans.query("kind == 'llm'")
->>> llm["input_tokens"].tolist(), llm["output_tokens"].tolist()
+>>> llm["input_tokens"].astype(int).tolist(), llm["output_tokens"].astype(int).tolist()
 ([10, 15], [2, 3])
 """
 

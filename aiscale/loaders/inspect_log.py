@@ -14,8 +14,8 @@ with ``eval``, ``results`` and ``samples``. Each sample record becomes the trace
 - a root ``agent`` span over the sample's events; ``limit`` (message, token, time, ...) and
   ``error`` make it an ``error`` span (``error_type`` ``limit:<type>`` or the error message);
 - an ``llm`` span per ``model`` event, from its ``timestamp`` to ``completed`` (else plus its
-  ``working_time``). Calls made inside a scorer (model-graded scorers) sit under an
-  ``evaluator`` span. Provider and model come from ``provider/model``;
+  ``working_time``, or in older logs its output's ``time``). Calls made inside a scorer
+  (model-graded scorers) sit under an ``evaluator`` span. Provider and model come from ``provider/model``;
 - a ``tool`` span per ``tool`` event (``function``, ``arguments`` as JSON text, its error).
 
 Token conventions differ by provider (see the data's SOURCE.md): OpenAI's
