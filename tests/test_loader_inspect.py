@@ -10,12 +10,14 @@ import zipfile
 from math import comb
 from pathlib import Path
 
+import nbformat
 import pandas as pd
 import pytest
 
 import aiscale
 from aiscale.loaders import detect, inspect_log
 from aiscale.loaders._inspect_events import canonical_usage
+from aiscale.report.render import report
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "inspect-logs"
 EPOCHS5 = REAL / "inspect_ai-log-sets-set2-epochs5"
@@ -142,6 +144,18 @@ def test_pass_hat_k_for_k_1_to_5(facts, path):
     assert table["estimate"].tolist() == pytest.approx(truth, abs=1e-12)
     assert table["estimate"].iloc[0] == pytest.approx(MEASURED[path]["accuracy"], abs=1e-12)
     assert (table["lower"] <= table["estimate"]).all() and (table["estimate"] <= table["upper"]).all()
+
+
+def test_compare_report_renders_on_the_epochs5_logs(tmp_path):
+    store = aiscale.load([EPOCHS5], store=tmp_path / "s")
+    a, b = "openai/gpt-5 (popularity)", "google/gemini-2.5-pro (popularity)"
+    out = report(store, notebook="compare", out=tmp_path / "compare.html", parameters={"a": a, "b": b})
+    executed = nbformat.read(out.with_suffix(".ipynb"), as_version=4)
+    assert [o for c in executed.cells for o in c.get("outputs", []) if o.get("output_type") == "error"] == []
+    page = out.read_text()
+    assert "on 10 shared tasks" in page and a in page and b in page
+    # the logs' own accuracies (0.6 and 0.7) are the rates the report compares
+    assert "10 pp" in page
 
 
 def test_model_events_are_timed_llm_spans(store):
