@@ -246,3 +246,14 @@ def test_sniffing():
     assert detect(path) is codex
     metadata = REAL / "agentv-entire-codex" / "a3-92ff332928" / "0" / "metadata.json"
     assert not codex.sniff(metadata, metadata.read_bytes())
+
+
+def test_a_rollout_without_session_id_gets_a_tagged_file_id(tmp_path):
+    lines = [_line("00", "session_meta", {"cwd": "/p"}), _token_count("02", _usage(10, 1))]
+    ids = set()
+    for folder in ("a", "b"):  # the same file name in two folders: two traces, never merged
+        path = tmp_path / folder / "rollout-x.jsonl"
+        path.parent.mkdir()
+        path.write_text("\n".join(lines) + "\n")
+        ids |= set(next(codex.read(path)).spans["trace_id"])
+    assert len(ids) == 2 and all(i.startswith("rollout-x~") for i in ids)

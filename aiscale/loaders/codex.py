@@ -1,7 +1,8 @@
 """OpenAI Codex CLI rollouts (``~/.codex/sessions/YYYY/MM/DD/rollout-*.jsonl``): one trace per rollout.
 
 A rollout is JSONL: a ``session_meta`` line, then ``turn_context``, ``response_item`` and
-``event_msg`` lines, each with a ``timestamp``. It becomes the trace ``<session id>``:
+``event_msg`` lines, each with a ``timestamp``. It becomes the trace ``<session id>``
+(``<file stem>~<folder tag>`` when the rollout names no session):
 
 - a root ``agent`` span from the first to the last line's timestamp;
 - an ``llm`` span per model call. ``token_count`` events carry the cumulative
@@ -52,7 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from aiscale.loaders._common import as_int, bad_record, frame, head_text, naive_as_utc
-from aiscale.loaders.base import Chunk, Quarantined, iter_json_lines, json_text
+from aiscale.loaders.base import Chunk, Quarantined, folder_tag, iter_json_lines, json_text
 from aiscale.schema import SPAN_COLUMNS, TRACE_COLUMNS
 
 NAME = "codex"
@@ -238,7 +239,7 @@ class _Rollout:
 
     def finish(self) -> tuple[list[dict], dict]:
         session = self.meta.get("id") if isinstance(self.meta.get("id"), str) else None
-        trace_id = session or self.path.stem
+        trace_id = session or f"{self.path.stem}~{folder_tag(self.path.parent)}"
         root = {"trace_id": trace_id, "span_id": "session", "kind": "agent", "name": "codex session",
                 "start_time": self.first, "end_time": self.last, "status": "unset",
                 "source_row": 1, "attributes": {"cli_version": self.meta.get("cli_version")}}

@@ -52,7 +52,7 @@ from aiscale.loaders._common import (
     read_document,
 )
 from aiscale.loaders._inspect_events import sample_spans
-from aiscale.loaders.base import Chunk, Quarantined, json_text
+from aiscale.loaders.base import Chunk, Quarantined, folder_tag, json_text
 from aiscale.schema import SPAN_COLUMNS, TRACE_COLUMNS
 
 NAME = "inspect"
@@ -134,7 +134,8 @@ class _Log:
         spec = header["eval"]
         self.task = spec.get("task")
         self.model = spec.get("model")
-        self.eval_id = spec.get("eval_id") or spec.get("run_id") or spec.get("task_id") or path.stem
+        self.eval_id = (spec.get("eval_id") or spec.get("run_id") or spec.get("task_id")
+                        or f"{path.stem}~{folder_tag(path.parent)}")
         results = header.get("results") if isinstance(header.get("results"), dict) else {}
         scores = results.get("scores") if isinstance(results.get("scores"), list) else []
         self.scorer = next((s.get("name") for s in scores if isinstance(s, dict) and s.get("name")), None)
