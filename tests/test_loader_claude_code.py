@@ -264,3 +264,14 @@ def test_sniffing_claims_the_sessions_and_nothing_else():
             claimed = claude_code.sniff(path, read_head(path))
             assert claimed == (path.suffix == ".jsonl" and ROOT in path.parents), path
     assert detect(ROOT / "marot-spotter-ae4a77f8/ae4a77f8-aedd-4bc1-888f-c94edc91af04.jsonl") is claude_code
+
+
+def test_sniffing_a_huge_first_line_and_a_broken_one(tmp_path):
+    huge = tmp_path / "huge.jsonl"
+    huge.write_text(_line("user", message={"role": "user", "content": "x" * 100_000}) + "\n")
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"type": "user", "sessi\n' + _assistant("m1", OPUS46, {"input_tokens": 1}) + "\n")
+    other = tmp_path / "other.jsonl"
+    other.write_text(json.dumps({"type": "user", "id": 3, "text": "a chat export, not a session"}) + "\n")
+    assert detect(huge) is claude_code and detect(broken) is claude_code
+    assert not claude_code.sniff(other, read_head(other))

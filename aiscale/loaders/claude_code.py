@@ -65,21 +65,43 @@ PRIORITY = 25
 ROOT = "agent"
 VARIANT_ENV = "AISCALE_CLAUDE_CODE_VARIANT"
 VARIANT_FIELDS = ("model", "project", "git_branch", "cli_version", "cwd")
-_LINE_TYPES = ('"type":"user"', '"type":"assistant"', '"type":"summary"', '"type":"file-history-snapshot"',
-               '"type":"progress"', '"type":"system"', '"type":"queue-operation"')
+_SESSION_TYPES = ("user", "assistant", "system", "progress", "queue-operation")
+HEAD_BYTES = 65536  # what the registry passes to sniff (read_head's default)
+SNIFF_LINES = 8
 _NOT_ALNUM = re.compile(r"[^A-Za-z0-9]")
 
 
 def sniff(path: Path, head: bytes) -> bool:
-    """A JSON-lines file whose lines are Claude Code session records."""
+    """A JSON-lines file whose first records are Claude Code session lines.
+
+    A session line is an object with a ``sessionId`` and a ``type`` such as ``user`` or
+    ``assistant``; sessions of CLI 1.0.x may open with ``summary`` lines (``leafUuid``) and
+    later ones with a ``file-history-snapshot``.
+    """
     text = head_text(head)
     if not text.startswith("{"):
         return False
-    first = text.split("\n", 1)[0].replace(" ", "")
-    if not any(t in first for t in _LINE_TYPES):
-        return False
-    compact = text[:16384].replace(" ", "")
-    return '"sessionId":' in compact or '"leafUuid":' in first or '"trackedFileBackups":' in first
+    lines = text.split("\n")
+    complete = lines if len(head) < HEAD_BYTES else lines[:-1]
+    for line in complete[:SNIFF_LINES]:
+        try:
+            record = json.loads(line) if line.strip() else None
+        except ValueError:
+            continue  # a broken line is quarantined by read; the next ones decide
+        if isinstance(record, dict) and _is_session_line(record):
+            return True
+    if not complete:  # one line longer than the head: judge by its opening keys
+        compact = text[:4096].replace(" ", "")
+        return '"sessionId":' in compact and any(f'"type":"{t}"' in compact for t in _SESSION_TYPES)
+    return False
+
+
+def _is_session_line(record: dict) -> bool:
+    if record.get("type") in _SESSION_TYPES:
+        return isinstance(record.get("sessionId"), str) and ("uuid" in record or "operation" in record)
+    if record.get("type") == "summary":
+        return isinstance(record.get("leafUuid"), str)
+    return record.get("type") == "file-history-snapshot" and isinstance(record.get("snapshot"), dict)
 
 
 def encode_project(cwd: str) -> str:
