@@ -13,6 +13,7 @@ from genai_prices import Usage, calc_price
 import aiscale
 from aiscale.loaders import claude_code, detect
 from aiscale.loaders.base import read_head
+from aiscale.report import report
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 ROOT = REAL / "claude-code-sessions"
@@ -275,3 +276,14 @@ def test_sniffing_a_huge_first_line_and_a_broken_one(tmp_path):
     other.write_text(json.dumps({"type": "user", "id": 3, "text": "a chat export, not a session"}) + "\n")
     assert detect(huge) is claude_code and detect(broken) is claude_code
     assert not claude_code.sniff(other, read_head(other))
+
+
+def test_cost_investigation_renders_on_the_sessions(store, facts, tmp_path):
+    out = report(store, notebook="cost-investigation", out=tmp_path / "cc.html")
+    page = out.read_text()
+    executed = json.loads(out.with_suffix(".ipynb").read_text())
+    errors = [o for c in executed["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert errors == []
+    assert f"13 traces cost ${facts.cost_usd.sum():,.2f}" in page
+    assert all(model in page for model in (OPUS46, HAIKU45, SONNET4, SONNET45, OPUS45))
+    assert facts.cost_usd.idxmax() == "ae4a77f8-aedd-4bc1-888f-c94edc91af04" and facts.cost_usd.idxmax() in page
