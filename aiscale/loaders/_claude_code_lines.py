@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -262,11 +263,27 @@ def read_session_lines(path: Path) -> SessionLines:
     return reader.out
 
 
-def first_timestamp(path: Path, session_id: str, max_lines: int = 20) -> str | None:
-    """The first timestamp of a subagent file if it belongs to ``session_id`` (else None)."""
+def first_timestamp(path: Path, max_lines: int = 20) -> tuple[str | None, str | None]:
+    """``(sessionId, timestamp)`` of the first timestamped line among a file's first lines."""
     for row, value in iter_json_lines(path):
         if row > max_lines:
-            return None
+            break
         if isinstance(value, dict) and isinstance(value.get("timestamp"), str):
-            return value["timestamp"] if value.get("sessionId") == session_id else None
-    return None
+            session = value.get("sessionId")
+            return (session if isinstance(session, str) else None), value["timestamp"]
+    return None, None
+
+
+@lru_cache(maxsize=64)
+def agent_file_starts(folder: str, modified_ns: int) -> dict[str, str]:
+    """Earliest first timestamp of the ``agent-*.jsonl`` files in a folder, per session id.
+
+    Read once per folder (and modification time): a 2.0.x project folder holds every
+    session's flat subagent files side by side.
+    """
+    starts: dict[str, str] = {}
+    for path in sorted(Path(folder).glob("agent-*.jsonl")):
+        session, ts = first_timestamp(path)
+        if session is not None and ts is not None and (session not in starts or ts < starts[session]):
+            starts[session] = ts
+    return starts

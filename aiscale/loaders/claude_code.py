@@ -53,6 +53,7 @@ import pandas as pd
 from aiscale.loaders._claude_code_lines import (
     Call,
     SessionLines,
+    agent_file_starts,
     first_timestamp,
     read_session_lines,
 )
@@ -174,9 +175,10 @@ def _root_span(lines: SessionLines, times: _Times, start: pd.Timestamp | None) -
 
 def _subagent_starts(path: Path, session_id: str) -> list[str]:
     """First timestamps of this session's subagent files, in either file layout."""
-    candidates = [*(path.parent / path.stem / "subagents").glob("agent-*.jsonl"),
-                  *path.parent.glob("agent-*.jsonl")]
-    return [t for t in (first_timestamp(p, session_id) for p in candidates) if t is not None]
+    starts = [first_timestamp(p) for p in (path.parent / path.stem / "subagents").glob("agent-*.jsonl")]
+    found = [ts for session, ts in starts if session == session_id and ts is not None]
+    flat = agent_file_starts(str(path.parent), path.parent.stat().st_mtime_ns)
+    return found + ([flat[session_id]] if session_id in flat else [])
 
 
 def _agent_spans(lines: SessionLines, times: _Times) -> list[dict]:
