@@ -13,7 +13,7 @@ from genai_prices import Usage, calc_price
 import aiscale
 from aiscale.loaders import claude_code, detect
 from aiscale.loaders.base import read_head
-from aiscale.report import report
+from aiscale.report.render import report
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 ROOT = REAL / "claude-code-sessions"
