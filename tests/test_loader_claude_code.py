@@ -11,6 +11,7 @@ import pytest
 from genai_prices import Usage, calc_price
 
 import aiscale
+from aiscale.cli.main import main as cli_main
 from aiscale.loaders import claude_code, detect
 from aiscale.loaders.base import read_head
 from aiscale.report.render import report
@@ -287,3 +288,12 @@ def test_cost_investigation_renders_on_the_sessions(store, facts, tmp_path):
     assert f"13 traces cost ${facts.cost_usd.sum():,.2f}" in page
     assert all(model in page for model in (OPUS46, HAIKU45, SONNET4, SONNET45, OPUS45))
     assert facts.cost_usd.idxmax() == "ae4a77f8-aedd-4bc1-888f-c94edc91af04" and facts.cost_usd.idxmax() in page
+
+
+def test_aiscale_load_lists_sessions_calls_models_and_days(tmp_path, capsys):
+    assert cli_main(["load", str(ROOT), "--store", str(tmp_path / "s")]) == 0
+    out = capsys.readouterr().out
+    # calls: the sum of SOURCE.md's per-file counts; days: the UTC days of their time ranges
+    assert "13 traces with spans (573 LLM calls on 10 days, UTC)" in out
+    assert f"models (6): {SONNET4} (197 calls), " in out  # 170 + 20 + 7 in SOURCE.md
+    assert "skipped" in out and "metadata.json: not a known format" in out
