@@ -268,9 +268,37 @@ def _corrupt_leaderboard(written: Written, kind: str, index: int) -> list[Path]:
     return [path]
 
 
+def _corrupt_claude_code(written: Written, kind: str, index: int) -> list[Path]:
+    """One line of one session file corrupted (token corruptions hit every line of the call)."""
+    i = index % len(written.files)
+    lines = copy.deepcopy(written.records[i])
+    calls = [n for n, line in enumerate(lines) if line["type"] == "assistant"]
+    j = calls[index % len(calls)]
+    if kind in ("wrong_type", "negative_tokens", "absurd_tokens"):
+        value = {"wrong_type": "many", "negative_tokens": -5, "absurd_tokens": 10**15}[kind]
+        for line in lines:
+            if line["type"] == "assistant" and line["message"]["id"] == lines[j]["message"]["id"]:
+                line["message"]["usage"]["input_tokens"] = value
+    elif kind == "missing_id":
+        lines[j]["message"].pop("id")
+    elif kind == "end_before_start":
+        lines[j]["timestamp"] = "2025-04-30T00:00:00Z"
+    elif kind == "unknown_enum":
+        lines[j]["type"] = "banana"
+    elif kind in ("deep_nested", "huge_attribute"):
+        lines[j]["message"]["content"][0]["fuzz"] = nested() if kind == "deep_nested" else HUGE
+    elif kind == "duplicate_id":
+        lines.insert(j + 1, copy.deepcopy(lines[j]))
+    elif kind == "parent_cycle":
+        lines[0]["parentUuid"] = lines[1]["uuid"]
+    _write_lines(written.files[i], lines, bad_line=j if kind == "non_utf8" else None)
+    return list(written.files)
+
+
 DOCUMENT_CORRUPTORS = {"tau-bench": _corrupt_taubench, "tau2-bench": _corrupt_tau2,
                        "mini-swe-agent": _corrupt_miniswe, "swe-agent-v0": _corrupt_sweagent,
-                       "swebench-leaderboard": _corrupt_leaderboard}
+                       "swebench-leaderboard": _corrupt_leaderboard,
+                       "claude-code": _corrupt_claude_code}
 
 _LINE = {"wrong_type", "missing_id", "negative_tokens", "absurd_tokens", "end_before_start",
          "non_utf8", "duplicate_id", "parent_cycle"}
@@ -290,4 +318,5 @@ MUST_QUARANTINE = {
     "swe-agent-v0": {"wrong_type", "negative_tokens", "absurd_tokens", "non_utf8"},
     "swebench-leaderboard": {"wrong_type", "negative_tokens", "absurd_tokens", "non_utf8",
                              "duplicate_id"},
+    "claude-code": {"wrong_type", "missing_id", "negative_tokens", "absurd_tokens", "non_utf8"},
 }

@@ -327,10 +327,57 @@ def write_leaderboard(run: list[Trace], folder: Path) -> Written:
     return Written([path], list(details.values()), {t.id: f"fuzzrun/{t.id}" for t in run})
 
 
+def claude_code_lines(trace: Trace) -> list[dict]:
+    """A Claude Code session: per call one assistant line per content block (usage repeated,
+    a partial output count on all but the last), the tool result, and a progress line that
+    repeats a subagent's usage (which must not be counted)."""
+    base = {"sessionId": trace.id, "cwd": "/fuzz/pro ject é", "gitBranch": "main <b>", "version": "2.1.0",
+            "isSidechain": False, "userType": "external"}
+    lines = [{**base, "type": "user", "uuid": "u0", "parentUuid": None, "timestamp": iso(0),
+              "message": {"role": "user", "content": "go <b>"}}]
+    parent = "u0"
+    for i, call in enumerate(trace.calls):
+        usage = {"input_tokens": call.input - call.input // 2 - call.input // 4,
+                 "cache_read_input_tokens": call.input // 2, "cache_creation_input_tokens": call.input // 4,
+                 "output_tokens": call.output}
+        blocks = [{"type": "text", "text": "<i>ok</i>"}]
+        if call.tool:
+            blocks.append({"type": "tool_use", "id": f"toolu_{i}", "name": call.tool, "input": {"arg": call.args}})
+        for n, block in enumerate(blocks):
+            shown = usage if n == len(blocks) - 1 else {**usage, "output_tokens": min(1, call.output)}
+            lines.append({**base, "type": "assistant", "uuid": f"a{i}-{n}", "parentUuid": parent,
+                          "timestamp": iso(10 * i + 1 + n), "requestId": f"req_{i}",
+                          "message": {"id": f"msg_{i}", "model": "claude-sonnet-4-5-20250929",
+                                      "role": "assistant", "content": [block], "usage": shown}})
+            parent = f"a{i}-{n}"
+        if call.tool:
+            lines.append({**base, "type": "user", "uuid": f"r{i}", "parentUuid": parent, "timestamp": iso(10 * i + 4),
+                          "message": {"role": "user", "content": [
+                              {"type": "tool_result", "tool_use_id": f"toolu_{i}", "content": "<b>done</b>"}]}})
+            parent = f"r{i}"
+        lines.append({**base, "type": "progress", "uuid": f"p{i}", "parentUuid": parent, "timestamp": iso(10 * i + 5),
+                      "data": {"type": "agent_progress", "message": {"type": "assistant", "message": {
+                          "id": f"msg_sub{i}", "usage": {"input_tokens": 999, "output_tokens": 999}}}}})
+    return lines
+
+
+def write_claude_code(run: list[Trace], folder: Path) -> Written:
+    """One session file per trace (``records[i]``: the lines of ``files[i]``)."""
+    files, records = [], []
+    for trace in run:
+        lines = claude_code_lines(trace)
+        path = folder / "-fuzz-project" / f"{trace.id}.jsonl"
+        path.parent.mkdir(exist_ok=True)
+        files.append(_write_lines(path, lines))
+        records.append(lines)
+    return Written(files, records, {t.id: t.id for t in run})
+
+
 WRITERS = {"canonical": write_canonical, "phoenix": write_phoenix, "langsmith": write_langsmith,
            "langfuse": write_langfuse, "otlp": write_otlp, "tau-bench": write_taubench,
            "tau2-bench": write_tau2, "mini-swe-agent": write_miniswe, "swe-agent-v0": write_sweagent,
-           "swebench-leaderboard": write_leaderboard}
+           "swebench-leaderboard": write_leaderboard,
+           "claude-code": write_claude_code}
 
 _SPAN_FACTS = ["n_llm_calls", "n_tool_calls", "input_tokens", "output_tokens", "reported_cost_usd",
                "repeated_calls"]
@@ -340,4 +387,5 @@ CHECKED = {"canonical": [*_SPAN_FACTS, "success"], "phoenix": _SPAN_FACTS,
            "otlp": [*_SPAN_FACTS, "success"],
            "tau-bench": ["n_llm_calls", "n_tool_calls", "repeated_calls", "success"],
            "tau2-bench": [*_SPAN_FACTS, "success"], "mini-swe-agent": _SPAN_FACTS,
-           "swe-agent-v0": _SPAN_FACTS, "swebench-leaderboard": ["n_llm_calls", "reported_cost_usd", "success"]}
+           "swe-agent-v0": _SPAN_FACTS, "swebench-leaderboard": ["n_llm_calls", "reported_cost_usd", "success"],
+           "claude-code": ["n_llm_calls", "n_tool_calls", "input_tokens", "output_tokens", "repeated_calls"]}
