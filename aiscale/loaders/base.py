@@ -23,16 +23,27 @@ Examples
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
+import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pandas as pd
 
 EXCERPT_CHARS = 200
+MAX_RECORD_BYTES = 16 << 20
+"""A record (JSONL line) larger than this is quarantined unread (DuckDB's own default bound)."""
+MAX_DEPTH = 512
+"""A record nested deeper than this (objects and arrays) is quarantined: parsers recurse."""
+GZIP_MAGIC = b"\x1f\x8b"
+ZIP_MAGIC = b"PK\x03\x04"
+_SPECIAL = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+            (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
 
 
 @dataclass
@@ -90,19 +101,58 @@ def excerpt(value: Any) -> str:
     return text[:EXCERPT_CHARS]
 
 
+def special_file(path: str | Path) -> str | None:
+    """What an existing path that is not a regular file or folder is (None otherwise).
+
+    Examples
+    --------
+    >>> special_file("/dev/null")
+    'a character device'
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    return next((what for test, what in _SPECIAL if test(mode)), None)
+
+
+def open_binary(path: str | Path) -> IO[bytes]:
+    """Open a file for reading bytes; a gzip file (by its magic bytes) is decompressed as read.
+
+    Raises
+    ------
+    ValueError
+        When the path is a FIFO, a device or a socket (reading it would block or never end).
+    """
+    what = special_file(path)
+    if what is not None:
+        raise ValueError(f"{path}: {what}, not a regular file. aiscale reads export files (it "
+                         "reads each twice: to detect the format, then to load it); save the "
+                         "export to a file and load that.")
+    handle = open(path, "rb")
+    if handle.read(2) == GZIP_MAGIC:
+        return gzip.GzipFile(fileobj=handle, mode="rb")  # closes with the file object it wraps
+    handle.seek(0)
+    return handle
+
+
 def read_head(path: Path, n: int = 65536) -> bytes:
-    """Return the first ``n`` bytes of a file (for format sniffing)."""
-    with open(path, "rb") as handle:
-        return handle.read(n)
+    """Return the first ``n`` bytes of a file (decompressed when gzip), for format sniffing."""
+    with open_binary(path) as handle:
+        try:
+            return handle.read(n)
+        except (OSError, EOFError):  # a damaged gzip stream: sniff what decompressed
+            return b""
 
 
 def iter_json_lines(path: Path) -> Iterator[tuple[int, Any | Quarantined]]:
     """Yield ``(line_number, parsed_object)`` per non-blank line; bad lines as Quarantined.
 
-    Line numbers start at 1. Invalid UTF-8 or JSON gives a :class:`Quarantined` naming the
-    line and the parser's message instead of raising.
+    Line numbers start at 1. Invalid UTF-8 or JSON, or a line nested deeper than
+    :data:`MAX_DEPTH`, gives a :class:`Quarantined` naming the line and the rule instead of
+    raising. Gzip files are read decompressed.
     """
-    with open(path, "rb") as handle:
+    with open_binary(path) as handle:
         for number, raw in enumerate(handle, start=1):
             if not raw.strip():
                 continue
@@ -114,13 +164,20 @@ def iter_json_lines(path: Path) -> Iterator[tuple[int, Any | Quarantined]]:
             except json.JSONDecodeError as exc:
                 yield number, Quarantined(str(path), number, f"invalid JSON: {exc.msg} at column {exc.colno}",
                                           excerpt(raw.decode("utf-8", "replace")))
+            except RecursionError:
+                yield number, Quarantined(str(path), number, TOO_DEEP, excerpt(raw.decode("utf-8", "replace")))
+
+
+TOO_DEEP = f"record nested deeper than {MAX_DEPTH} levels"
 
 
 def load_json_document(path: Path) -> Any | Quarantined:
     """Parse a whole-file JSON document; a truncated or invalid file gives a Quarantined."""
     try:
-        with open(path, "rb") as handle:
+        with open_binary(path) as handle:
             return json.loads(handle.read().decode("utf-8"))
+    except RecursionError:
+        return Quarantined(str(path), None, TOO_DEEP)
     except UnicodeDecodeError as exc:
         return Quarantined(str(path), None, f"file is not valid UTF-8 ({exc.reason})")
     except json.JSONDecodeError as exc:
