@@ -21,7 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
 
-from aiscale.loaders.base import Chunk, read_head
+from aiscale.loaders.base import ZIP_MAGIC, Chunk, read_head, refuse_special, special_file
 
 _NOT_LOADERS = {"base", "validate"}
 
@@ -70,6 +70,11 @@ def detect(path: str | Path) -> ModuleType:
     for module in _registry():
         if module.sniff(path, head):
             return module
+    if head.startswith(ZIP_MAGIC):
+        raise UnknownFormatError(
+            f"{path}: a compressed .zip archive that no loader reads as it is. Unzip it "
+            f"(unzip {path.name} -d {path.stem}/) and load the folder; gzip-compressed exports "
+            "(.jsonl.gz, .json.gz) are read as they are.")
     raise UnknownFormatError(
         f"{path}: no loader recognises this file. Formats tried: {', '.join(formats())}. "
         "Force one with --format NAME (aiscale formats lists them), or load a per-trace "
@@ -107,6 +112,8 @@ def expand_paths(paths: list[str | Path] | str | Path) -> list[Path]:
             files.extend(_walk(entry))
         elif entry.is_file():
             files.append(entry)
+        elif special_file(entry) is not None:
+            refuse_special(entry)
         else:
             raise FileNotFoundError(f"{entry}: no such file or folder.")
     return files

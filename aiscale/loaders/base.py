@@ -116,19 +116,24 @@ def special_file(path: str | Path) -> str | None:
     return next((what for test, what in _SPECIAL if test(mode)), None)
 
 
+def refuse_special(path: str | Path) -> None:
+    """Raise ValueError naming what a FIFO, device or socket is (reading it would block or never end)."""
+    what = special_file(path)
+    if what is not None:
+        raise ValueError(f"{path}: {what}, not a regular file. aiscale reads export files (each "
+                         "twice: to detect the format, then to load it); save the export to a file "
+                         "and load that.")
+
+
 def open_binary(path: str | Path) -> IO[bytes]:
     """Open a file for reading bytes; a gzip file (by its magic bytes) is decompressed as read.
 
     Raises
     ------
     ValueError
-        When the path is a FIFO, a device or a socket (reading it would block or never end).
+        When the path is a FIFO, a device or a socket (:func:`refuse_special`).
     """
-    what = special_file(path)
-    if what is not None:
-        raise ValueError(f"{path}: {what}, not a regular file. aiscale reads export files (it "
-                         "reads each twice: to detect the format, then to load it); save the "
-                         "export to a file and load that.")
+    refuse_special(path)
     handle = open(path, "rb")
     if handle.read(2) == GZIP_MAGIC:
         return gzip.GzipFile(fileobj=handle, mode="rb")  # closes with the file object it wraps
