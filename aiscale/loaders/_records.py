@@ -39,6 +39,7 @@ from aiscale.loaders.base import (
     Quarantined,
     excerpt,
     open_binary,
+    read_some,
 )
 
 BLOCK_BYTES = 32 << 20
@@ -139,12 +140,14 @@ def _skip_line(handle, pending: bytes) -> bytes:
 
 def _jsonl_batches(path: Path) -> Iterator[Batch]:
     with open_binary(path) as handle:
-        pending = handle.read(BLOCK_BYTES)
+        pending, damage = read_some(handle, BLOCK_BYTES)
         pending = pending[len(BOM):] if pending.startswith(BOM) else pending
         first_line = 1
         while pending:
-            more = handle.read(BLOCK_BYTES)
-            end = pending.rfind(b"\n") + 1 if more else len(pending)
+            more, damage = (b"", damage) if damage else read_some(handle, BLOCK_BYTES)
+            end = pending.rfind(b"\n") + 1 if more or damage else len(pending)  # a damaged stream's cut line: lost
+            if end == 0 and damage:
+                break
             if end == 0 and len(pending) > MAX_RECORD_BYTES:  # one line over the bound: skip it
                 yield _empty(), [Quarantined(str(path), first_line, TOO_LARGE, _excerpt(pending, 0, 400))]
                 pending, first_line = _skip_line(handle, pending + more), first_line + 1
@@ -156,6 +159,8 @@ def _jsonl_batches(path: Path) -> Iterator[Batch]:
             yield batch
             first_line += count
             pending = pending[end:] + more
+        if damage:  # the lines after the damage cannot be read: one quarantined row says so
+            yield _empty(), [Quarantined(str(path), first_line, f"{damage}; the lines from here on are lost")]
 
 
 # -- whole JSON documents, CSV, Parquet: records made into JSON text -------------------------
@@ -163,7 +168,10 @@ def _json_batches(path: Path) -> Iterator[Batch]:
     from aiscale.loaders._common import salvage_json
 
     with open_binary(path) as handle:
-        data = handle.read()
+        data, damage = read_some(handle, 1 << 62)
+    if damage:
+        yield _empty(), [Quarantined(str(path), None, f"{damage}; the file cannot be read")]
+        return
     try:
         text = data.decode("utf-8").lstrip("\ufeff")
     except UnicodeDecodeError as exc:

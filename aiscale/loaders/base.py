@@ -23,11 +23,12 @@ Examples
 
 from __future__ import annotations
 
-import gzip
 import hashlib
+import io
 import json
 import os
 import stat
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,19 +136,93 @@ def open_binary(path: str | Path) -> IO[bytes]:
     """
     refuse_special(path)
     handle = open(path, "rb")
-    if handle.read(2) == GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=handle, mode="rb")  # closes with the file object it wraps
+    if handle.read(2) != GZIP_MAGIC:
+        handle.seek(0)
+        return handle
     handle.seek(0)
-    return handle
+    return io.BufferedReader(_Gunzip(handle), buffer_size=1 << 20)
+
+
+class _Gunzip(io.RawIOBase):
+    """A gzip stream (any number of members) decompressed as read.
+
+    Unlike :mod:`gzip`, a stream cut short or corrupt gives every byte that decompressed before
+    the damage, then ends; ``damage`` then says what happened (see :func:`stream_damage`).
+    """
+
+    def __init__(self, raw: IO[bytes]):
+        self._raw, self._unzip, self._out, self._at = raw, zlib.decompressobj(wbits=31), b"", 0
+        self.damage: str | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while self._at >= len(self._out):
+            try:
+                if not self._fill():
+                    return 0
+            except (EOFError, zlib.error) as exc:
+                self.damage, self._out, self._at = f"compressed stream is damaged ({exc})", b"", 0
+                return 0
+        n = min(len(buffer), len(self._out) - self._at)
+        buffer[:n] = memoryview(self._out)[self._at:self._at + n]
+        self._at += n
+        return n
+
+    def _fill(self) -> bool:
+        """Decompress the next piece into the output; False at the clean end of the stream."""
+        data = self._unzip.unconsumed_tail or self._unzip.unused_data or self._raw.read(1 << 20)
+        if not data or self.damage:
+            if not self._unzip.eof and not self.damage:
+                raise EOFError("the compressed file ends before its end-of-stream marker (truncated)")
+            return False
+        if self._unzip.eof:  # a further gzip member follows
+            self._unzip = zlib.decompressobj(wbits=31)
+        self._out, self._at = self._unzip.decompress(data, 8 << 20), 0
+        return True
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+def stream_damage(handle: IO[bytes]) -> str | None:
+    """What broke a compressed stream opened by :func:`open_binary` (None when intact or plain)."""
+    return getattr(getattr(handle, "raw", None), "damage", None)
+
+
+def read_some(handle: IO[bytes], n: int) -> tuple[bytes, str | None]:
+    """Up to ``n`` bytes, and what broke the compressed stream when it broke before them.
+
+    A truncated or corrupt gzip stream keeps what decompressed before the damage.
+    """
+    pieces, size = [], 0
+    while size < n:
+        piece = handle.read(min(1 << 24, n - size))
+        if not piece:
+            break
+        pieces.append(piece)
+        size += len(piece)
+    return b"".join(pieces), stream_damage(handle)
+
+
+def export_stem(path: Path) -> str:
+    """A file's name without its format suffix, and without ``.gz`` when compressed.
+
+    Examples
+    --------
+    >>> export_stem(Path("runs/gpt-4o-airline.json.gz")), export_stem(Path("a.json"))
+    ('gpt-4o-airline', 'a')
+    """
+    name = path.name.removesuffix(".gz") if path.name.endswith(".gz") else path.name
+    return Path(name).stem
 
 
 def read_head(path: Path, n: int = 65536) -> bytes:
     """Return the first ``n`` bytes of a file (decompressed when gzip), for format sniffing."""
     with open_binary(path) as handle:
-        try:
-            return handle.read(n)
-        except (OSError, EOFError):  # a damaged gzip stream: sniff what decompressed
-            return b""
+        return read_some(handle, n)[0]
 
 
 def iter_json_lines(path: Path) -> Iterator[tuple[int, Any | Quarantined]]:
@@ -157,6 +232,7 @@ def iter_json_lines(path: Path) -> Iterator[tuple[int, Any | Quarantined]]:
     :data:`MAX_DEPTH`, gives a :class:`Quarantined` naming the line and the rule instead of
     raising. Gzip files are read decompressed.
     """
+    number = 0
     with open_binary(path) as handle:
         for number, raw in enumerate(handle, start=1):
             if not raw.strip():
@@ -171,6 +247,9 @@ def iter_json_lines(path: Path) -> Iterator[tuple[int, Any | Quarantined]]:
                                           excerpt(raw.decode("utf-8", "replace")))
             except RecursionError:
                 yield number, Quarantined(str(path), number, TOO_DEEP, excerpt(raw.decode("utf-8", "replace")))
+        if stream_damage(handle):
+            yield number + 1, Quarantined(str(path), number + 1,
+                                          f"{stream_damage(handle)}; the lines from here on are lost")
 
 
 TOO_DEEP = f"record nested deeper than {MAX_DEPTH} levels"

@@ -57,7 +57,7 @@ from aiscale.loaders._common import (
     read_document_bounded,
 )
 from aiscale.loaders._tau2_messages import message_spans
-from aiscale.loaders.base import TOO_DEEP, Chunk, json_text
+from aiscale.loaders.base import TOO_DEEP, Chunk, export_stem, json_text
 from aiscale.schema import SPAN_COLUMNS, TRACE_COLUMNS
 
 NAME = "tau2-bench"
@@ -134,7 +134,7 @@ def _simulation(path: Path, info: dict, simulation: Any) -> tuple[list[dict], di
     messages = simulation.get("messages")
     if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
         raise _BadSimulation("`messages` must be a list of message objects")
-    trace_id = f"{path.stem}/{sim_id}"
+    trace_id = f"{export_stem(path)}/{sim_id}"
     agent_llm, user_llm = _llm_name(info, "agent"), _llm_name(info, "user")
     start, end = naive_as_utc(simulation.get("start_time")), naive_as_utc(simulation.get("end_time"))
     root = {"trace_id": trace_id, "span_id": "agent", "kind": "agent", "name": "tau2 agent",
