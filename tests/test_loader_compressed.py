@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 import aiscale
-from aiscale import cli
+from aiscale.cli.main import main as cli_main
 from aiscale.loaders import UnknownFormatError, detect
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "platforms"
@@ -78,7 +78,7 @@ def test_a_zip_no_loader_reads_is_refused_as_compressed(tmp_path, capsys):
         handle.write(FIX / "langsmith_sdk_runs.jsonl", "runs.jsonl")
     with pytest.raises(UnknownFormatError, match=r"compressed \.zip archive.*unzip export\.zip"):
         aiscale.load([archive], store=tmp_path / "store")
-    assert cli.main(["load", str(archive), "--store", str(tmp_path / "store")]) == 2
+    assert cli_main(["load", str(archive), "--store", str(tmp_path / "store")]) == 2
     assert "compressed" in capsys.readouterr().err
 
 
@@ -88,6 +88,6 @@ def test_a_fifo_or_a_device_is_named_as_what_it_is(tmp_path, capsys):
     for path, what in ((fifo, "a named pipe (FIFO)"), (Path("/dev/zero"), "a character device")):
         with pytest.raises(ValueError, match=re.escape(f"{path}: {what}, not a regular file")):
             aiscale.load([path], store=tmp_path / "store")
-        assert cli.main(["load", str(path), "--store", str(tmp_path / "store")]) == 2
+        assert cli_main(["load", str(path), "--store", str(tmp_path / "store")]) == 2
         err = capsys.readouterr().err
         assert what in err and "no such file" not in err
