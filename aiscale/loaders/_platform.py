@@ -210,10 +210,12 @@ def demote_llm_wrappers(spans: pd.DataFrame) -> pd.DataFrame:
     """
     llm = spans["kind"] == "llm"
     children = spans.loc[llm & spans["parent_id"].notna(), ["trace_id", "parent_id"]]
-    if not len(children):
+    candidate = llm & spans["span_id"].isin(children["parent_id"])  # by span id alone first: cheap
+    if not candidate.any():
         return spans
-    keys = pd.MultiIndex.from_frame(spans[["trace_id", "span_id"]].astype(object))
-    wrapper = llm & keys.isin(pd.MultiIndex.from_frame(children.astype(object)))
+    keys = pd.MultiIndex.from_frame(spans.loc[candidate, ["trace_id", "span_id"]].astype(object))
+    wrapper = pd.Series(False, index=spans.index)
+    wrapper[candidate] = keys.isin(pd.MultiIndex.from_frame(children.astype(object)))
     if not wrapper.any():
         return spans
     spans = spans.copy()

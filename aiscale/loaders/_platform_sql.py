@@ -27,13 +27,14 @@ Examples
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from aiscale.loaders._records import LINE, ROW, camel
+from aiscale.loaders._records import LINE, ROW, camel, read_batches
 from aiscale.loaders.base import Quarantined, excerpt
 
 EARLIEST, LATEST = "1990-01-01", "2100-01-01"
@@ -134,6 +135,22 @@ def run(con: duckdb.DuckDBPyConnection, batch: pa.Table, sql: str) -> pd.DataFra
     finally:
         con.unregister("batch")
     return table.to_pandas()
+
+
+def mapped_batches(path: Path, query: str | Callable[[pa.Table], str],
+                   ) -> Iterator[tuple[pd.DataFrame, list[Quarantined]]]:
+    """``(records, quarantined)`` per batch of a file: the loader's query run, rows with a problem split off.
+
+    ``query`` is the SQL, or a function of the batch giving it.
+    """
+    con = connect()
+    for batch, bad in read_batches(path):
+        if not batch.num_rows:
+            yield pd.DataFrame(), bad
+            continue
+        records, more = split_problems(run(con, batch, query if isinstance(query, str) else query(batch)),
+                                       str(path))
+        yield records, bad + more
 
 
 def split_problems(frame: pd.DataFrame, path: str) -> tuple[pd.DataFrame, list[Quarantined]]:

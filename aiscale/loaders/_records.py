@@ -72,7 +72,7 @@ def _empty() -> pa.Table:
 
 
 # -- JSON lines ------------------------------------------------------------------------------
-def _line_batch(path: Path, data: bytes, first_line: int) -> tuple[Batch, int]:
+def _line_batch(path: Path, data: bytes | memoryview, first_line: int) -> tuple[Batch, int]:
     """The lines of ``data`` (whole lines) as a batch; also how many lines it held."""
     raw = np.frombuffer(data, dtype=np.uint8)
     ends = np.flatnonzero(raw == 10) + 1
@@ -95,8 +95,8 @@ def _line_batch(path: Path, data: bytes, first_line: int) -> tuple[Batch, int]:
     return (_batch(lines, rows), bad), len(ends)
 
 
-def _excerpt(data: bytes, start: int, end: int) -> str:
-    return excerpt(data[start:min(end, start + 400)].decode("utf-8", "replace").strip())
+def _excerpt(data: bytes | memoryview, start: int, end: int) -> str:
+    return excerpt(bytes(data[start:min(end, start + 400)]).decode("utf-8", "replace").strip())
 
 
 def _too_large(starts: np.ndarray, ends: np.ndarray) -> tuple[str, np.ndarray]:
@@ -111,7 +111,7 @@ def _not_utf8(lines: pa.Array, data: bytes, starts: np.ndarray, ends: np.ndarray
     except pa.ArrowInvalid:
         for i, (start, end) in enumerate(zip(starts, ends, strict=True)):
             try:
-                data[start:end].decode("utf-8")
+                bytes(data[start:end]).decode("utf-8")
             except UnicodeDecodeError:
                 mask[i] = True
     return "line is not valid UTF-8", mask
@@ -123,7 +123,7 @@ def _too_deep(raw: np.ndarray, data: bytes, starts: np.ndarray, ends: np.ndarray
     counts = np.bincount(np.searchsorted(ends, opens, side="right"), minlength=len(starts))[:len(starts)]
     mask = np.zeros(len(starts), dtype=bool)
     for i in np.flatnonzero(counts >= MAX_DEPTH):
-        mask[i] = max_depth(data[starts[i]:ends[i]]) > MAX_DEPTH
+        mask[i] = max_depth(bytes(data[starts[i]:ends[i]])) > MAX_DEPTH
     return TOO_DEEP, mask
 
 
@@ -155,7 +155,7 @@ def _jsonl_batches(path: Path) -> Iterator[Batch]:
             if end == 0:
                 pending += more
                 continue
-            batch, count = _line_batch(path, pending[:end], first_line)
+            batch, count = _line_batch(path, memoryview(pending)[:end], first_line)
             yield batch
             first_line += count
             pending = pending[end:] + more
@@ -168,7 +168,7 @@ def _json_batches(path: Path) -> Iterator[Batch]:
     from aiscale.loaders._common import salvage_json
 
     with open_binary(path) as handle:
-        data, damage = read_some(handle, 1 << 62)
+        data, damage = read_some(handle, -1)
     if damage:
         yield _empty(), [Quarantined(str(path), None, f"{damage}; the file cannot be read")]
         return

@@ -192,19 +192,12 @@ def stream_damage(handle: IO[bytes]) -> str | None:
     return getattr(getattr(handle, "raw", None), "damage", None)
 
 
-def read_some(handle: IO[bytes], n: int) -> tuple[bytes, str | None]:
-    """Up to ``n`` bytes, and what broke the compressed stream when it broke before them.
+def read_some(handle: IO[bytes], n: int = -1) -> tuple[bytes, str | None]:
+    """Up to ``n`` bytes (-1: all), and what broke the compressed stream when it broke before them.
 
     A truncated or corrupt gzip stream keeps what decompressed before the damage.
     """
-    pieces, size = [], 0
-    while size < n:
-        piece = handle.read(min(1 << 24, n - size))
-        if not piece:
-            break
-        pieces.append(piece)
-        size += len(piece)
-    return b"".join(pieces), stream_damage(handle)
+    return handle.read(n), stream_damage(handle)
 
 
 def export_stem(path: Path) -> str:

@@ -37,16 +37,16 @@ from aiscale.loaders._platform_sql import (
     connect,
     extract,
     first_problem,
+    mapped_batches,
     number_problem,
     run,
     spellings,
-    split_problems,
     time_problem,
     time_sql,
     with_flags,
 )
 from aiscale.loaders._platform_sql import number as number_sql
-from aiscale.loaders._records import LINE, ROW, read_batches
+from aiscale.loaders._records import LINE, ROW
 from aiscale.loaders.base import Chunk, Quarantined
 
 NAME = "langfuse"
@@ -137,15 +137,16 @@ def sniff(path: Path, head: bytes) -> bool:
 def read(path: str | Path) -> Iterator[Chunk]:
     """Yield span, trace or outcome rows of a Langfuse export, by what the file holds."""
     path = Path(path)
-    con = connect()
-    kind: str | None = None
+    kinds: list[str] = []  # the file's record type, from its first batch
+
+    def query(batch: pa.Table) -> str:
+        kinds.append(kinds[0] if kinds else _kind_of(batch))
+        return {"langfuse-observations": _OBSERVATIONS, "langfuse-scores": _SCORES}.get(kinds[0], _TRACES)
+
     scores: list[pd.DataFrame] = []
-    for batch, bad in read_batches(path):
-        kind = kind or (_kind_of(batch) if batch.num_rows else None)
-        query = {"langfuse-observations": _OBSERVATIONS, "langfuse-scores": _SCORES}.get(kind, _TRACES)
-        records, more = split_problems(run(con, batch, query), str(path)) if batch.num_rows else (None, [])
-        bad = bad + more
-        if records is None or not len(records):
+    for records, bad in mapped_batches(path, query):
+        kind = kinds[0] if kinds else None
+        if not len(records):
             yield Chunk(quarantined=bad, rows_read=len(bad), unit="row")
         elif kind == "langfuse-observations":
             spans, traces = observations_to_spans(records, path)

@@ -30,18 +30,16 @@ import pandas as pd
 
 from aiscale.loaders._platform import demote_llm_wrappers, normalise_tokens, sniff_platform
 from aiscale.loaders._platform_sql import (
-    connect,
     extract,
     first_problem,
+    mapped_batches,
     number,
     number_problem,
-    run,
-    split_problems,
     time_problem,
     time_sql,
     with_flags,
 )
-from aiscale.loaders._records import LINE, ROW, read_batches
+from aiscale.loaders._records import LINE, ROW
 from aiscale.loaders.base import Chunk
 
 NAME = "langsmith"
@@ -57,34 +55,35 @@ _USAGE = {"input": ("input_tokens",), "output": ("output_tokens",), "total": ("t
 _FIELDS = {
     **{name: [(name,)] for name in (
         "id", "trace_id", "parent_run_id", "name", "run_type", "start_time", "end_time", "status", "error",
-        "prompt_cost", "completion_cost", "total_cost", "reference_example_id")},
-    # counts: the run's own fields, else the SDK's usage_metadata (in outputs, else extra.metadata)
-    "input": [("prompt_tokens",), ("outputs", "usage_metadata", "input_tokens"),
-              ("extra", "metadata", "usage_metadata", "input_tokens")],
-    "output": [("completion_tokens",), ("outputs", "usage_metadata", "output_tokens"),
-               ("extra", "metadata", "usage_metadata", "output_tokens")],
-    "total": [("total_tokens",), ("outputs", "usage_metadata", "total_tokens"),
-              ("extra", "metadata", "usage_metadata", "total_tokens")],
-    "cache_read": [("prompt_token_details", "cache_read"),
-                   ("outputs", "usage_metadata", "input_token_details", "cache_read"),
-                   ("extra", "metadata", "usage_metadata", "input_token_details", "cache_read")],
-    "cache_write": [("prompt_token_details", "cache_creation"), ("prompt_token_details", "cache_write"),
-                    ("outputs", "usage_metadata", "input_token_details", "cache_creation"),
-                    ("extra", "metadata", "usage_metadata", "input_token_details", "cache_creation")],
-    "reasoning": [("completion_token_details", "reasoning"),
-                  ("outputs", "usage_metadata", "output_token_details", "reasoning"),
-                  ("extra", "metadata", "usage_metadata", "output_token_details", "reasoning")],
+        "prompt_cost", "completion_cost", "total_cost", "reference_example_id", "prompt_tokens",
+        "completion_tokens", "total_tokens", "prompt_token_details", "completion_token_details")},
+    # the SDK's usage_metadata (in outputs, else extra.metadata): one small object, read apart
+    "usage": [("outputs", "usage_metadata"), ("extra", "metadata", "usage_metadata")],
     "provider": [("extra", "metadata", "ls_provider")],
     "model": [("outputs", "model"), ("extra", "metadata", "ls_model_name"), ("extra", "invocation_params", "model")],
     "user_id": [("extra", "metadata", "user_id")],
     "session_id": [("extra", "metadata", "thread_id"), ("extra", "metadata", "session_id"),
                    ("extra", "metadata", "conversation_id")],
 }
+_COUNT_SQL = {  # count: the run's own field, else usage_metadata's
+    "input": "coalesce(prompt_tokens, json_extract_string(usage, '$.input_tokens'))",
+    "output": "coalesce(completion_tokens, json_extract_string(usage, '$.output_tokens'))",
+    "total": "coalesce(total_tokens, json_extract_string(usage, '$.total_tokens'))",
+    "cache_read": "coalesce(json_extract_string(prompt_token_details, '$.cache_read'), "
+                  "json_extract_string(usage, '$.input_token_details.cache_read'))",
+    "cache_write": "coalesce(json_extract_string(prompt_token_details, '$.cache_creation'), "
+                   "json_extract_string(prompt_token_details, '$.cache_write'), "
+                   "json_extract_string(usage, '$.input_token_details.cache_creation'))",
+    "reasoning": "coalesce(json_extract_string(completion_token_details, '$.reasoning'), "
+                 "json_extract_string(usage, '$.output_token_details.reasoning'))",
+}
 _COUNTS = ("input", "output", "total", "cache_read", "cache_write", "reasoning")
 _KIND = "CASE lower(run_type) " + " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in KINDS.items()) + " ELSE 'other' END"
 _STATUS_SQL = "CASE lower(status) " + " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in _STATUS.items()) + " END"
 QUERY = extract(_FIELDS) + f"""
-, z AS (SELECT *, {_KIND} AS kind, {time_sql("start_time")} AS start_ts, {time_sql("end_time")} AS end_ts FROM y)
+, z AS (SELECT *, {_KIND} AS kind, {time_sql("start_time")} AS start_ts, {time_sql("end_time")} AS end_ts,
+    {", ".join(f"CASE WHEN {_KIND} = 'llm' THEN {sql} END AS {name}" for name, sql in _COUNT_SQL.items())}
+  FROM y)
 SELECT {ROW}, {LINE}, trace_id, id AS span_id, nullif(parent_run_id, '') AS parent_id, kind, name,
     start_ts AS start_time, end_ts AS end_time,
     CASE WHEN nullif(error, '') IS NOT NULL THEN 'error' ELSE coalesce({_STATUS_SQL}, 'unset') END AS status,
@@ -110,11 +109,8 @@ def sniff(path: Path, head: bytes) -> bool:
 def read(path: str | Path) -> Iterator[Chunk]:
     """Yield span and trace rows of a LangSmith run export, then the trials of repeated runs."""
     path = Path(path)
-    con = connect()
     roots: list[pd.DataFrame] = []
-    for batch, bad in read_batches(path):
-        records, more = split_problems(run(con, batch, QUERY), str(path))
-        bad = bad + more
+    for records, bad in mapped_batches(path, QUERY):
         if not len(records):
             yield Chunk(quarantined=bad, rows_read=len(bad))
             continue

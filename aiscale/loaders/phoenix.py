@@ -35,19 +35,17 @@ from aiscale.loaders._openinference import (
 )
 from aiscale.loaders._platform import demote_llm_wrappers, sniff_platform
 from aiscale.loaders._platform_sql import (
-    connect,
     extract,
     first_problem,
+    mapped_batches,
     number,
     number_problem,
     path,
-    run,
-    split_problems,
     time_problem,
     time_sql,
     with_flags,
 )
-from aiscale.loaders._records import LINE, ROW, read_batches
+from aiscale.loaders._records import LINE, ROW
 from aiscale.loaders.base import Chunk
 
 NAME = "phoenix"
@@ -107,11 +105,7 @@ def sniff(path: Path, head: bytes) -> bool:
 def read(path: str | Path) -> Iterator[Chunk]:
     """Yield span and trace rows of a Phoenix spans dataframe file, chunk by chunk."""
     path = Path(path)
-    con = connect()
-    for batch, bad in read_batches(path):
-        records, more = split_problems(run(con, batch, _NESTED if _nested(batch) else _FLAT), str(path)) \
-            if batch.num_rows else (pd.DataFrame(), [])
-        bad = bad + more
+    for records, bad in mapped_batches(path, lambda batch: _NESTED if _nested(batch) else _FLAT):
         if not len(records):
             yield Chunk(quarantined=bad, rows_read=len(bad))
             continue
