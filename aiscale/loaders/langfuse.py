@@ -8,12 +8,16 @@ observations are LLM calls with tokens and ``reported_cost_usd``; usage on other
 ``attributes``. ``usage_details`` counts cache and reasoning tokens apart from ``input`` and
 ``output`` (its ``total`` is the sum of every key); they are added back so that input includes
 cache reads and writes and output includes reasoning (a source whose ``total`` equals
-``input + output`` counted them inside, and is kept as is). Type ERROR level is an error span.
+``input + output`` counted them inside, and is kept as is); a usage value that is not a whole
+number quarantines the observation. Level ERROR is an error span. ``attributes`` is the
+observation as exported.
 
 Traces (``id``, ``timestamp``, ``user_id``, ``session_id``, ``metadata``) give trace rows.
 Scores (``trace_id``, ``name``, ``value``, ``data_type``) give outcomes: a BOOLEAN score sets
 ``success``; a NUMERIC score (else the boolean's 0/1) sets ``score``; with several names, the
-first of ``SCORE_PREFERENCE`` present, else the first by name. Rows are file records.
+first of ``SCORE_PREFERENCE`` present, else the first by name. Rows are file records, mapped in
+DuckDB a batch at a time (:mod:`aiscale.loaders._platform_sql` states the rules for times and
+numbers).
 
 Examples
 --------

@@ -6,12 +6,14 @@ for ``llm`` runs only: ``prompt_tokens``, ``completion_tokens``, ``total_tokens`
 ``prompt_token_details`` (``cache_read``, ``cache_creation``), ``completion_token_details``
 (``reasoning``), or else the SDK's ``usage_metadata`` (in ``outputs`` or ``extra.metadata``); ``total_cost`` (or prompt +
 completion cost) as ``reported_cost_usd``; ``extra.metadata.ls_provider`` /
-``ls_model_name`` (the response's ``outputs.model`` first; else ``extra.invocation_params.model``). Chain and root runs that carry
-their children's totals keep them in ``attributes``. For the trace (from the root run):
+``ls_model_name`` (the response's ``outputs.model`` first; else ``extra.invocation_params.model``).
+``attributes`` is the run as exported (so chain and root runs that carry their children's totals
+keep them there, never counted). For the trace (from the root run):
 ``reference_example_id`` is the task id (repeated runs of one example are trials 0, 1, ...
 by start time), ``feedback_stats`` the outcome (``score`` = the mean of the chosen key,
 ``success`` = it when every value is 0 or 1), metadata ``user_id`` and ``thread_id`` /
-``session_id``.
+``session_id``. Records are mapped in DuckDB, a batch at a time
+(:mod:`aiscale.loaders._platform_sql`, which also states the quarantine rules for times and counts).
 
 Examples
 --------

@@ -1,15 +1,18 @@
 """Phoenix spans dataframe (``get_spans_dataframe()`` saved as Parquet or JSONL), OpenInference.
 
 Columns read: ``context.trace_id``, ``context.span_id`` (column or index), ``parent_id``,
-``name``, ``span_kind``, ``start_time``, ``end_time`` (ISO text, timestamps, or epoch
-milliseconds as ``DataFrame.to_json`` writes them), ``status_code``, ``status_message``,
-``events`` and the flattened ``attributes.*`` columns, mapped with OpenInference semantics
+``name``, ``span_kind``, ``start_time``, ``end_time`` (ISO text, timestamps, or numbers since
+1970 such as the milliseconds ``DataFrame.to_json`` writes, unit by magnitude),
+``status_code``, ``status_message``, ``events`` and the ``attributes.*`` columns (flattened, or one
+nested ``attributes`` object), mapped with OpenInference semantics
 (:mod:`aiscale.loaders._openinference`): ``llm.model_name``, ``llm.provider`` /
 ``llm.system``, ``llm.token_count.*`` (LLM spans only; CHAIN/AGENT totals stay in
 ``attributes``), ``llm.cost.*`` as ``reported_cost_usd``, ``tool.name``, ``input.value`` of
 TOOL spans as the tool arguments, and ``session.id``, ``user.id``, ``metadata`` for the trace.
 
-Rows are spans; a row is quarantined with its file and row (JSONL line) number.
+``attributes`` is the row as exported, the ``attributes.`` prefix taken off its keys. Rows are
+spans, mapped in DuckDB a batch at a time; a row is quarantined with its file and row (JSONL
+line) number and the rule it broke (:mod:`aiscale.loaders._platform_sql`).
 
 Examples
 --------
