@@ -54,6 +54,13 @@ def test_gzip_exports_load_as_they_are(tmp_path, source):
                                   plain.spans()[columns].sort_values(key, ignore_index=True))
 
 
+def test_a_gzip_file_for_a_loader_that_reads_only_plain_files_is_refused_clearly(tmp_path):
+    packed = gzipped(Path(__file__).resolve().parent / "fixtures" / "otel_sdk_genai.jsonl", tmp_path)
+    with pytest.raises(UnknownFormatError, match=r"gzip-compressed, and the otlp loader reads only "
+                                                 r"uncompressed files.*gunzip -k otel_sdk_genai\.jsonl\.gz"):
+        aiscale.load([packed], store=tmp_path / "store")
+
+
 def test_a_damaged_gzip_stream_keeps_the_lines_before_the_damage(tmp_path):
     lines = (FIX / "langsmith_sdk_runs.jsonl").read_bytes().splitlines(keepends=True)
     data = gzip.compress(b"".join(lines[:4]), compresslevel=0) + gzip.compress(b"".join(lines[4:]))

@@ -9,6 +9,10 @@ A loader is a module in ``aiscale/loaders/`` with three names:
 ``read(path) -> Iterator[Chunk]``
     the file as chunks of canonical rows, streaming in bounded memory.
 
+Optional: ``READS_GZIP = True`` when ``read`` opens files through :func:`open_binary` (or the
+helpers built on it), so that gzip-compressed exports are offered to it; other loaders never
+see a compressed file.
+
 Rows are counted in the source's own records: a span for span formats, a trajectory
 for trajectory formats, a row for per-trace tables. For every chunk
 ``rows_read == rows loaded + len(quarantined)`` once validation has run.
@@ -124,6 +128,13 @@ def refuse_special(path: str | Path) -> None:
         raise ValueError(f"{path}: {what}, not a regular file. aiscale reads export files (each "
                          "twice: to detect the format, then to load it); save the export to a file "
                          "and load that.")
+
+
+def is_gzip(path: str | Path) -> bool:
+    """Whether a file is gzip-compressed (by its magic bytes)."""
+    refuse_special(path)
+    with open(path, "rb") as handle:
+        return handle.read(2) == GZIP_MAGIC
 
 
 def open_binary(path: str | Path) -> IO[bytes]:

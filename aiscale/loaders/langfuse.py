@@ -55,6 +55,7 @@ from aiscale.loaders.base import Chunk, Quarantined
 
 NAME = "langfuse"
 PRIORITY = 40
+READS_GZIP = True
 KINDS = {"GENERATION": "llm", "EMBEDDING": "embedding", "AGENT": "agent", "TOOL": "tool",
          "CHAIN": "chain", "RETRIEVER": "retrieval", "EVALUATOR": "evaluator",
          "GUARDRAIL": "guardrail", "SPAN": "other", "EVENT": "other"}

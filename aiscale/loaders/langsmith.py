@@ -46,6 +46,7 @@ from aiscale.loaders.base import Chunk
 
 NAME = "langsmith"
 PRIORITY = 40
+READS_GZIP = True
 KINDS = {"llm": "llm", "chain": "chain", "tool": "tool", "retriever": "retrieval",
          "embedding": "embedding", "prompt": "other", "parser": "other"}
 _STATUS = {"success": "ok", "error": "error", "pending": "unset"}

@@ -53,6 +53,7 @@ from aiscale.loaders.base import Chunk
 
 NAME = "phoenix"
 PRIORITY = 40
+READS_GZIP = True
 _PREFIX = "attributes."
 _STATUS = {"OK": "ok", "ERROR": "error", "UNSET": "unset"}
 _TEXT = ("openinference.span.kind", "llm.model_name", "llm.provider", "llm.system", "tool.name", "session.id",

@@ -62,6 +62,7 @@ from aiscale.schema import SPAN_COLUMNS, TRACE_COLUMNS
 
 NAME = "tau2-bench"
 PRIORITY = 30
+READS_GZIP = True
 CHUNK_SIMULATIONS = 25
 TIMESTAMP_NOTE = "naive local time in the source, read as UTC"
 

@@ -38,6 +38,7 @@ from aiscale.schema import SPAN_COLUMNS, TRACE_COLUMNS
 
 NAME = "tau-bench"
 PRIORITY = 30
+READS_GZIP = True
 CHUNK_RECORDS = 50
 DOMAINS = ("airline", "retail")
 
