@@ -124,8 +124,9 @@ FROM w"""
 _TRACES = extract(_fields("id", "timestamp", "user_id", "session_id")) + f"""
 , z AS (SELECT *, {time_sql("timestamp")} AS started_at FROM y)
 SELECT {ROW}, {LINE}, nullif(trim(id), '') AS trace_id, started_at, user_id, session_id,
-    CASE json_type(coalesce(json_extract({LINE}, '$.metadata'), 'null')) WHEN 'NULL' THEN NULL
-        WHEN 'VARCHAR' THEN json_extract_string({LINE}, '$.metadata')
+    CASE WHEN NOT _json_ok THEN NULL
+        WHEN json_type(coalesce(json_extract({LINE}, '$.metadata'), 'null')) = 'NULL' THEN NULL
+        WHEN json_type(json_extract({LINE}, '$.metadata')) = 'VARCHAR' THEN json_extract_string({LINE}, '$.metadata')
         ELSE json_extract({LINE}, '$.metadata')::VARCHAR END AS metadata,
     {first_problem("CASE WHEN nullif(trim(id), '') IS NULL THEN 'missing trace id (`id`)' END",
                    time_problem("timestamp", "timestamp", "started_at"))} AS _problem

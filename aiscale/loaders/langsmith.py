@@ -94,7 +94,8 @@ SELECT {ROW}, {LINE}, trace_id, id AS span_id, nullif(parent_run_id, '') AS pare
     {", ".join(f"{number(c)} AS {c}" for c in _COUNTS)},
     coalesce({number("total_cost")}, {number("prompt_cost")} + {number("completion_cost")}) AS cost,
     CASE WHEN kind = 'tool' THEN json_extract({LINE}, '$.inputs')::VARCHAR END AS tool_arguments,
-    CASE WHEN nullif(parent_run_id, '') IS NULL THEN json_extract({LINE}, '$.feedback_stats')::VARCHAR END
+    CASE WHEN _json_ok AND nullif(parent_run_id, '') IS NULL
+        THEN json_extract({LINE}, '$.feedback_stats')::VARCHAR END
         AS feedback,
     nullif(reference_example_id, '') AS task_id, user_id, session_id,
     {first_problem(time_problem("start_time", "start_time", "start_ts"),
