@@ -21,7 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
 
-from aiscale.loaders.base import Chunk, read_head
+from aiscale.loaders.base import ZIP_MAGIC, Chunk, is_gzip, read_head, refuse_special, special_file
 
 _NOT_LOADERS = {"base", "validate"}
 
@@ -67,9 +67,17 @@ def detect(path: str | Path) -> ModuleType:
     head = read_head(path)
     if not head.strip():
         raise UnknownFormatError(f"{path}: the file is empty; nothing to load.")
+    compressed = is_gzip(path)
     for module in _registry():
-        if module.sniff(path, head):
+        if (not compressed or getattr(module, "READS_GZIP", False)) and module.sniff(path, head):
             return module
+    if compressed:
+        raise _not_for_gzip(path, [m.NAME for m in _registry() if m.sniff(path, head)])
+    if head.startswith(ZIP_MAGIC):
+        raise UnknownFormatError(
+            f"{path}: a compressed .zip archive that no loader reads as it is. Unzip it "
+            f"(unzip {path.name} -d {path.stem}/) and load the folder; gzip-compressed exports "
+            "(.jsonl.gz, .json.gz) are read as they are.")
     raise UnknownFormatError(
         f"{path}: no loader recognises this file. Formats tried: {', '.join(formats())}. "
         "Force one with --format NAME (aiscale formats lists them), or load a per-trace "
@@ -89,7 +97,15 @@ def read_file(path: str | Path, format: str | None = None) -> tuple[str, Iterato
     """
     path = Path(path)
     module = get_loader(format) if format else detect(path)
+    if format and not getattr(module, "READS_GZIP", False) and is_gzip(path):
+        raise _not_for_gzip(path, [module.NAME])
     return module.NAME, module.read(path)
+
+
+def _not_for_gzip(path: Path, names: list[str]) -> UnknownFormatError:
+    which = f"the {', '.join(names)} loader reads" if names else "no loader that reads compressed files recognises it; loaders read"
+    return UnknownFormatError(f"{path}: gzip-compressed, and {which} only uncompressed files. Decompress it "
+                              f"(gunzip -k {path.name}) and load the result.")
 
 
 def expand_paths(paths: list[str | Path] | str | Path) -> list[Path]:
@@ -107,6 +123,8 @@ def expand_paths(paths: list[str | Path] | str | Path) -> list[Path]:
             files.extend(_walk(entry))
         elif entry.is_file():
             files.append(entry)
+        elif special_file(entry) is not None:
+            refuse_special(entry)
         else:
             raise FileNotFoundError(f"{entry}: no such file or folder.")
     return files

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from aiscale.loaders.base import Quarantined, excerpt
+from aiscale.loaders.base import Quarantined, excerpt, open_binary
 
 _DECODER = json.JSONDecoder()
 _SPACE = re.compile(r"\s*")
@@ -103,33 +103,53 @@ def salvage_json(text: str, object_pairs_hook: Any = None) -> tuple[Any, str | N
     Returns ``(value, problem)``: ``problem`` is None for a valid document, else the parser's
     message (line and column). ``value`` is then the complete elements of a top-level array,
     or the complete members of a top-level object (an array member cut short keeps its
-    complete elements), or None when nothing could be kept.
+    complete elements), or None when nothing could be kept. Values nested too deep for the
+    parser are cut out (:func:`aiscale.loaders._bounded.loads_bounded`).
     """
+    value, problem, _ = _salvage(text, object_pairs_hook)
+    return value, problem
+
+
+def _salvage(text: str, object_pairs_hook: Any = None) -> tuple[Any, str | None, bool]:
+    from aiscale.loaders._bounded import loads_bounded
+
     try:
-        return json.loads(text, object_pairs_hook=object_pairs_hook), None
+        value, cut = loads_bounded(text, object_pairs_hook=object_pairs_hook)
+        return value, None, cut
     except json.JSONDecodeError as exc:
         problem = f"invalid JSON (truncated or edited?): {exc.msg} at line {exc.lineno} column {exc.colno}"
     start = _skip(text, 0)
     if text[start:start + 1] == "[":
-        return _salvage_array(text, start), problem
+        return _salvage_array(text, start), problem, False
     if text[start:start + 1] == "{":
-        return _salvage_object(text, start), problem
-    return None, problem
+        return _salvage_object(text, start), problem, False
+    return None, problem, False
 
 
 def read_document(path: Path, object_pairs_hook: Any = None) -> tuple[Any, Quarantined | None]:
     """Read a JSON file with :func:`salvage_json`; the problem, if any, as a Quarantined row."""
+    value, problem, _ = read_document_bounded(path, object_pairs_hook)
+    return value, problem
+
+
+def read_document_bounded(path: Path, object_pairs_hook: Any = None) -> tuple[Any, Quarantined | None, bool]:
+    """:func:`read_document` (gzip read transparently) that also says whether too-deep values were cut out.
+
+    A cut value is the text :data:`aiscale.loaders._bounded.CUT`; a loader quarantines the
+    records holding one (:func:`aiscale.loaders._bounded.holds_cut`).
+    """
     try:
-        text = path.read_bytes().decode("utf-8")
+        with open_binary(path) as handle:
+            text = handle.read().decode("utf-8")
     except UnicodeDecodeError as exc:
-        return None, Quarantined(str(path), None, f"file is not valid UTF-8 ({exc.reason})")
+        return None, Quarantined(str(path), None, f"file is not valid UTF-8 ({exc.reason})"), False
     if not text.strip():
-        return None, Quarantined(str(path), None, "file is empty")
-    value, problem = salvage_json(text, object_pairs_hook)
+        return None, Quarantined(str(path), None, "file is empty"), False
+    value, problem, cut = _salvage(text, object_pairs_hook)
     if problem is None:
-        return value, None
+        return value, None, cut
     return value, Quarantined(str(path), None, problem + "; the records after this point are lost",
-                              excerpt(text[-200:]))
+                              excerpt(text[-200:])), cut
 
 
 def head_text(head: bytes) -> str:

@@ -2,8 +2,8 @@
 
 Not a loader (the leading underscore keeps it out of the registry). It tells the platform
 formats apart from a file's first records, normalises token counts to the canonical
-convention, and turns leftover fields into ``attributes`` JSON. Files are read by
-:mod:`aiscale.loaders._records`.
+convention, and counts a framework's LLM span over the client's LLM span once. Files are
+read by :mod:`aiscale.loaders._records` and mapped in DuckDB (:mod:`aiscale.loaders._platform_sql`).
 
 Examples
 --------
@@ -80,7 +80,7 @@ def _head_records(path: Path, head: bytes) -> list[dict] | None:
         return records or _json_document_head(text)
     if text.startswith("["):
         return _json_document_head(text)
-    if path.suffix.lower() in (".csv", ".tsv"):
+    if Path(path.name.removesuffix(".gz")).suffix.lower() in (".csv", ".tsv"):
         reader = csv.reader(io.StringIO(text.splitlines()[0] if text else ""))
         return [dict.fromkeys(next(reader, []))]
     return None
@@ -134,14 +134,6 @@ def column(frame: pd.DataFrame, *names: str) -> pd.Series:
 def number(series: pd.Series) -> pd.Series:
     """Numbers (text or numeric) as float64 with NaN; bad text becomes NaN."""
     return pd.to_numeric(series, errors="coerce").astype("float64")
-
-
-def timestamps(series: pd.Series) -> pd.Series:
-    """ISO text, datetimes or epoch milliseconds (pandas' JSON default) to UTC timestamps."""
-    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
-        return pd.to_datetime(series, unit="ms", utc=True)
-    values = pd.to_datetime(series, utc=True, errors="coerce", format="mixed")
-    return values.dt.as_unit("us")
 
 
 def normalise_tokens(inp: pd.Series, out: pd.Series, cache_read: pd.Series, cache_write: pd.Series,
@@ -200,49 +192,6 @@ def is_null(value: Any) -> bool:
         return False
 
 
-def _json_default(value: Any) -> Any:
-    """json.dumps hook for what pandas and Arrow put in cells (arrays, NumPy scalars, times)."""
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, (pd.Timestamp, np.datetime64)):
-        return pd.Timestamp(value).isoformat()
-    return str(value)
-
-
-def _absent(value: Any) -> bool:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    return isinstance(value, float) and value != value
-
-
-def json_rows(frame: pd.DataFrame, extra: list[dict] | None = None) -> list[str]:
-    """One compact JSON object text per row of ``frame`` (nulls dropped), merged with ``extra``."""
-    out = []
-    for index, record in enumerate(frame.to_dict("records")):
-        kept = {k: v for k, v in record.items() if not _absent(v)}
-        if extra is not None:
-            kept.update(extra[index])
-        out.append(json.dumps(kept, separators=(",", ":"), sort_keys=True, default=_json_default,
-                              ensure_ascii=False))
-    return out
-
-
-def parse_json_cells(series: pd.Series) -> pd.Series:
-    """Cells holding JSON text (CSV and some Parquet exports) parsed; other cells unchanged."""
-    def one(value: Any) -> Any:
-        if isinstance(value, str) and value[:1] in "{[":
-            try:
-                return json.loads(value)
-            except json.JSONDecodeError:
-                return value
-        return plain(value) if isinstance(value, np.ndarray) else value
-    if not len(series) or not series.map(lambda v: isinstance(v, str)).any():
-        return series
-    return series.map(one)
-
-
 def demote_llm_wrappers(spans: pd.DataFrame) -> pd.DataFrame:
     """An LLM span with an LLM child is a wrapper of that call, not a second call.
 
@@ -261,10 +210,12 @@ def demote_llm_wrappers(spans: pd.DataFrame) -> pd.DataFrame:
     """
     llm = spans["kind"] == "llm"
     children = spans.loc[llm & spans["parent_id"].notna(), ["trace_id", "parent_id"]]
-    if not len(children):
+    candidate = llm & spans["span_id"].isin(children["parent_id"])  # by span id alone first: cheap
+    if not candidate.any():
         return spans
-    keys = pd.MultiIndex.from_frame(spans[["trace_id", "span_id"]].astype(object))
-    wrapper = llm & keys.isin(pd.MultiIndex.from_frame(children.astype(object)))
+    keys = pd.MultiIndex.from_frame(spans.loc[candidate, ["trace_id", "span_id"]].astype(object))
+    wrapper = pd.Series(False, index=spans.index)
+    wrapper[candidate] = keys.isin(pd.MultiIndex.from_frame(children.astype(object)))
     if not wrapper.any():
         return spans
     spans = spans.copy()

@@ -9,6 +9,10 @@ A loader is a module in ``aiscale/loaders/`` with three names:
 ``read(path) -> Iterator[Chunk]``
     the file as chunks of canonical rows, streaming in bounded memory.
 
+Optional: ``READS_GZIP = True`` when ``read`` opens files through :func:`open_binary` (or the
+helpers built on it), so that gzip-compressed exports are offered to it; other loaders never
+see a compressed file.
+
 Rows are counted in the source's own records: a span for span formats, a trajectory
 for trajectory formats, a row for per-trace tables. For every chunk
 ``rows_read == rows loaded + len(quarantined)`` once validation has run.
@@ -24,15 +28,27 @@ Examples
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import os
+import stat
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pandas as pd
 
 EXCERPT_CHARS = 200
+MAX_RECORD_BYTES = 16 << 20
+"""A record (JSONL line) larger than this is quarantined unread (DuckDB's own default bound)."""
+MAX_DEPTH = 512
+"""A record nested deeper than this (objects and arrays) is quarantined: parsers recurse."""
+GZIP_MAGIC = b"\x1f\x8b"
+ZIP_MAGIC = b"PK\x03\x04"
+_SPECIAL = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+            (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
 
 
 @dataclass
@@ -90,19 +106,138 @@ def excerpt(value: Any) -> str:
     return text[:EXCERPT_CHARS]
 
 
-def read_head(path: Path, n: int = 65536) -> bytes:
-    """Return the first ``n`` bytes of a file (for format sniffing)."""
+def special_file(path: str | Path) -> str | None:
+    """What an existing path that is not a regular file or folder is (None otherwise).
+
+    Examples
+    --------
+    >>> special_file("/dev/null")
+    'a character device'
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    return next((what for test, what in _SPECIAL if test(mode)), None)
+
+
+def refuse_special(path: str | Path) -> None:
+    """Raise ValueError naming what a FIFO, device or socket is (reading it would block or never end)."""
+    what = special_file(path)
+    if what is not None:
+        raise ValueError(f"{path}: {what}, not a regular file. aiscale reads export files (each "
+                         "twice: to detect the format, then to load it); save the export to a file "
+                         "and load that.")
+
+
+def is_gzip(path: str | Path) -> bool:
+    """Whether a file is gzip-compressed (by its magic bytes)."""
+    refuse_special(path)
     with open(path, "rb") as handle:
-        return handle.read(n)
+        return handle.read(2) == GZIP_MAGIC
+
+
+def open_binary(path: str | Path) -> IO[bytes]:
+    """Open a file for reading bytes; a gzip file (by its magic bytes) is decompressed as read.
+
+    Raises
+    ------
+    ValueError
+        When the path is a FIFO, a device or a socket (:func:`refuse_special`).
+    """
+    refuse_special(path)
+    handle = open(path, "rb")
+    if handle.read(2) != GZIP_MAGIC:
+        handle.seek(0)
+        return handle
+    handle.seek(0)
+    return io.BufferedReader(_Gunzip(handle), buffer_size=1 << 20)
+
+
+class _Gunzip(io.RawIOBase):
+    """A gzip stream (any number of members) decompressed as read.
+
+    Unlike :mod:`gzip`, a stream cut short or corrupt gives every byte that decompressed before
+    the damage, then ends; ``damage`` then says what happened (see :func:`stream_damage`).
+    """
+
+    def __init__(self, raw: IO[bytes]):
+        self._raw, self._unzip, self._out, self._at = raw, zlib.decompressobj(wbits=31), b"", 0
+        self.damage: str | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while self._at >= len(self._out):
+            try:
+                if not self._fill():
+                    return 0
+            except (EOFError, zlib.error) as exc:
+                self.damage, self._out, self._at = f"compressed stream is damaged ({exc})", b"", 0
+                return 0
+        n = min(len(buffer), len(self._out) - self._at)
+        buffer[:n] = memoryview(self._out)[self._at:self._at + n]
+        self._at += n
+        return n
+
+    def _fill(self) -> bool:
+        """Decompress the next piece into the output; False at the clean end of the stream."""
+        data = self._unzip.unconsumed_tail or self._unzip.unused_data or self._raw.read(1 << 20)
+        if not data or self.damage:
+            if not self._unzip.eof and not self.damage:
+                raise EOFError("the compressed file ends before its end-of-stream marker (truncated)")
+            return False
+        if self._unzip.eof:  # a further gzip member follows
+            self._unzip = zlib.decompressobj(wbits=31)
+        self._out, self._at = self._unzip.decompress(data, 8 << 20), 0
+        return True
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+def stream_damage(handle: IO[bytes]) -> str | None:
+    """What broke a compressed stream opened by :func:`open_binary` (None when intact or plain)."""
+    return getattr(getattr(handle, "raw", None), "damage", None)
+
+
+def read_some(handle: IO[bytes], n: int = -1) -> tuple[bytes, str | None]:
+    """Up to ``n`` bytes (-1: all), and what broke the compressed stream when it broke before them.
+
+    A truncated or corrupt gzip stream keeps what decompressed before the damage.
+    """
+    return handle.read(n), stream_damage(handle)
+
+
+def export_stem(path: Path) -> str:
+    """A file's name without its format suffix, and without ``.gz`` when compressed.
+
+    Examples
+    --------
+    >>> export_stem(Path("runs/gpt-4o-airline.json.gz")), export_stem(Path("a.json"))
+    ('gpt-4o-airline', 'a')
+    """
+    name = path.name.removesuffix(".gz") if path.name.endswith(".gz") else path.name
+    return Path(name).stem
+
+
+def read_head(path: Path, n: int = 65536) -> bytes:
+    """Return the first ``n`` bytes of a file (decompressed when gzip), for format sniffing."""
+    with open_binary(path) as handle:
+        return read_some(handle, n)[0]
 
 
 def iter_json_lines(path: Path) -> Iterator[tuple[int, Any | Quarantined]]:
     """Yield ``(line_number, parsed_object)`` per non-blank line; bad lines as Quarantined.
 
-    Line numbers start at 1. Invalid UTF-8 or JSON gives a :class:`Quarantined` naming the
-    line and the parser's message instead of raising.
+    Line numbers start at 1. Invalid UTF-8 or JSON, or a line nested deeper than
+    :data:`MAX_DEPTH`, gives a :class:`Quarantined` naming the line and the rule instead of
+    raising. Gzip files are read decompressed.
     """
-    with open(path, "rb") as handle:
+    number = 0
+    with open_binary(path) as handle:
         for number, raw in enumerate(handle, start=1):
             if not raw.strip():
                 continue
@@ -114,13 +249,23 @@ def iter_json_lines(path: Path) -> Iterator[tuple[int, Any | Quarantined]]:
             except json.JSONDecodeError as exc:
                 yield number, Quarantined(str(path), number, f"invalid JSON: {exc.msg} at column {exc.colno}",
                                           excerpt(raw.decode("utf-8", "replace")))
+            except RecursionError:
+                yield number, Quarantined(str(path), number, TOO_DEEP, excerpt(raw.decode("utf-8", "replace")))
+        if stream_damage(handle):
+            yield number + 1, Quarantined(str(path), number + 1,
+                                          f"{stream_damage(handle)}; the lines from here on are lost")
+
+
+TOO_DEEP = f"record nested deeper than {MAX_DEPTH} levels"
 
 
 def load_json_document(path: Path) -> Any | Quarantined:
     """Parse a whole-file JSON document; a truncated or invalid file gives a Quarantined."""
     try:
-        with open(path, "rb") as handle:
+        with open_binary(path) as handle:
             return json.loads(handle.read().decode("utf-8"))
+    except RecursionError:
+        return Quarantined(str(path), None, TOO_DEEP)
     except UnicodeDecodeError as exc:
         return Quarantined(str(path), None, f"file is not valid UTF-8 ({exc.reason})")
     except json.JSONDecodeError as exc:

@@ -8,12 +8,16 @@ observations are LLM calls with tokens and ``reported_cost_usd``; usage on other
 ``attributes``. ``usage_details`` counts cache and reasoning tokens apart from ``input`` and
 ``output`` (its ``total`` is the sum of every key); they are added back so that input includes
 cache reads and writes and output includes reasoning (a source whose ``total`` equals
-``input + output`` counted them inside, and is kept as is). Type ERROR level is an error span.
+``input + output`` counted them inside, and is kept as is); a usage value that is not a whole
+number quarantines the observation. Level ERROR is an error span. ``attributes`` is the
+observation as exported.
 
 Traces (``id``, ``timestamp``, ``user_id``, ``session_id``, ``metadata``) give trace rows.
 Scores (``trace_id``, ``name``, ``value``, ``data_type``) give outcomes: a BOOLEAN score sets
 ``success``; a NUMERIC score (else the boolean's 0/1) sets ``score``; with several names, the
-first of ``SCORE_PREFERENCE`` present, else the first by name. Rows are file records.
+first of ``SCORE_PREFERENCE`` present, else the first by name. Rows are file records, mapped in
+DuckDB a batch at a time (:mod:`aiscale.loaders._platform_sql` states the rules for times and
+numbers).
 
 Examples
 --------
@@ -24,35 +28,111 @@ Examples
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
-from aiscale.loaders._common import as_int
-from aiscale.loaders._platform import (
-    column,
-    demote_llm_wrappers,
-    is_null,
-    json_rows,
-    number,
-    parse_json_cells,
-    sniff_platform,
-    timestamps,
+from aiscale.loaders._platform import classify_keys, demote_llm_wrappers, number, sniff_platform
+from aiscale.loaders._platform_sql import (
+    connect,
+    extract,
+    first_problem,
+    mapped_batches,
+    number_problem,
+    run,
+    spellings,
+    time_problem,
+    time_sql,
+    with_flags,
 )
-from aiscale.loaders._records import ROW, read_records
-from aiscale.loaders.base import Chunk, Quarantined, json_text
+from aiscale.loaders._platform_sql import number as number_sql
+from aiscale.loaders._records import LINE, ROW
+from aiscale.loaders.base import Chunk, Quarantined
 
 NAME = "langfuse"
 PRIORITY = 40
+READS_GZIP = True
 KINDS = {"GENERATION": "llm", "EMBEDDING": "embedding", "AGENT": "agent", "TOOL": "tool",
          "CHAIN": "chain", "RETRIEVER": "retrieval", "EVALUATOR": "evaluator",
          "GUARDRAIL": "guardrail", "SPAN": "other", "EVENT": "other"}
 SCORE_PREFERENCE = ("success", "correctness", "correct", "pass", "score", "accuracy")
-_OBS_USED = {"id", "trace_id", "type", "parent_observation_id", "start_time", "end_time", "name",
-             "provided_model_name", "model", "usage_details", "cost_details", "total_cost",
-             "status_message", "input", "user_id", "session_id", ROW}
+TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
+
+
+def _fields(*names: str) -> dict[str, list[tuple[str, ...]]]:
+    return {name: list(spellings(name)) for name in names}
+
+
+_KIND = "CASE upper(type) " + " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in KINDS.items()) + " ELSE 'other' END"
+_OBSERVATIONS = extract({
+    **_fields("id", "trace_id", "type", "parent_observation_id", "start_time", "end_time", "name",
+              "provided_model_name", "model", "total_cost", "calculated_total_cost", "level",
+              "status_message", "user_id", "session_id"),
+    "detail_cost": [("cost_details", "total"), ("costDetails", "total")]}) + f"""
+, z AS (SELECT *, {_KIND} AS kind, {time_sql("start_time")} AS start_ts, {time_sql("end_time")} AS end_ts,
+    CASE WHEN {_KIND} = 'llm' THEN coalesce(
+        CASE WHEN len(json_keys(coalesce(json_extract({LINE}, '$.usage_details'), json_extract({LINE}, '$.usageDetails'),
+                                         '{{}}'))) > 0
+             THEN coalesce(json_extract({LINE}, '$.usage_details'), json_extract({LINE}, '$.usageDetails')) END,
+        json_extract({LINE}, '$.usage')) END AS usage
+  FROM y),
+e AS (SELECT z.{ROW}, j.key AS k, TRY_CAST(j.value AS DOUBLE) AS v, j.type AS t FROM z, json_each(z.usage) AS j
+      WHERE json_type(z.usage) = 'OBJECT' AND j.type <> 'NULL'),
+n AS (SELECT {ROW}, k, t, CASE WHEN t IN ('UBIGINT', 'BIGINT') OR (t = 'DOUBLE' AND isfinite(v) AND v = floor(v))
+                             THEN v END AS v FROM e),
+a AS (SELECT {ROW},
+    count(v) FILTER (k <> 'total') AS n_parts, sum(v) FILTER (k <> 'total') AS parts,
+    max(v) FILTER (k = 'input') AS base_in, max(v) FILTER (k = 'output') AS base_out,
+    max(v) FILTER (k = 'total') AS total,
+    sum(v) FILTER (k <> 'total' AND (starts_with(k, 'input') OR (contains(k, 'cache') AND NOT starts_with(k, 'output'))))
+        AS inp,
+    sum(v) FILTER (k <> 'total' AND (starts_with(k, 'output') OR k = 'reasoning')) AS outp,
+    sum(v) FILTER (k <> 'total' AND (contains(k, 'cache_read') OR contains(k, 'cached'))) AS cache_read_tokens,
+    sum(v) FILTER (k <> 'total' AND (contains(k, 'cache_creation') OR contains(k, 'cache_write')))
+        AS cache_write_tokens,
+    sum(v) FILTER (k <> 'total' AND contains(k, 'reasoning')) AS reasoning_tokens,
+    string_agg(k, ', ' ORDER BY k) FILTER (v IS NULL AND t IN ('UBIGINT', 'BIGINT', 'DOUBLE')) AS not_whole
+  FROM n GROUP BY {ROW}),
+w AS (SELECT z.*, a.* EXCLUDE ({ROW}), a.total IS NOT NULL AND a.base_in IS NOT NULL
+        AND a.total = a.base_in + coalesce(a.base_out, 0) AND a.total <> a.parts AS inclusive
+      FROM z LEFT JOIN a USING ({ROW}))
+SELECT {ROW}, {LINE}, trace_id, id AS span_id, nullif(parent_observation_id, '') AS parent_id, kind, name,
+    start_ts AS start_time, end_ts AS end_time,
+    CASE WHEN upper(level) = 'ERROR' THEN 'error' ELSE 'unset' END AS status,
+    CASE WHEN upper(level) = 'ERROR' THEN left(status_message, 200) END AS error_type,
+    coalesce(provided_model_name, model) AS model,
+    CASE WHEN n_parts > 0 THEN CASE WHEN inclusive THEN base_in ELSE inp END END AS input_tokens,
+    CASE WHEN n_parts > 0 THEN CASE WHEN inclusive THEN base_out ELSE outp END END AS output_tokens,
+    CASE WHEN n_parts > 0 THEN cache_read_tokens END AS cache_read_tokens,
+    CASE WHEN n_parts > 0 THEN cache_write_tokens END AS cache_write_tokens,
+    CASE WHEN n_parts > 0 THEN reasoning_tokens END AS reasoning_tokens,
+    coalesce({number_sql("total_cost")}, {number_sql("calculated_total_cost")}, {number_sql("detail_cost")})
+        AS reported_cost_usd,
+    CASE WHEN kind = 'tool' THEN CASE json_type(coalesce(json_extract({LINE}, '$.input'), 'null'))
+        WHEN 'NULL' THEN NULL WHEN 'VARCHAR' THEN json_extract_string({LINE}, '$.input')
+        ELSE json_extract({LINE}, '$.input')::VARCHAR END END AS tool_arguments,
+    user_id, session_id,
+    {first_problem(time_problem("start_time", "start_time", "start_ts"), time_problem("end_time", "end_time", "end_ts"),
+                   "CASE WHEN kind = 'llm' AND not_whole IS NOT NULL THEN 'usage_details is not whole numbers: ' "
+                   "|| not_whole END",
+                   f"CASE WHEN kind = 'llm' THEN {number_problem('total_cost', 'total_cost')} END")} AS _problem
+FROM w"""
+_TRACES = extract(_fields("id", "timestamp", "user_id", "session_id")) + f"""
+, z AS (SELECT *, {time_sql("timestamp")} AS started_at FROM y)
+SELECT {ROW}, {LINE}, nullif(trim(id), '') AS trace_id, started_at, user_id, session_id,
+    CASE WHEN NOT _json_ok THEN NULL
+        WHEN json_type(coalesce(json_extract({LINE}, '$.metadata'), 'null')) = 'NULL' THEN NULL
+        WHEN json_type(json_extract({LINE}, '$.metadata')) = 'VARCHAR' THEN json_extract_string({LINE}, '$.metadata')
+        ELSE json_extract({LINE}, '$.metadata')::VARCHAR END AS metadata,
+    {first_problem("CASE WHEN nullif(trim(id), '') IS NULL THEN 'missing trace id (`id`)' END",
+                   time_problem("timestamp", "timestamp", "started_at"))} AS _problem
+FROM z"""
+_SCORES = extract(_fields("trace_id", "name", "data_type", "value")) + f"""
+SELECT {ROW}, {LINE}, trace_id, name, data_type, value, {first_problem("NULL")} AS _problem FROM y"""
 
 
 def sniff(path: Path, head: bytes) -> bool:
@@ -63,14 +143,18 @@ def sniff(path: Path, head: bytes) -> bool:
 def read(path: str | Path) -> Iterator[Chunk]:
     """Yield span, trace or outcome rows of a Langfuse export, by what the file holds."""
     path = Path(path)
-    kind: str | None = None
+    kinds: list[str] = []  # the file's record type, from its first batch
+
+    def query(batch: pa.Table) -> str:
+        kinds.append(kinds[0] if kinds else _kind_of(batch))
+        return {"langfuse-observations": _OBSERVATIONS, "langfuse-scores": _SCORES}.get(kinds[0], _TRACES)
+
     scores: list[pd.DataFrame] = []
-    for records, bad in read_records(path):
+    for records, bad in mapped_batches(path, query):
+        kind = kinds[0] if kinds else None
         if not len(records):
             yield Chunk(quarantined=bad, rows_read=len(bad), unit="row")
-            continue
-        kind = kind or _kind_of(records)
-        if kind == "langfuse-observations":
+        elif kind == "langfuse-observations":
             spans, traces = observations_to_spans(records, path)
             yield Chunk(spans=spans, traces=traces, quarantined=bad, rows_read=len(records) + len(bad))
         elif kind == "langfuse-scores":
@@ -78,108 +162,61 @@ def read(path: str | Path) -> Iterator[Chunk]:
             scores.append(good)
             yield Chunk(quarantined=bad + more, rows_read=len(records) + len(bad), unit="row")
         else:
-            traces, more = traces_rows(records, path)
-            yield Chunk(traces=traces, quarantined=bad + more, rows_read=len(records) + len(bad),
-                        unit="row")
+            yield Chunk(traces=records[["trace_id", "started_at", "user_id", "session_id", "metadata"]],
+                        quarantined=bad, rows_read=len(records) + len(bad), unit="row")
     if scores:
         yield Chunk(traces=score_outcomes(pd.concat(scores, ignore_index=True)), rows_read=0, unit="row")
 
 
-def _kind_of(records: pd.DataFrame) -> str:
-    from aiscale.loaders._platform import classify_keys
-
-    return classify_keys(set(records.columns) - {ROW}) or "langfuse-traces"
+def _kind_of(batch: pa.Table) -> str:
+    """The record type, from the keys of the batch's first records."""
+    keys: set[str] = set()
+    for line in batch.column(LINE).slice(0, 50).to_pylist():
+        try:
+            value = json.loads(line)
+        except (ValueError, RecursionError):
+            continue
+        keys |= set(value) if isinstance(value, dict) else set()
+    return classify_keys(keys) or "langfuse-traces"
 
 
 def usage_columns(usage: Any) -> tuple[int | None, ...]:
-    """``(input, output, cache_read, cache_write, reasoning)`` in the canonical convention."""
-    if not isinstance(usage, dict):
-        return (None,) * 5
-    values = {str(k): as_int(v) for k, v in usage.items() if as_int(v) is not None}
-    parts = {k: v for k, v in values.items() if k != "total"}
-    if not parts:
-        return (None,) * 5
+    """``(input, output, cache_read, cache_write, reasoning)`` in the canonical convention.
 
-    def total_of(test) -> int | None:
-        found = [v for k, v in parts.items() if test(k)]
-        return sum(found) if found else None
-
-    cache_read = total_of(lambda k: "cache_read" in k or "cached" in k)
-    cache_write = total_of(lambda k: "cache_creation" in k or "cache_write" in k)
-    reasoning = total_of(lambda k: "reasoning" in k)
-    base_in, base_out, total = parts.get("input"), parts.get("output"), values.get("total")
-    inclusive = total is not None and base_in is not None and total == base_in + (base_out or 0) \
-        and total != sum(parts.values())
-    if inclusive:
-        return base_in, base_out, cache_read, cache_write, reasoning
-    inp = total_of(lambda k: k.startswith("input") or ("cache" in k and not k.startswith("output")))
-    out = total_of(lambda k: k.startswith("output") or k == "reasoning")
-    return inp, out, cache_read, cache_write, reasoning
+    The loader's own SQL, run on one usage object (see the module docstring for the rule).
+    """
+    line = json.dumps({"id": "o", "trace_id": "t", "type": "GENERATION", "usage_details": usage})
+    batch = pa.table({LINE: [line], ROW: [1]})
+    row = run(connect(), batch, _OBSERVATIONS).iloc[0]
+    return tuple(None if pd.isna(row[c]) else int(row[c]) for c in TOKENS)
 
 
 def observations_to_spans(records: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Map one chunk of Langfuse observations to canonical spans and trace rows."""
-    records = records.copy()
-    for name in ("usage_details", "cost_details", "usage", "metadata", "model_parameters"):
-        if name in records:
-            records[name] = parse_json_cells(records[name])
-    kind = column(records, "type").astype("string").str.upper().map(KINDS).fillna("other").astype(object)
-    is_llm = kind == "llm"
-    usage = column(records, "usage_details").where(column(records, "usage_details").map(
-        lambda u: isinstance(u, dict) and bool(u)), column(records, "usage"))
-    tokens = pd.DataFrame(usage.map(usage_columns).tolist(), index=records.index,
-                          columns=["input_tokens", "output_tokens", "cache_read_tokens",
-                                   "cache_write_tokens", "reasoning_tokens"], dtype="float64")
-    cost = number(column(records, "total_cost", "calculated_total_cost")).fillna(
-        number(column(records, "cost_details").map(lambda c: c.get("total") if isinstance(c, dict) else None)))
-    error = column(records, "level").astype("string").str.upper() == "ERROR"
-    spans = pd.DataFrame({
-        "trace_id": column(records, "trace_id"), "span_id": column(records, "id"),
-        "parent_id": column(records, "parent_observation_id").replace("", None),
-        "kind": kind, "name": column(records, "name"),
-        "start_time": timestamps(column(records, "start_time")),
-        "end_time": timestamps(column(records, "end_time")),
-        "status": pd.Series("unset", index=records.index).mask(error.fillna(False), "error"),
-        "error_type": column(records, "status_message").astype("string").str.slice(0, 200)
-        .where(error.fillna(False)),
-        "model": column(records, "provided_model_name", "model"),
-        **{c: tokens[c].where(is_llm) for c in tokens},
-        "reported_cost_usd": cost.where(is_llm),
-        "tool_name": column(records, "name").where(kind == "tool"),
-        "tool_arguments": column(records, "input").map(
-            lambda v: None if is_null(v) else v if isinstance(v, str) else json_text(v)).where(kind == "tool"),
-    })
-    keep = records[[c for c in records.columns if c not in _OBS_USED or c in (
-        "usage_details", "cost_details", "total_cost")]].copy()
-    no_usage = is_llm & tokens.isna().all(axis=1)
-    keep["aiscale.usage_missing"] = no_usage.where(no_usage)
-    spans["attributes"] = json_rows(keep)
+    """Map one batch of Langfuse observations (the query's columns) to canonical spans and trace rows.
+
+    ``attributes`` is the observation as exported (every field), with aiscale's flags added.
+    """
+    is_llm = records["kind"] == "llm"
+    spans = records[["trace_id", "span_id", "parent_id", "kind", "name", "start_time", "end_time", "status",
+                     "error_type", "model", *TOKENS, "reported_cost_usd", "tool_arguments"]].copy()
+    for name in (*TOKENS, "reported_cost_usd"):
+        spans[name] = spans[name].where(is_llm)
+    spans["tool_name"] = records["name"].where(records["kind"] == "tool")
+    no_usage = is_llm & spans[list(TOKENS)].isna().all(axis=1)
+    spans["attributes"] = with_flags(records[LINE].str.strip(),
+                                     {"aiscale.usage_missing": no_usage.where(no_usage)})
     spans["source"], spans["source_file"], spans["source_row"] = NAME, str(path), records[ROW].to_numpy()
     spans = demote_llm_wrappers(spans)
-    traces = pd.DataFrame({"trace_id": spans["trace_id"], "user_id": column(records, "user_id"),
-                           "session_id": column(records, "session_id")})
+    traces = pd.DataFrame({"trace_id": spans["trace_id"], "user_id": records["user_id"],
+                           "session_id": records["session_id"]})
     return spans, traces.groupby("trace_id", sort=False, as_index=False).first()
 
 
-def traces_rows(records: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, list[Quarantined]]:
-    """Trace rows of a Langfuse traces export; a row without ``id`` is quarantined."""
-    trace_id = column(records, "id").astype("string")
-    missing = trace_id.isna() | (trace_id.str.strip() == "")
-    bad = [Quarantined(str(path), int(row), "missing trace id (`id`)") for row in records.loc[missing, ROW]]
-    meta = parse_json_cells(column(records, "metadata"))
-    traces = pd.DataFrame({
-        "trace_id": trace_id, "started_at": timestamps(column(records, "timestamp")),
-        "user_id": column(records, "user_id"), "session_id": column(records, "session_id"),
-        "metadata": meta.map(lambda m: None if is_null(m) else m if isinstance(m, str) else json_text(m)),
-    })
-    return traces.loc[~missing], bad
-
-
 def _checked_scores(records: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, list[Quarantined]]:
-    frame = pd.DataFrame({"trace_id": column(records, "trace_id").astype("string"),
-                          "name": column(records, "name").astype("string"),
-                          "data_type": column(records, "data_type").astype("string").str.upper().fillna("NUMERIC"),
-                          "value": number(column(records, "value")), "row": records[ROW]})
+    frame = pd.DataFrame({"trace_id": records["trace_id"].astype("string"),
+                          "name": records["name"].astype("string"),
+                          "data_type": records["data_type"].astype("string").str.upper().fillna("NUMERIC"),
+                          "value": number(records["value"]), "row": records[ROW]})
     rules = [("missing trace_id", frame["trace_id"].isna() | (frame["trace_id"].str.strip() == "")),
              ("missing score name", frame["name"].isna()),
              ("score value is not a number (categorical scores are not outcomes)",

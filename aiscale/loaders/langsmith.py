@@ -6,12 +6,14 @@ for ``llm`` runs only: ``prompt_tokens``, ``completion_tokens``, ``total_tokens`
 ``prompt_token_details`` (``cache_read``, ``cache_creation``), ``completion_token_details``
 (``reasoning``), or else the SDK's ``usage_metadata`` (in ``outputs`` or ``extra.metadata``); ``total_cost`` (or prompt +
 completion cost) as ``reported_cost_usd``; ``extra.metadata.ls_provider`` /
-``ls_model_name`` (the response's ``outputs.model`` first; else ``extra.invocation_params.model``). Chain and root runs that carry
-their children's totals keep them in ``attributes``. For the trace (from the root run):
+``ls_model_name`` (the response's ``outputs.model`` first; else ``extra.invocation_params.model``).
+``attributes`` is the run as exported (so chain and root runs that carry their children's totals
+keep them there, never counted). For the trace (from the root run):
 ``reference_example_id`` is the task id (repeated runs of one example are trials 0, 1, ...
 by start time), ``feedback_stats`` the outcome (``score`` = the mean of the chosen key,
 ``success`` = it when every value is 0 or 1), metadata ``user_id`` and ``thread_id`` /
-``session_id``.
+``session_id``. Records are mapped in DuckDB, a batch at a time
+(:mod:`aiscale.loaders._platform_sql`, which also states the quarantine rules for times and counts).
 
 Examples
 --------
@@ -21,38 +23,86 @@ True
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from aiscale.loaders._platform import (
-    column,
-    demote_llm_wrappers,
-    is_null,
-    json_rows,
-    normalise_tokens,
+from aiscale.loaders._platform import demote_llm_wrappers, normalise_tokens, sniff_platform
+from aiscale.loaders._platform_sql import (
+    extract,
+    first_problem,
+    mapped_batches,
     number,
-    parse_json_cells,
-    sniff_platform,
-    timestamps,
+    number_problem,
+    time_problem,
+    time_sql,
+    with_flags,
 )
-from aiscale.loaders._records import ROW, read_records
-from aiscale.loaders.base import Chunk, json_text
+from aiscale.loaders._records import LINE, ROW
+from aiscale.loaders.base import Chunk
 
 NAME = "langsmith"
 PRIORITY = 40
+READS_GZIP = True
 KINDS = {"llm": "llm", "chain": "chain", "tool": "tool", "retriever": "retrieval",
          "embedding": "embedding", "prompt": "other", "parser": "other"}
 _STATUS = {"success": "ok", "error": "error", "pending": "unset"}
-_NESTED = ("extra", "outputs", "feedback_stats", "prompt_token_details", "completion_token_details",
-           "inputs")
-_USED = {"id", "trace_id", "parent_run_id", "name", "run_type", "start_time", "end_time", "status",
-         "error", "prompt_tokens", "completion_tokens", "total_tokens", "prompt_cost",
-         "completion_cost", "total_cost", "inputs", "outputs", "feedback_stats",
-         "reference_example_id", ROW}
 FEEDBACK_PREFERENCE = ("correctness", "correct", "success", "pass", "score", "accuracy")
+_USAGE = {"input": ("input_tokens",), "output": ("output_tokens",), "total": ("total_tokens",),
+          "cache_read": ("input_token_details", "cache_read"),
+          "cache_creation": ("input_token_details", "cache_creation"),
+          "reasoning": ("output_token_details", "reasoning")}
+_FIELDS = {
+    **{name: [(name,)] for name in (
+        "id", "trace_id", "parent_run_id", "name", "run_type", "start_time", "end_time", "status", "error",
+        "prompt_cost", "completion_cost", "total_cost", "reference_example_id", "prompt_tokens",
+        "completion_tokens", "total_tokens", "prompt_token_details", "completion_token_details")},
+    # the SDK's usage_metadata (in outputs, else extra.metadata): one small object, read apart
+    "usage": [("outputs", "usage_metadata"), ("extra", "metadata", "usage_metadata")],
+    "provider": [("extra", "metadata", "ls_provider")],
+    "model": [("outputs", "model"), ("extra", "metadata", "ls_model_name"), ("extra", "invocation_params", "model")],
+    "user_id": [("extra", "metadata", "user_id")],
+    "session_id": [("extra", "metadata", "thread_id"), ("extra", "metadata", "session_id"),
+                   ("extra", "metadata", "conversation_id")],
+}
+_COUNT_SQL = {  # count: the run's own field, else usage_metadata's
+    "input": "coalesce(prompt_tokens, json_extract_string(usage, '$.input_tokens'))",
+    "output": "coalesce(completion_tokens, json_extract_string(usage, '$.output_tokens'))",
+    "total": "coalesce(total_tokens, json_extract_string(usage, '$.total_tokens'))",
+    "cache_read": "coalesce(json_extract_string(prompt_token_details, '$.cache_read'), "
+                  "json_extract_string(usage, '$.input_token_details.cache_read'))",
+    "cache_write": "coalesce(json_extract_string(prompt_token_details, '$.cache_creation'), "
+                   "json_extract_string(prompt_token_details, '$.cache_write'), "
+                   "json_extract_string(usage, '$.input_token_details.cache_creation'))",
+    "reasoning": "coalesce(json_extract_string(completion_token_details, '$.reasoning'), "
+                 "json_extract_string(usage, '$.output_token_details.reasoning'))",
+}
+_COUNTS = ("input", "output", "total", "cache_read", "cache_write", "reasoning")
+_KIND = "CASE lower(run_type) " + " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in KINDS.items()) + " ELSE 'other' END"
+_STATUS_SQL = "CASE lower(status) " + " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in _STATUS.items()) + " END"
+QUERY = extract(_FIELDS) + f"""
+, z AS (SELECT *, {_KIND} AS kind, {time_sql("start_time")} AS start_ts, {time_sql("end_time")} AS end_ts,
+    {", ".join(f"CASE WHEN {_KIND} = 'llm' THEN {sql} END AS {name}" for name, sql in _COUNT_SQL.items())}
+  FROM y)
+SELECT {ROW}, {LINE}, trace_id, id AS span_id, nullif(parent_run_id, '') AS parent_id, kind, name,
+    start_ts AS start_time, end_ts AS end_time,
+    CASE WHEN nullif(error, '') IS NOT NULL THEN 'error' ELSE coalesce({_STATUS_SQL}, 'unset') END AS status,
+    left(split_part(nullif(error, ''), chr(10), 1), 200) AS error_type, provider, model,
+    {", ".join(f"{number(c)} AS {c}" for c in _COUNTS)},
+    coalesce({number("total_cost")}, {number("prompt_cost")} + {number("completion_cost")}) AS cost,
+    CASE WHEN kind = 'tool' THEN json_extract({LINE}, '$.inputs')::VARCHAR END AS tool_arguments,
+    CASE WHEN _json_ok AND nullif(parent_run_id, '') IS NULL
+        THEN json_extract({LINE}, '$.feedback_stats')::VARCHAR END
+        AS feedback,
+    nullif(reference_example_id, '') AS task_id, user_id, session_id,
+    {first_problem(time_problem("start_time", "start_time", "start_ts"),
+                   time_problem("end_time", "end_time", "end_ts"),
+                   *(f"CASE WHEN kind = 'llm' THEN {number_problem(c, c + '_tokens')} END" for c in _COUNTS),
+                   "CASE WHEN kind = 'llm' THEN " + number_problem("total_cost", "total_cost") + " END")} AS _problem
+FROM z"""
 
 
 def sniff(path: Path, head: bytes) -> bool:
@@ -64,7 +114,7 @@ def read(path: str | Path) -> Iterator[Chunk]:
     """Yield span and trace rows of a LangSmith run export, then the trials of repeated runs."""
     path = Path(path)
     roots: list[pd.DataFrame] = []
-    for records, bad in read_records(path):
+    for records, bad in mapped_batches(path, QUERY):
         if not len(records):
             yield Chunk(quarantined=bad, rows_read=len(bad))
             continue
@@ -76,103 +126,45 @@ def read(path: str | Path) -> Iterator[Chunk]:
         yield Chunk(traces=trials, rows_read=0)
 
 
-def dig(series: pd.Series, *keys: str) -> pd.Series:
-    """``value[k1][k2]...`` per cell, None where any level is missing."""
-    def one(value: Any) -> Any:
-        for key in keys:
-            if not isinstance(value, dict):
-                return None
-            value = value.get(key)
-        return value
-    return series.map(one).astype(object) if len(series) else series.astype(object)
-
-
-def _tokens(records: pd.DataFrame, is_llm: pd.Series) -> tuple[dict[str, pd.Series], pd.Series]:
-    usage = dig(column(records, "outputs"), "usage_metadata").fillna(
-        dig(column(records, "extra"), "metadata", "usage_metadata"))
-    pdet, cdet = column(records, "prompt_token_details"), column(records, "completion_token_details")
-    raw = {
-        "input_tokens": number(column(records, "prompt_tokens")).fillna(number(dig(usage, "input_tokens"))),
-        "output_tokens": number(column(records, "completion_tokens")).fillna(
-            number(dig(usage, "output_tokens"))),
-        "cache_read_tokens": number(dig(pdet, "cache_read")).fillna(
-            number(dig(usage, "input_token_details", "cache_read"))),
-        "cache_write_tokens": number(dig(pdet, "cache_creation")).fillna(number(dig(pdet, "cache_write")))
-        .fillna(number(dig(usage, "input_token_details", "cache_creation"))),
-        "reasoning_tokens": number(dig(cdet, "reasoning")).fillna(
-            number(dig(usage, "output_token_details", "reasoning"))),
-    }
-    total = number(column(records, "total_tokens")).fillna(number(dig(usage, "total_tokens")))
-    inp, out, how = normalise_tokens(raw["input_tokens"], raw["output_tokens"], raw["cache_read_tokens"],
-                                     raw["cache_write_tokens"], raw["reasoning_tokens"], total)
-    raw["input_tokens"], raw["output_tokens"] = inp, out
-    return {k: v.where(is_llm) for k, v in raw.items()}, how.where(is_llm & (how != ""))
-
-
-def _attributes(records: pd.DataFrame, is_llm: pd.Series, tokens: dict, how: pd.Series) -> list[str]:
-    keep = records[[c for c in records.columns if c not in _USED]].copy()
-    for name in ("prompt_tokens", "completion_tokens", "total_tokens", "prompt_cost",
-                 "completion_cost", "total_cost"):
-        if name in records:  # totals of chain/root runs stay, as exported
-            keep[name] = records[name].where(~is_llm)
-    keep["total_tokens"] = column(records, "total_tokens")
-    no_usage = is_llm & pd.concat(list(tokens.values()), axis=1).isna().all(axis=1)
-    keep["aiscale.usage_missing"] = no_usage.where(no_usage)
-    keep["aiscale.tokens_normalised"] = how
-    return json_rows(keep)
-
-
 def to_spans(records: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Map one chunk of LangSmith runs to canonical spans and trace rows."""
-    records = records.copy()
-    for name in _NESTED:
-        if name in records:
-            records[name] = parse_json_cells(records[name])
-    run_type = column(records, "run_type").astype("string").str.lower()
-    kind = run_type.map(KINDS).fillna("other").astype(object)
-    is_llm = kind == "llm"
-    tokens, how = _tokens(records, is_llm)
-    meta = dig(column(records, "extra"), "metadata")
-    error = column(records, "error").replace("", None)
-    status = column(records, "status").astype("string").str.lower().map(_STATUS).astype(object)
-    cost = number(column(records, "total_cost")).fillna(
-        number(column(records, "prompt_cost")) + number(column(records, "completion_cost")))
+    """Map one batch of LangSmith runs (the query's columns) to canonical spans and trace rows.
+
+    ``attributes`` is the run as exported (every field, lossless), with aiscale's flags added.
+    """
+    is_llm = records["kind"] == "llm"
+    inp, out, how = normalise_tokens(records["input"], records["output"], records["cache_read"],
+                                     records["cache_write"], records["reasoning"], records["total"])
+    tokens = {"input_tokens": inp, "output_tokens": out, "cache_read_tokens": records["cache_read"],
+              "cache_write_tokens": records["cache_write"], "reasoning_tokens": records["reasoning"]}
+    tokens = {name: values.where(is_llm) for name, values in tokens.items()}
+    no_usage = is_llm & pd.concat(list(tokens.values()), axis=1).isna().all(axis=1)
     spans = pd.DataFrame({
-        "trace_id": column(records, "trace_id").astype("string"),
-        "span_id": column(records, "id").astype("string"),
-        "parent_id": column(records, "parent_run_id").astype("string").replace("", pd.NA),
-        "kind": kind, "name": column(records, "name"),
-        "start_time": timestamps(column(records, "start_time")),
-        "end_time": timestamps(column(records, "end_time")),
-        "status": status.mask(error.notna(), "error").fillna("unset"),
-        "error_type": error.astype("string").str.split("\n").str[0].str.slice(0, 200),
-        "provider": dig(meta, "ls_provider"),
-        "model": dig(column(records, "outputs"), "model").fillna(dig(meta, "ls_model_name")).fillna(
-            dig(column(records, "extra"), "invocation_params", "model")).where(is_llm),
-        **tokens,
-        "reported_cost_usd": cost.where(is_llm),
-        "tool_name": column(records, "name").where(kind == "tool"),
-        "tool_arguments": column(records, "inputs").map(_json_or_none).where(kind == "tool"),
+        "trace_id": records["trace_id"], "span_id": records["span_id"], "parent_id": records["parent_id"],
+        "kind": records["kind"].astype(object), "name": records["name"],
+        "start_time": records["start_time"], "end_time": records["end_time"],
+        "status": records["status"].astype(object), "error_type": records["error_type"],
+        "provider": records["provider"], "model": records["model"].where(is_llm), **tokens,
+        "reported_cost_usd": records["cost"].where(is_llm),
+        "tool_name": records["name"].where(records["kind"] == "tool"),
+        "tool_arguments": records["tool_arguments"],
     })
-    spans["attributes"] = _attributes(records, is_llm, tokens, how)
+    spans["attributes"] = with_flags(records[LINE].str.strip(), {
+        "aiscale.usage_missing": no_usage.where(no_usage),
+        "aiscale.tokens_normalised": how.where(is_llm & (how != ""))})
     spans["source"], spans["source_file"], spans["source_row"] = NAME, str(path), records[ROW].to_numpy()
     spans = demote_llm_wrappers(spans)
-    return spans, _traces(records, spans, meta)
+    return spans, _traces(records, spans)
 
 
-def _json_or_none(value: Any) -> str | None:
-    return None if is_null(value) else json_text(value)
-
-
-def _traces(records: pd.DataFrame, spans: pd.DataFrame, meta: pd.Series) -> pd.DataFrame:
-    outcome = column(records, "feedback_stats").map(feedback_outcome)
-    session = dig(meta, "thread_id").fillna(dig(meta, "session_id")).fillna(dig(meta, "conversation_id"))
+def _traces(records: pd.DataFrame, spans: pd.DataFrame) -> pd.DataFrame:
+    feedback = records["feedback"].dropna()
+    outcome = pd.Series([feedback_outcome(json.loads(text)) for text in feedback], index=feedback.index,
+                        dtype=object).reindex(records.index)  # one per root run with feedback
     traces = pd.DataFrame({
-        "trace_id": spans["trace_id"],
-        "task_id": column(records, "reference_example_id").astype("string").replace("", pd.NA),
-        "started_at": spans["start_time"],
-        "success": outcome.map(lambda o: o[0]), "score": outcome.map(lambda o: o[1]),
-        "user_id": dig(meta, "user_id"), "session_id": session,
+        "trace_id": spans["trace_id"], "task_id": records["task_id"], "started_at": spans["start_time"],
+        "success": outcome.map(lambda o: o[0], na_action="ignore"),
+        "score": outcome.map(lambda o: o[1], na_action="ignore"),
+        "user_id": records["user_id"], "session_id": records["session_id"],
         "_root": spans["parent_id"].isna(),
     })
     traces = traces.sort_values("_root", ascending=False, kind="stable")

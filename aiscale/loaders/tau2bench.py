@@ -46,6 +46,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from aiscale.loaders._bounded import holds_cut
 from aiscale.loaders._common import (
     as_float,
     as_int,
@@ -53,14 +54,15 @@ from aiscale.loaders._common import (
     frame,
     head_text,
     naive_as_utc,
-    read_document,
+    read_document_bounded,
 )
 from aiscale.loaders._tau2_messages import message_spans
-from aiscale.loaders.base import Chunk, json_text
+from aiscale.loaders.base import TOO_DEEP, Chunk, export_stem, json_text
 from aiscale.schema import SPAN_COLUMNS, TRACE_COLUMNS
 
 NAME = "tau2-bench"
 PRIORITY = 30
+READS_GZIP = True
 CHUNK_SIMULATIONS = 25
 TIMESTAMP_NOTE = "naive local time in the source, read as UTC"
 
@@ -80,7 +82,7 @@ def sniff(path: Path, head: bytes) -> bool:
 def read(path: str | Path) -> Iterator[Chunk]:
     """Yield the simulations of a tau2 Results file as span and trace rows."""
     path = Path(path)
-    document, problem = read_document(path)
+    document, problem, cut = read_document_bounded(path)
     simulations = document.get("simulations") if isinstance(document, dict) else None
     if not isinstance(simulations, list):
         reason = problem or bad_record(path, None, "expected an object with a `simulations` list")
@@ -89,18 +91,20 @@ def read(path: str | Path) -> Iterator[Chunk]:
     info = document.get("info") if isinstance(document.get("info"), dict) else {}
     seen: set[str] = set()
     for start in range(0, len(simulations), CHUNK_SIMULATIONS):
-        yield _chunk(path, info, simulations, start, seen)
+        yield _chunk(path, info, simulations, start, seen, cut)
     if problem is not None:
         yield Chunk(quarantined=[problem], rows_read=1)
 
 
-def _chunk(path: Path, info: dict, simulations: list, start: int, seen: set[str]) -> Chunk:
+def _chunk(path: Path, info: dict, simulations: list, start: int, seen: set[str], cut: bool = False) -> Chunk:
     spans: list[dict] = []
     traces: list[dict] = []
     bad = []
     for row in range(start + 1, min(start + CHUNK_SIMULATIONS, len(simulations)) + 1):
         simulation = simulations[row - 1]
         try:
+            if cut and holds_cut(simulation):  # nested too deep for the parser: cut out, not read
+                raise _BadSimulation(TOO_DEEP)
             sim_spans, trace = _simulation(path, info, simulation)
             if trace["trace_id"] in seen:
                 raise _BadSimulation(f"duplicate simulation id {trace['trace_id']!r}")
@@ -131,7 +135,7 @@ def _simulation(path: Path, info: dict, simulation: Any) -> tuple[list[dict], di
     messages = simulation.get("messages")
     if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
         raise _BadSimulation("`messages` must be a list of message objects")
-    trace_id = f"{path.stem}/{sim_id}"
+    trace_id = f"{export_stem(path)}/{sim_id}"
     agent_llm, user_llm = _llm_name(info, "agent"), _llm_name(info, "user")
     start, end = naive_as_utc(simulation.get("start_time")), naive_as_utc(simulation.get("end_time"))
     root = {"trace_id": trace_id, "span_id": "agent", "kind": "agent", "name": "tau2 agent",

@@ -33,11 +33,12 @@ from pathlib import Path
 from typing import Any
 
 from aiscale.loaders._common import as_float, as_int, bad_record, frame, head_text, read_document
-from aiscale.loaders.base import Chunk, json_text
+from aiscale.loaders.base import Chunk, export_stem, json_text
 from aiscale.schema import SPAN_COLUMNS, TRACE_COLUMNS
 
 NAME = "tau-bench"
 PRIORITY = 30
+READS_GZIP = True
 CHUNK_RECORDS = 50
 DOMAINS = ("airline", "retail")
 
@@ -60,7 +61,7 @@ def identity(path: Path) -> tuple[str, str | None]:
     >>> identity(Path("gpt-4o-airline.json"))
     ('gpt-4o', 'airline')
     """
-    stem = path.stem
+    stem = export_stem(path)
     for domain in DOMAINS:
         if stem.endswith(f"-{domain}"):
             return stem[: -len(domain) - 1], domain
@@ -124,7 +125,7 @@ def _conversation(path: Path, record: Any, row: int) -> tuple[list[dict], dict]:
         raise _BadRecord(f"`reward` must be a number, but {reward!r} was found")
     info = record.get("info") if isinstance(record.get("info"), dict) else {}
     variant, domain = identity(path)
-    trace_id = f"{path.stem}/{task_id}/{trial}"
+    trace_id = f"{export_stem(path)}/{task_id}/{trial}"
     spans = _spans(traj, trace_id, variant)
     task = info.get("task") if isinstance(info.get("task"), dict) else {}
     metadata = {"source": NAME, "domain": domain, "user_cost_usd": info.get("user_cost"),
