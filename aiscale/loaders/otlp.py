@@ -45,8 +45,18 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from aiscale.loaders._otlp_sql import MACROS, bad_lines_query, spans_query
+from aiscale.loaders._otlp_attrs import lookup_columns
+from aiscale.loaders._otlp_sql import (
+    MACROS,
+    bad_lines_query,
+    flat_query,
+    fragments_query,
+    lookup_keys,
+    parse_query,
+    spans_query,
+)
 from aiscale.loaders.base import Chunk, Quarantined, excerpt
 
 NAME = "otlp"
@@ -201,15 +211,62 @@ def _query_block(con: duckdb.DuckDBPyConnection, line_numbers: np.ndarray, offse
     batches = [b for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
                for b in table.slice(lo, hi - lo).to_batches()]
     con.register("otlp_block", pa.Table.from_batches(batches, schema=table.schema))
-    bad = con.sql(bad_lines_query("otlp_block")).to_arrow_table()
-    if bad.num_rows:
+    try:
+        flat = con.sql(flat_query(f"({parse_query('otlp_block')})")).to_arrow_table()
+    finally:
+        con.unregister("otlp_block")
+    spanless = np.setdiff1d(line_numbers, pc.unique(flat.column("line_no")).to_numpy())
+    bad = _classify(con, table, spanless) if len(spanless) else None
+    if bad is not None and bad.num_rows:
         yield from bad.to_batches()
-    reader = con.sql(spans_query("otlp_block")).to_arrow_reader(CHUNK_ROWS)
+    if not flat.num_rows:
+        return
+    con.register("otlp_flat", _with_lookups(con, flat))
+    reader = con.sql(spans_query("otlp_flat")).to_arrow_reader(CHUNK_ROWS)
     try:
         yield from reader
     finally:
         reader.close()
-        con.unregister("otlp_block")
+        con.unregister("otlp_flat")
+
+
+def _classify(con: duckdb.DuckDBPyConnection, table: pa.Table, lines: np.ndarray) -> pa.Table:
+    """Which of ``lines`` (the few that gave no span) are bad, and why."""
+    rows = np.searchsorted(table.column("line_no").to_numpy(), lines)
+    con.register("otlp_failed", table.take(rows))
+    try:
+        return con.sql(bad_lines_query("otlp_failed")).to_arrow_table()
+    finally:
+        con.unregister("otlp_failed")
+
+
+def _with_lookups(con: duckdb.DuckDBPyConnection, flat: pa.Table) -> pa.Table:
+    """``flat`` with the ``a:``/``p:`` attribute look-up columns and ``frags``, each span's
+    attributes written as ``"key":value`` JSON fragments (built over all attributes at once)."""
+    keys = lookup_keys()
+    batches = []
+    for batch in flat.to_batches():
+        attrs = pc.struct_field(batch.column("sp"), "attributes")
+        columns = lookup_columns(attrs, keys)
+        columns["frags"] = _fragments(con, attrs)
+        batches.append(pa.RecordBatch.from_arrays([*batch.columns, *columns.values()],
+                                                  names=[*batch.schema.names, *columns]))
+    return pa.Table.from_batches(batches)
+
+
+def _fragments(con: duckdb.DuckDBPyConnection, attrs: pa.ListArray) -> pa.ListArray:
+    flat = attrs.flatten()
+    con.register("otlp_attrs", pa.table({"key": pc.struct_field(flat, "key"),
+                                         "value": pc.struct_field(flat, "value")}))
+    try:
+        con.execute("SET preserve_insertion_order = true")  # fragments in attribute order
+        frags = con.sql(fragments_query("otlp_attrs")).to_arrow_table().column("frag")
+    finally:
+        con.execute("SET preserve_insertion_order = false")
+        con.unregister("otlp_attrs")
+    offsets = attrs.offsets
+    offsets = pc.subtract(offsets, offsets[0]).cast(pa.int32())
+    return pa.ListArray.from_arrays(offsets, frags.combine_chunks(), mask=attrs.is_null())
 
 
 def _bad_lines(batch: pa.RecordBatch, path: Path, line_numbers: np.ndarray,
