@@ -1,14 +1,15 @@
 """The DuckDB SQL that flattens OTLP JSON lines into canonical span rows (used by ``otlp``).
 
-One query per block of lines: ``from_json`` with an explicit OTLP schema, three unnests
-(resourceSpans, scopeSpans, spans), attribute look-ups with ``list_position``, and the
-attribute JSON built with list functions. No Python runs per span. A span that breaks a
-loader rule comes out with ``span_bad`` set; lines that are not UTF-8, not JSON or not an
-``ExportTraceServiceRequest`` give no span and are listed by :func:`bad_lines_query`.
+Per block of lines: :func:`parse_query` (``try(from_json)`` with an explicit OTLP schema) under
+:func:`flat_query` (three unnests: resourceSpans, scopeSpans, spans); then, after the
+attribute look-ups in Arrow, :func:`spans_query` maps each span to the canonical columns and
+builds the attribute JSON from per-attribute fragments (:func:`fragments_query`, run over all
+attributes at once). No Python runs per span. A span that breaks a loader rule comes out with
+``span_bad`` set; lines that gave no span are explained by :func:`bad_lines_query`.
 
 Examples
 --------
->>> "from_json" in spans_query("blk")
+>>> "from_json" in parse_query("blk") and "unnest" in flat_query("p")
 True
 """
 
@@ -24,6 +25,8 @@ SPAN = ('{"traceId":"VARCHAR","spanId":"VARCHAR","parentSpanId":"VARCHAR","name"
 REQUEST = ('{"resourceSpans":[{"resource":{"attributes":' + ATTRS + '},"scopeSpans":[{"scope":'
            '{"name":"VARCHAR","version":"VARCHAR","attributes":' + ATTRS + '},"spans":[' + SPAN
            + ']}]}]}')
+
+MIN_NANOS = 631_152_000_000_000_000  # 1990-01-01 in unix nanoseconds: earlier times are in other units
 
 MACROS = f"""
 CREATE OR REPLACE MACRO av_text(v) AS
@@ -58,8 +61,19 @@ CREATE OR REPLACE MACRO otel_id(x, nbytes) AS nullif(CASE
     WHEN length(x) = 4 * ceil(nbytes / 3) AND octet_length(try(from_base64(x))) = nbytes
         THEN lower(hex(from_base64(x)))
     ELSE x END, repeat('0', 2 * nbytes));
-CREATE OR REPLACE MACRO nanos_ts(x) AS CASE WHEN try_cast(x AS BIGINT) > 0
+CREATE OR REPLACE MACRO nanos_ts(x) AS CASE WHEN try_cast(x AS BIGINT) >= {MIN_NANOS}
     THEN CAST(make_timestamp(try_cast(x AS BIGINT) // 1000) AS TIMESTAMPTZ) END;
+CREATE OR REPLACE MACRO nanos_bad(x, name) AS CASE
+    WHEN x IS NULL THEN NULL
+    WHEN try_cast(x AS BIGINT) IS NULL THEN name || CASE
+        WHEN NOT isfinite(try_cast(x AS DOUBLE)) THEN ' is not a finite number: '
+        WHEN try_cast(x AS DOUBLE) > 0
+            THEN ' is after 2262-04-11 (beyond int64 unix nanoseconds): '
+        WHEN try_cast(x AS DOUBLE) < 0 THEN ' is negative (not a time): '
+        ELSE ' is not an integer: ' END || to_json(x)
+    WHEN try_cast(x AS BIGINT) <= 0 THEN name || ' is zero or negative (not a time): ' || to_json(x)
+    WHEN try_cast(x AS BIGINT) < {MIN_NANOS} THEN name || ' is before 1990 as unix nanoseconds '
+        || '(a time in seconds, milliseconds or microseconds?): ' || to_json(x) END;
 CREATE OR REPLACE MACRO not_int(raw) AS raw IS NOT NULL AND coalesce(
     try_cast(raw AS DOUBLE) <> floor(try_cast(raw AS DOUBLE)), true);
 """
@@ -188,8 +202,11 @@ WHERE (req IS NULL OR req.resourceSpans IS NULL) AND (txt IS NULL OR NOT {blank}
 
 
 def fragments_query(table: str) -> str:
-    """Return the query writing each attribute of ``table`` (key, value) as ``"key":value``."""
-    return f"SELECT to_json(key) || ':' || av_json(value) AS frag FROM {table}"
+    """Return the query writing each attribute of ``table`` (key, value) as ``"key":value``,
+    with ``int_bad`` set where an ``intValue`` is not an int64 (beyond its range, or no number)."""
+    return (f"SELECT to_json(key) || ':' || av_json(value) AS frag, CASE WHEN value.intValue IS NOT "
+            "NULL AND try_cast(value.intValue AS BIGINT) IS NULL THEN to_json(key) || ' has an "
+            f"intValue that is not an int64: ' || to_json(value.intValue) END AS int_bad FROM {table}")
 
 
 def lookup_keys() -> list[str]:
@@ -237,8 +254,11 @@ def _final() -> str:
     cache = f"coalesce({tok['cache_read_tokens']}, 0) + coalesce({tok['cache_write_tokens']}, 0)"
     reasoning = f"coalesce({tok['reasoning_tokens']}, 0)"
     fix_in, fix_out = f"{tok['input_tokens']} < {cache}", f"{tok['output_tokens']} < {reasoning}"
-    token_bad = " ".join(f'WHEN {counted} AND not_int("raw:{c}") THEN "key:{c}" || '
-                         f"' is not an integer: ' || to_json(\"raw:{c}\")" for c in TOKENS)
+    token_bad = " ".join(
+        f'WHEN {counted} AND not_int("raw:{c}") THEN "key:{c}" || '
+        f"' is not an integer: ' || to_json(\"raw:{c}\") "
+        f'WHEN {counted} AND "raw:{c}" IS NOT NULL AND {tok[c]} IS NULL THEN "key:{c}" || '
+        f"' is not a finite integer within int64: ' || to_json(\"raw:{c}\")" for c in TOKENS)
     used = [_chosen_pos(PROVIDER), _chosen_pos(MODEL), _chosen_pos(TOOL_NAME),
             _chosen_pos(TOOL_ARGS),
             f"CASE WHEN \"key:tool_args\" IS NULL AND kind = 'tool' THEN {_chosen_pos(TOOL_INPUT)} END",
@@ -289,10 +309,11 @@ f AS (SELECT line_no,
          WHEN kind IS NULL THEN kind_problem {token_bad}
          WHEN {counted} AND cost IS NOT NULL AND try_cast(cost AS DOUBLE) IS NULL
              THEN "key:cost" || ' is not a number: ' || to_json(cost)
-         WHEN sp.startTimeUnixNano IS NOT NULL AND try_cast(sp.startTimeUnixNano AS BIGINT) IS NULL
-             THEN 'startTimeUnixNano is not an integer: ' || to_json(sp.startTimeUnixNano)
-         WHEN sp.endTimeUnixNano IS NOT NULL AND try_cast(sp.endTimeUnixNano AS BIGINT) IS NULL
-             THEN 'endTimeUnixNano is not an integer: ' || to_json(sp.endTimeUnixNano)
+         WHEN nanos_bad(sp.startTimeUnixNano, 'startTimeUnixNano') IS NOT NULL
+             THEN nanos_bad(sp.startTimeUnixNano, 'startTimeUnixNano')
+         WHEN nanos_bad(nullif(sp.endTimeUnixNano, '0'), 'endTimeUnixNano') IS NOT NULL
+             THEN nanos_bad(nullif(sp.endTimeUnixNano, '0'), 'endTimeUnixNano')
+         WHEN int_bad IS NOT NULL THEN 'attribute ' || int_bad
          END AS span_bad,
     task_id, try_cast(trial AS BIGINT) AS trial, variant, try_cast(success AS BOOLEAN) AS success,
     try_cast(score AS DOUBLE) AS score, user_id, coalesce(session_id, conversation) AS session_id,
