@@ -57,7 +57,7 @@ CREATE OR REPLACE MACRO find_attr(attrs, name) AS
     av_text(list_filter(attrs, lambda a: a.key = name)[1].value);
 CREATE OR REPLACE MACRO otel_id(x, nbytes) AS nullif(CASE
     WHEN x IS NULL OR x = '' THEN NULL
-    WHEN length(x) = 2 * nbytes AND ltrim(lower(x), '0123456789abcdef') = '' THEN lower(x)
+    WHEN length(x) = 2 * nbytes AND regexp_full_match(x, '[0-9a-fA-F]+') THEN lower(x)
     WHEN length(x) = 4 * ceil(nbytes / 3) AND octet_length(try(from_base64(x))) = nbytes
         THEN lower(hex(from_base64(x)))
     ELSE x END, repeat('0', 2 * nbytes));

@@ -287,14 +287,22 @@ def _classify(con: duckdb.DuckDBPyConnection, table: pa.Table, lines: np.ndarray
 
 def _with_lookups(con: duckdb.DuckDBPyConnection, flat: pa.Table) -> pa.Table:
     """``flat`` with the ``a:``/``p:`` attribute look-up columns and ``frags``, each span's
-    attributes written as ``"key":value`` JSON fragments (built over all attributes at once)."""
+    attributes written as ``"key":value`` JSON fragments (built over all attributes at once).
+
+    The span struct ``sp`` goes on without its attribute list, which nothing reads again.
+    """
     keys = lookup_keys()
     batches = []
     for batch in flat.to_batches():
-        attrs = pc.struct_field(batch.column("sp"), "attributes")
+        span = batch.column("sp")
+        attrs = pc.struct_field(span, "attributes")
         columns = lookup_columns(attrs, keys)
         columns.update(_fragments(con, attrs))
-        batches.append(pa.RecordBatch.from_arrays([*batch.columns, *columns.values()],
+        names = [f.name for f in span.type if f.name != "attributes"]
+        lean = pa.StructArray.from_arrays([pc.struct_field(span, n) for n in names], names=names,
+                                          mask=span.is_null())
+        arrays = [lean if n == "sp" else batch.column(n) for n in batch.schema.names]
+        batches.append(pa.RecordBatch.from_arrays([*arrays, *columns.values()],
                                                   names=[*batch.schema.names, *columns]))
     return pa.Table.from_batches(batches)
 
