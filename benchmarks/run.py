@@ -2,15 +2,20 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/run.py [--sizes 1M,10M] [--out benchmarks/out] [--no-analyses]
+    .venv/bin/python benchmarks/run.py [--sizes 1M,10M] [--rounds 3] [--out benchmarks/out] [--no-analyses]
 
 For each size it writes OTLP JSON with the simulator (``aiscale simulate --format otlp``,
 ~17 spans a trace; kept under ``benchmarks/out/`` and reused), then on the same file, each
-step its own process under ``/usr/bin/time -v`` (wall time, CPU time, peak RSS):
+step its own process under ``/usr/bin/time -v`` (wall time, CPU time, peak RSS), the steps
+interleaved in ``--rounds`` rounds (median reported, so a busy moment on a shared machine
+hits every path alike):
 
 (a) ``aiscale load`` into a fresh store, then ``aiscale facts``;
+(e) the pyarrow flatten (``pyarrow_flatten.py``): Arrow's JSON reader with an explicit
+    schema, flattened with Arrow compute into the same flat span table, written to Parquet:
+    the floor the loader is set against (load + facts ≤ 1.5× its time);
 (b) DuckDB's bare conversion ``COPY (SELECT * FROM read_json(FILE)) TO ... (FORMAT parquet)``;
-(c) the naive pandas path (1 M only; see ``baselines.py``);
+(c) the naive pandas path (first round only, not at 10 M; see ``baselines.py``);
 (d) the rollup from the store (``store.facts()``) against a hand-written DuckDB query over the
     same Parquet (median of 3, in-process, after the load).
 
@@ -27,6 +32,7 @@ import json
 import platform
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,7 +42,7 @@ from pathlib import Path
 import report  # benchmarks/report.py
 
 HERE = Path(__file__).resolve().parent
-SIZES = {"0.1M": (5_950, 2), "1M": (59_500, 1), "10M": (595_000, 10)}  # traces, seed (~17 spans each)
+SIZES = {"TINY": (150, 3), "0.1M": (5_950, 2), "1M": (59_500, 1), "10M": (595_000, 10)}  # traces, seed (~17 spans each)
 PY = sys.executable
 
 
@@ -82,37 +88,77 @@ def generate(size: str, out: Path) -> Path:
     return folder / "otlp-traces.jsonl"
 
 
-def measure(size: str, out: Path) -> dict:
-    """Steps (a)-(d) on one size's file."""
+def _commands(size: str, path: Path, store: Path, out: Path) -> dict[str, list[str]]:
+    low = size.lower()
+    return {"load": [PY, "-m", "aiscale.cli", "load", str(path), "--store", str(store)],
+            "facts": [PY, "-m", "aiscale.cli", "facts", "--store", str(store),
+                      "-o", str(out / f"facts-{low}.parquet")],
+            "pyarrow": [PY, str(HERE / "pyarrow_flatten.py"), str(path), str(out / f"pa-{low}.parquet")],
+            "bare": [PY, str(HERE / "baselines.py"), "bare", str(path), str(out / f"bare-{low}.parquet")],
+            "pandas": [PY, str(HERE / "baselines.py"), "pandas", str(path)]}
+
+
+def measure(size: str, out: Path, rounds: int = 3) -> dict:
+    """Steps (a)-(e) on one size's file, (a)-(c) and (e) interleaved over ``rounds`` rounds."""
     path = generate(size, out)
     store = out / f"store-{size.lower()}"
-    shutil.rmtree(store, ignore_errors=True)
-    steps = {}
-    print(f"[{size}] (a) aiscale load", file=sys.stderr)
-    steps["load"] = timed([PY, "-m", "aiscale.cli", "load", str(path), "--store", str(store)])
-    print(f"[{size}] (a) aiscale facts", file=sys.stderr)
-    steps["facts"] = timed([PY, "-m", "aiscale.cli", "facts", "--store", str(store),
-                            "-o", str(out / f"facts-{size.lower()}.parquet")])
-    print(f"[{size}] (b) DuckDB bare conversion", file=sys.stderr)
-    bare = out / f"bare-{size.lower()}.parquet"
-    steps["bare"] = timed([PY, str(HERE / "baselines.py"), "bare", str(path), str(bare)])
-    bare.unlink(missing_ok=True)
-    if size != "10M":  # naive pandas cannot hold 10 M spans
-        print(f"[{size}] (c) naive pandas", file=sys.stderr)
-        steps["pandas"] = timed([PY, str(HERE / "baselines.py"), "pandas", str(path)])
+    commands = _commands(size, path, store, out)
+    per_round = []
+    for number in range(rounds):
+        shutil.rmtree(store, ignore_errors=True)
+        steps = {}
+        for name, command in commands.items():
+            if name == "pandas" and (size == "10M" or number > 0):  # once; 10 M does not fit
+                continue
+            print(f"[{size}] round {number + 1}/{rounds}: {name}", file=sys.stderr)
+            steps[name] = timed(command)
+        steps["combined"] = _sum(steps["load"], steps["facts"])
+        per_round.append(steps)
+    for name in ("pa", "bare"):
+        (out / f"{name}-{size.lower()}.parquet").unlink(missing_ok=True)
     print(f"[{size}] (d) rollup: store.facts() vs hand-written SQL", file=sys.stderr)
+    steps = _medians(per_round)
     steps["rollup"] = timed([PY, str(HERE / "baselines.py"), "rollup", str(store)])
     manifest = json.loads((store / "manifest.json").read_text()) if store.exists() else {"files": {}}
     spans = sum(entry["rows_loaded"] for entry in manifest["files"].values())
     return {"size": size, "file_bytes": path.stat().st_size, "spans": spans,
-            "traces": SIZES[size][0], "steps": steps, "commit": _commit(),
+            "traces": SIZES[size][0], "rounds": rounds, "steps": steps,
+            "pyarrow_rows": _rows(steps.get("pyarrow")), "commit": _commit(),
             "when": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+def _sum(a: dict, b: dict) -> dict:
+    return {"ok": a["ok"] and b["ok"], "returncode": max(a["returncode"], b["returncode"]),
+            "wall_s": a["wall_s"] + b["wall_s"], "cpu_s": a["cpu_s"] + b["cpu_s"],
+            "rss_gb": max(a["rss_gb"], b["rss_gb"]), "last_line": b["last_line"]}
+
+
+def _medians(per_round: list[dict]) -> dict:
+    """Per step: the median wall and CPU time over the rounds, the largest peak RSS."""
+    steps = {}
+    for name in per_round[0]:
+        runs = [r[name] for r in per_round if name in r]
+        steps[name] = {**runs[-1], "ok": all(r["ok"] for r in runs),
+                       "wall_s": statistics.median(r["wall_s"] for r in runs),
+                       "cpu_s": statistics.median(r["cpu_s"] for r in runs),
+                       "rss_gb": max(r["rss_gb"] for r in runs),
+                       "rounds_wall_s": [r["wall_s"] for r in runs]}
+    return steps
+
+
+def _rows(step: dict | None) -> int | None:
+    try:
+        return json.loads(step["last_line"])["rows"] if step and step["ok"] else None
+    except (json.JSONDecodeError, KeyError):
+        return None
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="1M,10M", help="comma-separated, from 0.1M (a smoke test), 1M, 10M")
+    parser.add_argument("--sizes", default="1M,10M", help="comma-separated, from tiny (a smoke test), 0.1M, 1M, 10M")
     parser.add_argument("--out", type=Path, default=HERE / "out")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="interleaved rounds of each step (median reported)")
     parser.add_argument("--no-analyses", action="store_true", help="skip the 1 M facts analyses")
     parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
     parser.add_argument("--fresh", action="store_true",
@@ -125,7 +171,7 @@ def main(argv: list[str] | None = None) -> None:
     results = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                "machine": f"{platform.machine()}, {_cores()} cores, {_memory_gb():.0f} GB RAM",
                "commit": _commit(),
-               "runs": [measure(size, args.out) for size in sizes]}
+               "runs": [measure(size, args.out, args.rounds) for size in sizes]}
     if not args.no_analyses:
         print("[analyses] 1 M trace facts through the overview analyses", file=sys.stderr)
         step = timed([PY, str(HERE / "analyses_at_scale.py"), "--out", str(args.out)])

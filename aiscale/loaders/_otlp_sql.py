@@ -1,14 +1,15 @@
 """The DuckDB SQL that flattens OTLP JSON lines into canonical span rows (used by ``otlp``).
 
-One query per block of lines: ``from_json`` with an explicit OTLP schema, three unnests
-(resourceSpans, scopeSpans, spans), attribute look-ups with ``list_position``, and the
-attribute JSON built with list functions. No Python runs per span. A span that breaks a
-loader rule comes out with ``span_bad`` set; lines that are not UTF-8, not JSON or not an
-``ExportTraceServiceRequest`` give no span and are listed by :func:`bad_lines_query`.
+Per block of lines: :func:`parse_query` (``try(from_json)`` with an explicit OTLP schema) under
+:func:`flat_query` (three unnests: resourceSpans, scopeSpans, spans); then, after the
+attribute look-ups in Arrow, :func:`spans_query` maps each span to the canonical columns and
+builds the attribute JSON from per-attribute fragments (:func:`fragments_query`, run over all
+attributes at once). No Python runs per span. A span that breaks a loader rule comes out with
+``span_bad`` set; lines that gave no span are explained by :func:`bad_lines_query`.
 
 Examples
 --------
->>> "from_json" in spans_query("blk")
+>>> "from_json" in parse_query("blk") and "unnest" in flat_query("p")
 True
 """
 
@@ -24,6 +25,8 @@ SPAN = ('{"traceId":"VARCHAR","spanId":"VARCHAR","parentSpanId":"VARCHAR","name"
 REQUEST = ('{"resourceSpans":[{"resource":{"attributes":' + ATTRS + '},"scopeSpans":[{"scope":'
            '{"name":"VARCHAR","version":"VARCHAR","attributes":' + ATTRS + '},"spans":[' + SPAN
            + ']}]}]}')
+
+MIN_NANOS = 631_152_000_000_000_000  # 1990-01-01 in unix nanoseconds: earlier times are in other units
 
 MACROS = f"""
 CREATE OR REPLACE MACRO av_text(v) AS
@@ -50,19 +53,27 @@ CREATE OR REPLACE MACRO av_json(v) AS CASE
     ELSE av_scalar(v) END;
 CREATE OR REPLACE MACRO attrs_json(attrs) AS '{{' || array_to_string(list_transform(
     attrs, lambda a: to_json(a.key) || ':' || av_json(a.value)), ',') || '}}';
-CREATE OR REPLACE MACRO attrs_json_except(attrs, drop) AS '{{' || array_to_string(list_transform(
-    list_filter(attrs, lambda a, i: NOT list_contains(drop, i)),
-    lambda a: to_json(a.key) || ':' || av_json(a.value)), ',') || '}}';
 CREATE OR REPLACE MACRO find_attr(attrs, name) AS
     av_text(list_filter(attrs, lambda a: a.key = name)[1].value);
 CREATE OR REPLACE MACRO otel_id(x, nbytes) AS nullif(CASE
     WHEN x IS NULL OR x = '' THEN NULL
-    WHEN length(x) = 2 * nbytes AND ltrim(lower(x), '0123456789abcdef') = '' THEN lower(x)
+    WHEN length(x) = 2 * nbytes AND regexp_full_match(x, '[0-9a-fA-F]+') THEN lower(x)
     WHEN length(x) = 4 * ceil(nbytes / 3) AND octet_length(try(from_base64(x))) = nbytes
         THEN lower(hex(from_base64(x)))
     ELSE x END, repeat('0', 2 * nbytes));
-CREATE OR REPLACE MACRO nanos_ts(x) AS CASE WHEN try_cast(x AS BIGINT) > 0
+CREATE OR REPLACE MACRO nanos_ts(x) AS CASE WHEN try_cast(x AS BIGINT) >= {MIN_NANOS}
     THEN CAST(make_timestamp(try_cast(x AS BIGINT) // 1000) AS TIMESTAMPTZ) END;
+CREATE OR REPLACE MACRO nanos_bad(x, name) AS CASE
+    WHEN x IS NULL THEN NULL
+    WHEN try_cast(x AS BIGINT) IS NULL THEN name || CASE
+        WHEN NOT isfinite(try_cast(x AS DOUBLE)) THEN ' is not a finite number: '
+        WHEN try_cast(x AS DOUBLE) > 0
+            THEN ' is after 2262-04-11 (beyond int64 unix nanoseconds): '
+        WHEN try_cast(x AS DOUBLE) < 0 THEN ' is negative (not a time): '
+        ELSE ' is not an integer: ' END || to_json(x)
+    WHEN try_cast(x AS BIGINT) <= 0 THEN name || ' is zero or negative (not a time): ' || to_json(x)
+    WHEN try_cast(x AS BIGINT) < {MIN_NANOS} THEN name || ' is before 1990 as unix nanoseconds '
+        || '(a time in seconds, milliseconds or microseconds?): ' || to_json(x) END;
 CREATE OR REPLACE MACRO not_int(raw) AS raw IS NOT NULL AND coalesce(
     try_cast(raw AS DOUBLE) <> floor(try_cast(raw AS DOUBLE)), true);
 """
@@ -145,43 +156,71 @@ def _all_keys() -> list[str]:
     return list(dict.fromkeys(keys))
 
 
-def _lines(table: str) -> str:
-    """Lines -> one row per span. Unreadable lines give no row here (see bad_lines_query)."""
+def parse_query(table: str) -> str:
+    """Return the query parsing each line of ``table`` (line_no, raw BLOB) into ``req``.
+
+    ``req`` is null where the line is not UTF-8, not JSON or not of the OTLP shape; such
+    lines give no span, and only the lines that gave none are looked at again, by
+    :func:`bad_lines_query`.
+    """
+    return f"SELECT line_no, try(from_json(try(decode(raw)), '{REQUEST}')) AS req FROM {table}"
+
+
+def flat_query(parsed: str) -> str:
+    """Return the query unnesting the parsed requests to one row per span (``sp``).
+
+    Resource-level trace keys, the resource and scope JSON come along on every row.
+    """
     trace_keys = ", ".join(f"find_attr(r.resource.attributes, '{k}') AS \"r:{k}\""
                            for k in TRACE_KEYS.values())
     return f"""
-p AS (SELECT line_no, try(from_json(try(decode(raw)), '{REQUEST}')) AS req FROM {table}),
-l2 AS (SELECT line_no, unnest(req.resourceSpans) AS r FROM p),
+WITH l2 AS (SELECT line_no, unnest(req.resourceSpans) AS r FROM {parsed}),
 l3 AS (SELECT line_no, {trace_keys}, attrs_json(r.resource.attributes) AS res_json,
-        unnest(r.scopeSpans) AS s FROM l2),
-l4 AS (SELECT * EXCLUDE (s), to_json({{'name': s.scope.name, 'version': s.scope.version}})
+        unnest(r.scopeSpans) AS s FROM l2)
+SELECT * EXCLUDE (s), to_json({{'name': s.scope.name, 'version': s.scope.version}})
         AS scope_json, attrs_json(s.scope.attributes) AS scope_attrs_json,
-        unnest(s.spans) AS sp FROM l3),
-k AS (SELECT *, list_transform(sp.attributes, lambda a: a.key) AS ks FROM l4)"""
+        unnest(s.spans) AS sp FROM l3"""
 
 
 def bad_lines_query(table: str) -> str:
-    """Return the query listing the lines in ``table`` that are not OTLP requests, and why."""
+    """Return the query listing the lines in ``table`` that are not OTLP requests, and why.
+
+    Run only on the lines that gave no span (few); blank lines and valid requests without
+    spans are not listed.
+    """
     blank = "trim(txt, ' ' || chr(9) || chr(10) || chr(13)) = ''"
     return f"""
 SELECT line_no, CASE WHEN txt IS NULL THEN 'line is not valid UTF-8'
         WHEN NOT json_valid(txt) THEN 'invalid JSON (truncated or corrupted line)'
         WHEN json_type(txt, '$.resourceSpans') IS DISTINCT FROM 'ARRAY'
-        THEN 'not an OTLP ExportTraceServiceRequest (no resourceSpans list)' END AS line_bad
-FROM (SELECT line_no, try(decode(raw)) AS txt FROM {table})
-WHERE (txt IS NULL OR NOT {blank}) AND line_bad IS NOT NULL"""
+        THEN 'not an OTLP ExportTraceServiceRequest (no resourceSpans list)'
+        ELSE 'not an OTLP ExportTraceServiceRequest (a field has the wrong JSON type)'
+        END AS line_bad
+FROM (SELECT line_no, txt, try(from_json(txt, '{REQUEST}')) AS req
+      FROM (SELECT line_no, try(decode(raw)) AS txt FROM {table}))
+WHERE (req IS NULL OR req.resourceSpans IS NULL) AND (txt IS NULL OR NOT {blank})"""
 
 
-def _lookups() -> str:
-    cols = [f"av_text(sp.attributes[list_position(ks, '{key}')].value) AS {_key_col(key)}"
-            for key in _all_keys()]
-    return f"""
-v AS (SELECT line_no, ks, res_json, scope_json, scope_attrs_json, sp,
-        {", ".join(f'"r:{k}"' for k in TRACE_KEYS.values())},
-        {", ".join(cols)} FROM k)"""
+def fragments_query(table: str) -> str:
+    """Return the query writing each attribute of ``table`` (key, value) as ``"key":value``,
+    with ``int_bad`` set where an ``intValue`` is not an int64 (beyond its range, or no number)."""
+    return (f"SELECT to_json(key) || ':' || av_json(value) AS frag, CASE WHEN value.intValue IS NOT "
+            "NULL AND try_cast(value.intValue AS BIGINT) IS NULL THEN to_json(key) || ' has an "
+            f"intValue that is not an int64: ' || to_json(value.intValue) END AS int_bad FROM {table}")
 
 
-def _mapped() -> str:
+def lookup_keys() -> list[str]:
+    """The span attribute keys the mapping reads (looked up by :mod:`._otlp_attrs`)."""
+    return _all_keys()
+
+
+def _chosen_pos(keys: tuple[str, ...]) -> str:
+    """Position of the first of ``keys`` with a value (the one :func:`_first` reads)."""
+    return ("CASE " + " ".join(f'WHEN {_key_col(k)} IS NOT NULL THEN "p:{k}"' for k in keys)
+            + " END")
+
+
+def _mapped(table: str) -> str:
     tokens = []
     for column, keys in TOKENS.items():
         raw, chosen = _first(keys)
@@ -205,7 +244,7 @@ m AS (SELECT *, {_kind()} AS kind,
              try_cast({_key_col("llm.cost.prompt")} AS DOUBLE)
              + try_cast({_key_col("llm.cost.completion")} AS DOUBLE) END AS cost_parts,
         sp.status.code AS status_code
-      FROM v)"""
+      FROM {table})"""
 
 
 def _final() -> str:
@@ -215,19 +254,21 @@ def _final() -> str:
     cache = f"coalesce({tok['cache_read_tokens']}, 0) + coalesce({tok['cache_write_tokens']}, 0)"
     reasoning = f"coalesce({tok['reasoning_tokens']}, 0)"
     fix_in, fix_out = f"{tok['input_tokens']} < {cache}", f"{tok['output_tokens']} < {reasoning}"
-    token_bad = " ".join(f'WHEN {counted} AND not_int("raw:{c}") THEN "key:{c}" || '
-                         f"' is not an integer: ' || to_json(\"raw:{c}\")" for c in TOKENS)
-    used = ['"key:provider"', '"key:model"', '"key:tool_name"', '"key:tool_args"',
-            "CASE WHEN \"key:tool_args\" IS NULL AND kind = 'tool' THEN \"key:tool_input\" END",
-            "CASE WHEN tool_name IS NULL AND tl_tool IS NOT NULL THEN 'traceloop.entity.name' END",
-            "CASE WHEN error_type IS NOT NULL THEN 'error.type' END",
-            *[f'CASE WHEN {counted} THEN "key:{c}" END' for c in TOKENS],
-            f'CASE WHEN {counted} THEN "key:cost" END',
-            f"CASE WHEN {counted} AND cost IS NULL AND cost_parts IS NOT NULL "
-            "THEN ['llm.cost.prompt', 'llm.cost.completion'] END"]
-    positions = ", ".join(f"list_position(ks, {key})" for key in used[:-1])
-    cost_parts = (f"CASE WHEN {used[-1]} IS NOT NULL THEN [list_position(ks, 'llm.cost.prompt'), "
-                  "list_position(ks, 'llm.cost.completion')] END")
+    token_bad = " ".join(
+        f'WHEN {counted} AND not_int("raw:{c}") THEN "key:{c}" || '
+        f"' is not an integer: ' || to_json(\"raw:{c}\") "
+        f'WHEN {counted} AND "raw:{c}" IS NOT NULL AND {tok[c]} IS NULL THEN "key:{c}" || '
+        f"' is not a finite integer within int64: ' || to_json(\"raw:{c}\")" for c in TOKENS)
+    used = [_chosen_pos(PROVIDER), _chosen_pos(MODEL), _chosen_pos(TOOL_NAME),
+            _chosen_pos(TOOL_ARGS),
+            f"CASE WHEN \"key:tool_args\" IS NULL AND kind = 'tool' THEN {_chosen_pos(TOOL_INPUT)} END",
+            'CASE WHEN tool_name IS NULL AND tl_tool IS NOT NULL THEN "p:traceloop.entity.name" END',
+            'CASE WHEN error_type IS NOT NULL THEN "p:error.type" END',
+            *[f"CASE WHEN {counted} THEN {_chosen_pos(TOKENS[c])} END" for c in TOKENS],
+            f"CASE WHEN {counted} THEN {_chosen_pos(COST)} END"]
+    positions = ", ".join(used)
+    cost_parts = (f"CASE WHEN {counted} AND cost IS NULL AND cost_parts IS NOT NULL "
+                  'THEN ["p:llm.cost.prompt", "p:llm.cost.completion"] END')
     excluded = f"flatten([[{positions}], coalesce({cost_parts}, [])])"
     events = f'from_json(sp.events, \'[{{"name":"VARCHAR","attributes":{ATTRS}}}]\')'
     extras = ", ".join([
@@ -243,6 +284,7 @@ def _final() -> str:
 e AS (SELECT *, coalesce({_key_col("error.type")}, CASE WHEN sp.events IS NOT NULL THEN find_attr(
         list_filter({events}, lambda x: x.name = 'exception')[1].attributes, 'exception.type')
         END) AS error_type FROM m),
+x AS (SELECT *, list_filter({excluded}, lambda x: x IS NOT NULL) AS used_at FROM e),
 f AS (SELECT line_no,
     otel_id(sp.traceId, 16) AS trace_id, otel_id(sp.spanId, 8) AS span_id,
     otel_id(sp.parentSpanId, 8) AS parent_id, kind, sp.name AS name,
@@ -260,25 +302,26 @@ f AS (SELECT line_no,
     CASE WHEN {counted} THEN coalesce(try_cast(cost AS DOUBLE), cost_parts) END AS reported_cost_usd,
     coalesce(tool_name, tl_tool) AS tool_name,
     coalesce(tool_args, CASE WHEN kind = 'tool' THEN tool_input END) AS tool_arguments,
-    '{{' || concat_ws(',', nullif(attrs_json_except(sp.attributes,
-        list_filter({excluded}, lambda x: x IS NOT NULL)), '{{}}')[2:-2], {extras}) || '}}'
+    '{{' || concat_ws(',', nullif(array_to_string(list_filter(frags, lambda a, i: NOT list_contains(
+        used_at, i)), ','), ''), {extras}) || '}}'
         AS attributes,
     CASE WHEN status IS NULL THEN 'unknown status code ' || to_json(status_code)
          WHEN kind IS NULL THEN kind_problem {token_bad}
          WHEN {counted} AND cost IS NOT NULL AND try_cast(cost AS DOUBLE) IS NULL
              THEN "key:cost" || ' is not a number: ' || to_json(cost)
-         WHEN sp.startTimeUnixNano IS NOT NULL AND try_cast(sp.startTimeUnixNano AS BIGINT) IS NULL
-             THEN 'startTimeUnixNano is not an integer: ' || to_json(sp.startTimeUnixNano)
-         WHEN sp.endTimeUnixNano IS NOT NULL AND try_cast(sp.endTimeUnixNano AS BIGINT) IS NULL
-             THEN 'endTimeUnixNano is not an integer: ' || to_json(sp.endTimeUnixNano)
+         WHEN nanos_bad(sp.startTimeUnixNano, 'startTimeUnixNano') IS NOT NULL
+             THEN nanos_bad(sp.startTimeUnixNano, 'startTimeUnixNano')
+         WHEN nanos_bad(nullif(sp.endTimeUnixNano, '0'), 'endTimeUnixNano') IS NOT NULL
+             THEN nanos_bad(nullif(sp.endTimeUnixNano, '0'), 'endTimeUnixNano')
+         WHEN int_bad IS NOT NULL THEN 'attribute ' || int_bad
          END AS span_bad,
     task_id, try_cast(trial AS BIGINT) AS trial, variant, try_cast(success AS BOOLEAN) AS success,
     try_cast(score AS DOUBLE) AS score, user_id, coalesce(session_id, conversation) AS session_id,
     metadata, hash(trace_id, span_id) AS span_hash
-  FROM e)"""
+  FROM x)"""
 
 
 def spans_query(table: str) -> str:
-    """Return the query turning the lines in ``table`` (line_no, raw BLOB) into span rows."""
-    return ("WITH " + ",".join([_lines(table), _lookups(), _mapped(), _final()])
-            + "\nSELECT * FROM f")
+    """Return the query turning the flat spans in ``table`` (:func:`flat_query` plus the
+    ``a:``/``p:`` look-up columns) into canonical span rows."""
+    return "WITH " + ",".join([_mapped(table), _final()]) + "\nSELECT * FROM f"

@@ -1,10 +1,21 @@
 """OpenTelemetry OTLP JSON traces (Collector file exporter; GenAI, OpenInference, OpenLLMetry).
 
-One ``ExportTraceServiceRequest`` per line (``resourceSpans -> scopeSpans -> spans``), or one
-pretty-printed request in a file. Ids in hex or base64 (decoded to lowercase hex), times in
-unix nanoseconds (strings or integers). The file is read in blocks of lines; DuckDB flattens
-each block with SQL (:mod:`aiscale.loaders._otlp_sql`) and the rows stream out as chunks of
-at most :data:`CHUNK_ROWS` spans, in bounded memory, with no Python loop per span.
+One ``ExportTraceServiceRequest`` per line, or one pretty-printed request in a file. Ids in hex
+or base64 (decoded to lowercase hex), times in unix nanoseconds (strings or integers). The file
+is read in blocks of lines; DuckDB parses and unnests each block (``try(from_json)``: a bad
+line gives no span and stops nothing), the attribute look-ups are done in Arrow
+(:mod:`aiscale.loaders._otlp_attrs`), the mapping in SQL (:mod:`aiscale.loaders._otlp_sql`),
+and the rows stream out as chunks of at most :data:`CHUNK_ROWS` spans, in bounded memory,
+with no Python loop per span. Only the lines that gave no span are looked at again, to say
+why they are bad.
+
+Values that cannot be what they claim are quarantined with their rule, never stored as
+null: a token count that is not a whole number within int64 (1e20, 2^63, NaN, Infinity), an
+``intValue`` on any attribute that is not an int64, a start time of zero or below, before
+1990 (a time in seconds, milliseconds or microseconds read as nanoseconds) or past 2262 (the
+end of int64 nanoseconds). An end time of ``0`` is protobuf's "unset" and is read as unknown.
+A line over :data:`MAX_LINE_BYTES` is quarantined unread (the rest of the file loads); a
+UTF-8 BOM at the start of the file is skipped.
 
 Mapping (first present wins): kind from ``openinference.span.kind``, ``gen_ai.operation.name``,
 ``traceloop.span.kind``, ``llm.request.type``; provider from ``gen_ai.provider.name``,
@@ -45,8 +56,19 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from aiscale.loaders._otlp_sql import MACROS, bad_lines_query, spans_query
+from aiscale.loaders._otlp_attrs import lookup_columns
+from aiscale.loaders._otlp_seen import SeenSpans as _SeenSpans
+from aiscale.loaders._otlp_sql import (
+    MACROS,
+    bad_lines_query,
+    flat_query,
+    fragments_query,
+    lookup_keys,
+    parse_query,
+    spans_query,
+)
 from aiscale.loaders.base import Chunk, Quarantined, excerpt
 
 NAME = "otlp"
@@ -56,6 +78,8 @@ CHUNK_ROWS = 100_000
 BLOCK_BYTES = 64 << 20
 BATCH_BYTES = 8 << 20
 MAX_DOCUMENT_BYTES = 1 << 30
+MAX_LINE_BYTES = 32 << 20  # one request (line) over this is quarantined, not parsed
+BOM = b"\xef\xbb\xbf"
 MEMORY_LIMIT = "1GB"
 
 _START = re.compile(rb'^\s*\{\s*"resourceSpans"\s*:\s*\[')
@@ -66,7 +90,7 @@ _INTERNAL = ["line_no", "span_bad", "span_hash", *_TRACE_COLUMNS]
 
 def sniff(path: Path, head: bytes) -> bool:
     """Whether the file starts like an OTLP JSON ``ExportTraceServiceRequest`` (line or document)."""
-    return bool(_START.match(head.removeprefix(b"\xef\xbb\xbf")))
+    return bool(_START.match(head.removeprefix(BOM)))
 
 
 def read(path: Path) -> Iterator[Chunk]:
@@ -143,35 +167,58 @@ def _connect() -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _blocks(path: Path) -> Iterator[tuple[np.ndarray, np.ndarray, memoryview]]:
-    """Yield (line numbers, byte offsets, bytes) per block of whole lines.
+def _blocks(path: Path) -> Iterator[tuple[np.ndarray, np.ndarray, memoryview, np.ndarray]]:
+    """Yield (line numbers, byte offsets, bytes, line sizes) per block of whole lines.
 
     Offsets have one more entry than line numbers; line ``i`` is ``data[offsets[i]:offsets[i+1]]``
-    (its newline included). A pretty-printed single document becomes one line.
+    (its newline included). A pretty-printed single document becomes one line. A UTF-8 BOM
+    at the start of the file is dropped. A line longer than a block and than
+    :data:`MAX_LINE_BYTES` is not held in memory: its block holds only its first bytes, and
+    its size says how long it was (it is quarantined).
     """
     with open(path, "rb") as handle:
         if _is_document(handle.read(1 << 16)):
             handle.seek(0)
-            data = handle.read(MAX_DOCUMENT_BYTES + 1).replace(b"\n", b" ")
+            data = handle.read(MAX_DOCUMENT_BYTES + 1).removeprefix(BOM).replace(b"\n", b" ")
             if len(data) > MAX_DOCUMENT_BYTES:
                 raise ValueError(f"{path}: a pretty-printed OTLP document over "
                                  f"{MAX_DOCUMENT_BYTES >> 20} MB; export one request per line.")
-            yield np.array([1]), np.array([0, len(data)]), memoryview(data)
+            yield np.array([1]), np.array([0, len(data)]), memoryview(data), np.array([len(data)])
             return
         handle.seek(0)
-        pending = handle.read(BLOCK_BYTES)
+        pending = handle.read(BLOCK_BYTES).removeprefix(BOM)
         first_line = 1
         while pending:
             more = handle.read(BLOCK_BYTES)
             end = pending.rfind(b"\n") + 1 if more else len(pending)
+            if end == 0 and len(pending) + len(more) > MAX_LINE_BYTES:  # over the bound: skip it
+                head, size, pending = _skip_line(handle, pending + more)
+                yield np.array([first_line]), np.array([0, len(head)]), memoryview(head), \
+                    np.array([size])
+                first_line += 1
+                pending = pending or handle.read(BLOCK_BYTES)
+                continue
             if end == 0:  # a line longer than a block: read on
                 pending += more
                 continue
             view = memoryview(pending)[:end]
-            ends = _line_ends(view)
-            yield np.arange(first_line, first_line + len(ends)), np.concatenate([[0], ends]), view
-            first_line += len(ends)
+            offsets = np.concatenate([[0], _line_ends(view)])
+            yield (np.arange(first_line, first_line + len(offsets) - 1), offsets, view,
+                   np.diff(offsets))
+            first_line += len(offsets) - 1
             pending = pending[end:] + more
+
+
+def _skip_line(handle, data: bytes) -> tuple[bytes, int, bytes]:
+    """Read past the line ``data`` starts; return its first bytes, its size and what follows."""
+    head, size = data[:1024], 0
+    while data:
+        cut = data.find(b"\n")
+        if cut >= 0:
+            return head, size + cut + 1, data[cut + 1:]
+        size += len(data)
+        data = handle.read(BLOCK_BYTES)
+    return head, size, b""
 
 
 def _line_ends(view: memoryview) -> np.ndarray:
@@ -187,33 +234,105 @@ def _line_ends(view: memoryview) -> np.ndarray:
 
 def _is_document(head: bytes) -> bool:
     """A pretty-printed request: the first line alone is not the whole object."""
-    first = head.removeprefix(b"\xef\xbb\xbf").lstrip().split(b"\n", 1)[0].strip()
+    first = head.removeprefix(BOM).lstrip().split(b"\n", 1)[0].strip()
     return first in (b"{", b'{"resourceSpans": [', b'{ "resourceSpans": [')
 
 
 def _query_block(con: duckdb.DuckDBPyConnection, line_numbers: np.ndarray, offsets: np.ndarray,
-                 data: memoryview) -> Iterator[pa.RecordBatch]:
+                 data: memoryview, sizes: np.ndarray) -> Iterator[pa.RecordBatch]:
     lines = pa.LargeBinaryArray.from_buffers(
         pa.large_binary(), len(line_numbers), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
     table = pa.table({"line_no": line_numbers, "raw": lines})
+    too_long = sizes > MAX_LINE_BYTES
+    if too_long.any():
+        yield pa.record_batch({"line_no": line_numbers[too_long], "line_bad": [
+            f"record of {size / (1 << 20):.1f} MB on one line, over the "
+            f"{MAX_LINE_BYTES >> 20} MB bound (export fewer spans per request)"
+            for size in sizes[too_long]]})
+        table = table.filter(pa.array(~too_long))
+        line_numbers = line_numbers[~too_long]
+        offsets = np.concatenate([[0], np.cumsum(sizes[~too_long])])
     cuts = np.searchsorted(offsets, np.arange(BATCH_BYTES, offsets[-1], BATCH_BYTES))
     bounds = np.unique(np.concatenate([[0], cuts, [len(line_numbers)]]))
     batches = [b for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
                for b in table.slice(lo, hi - lo).to_batches()]
     con.register("otlp_block", pa.Table.from_batches(batches, schema=table.schema))
-    bad = con.sql(bad_lines_query("otlp_block")).to_arrow_table()
-    if bad.num_rows:
+    try:
+        flat = con.sql(flat_query(f"({parse_query('otlp_block')})")).to_arrow_table()
+    finally:
+        con.unregister("otlp_block")
+    spanless = np.setdiff1d(line_numbers, pc.unique(flat.column("line_no")).to_numpy())
+    bad = _classify(con, table, spanless) if len(spanless) else None
+    if bad is not None and bad.num_rows:
         yield from bad.to_batches()
-    reader = con.sql(spans_query("otlp_block")).to_arrow_reader(CHUNK_ROWS)
+    if not flat.num_rows:
+        return
+    con.register("otlp_flat", _with_lookups(con, flat))
+    reader = con.sql(spans_query("otlp_flat")).to_arrow_reader(CHUNK_ROWS)
     try:
         yield from reader
     finally:
         reader.close()
-        con.unregister("otlp_block")
+        con.unregister("otlp_flat")
+
+
+def _classify(con: duckdb.DuckDBPyConnection, table: pa.Table, lines: np.ndarray) -> pa.Table:
+    """Which of ``lines`` (the few that gave no span) are bad, and why."""
+    rows = np.searchsorted(table.column("line_no").to_numpy(), lines)
+    con.register("otlp_failed", table.take(rows))
+    try:
+        return con.sql(bad_lines_query("otlp_failed")).to_arrow_table()
+    finally:
+        con.unregister("otlp_failed")
+
+
+def _with_lookups(con: duckdb.DuckDBPyConnection, flat: pa.Table) -> pa.Table:
+    """``flat`` with the ``a:``/``p:`` attribute look-up columns and ``frags``, each span's
+    attributes written as ``"key":value`` JSON fragments (built over all attributes at once).
+
+    The span struct ``sp`` goes on without its attribute list, which nothing reads again.
+    """
+    keys = lookup_keys()
+    batches = []
+    for batch in flat.to_batches():
+        span = batch.column("sp")
+        attrs = pc.struct_field(span, "attributes")
+        columns = lookup_columns(attrs, keys)
+        columns.update(_fragments(con, attrs))
+        names = [f.name for f in span.type if f.name != "attributes"]
+        lean = pa.StructArray.from_arrays([pc.struct_field(span, n) for n in names], names=names,
+                                          mask=span.is_null())
+        arrays = [lean if n == "sp" else batch.column(n) for n in batch.schema.names]
+        batches.append(pa.RecordBatch.from_arrays([*arrays, *columns.values()],
+                                                  names=[*batch.schema.names, *columns]))
+    return pa.Table.from_batches(batches)
+
+
+def _fragments(con: duckdb.DuckDBPyConnection, attrs: pa.ListArray) -> dict[str, pa.Array]:
+    """Each span's attributes as JSON fragments (``frags``) and its first bad ``intValue``."""
+    flat = attrs.flatten()
+    con.register("otlp_attrs", pa.table({"key": pc.struct_field(flat, "key"),
+                                         "value": pc.struct_field(flat, "value")}))
+    try:
+        con.execute("SET preserve_insertion_order = true")  # fragments in attribute order
+        out = con.sql(fragments_query("otlp_attrs")).to_arrow_table()
+    finally:
+        con.execute("SET preserve_insertion_order = false")
+        con.unregister("otlp_attrs")
+    offsets = attrs.offsets
+    offsets = pc.subtract(offsets, offsets[0]).cast(pa.int32())
+    frags = pa.ListArray.from_arrays(offsets, out.column("frag").combine_chunks(), mask=attrs.is_null())
+    bad = out.column("int_bad").combine_chunks()
+    at = np.flatnonzero(bad.is_valid().to_numpy(zero_copy_only=False))
+    parents = pc.list_parent_indices(attrs).to_numpy()[at]
+    spans, first = np.unique(parents, return_index=True)
+    index = np.full(len(attrs), -1, dtype=np.int64)
+    index[spans] = at[first]
+    return {"frags": frags, "int_bad": pc.take(bad, pa.array(index, mask=index < 0))}
 
 
 def _bad_lines(batch: pa.RecordBatch, path: Path, line_numbers: np.ndarray,
-               offsets: np.ndarray, data: memoryview) -> Chunk:
+               offsets: np.ndarray, data: memoryview, sizes: np.ndarray) -> Chunk:
     quarantined = [Quarantined(str(path), n, why, _line_excerpt(n, line_numbers, offsets, data))
                    for n, why in zip(batch["line_no"].to_pylist(), batch["line_bad"].to_pylist(),
                                      strict=True)]
@@ -263,27 +382,3 @@ def _line_excerpt(number: int, line_numbers: np.ndarray, offsets: np.ndarray,
     i = int(np.searchsorted(line_numbers, number))
     raw = data[offsets[i]:min(offsets[i + 1], offsets[i] + 4 * 200)]
     return excerpt(bytes(raw).decode("utf-8", "replace").strip())
-
-
-class _SeenSpans:
-    """Hashes of (trace_id, span_id) seen in earlier chunks, as sorted NumPy runs.
-
-    Runs are merged when a newer one grows to half the size of the one before, so the total
-    merging cost is O(n log n); a lookup is one binary search per run (O(log n) runs).
-    """
-
-    def __init__(self) -> None:
-        self.runs: list[np.ndarray] = []
-
-    def check_and_add(self, hashes: pd.Series) -> pd.Series:
-        values = hashes.to_numpy(dtype=np.uint64, na_value=0)
-        found = np.zeros(len(values), dtype=bool)
-        for run in self.runs:
-            at = np.minimum(np.searchsorted(run, values), len(run) - 1)
-            found |= run[at] == values
-        if len(values):
-            self.runs.append(np.sort(values))
-        while len(self.runs) > 1 and 2 * len(self.runs[-1]) >= len(self.runs[-2]):
-            newest = self.runs.pop()
-            self.runs[-1] = np.sort(np.concatenate([self.runs[-1], newest]))
-        return pd.Series(found, index=hashes.index)

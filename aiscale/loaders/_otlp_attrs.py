@@ -1,0 +1,85 @@
+"""Attribute look-ups for the OTLP loader, in Arrow and NumPy (one pass over all attributes).
+
+DuckDB parses and unnests the OTLP lines (:mod:`aiscale.loaders._otlp_sql`); this module then
+finds, for every span, the attributes the mapping reads, without a Python loop per span and
+without one list scan per key: the attribute keys are dictionary-encoded once, each distinct
+key is mapped to the wanted key it is (or none), and the first occurrence of each wanted key
+in each span is found with one stable sort. For each wanted key ``k`` it adds two columns:
+
+``a:k``  the value as text (``stringValue``, ``intValue``, ``doubleValue``, ``boolValue`` or
+         ``bytesValue``, the first present), null when the key is absent or has no scalar;
+``p:k``  the 1-based position of the key's first occurrence in the span's attribute list.
+
+As everywhere in the loader, the first occurrence of a repeated key is the one read.
+
+Examples
+--------
+>>> import pyarrow as pa
+>>> value = pa.struct([(f, pa.string()) for f in VALUE_FIELDS])
+>>> attrs = pa.array([[{"key": "x", "value": {"intValue": "7"}},
+...                    {"key": "y", "value": {"stringValue": "a"}},
+...                    {"key": "x", "value": {"intValue": "8"}}], None],
+...                  pa.list_(pa.struct([("key", pa.string()), ("value", value)])))
+>>> cols = lookup_columns(attrs, ["x", "z"])
+>>> cols["a:x"].to_pylist(), cols["p:x"].to_pylist(), cols["a:z"].to_pylist()
+(['7', None], [1, None], [None, None])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+VALUE_FIELDS = ("stringValue", "intValue", "doubleValue", "boolValue", "bytesValue")
+
+
+def lookup_columns(attrs: pa.Array, keys: list[str]) -> dict[str, pa.Array]:
+    """Return ``a:key`` (value text) and ``p:key`` (position) columns for each of ``keys``.
+
+    Parameters
+    ----------
+    attrs : pyarrow.ListArray
+        One list of ``{key, value}`` structs per span (null when a span has none), ``value``
+        a struct of the OTLP ``AnyValue`` scalar fields as strings.
+    keys : list of str
+        The attribute keys to look up.
+
+    Returns
+    -------
+    dict of str to pyarrow.Array
+        Two columns per key, each as long as ``attrs``.
+    """
+    n = len(attrs)
+    flat = attrs.flatten()
+    codes = _key_codes(pc.struct_field(flat, "key"), keys)
+    chosen = np.flatnonzero(codes >= 0)
+    parents = pc.list_parent_indices(attrs).to_numpy()[chosen]
+    pair = parents.astype(np.int64) * len(keys) + codes[chosen]
+    _, first = np.unique(pair, return_index=True)  # stable: first occurrence of (span, key)
+    at, rows, key_of = chosen[first], parents[first], codes[chosen][first]
+    offsets = attrs.offsets.to_numpy()
+    positions = at + offsets[0] - offsets[rows] + 1
+    values = pc.take(flat, pa.array(at, pa.int64()))
+    text = pc.coalesce(*(pc.struct_field(pc.struct_field(values, "value"), f) for f in VALUE_FIELDS))
+    out: dict[str, pa.Array] = {}
+    for code, key in enumerate(keys):
+        mine = np.flatnonzero(key_of == code)
+        index = np.full(n, -1, dtype=np.int64)
+        index[rows[mine]] = mine
+        missing = index < 0
+        out[f"a:{key}"] = pc.take(text, pa.array(index, mask=missing))
+        place = np.zeros(n, dtype=np.int64)
+        place[rows[mine]] = positions[mine]
+        out[f"p:{key}"] = pa.array(place, mask=missing)
+    return out
+
+
+def _key_codes(key: pa.Array, keys: list[str]) -> np.ndarray:
+    """The index in ``keys`` of each attribute's key; -1 for the keys not looked up."""
+    encoded = key.dictionary_encode()
+    wanted = {k: i for i, k in enumerate(keys)}
+    table = np.array([wanted.get(k, -1) for k in encoded.dictionary.to_pylist()] + [-1],
+                     dtype=np.int64)
+    indices = pc.fill_null(encoded.indices, len(encoded.dictionary)).to_numpy()
+    return table[indices]
