@@ -89,3 +89,29 @@ def test_a_table_without_ids_can_name_rows_by_file_and_line(tmp_path):
     facts = load_facts(path, columns={"in": "input_tokens", "out": "output_tokens"}, row_ids=True)
     assert facts["trace_id"].tolist() == ["requests:2", "requests:3"]  # CSV line numbers
     assert facts.attrs["load_summary"]["rows_quarantined"] == 1
+
+
+def test_a_censored_column_maps_and_feeds_fit_iterations(tmp_path):
+    # issue 18.6: `censored` went into metadata and fit_iterations(censored="censored") raised
+    # a bare KeyError
+    import numpy as np
+
+    import aiscale
+
+    rng = np.random.default_rng(4)
+    iters = 1 + rng.negative_binomial(3, 0.3, 400)
+    cut = iters >= 12
+    table = pd.DataFrame({"id": [f"t{i}" for i in range(400)], "steps": np.minimum(iters, 12),
+                          "hit_cap": np.where(cut, "true", "false")})
+    table.loc[5, "hit_cap"] = "maybe"  # not a boolean: quarantined with its line
+    path = tmp_path / "runs.csv"
+    table.to_csv(path, index=False)
+    facts = load_facts(path, columns={"id": "trace_id", "steps": "iterations", "hit_cap": "censored"})
+    assert len(facts) == 399 and str(facts["censored"].dtype) == "boolean"
+    assert int(facts["censored"].sum()) == int(cut.sum() - cut[5])
+    assert "censored is not a boolean" in facts.attrs["quarantined"][0]["reason"]
+    assert facts["metadata"].isna().all()  # the mapped column is not moved into metadata
+    fit = aiscale.fit_iterations(facts, families=["shifted_nb2"], censored="censored")
+    assert fit.n_censored == int(facts["censored"].sum())
+    with pytest.raises(ValueError, match="names column 'cut'.*Available columns.*censored"):
+        aiscale.fit_iterations(facts, families=["shifted_nb2"], censored="cut")

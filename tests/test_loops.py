@@ -40,7 +40,7 @@ def test_nb_wins_on_simulated_nb_loops():
     fit = fit_iterations(facts)
     assert FAMILIES[fit.best].base == "nb2", fit.best  # shifted or zero-truncated NB2
     assert fit.summary().set_index("family").loc["shifted_nb2", "delta_aic"] < 4
-    assert _covers(fit, "shifted_nb2", "mean", TRUE_MEAN)
+    assert _covers(fit, "shifted_nb2", "count_mean", TRUE_MEAN)
     ranking = fit.summary().set_index("family")
     assert ranking.loc["shifted_poisson", "delta_aic"] > 100
     assert ranking.loc["shifted_geometric", "delta_aic"] > 20
@@ -58,7 +58,7 @@ def test_nb_parameter_cis_cover_the_truth_at_the_nominal_rate(cap, n_reps):
     for rep in range(n_reps):
         facts = _one_variant(300, seed=1000 + rep, cap=cap)
         fit = fit_iterations(facts, families=["shifted_nb2"], censored=facts["censored"])
-        hits[rep] = [_covers(fit, "shifted_nb2", "mean", TRUE_MEAN),
+        hits[rep] = [_covers(fit, "shifted_nb2", "count_mean", TRUE_MEAN),
                      _covers(fit, "shifted_nb2", "alpha", TRUE_ALPHA)]
     coverage = hits.mean(axis=0)
     sd = np.sqrt(0.95 * 0.05 / n_reps)
@@ -72,12 +72,12 @@ def test_censoring_removes_the_bias_of_a_naive_fit():
     censored = fit_iterations(facts, families=["shifted_nb2", "shifted_poisson"],
                               censored=facts["censored"])
     by_cap = fit_iterations(facts, families=["shifted_nb2"], step_cap=8)
-    assert not _covers(naive, "shifted_nb2", "mean", TRUE_MEAN)
-    naive_mean = naive.params.query("family == 'shifted_nb2' and term == 'mean'")["estimate"].item()
+    assert not _covers(naive, "shifted_nb2", "count_mean", TRUE_MEAN)
+    naive_mean = naive.params.query("family == 'shifted_nb2' and term == 'count_mean'")["estimate"].item()
     assert naive_mean < 0.8 * TRUE_MEAN
-    assert _covers(censored, "shifted_nb2", "mean", TRUE_MEAN)
+    assert _covers(censored, "shifted_nb2", "count_mean", TRUE_MEAN)
     assert _covers(censored, "shifted_nb2", "alpha", TRUE_ALPHA)
-    est = by_cap.params.query("term == 'mean'")["estimate"].item()
+    est = by_cap.params.query("term == 'count_mean'")["estimate"].item()
     assert abs(est - TRUE_MEAN) < 0.1 * TRUE_MEAN  # step-cap rule: close, slightly high
     assert censored.n_censored == int(facts["censored"].sum())
 
@@ -205,7 +205,7 @@ def test_swebench_leaderboard_api_calls_per_model():
         fit = fit_iterations(facts.query("iterations >= 1"),
                              families=["shifted_nb2", "shifted_poisson", "shifted_geometric"])
         assert fit.best in ("shifted_nb2", "shifted_geometric"), (run["name"], fit.best)
-        mean = 1 + fit.params.query("family == 'shifted_nb2' and term == 'mean'")["estimate"].item()
+        mean = fit.params.query("family == 'shifted_nb2' and term == 'mean_iterations'")["estimate"].item()
         published = run["instance_calls"]
         assert mean == pytest.approx(facts.query("iterations >= 1")["iterations"].mean(), rel=1e-4)
         if (facts["iterations"] >= 1).all():  # the NB2 MLE mean is the sample mean: published

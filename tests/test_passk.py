@@ -101,3 +101,27 @@ def test_display(real_data):
     assert repr(res) == "<aiscale.PassKResult: pass^k for k = 1..4, 1 variant group(s)>"
     assert isinstance(res.plot(), matplotlib.axes.Axes)
     assert "<table" in res._repr_html_()
+
+
+def _sparse_coverage(rng, runs, tasks, trials, a, b):
+    facts, _ = simulated_runs(rng, runs=runs, tasks=tasks, trials=trials, a=a, b=b)
+    s = pass_hat_k(facts, k=[trials], n_boot=200).summary()
+    truth = beta_fn(a + trials, b) / beta_fn(a, b)
+    return covered(s["lower"], s["upper"], truth), int(((s["lower"] == 0) & (s["upper"] == 0)).sum())
+
+
+@pytest.mark.parametrize("tasks, trials, a, b", [(30, 5, 2.0, 2.0), (30, 4, 1.0, 3.0)])
+def test_pass_hat_k_interval_with_few_tasks_passing_every_trial(rng, tasks, trials, a, b):
+    # issue 18.3: with no task passing all k trials the bootstrap gave [0, 0] (3% and 42% of
+    # these evals) and covered 92% / 58%; Wilson on the summed task values over tasks
+    cover, zero_width = _sparse_coverage(rng, 500, tasks, trials, a, b)
+    assert zero_width == 0
+    assert 0.93 <= cover <= 0.98, cover
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tasks, trials, a, b", [(30, 5, 2.0, 2.0), (30, 4, 1.0, 3.0)])
+def test_pass_hat_k_interval_with_few_tasks_passing_every_trial_large(rng, tasks, trials, a, b):
+    cover, zero_width = _sparse_coverage(rng, 4000, tasks, trials, a, b)
+    assert zero_width == 0
+    assert 0.93 <= cover <= 0.975, cover

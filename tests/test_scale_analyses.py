@@ -47,7 +47,8 @@ def test_large_count_fits_equal_the_statsmodels_fits_and_the_truth(monkeypatch):
     np.testing.assert_allclose(a.loc[["shifted_nb2", "poisson"], "loglik"],
                                b.loc[["shifted_nb2", "poisson"], "loglik"], rtol=1e-9)
     params = large.params.set_index(["family", "term"])["estimate"]
-    assert params[("shifted_nb2", "mean")] == pytest.approx(6.0, rel=0.02)
+    assert params[("shifted_nb2", "count_mean")] == pytest.approx(6.0, rel=0.02)
+    assert params[("shifted_nb2", "mean_iterations")] == pytest.approx(7.0, rel=0.02)
     assert params[("shifted_nb2", "alpha")] == pytest.approx(0.5, rel=0.05)
 
 

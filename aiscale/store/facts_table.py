@@ -33,6 +33,9 @@ from aiscale.loaders.validate import validate_facts
 Format = Literal["csv", "parquet", "jsonl"]
 _SUFFIXES: dict[str, Format] = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet",
                                 ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
+# Columns an analysis reads beside the facts (kept as columns, not moved into metadata):
+# ``censored`` marks a trace cut off by a step cap, for ``fit_iterations(censored="censored")``.
+ANALYSIS_COLUMNS = {"censored": pa.bool_()}
 _TRUE = {"true", "1", "yes", "y", "t", "1.0"}
 _FALSE = {"false", "0", "no", "n", "f", "0.0"}
 
@@ -59,15 +62,16 @@ def _rename(table: pd.DataFrame, columns: dict[str, str] | None) -> pd.DataFrame
     if missing:
         raise ValueError(f"The column map names {missing}, which the table lacks. "
                          f"Available columns: {list(table.columns)}.")
-    unknown = [target for target in columns.values() if target not in schema.FACT_COLUMNS]
+    allowed = [*schema.FACT_COLUMNS, *ANALYSIS_COLUMNS]
+    unknown = [target for target in columns.values() if target not in allowed]
     if unknown:
         raise ValueError(f"The column map targets {unknown}, which are not trace-facts columns. "
-                         f"Allowed targets: {list(schema.FACT_COLUMNS)}.")
+                         f"Allowed targets: {allowed}.")
     return table.rename(columns=columns)
 
 
 def _with_metadata(table: pd.DataFrame) -> pd.DataFrame:
-    extra = [c for c in table.columns if c not in schema.FACT_COLUMNS]
+    extra = [c for c in table.columns if c not in schema.FACT_COLUMNS and c not in ANALYSIS_COLUMNS]
     if not extra:
         return table
     records = table[extra].astype(object).where(table[extra].notna(), None).to_dict("records")
@@ -81,7 +85,7 @@ def _coerce(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
     """Cast columns to their fact types; the first cast failure per row becomes its reason."""
     reason = pd.Series(pd.NA, index=table.index, dtype="string")
     out = table.copy()
-    for field in schema.FACTS:
+    for field in [*schema.FACTS, *(pa.field(n, t) for n, t in ANALYSIS_COLUMNS.items())]:
         if field.name not in out or field.name in ("metadata",):
             continue
         raw = out[field.name]
@@ -153,7 +157,9 @@ def load_facts(path: str | Path, *, columns: dict[str, str] | None = None,
     columns : dict, optional
         Source column -> canonical fact column (e.g. ``{"instance": "trace_id", "calls":
         "iterations", "resolved": "success"}``). Columns already named like fact columns
-        need no entry. Unmapped columns go to ``metadata`` (JSON per row).
+        need no entry. ``censored`` (a trace cut off by its step cap; true/false) is kept as
+        a boolean column for ``fit_iterations(censored="censored")``. Other unmapped columns
+        go to ``metadata`` (JSON per row).
     format : {"csv", "parquet", "jsonl"}, optional
         Forced format; by default from the file suffix.
     row_ids : bool, default=False
@@ -199,6 +205,9 @@ def load_facts(path: str | Path, *, columns: dict[str, str] | None = None,
     bad += rejected
     mapping = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}
     facts = schema.conform(good, "facts").to_pandas(types_mapper=mapping.get)
+    for name in ANALYSIS_COLUMNS:
+        if name in good:
+            facts[name] = pd.array(good[name].astype("boolean").to_numpy(), dtype="boolean")
     facts.attrs["load_summary"] = _summary(path, format, rows_read, len(facts), bad)
     facts.attrs["quarantined"] = [vars(q) for q in bad]
     return facts

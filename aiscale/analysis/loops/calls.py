@@ -40,6 +40,10 @@ def censor_mask(facts: pd.DataFrame, censored, step_cap: int | None) -> np.ndarr
     if censored is None and step_cap is None:
         return np.zeros(n, dtype=bool)
     if censored is not None:
+        if isinstance(censored, str) and censored not in facts.columns:
+            raise ValueError(f"The value for `censored` names column {censored!r}, which the facts "
+                             f"lack. Available columns: {list(facts.columns)}. With load_facts, "
+                             f"map it: columns={{'<column>': 'censored'}}; or pass a boolean mask.")
         values = facts[censored] if isinstance(censored, str) else censored
         mask = np.asarray(pd.Series(values).astype("boolean").fillna(False), dtype=bool)
         if mask.shape != (n,):

@@ -47,7 +47,10 @@ class IterationFit(ResultDisplay):
         family, n_params, loglik, aic, bic, delta_aic, converged, method (best first).
     params : DataFrame
         family, term, estimate, se, ci_low, ci_high. ``const`` and covariate terms are on the
-        log-mean scale; ``mean`` is exp(const) when there are no covariates; ``alpha`` is
+        log-mean scale; with no covariates exp(const) is reported as ``mean`` (plain
+        families), ``count_mean`` (shifted: the mean of iterations - 1, with
+        ``mean_iterations`` = 1 + it) or ``base_mean`` (zero-truncated and hurdle: the
+        untruncated base law's mean, not the mean of iterations); ``alpha`` is
         the NB dispersion; ``zero:*`` terms are the hurdle's logit of P(count = 0).
     dispersion : DataFrame
         Over-dispersion tests against the Poisson: Pearson statistic, Cameron-Trivedi
@@ -180,6 +183,11 @@ def _ranking(fits: dict[str, FamilyFit]) -> pd.DataFrame:
     return table
 
 
+# The intercept-only mean term: the mean of the law fitted, which for a shifted family is the
+# count part (iterations - 1) and for zero-truncated and hurdle families the untruncated base.
+_MEAN_TERM = {"": "mean", "shifted": "count_mean", "zt": "base_mean", "hurdle": "base_mean"}
+
+
 def _param_table(fit: FamilyFit, names: list[str], level: float) -> pd.DataFrame:
     k = len(names)
     se = np.sqrt(np.clip(np.diag(fit.cov), 0, None))
@@ -192,12 +200,16 @@ def _param_table(fit: FamilyFit, names: list[str], level: float) -> pd.DataFrame
     est, lo, hi = fit.params.copy(), fit.params - z * se, fit.params + z * se
     se = se.copy()
     natural = [k] if fit.family.has_alpha else []
-    if k == 1:  # intercept only: also report the base law's mean
-        terms.append("mean")
+    if k == 1:  # intercept only: also report the base law's mean, named for what it is
+        terms.append(_MEAN_TERM[fit.family.modifier])
         est, lo, hi, se = (np.append(a, a[0]) for a in (est, lo, hi, se))
         natural.append(len(terms) - 1)
     for i in natural:  # log scale -> natural scale (delta-method se, transformed interval)
         est[i], lo[i], hi[i], se[i] = np.exp(est[i]), np.exp(lo[i]), np.exp(hi[i]), se[i] * np.exp(est[i])
+    if k == 1 and fit.family.modifier == "shifted":  # iterations = 1 + count
+        terms.append("mean_iterations")
+        est, lo, hi, se = np.append(est, 1 + est[-1]), np.append(lo, 1 + lo[-1]), \
+            np.append(hi, 1 + hi[-1]), np.append(se, se[-1])
     return pd.DataFrame({"family": fit.family.name, "term": terms, "estimate": est, "se": se,
                          "ci_low": lo, "ci_high": hi})
 

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from aiscale.analysis._result import ResultDisplay, check_choice, check_columns, new_axes
+from aiscale.analysis._stats import _expanded_alpha
 from aiscale.analysis.loops.calls import coerce_floats, llm_calls, nullable_bools
 
 
@@ -197,7 +198,10 @@ def _curve(succ, cost_mat, size, n_boot, level, seed) -> pd.DataFrame:
         point["successes_per_dollar"] = point["success_rate"] / point["mean_cost"]
         boot["successes_per_dollar"] = boot["success_rate"] / boot["mean_cost"]
     table = pd.DataFrame({"cap": np.arange(1, K + 1)})
-    lo, hi = 50 * (1 - level), 50 * (1 + level)
+    # expanded percentile (Hesterberg 2015): the plain percentile interval of a mean over few
+    # tasks is a z interval with the plug-in SD, too narrow (mean cost covered 91-93%)
+    alpha = float(_expanded_alpha(level, np.array([len(size)]))[0])
+    lo, hi = 100 * alpha, 100 * (1 - alpha)
     for name, values in point.items():
         table[name] = values
         table[f"{name}_low"], table[f"{name}_high"] = np.nanpercentile(boot[name], [lo, hi], axis=0)

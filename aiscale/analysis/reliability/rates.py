@@ -94,8 +94,9 @@ def success_rate(facts: pd.DataFrame, *, by: str | None = "variant", column: str
     threshold : float, optional
         Success is ``column >= threshold``.
     interval : {"auto", "wilson", "clustered", "bootstrap"}, default="auto"
-        "auto": Wilson with one trial per task, task-clustered with several (Wilson over tasks
-        when every trial agrees, where the clustered standard error is zero).
+        "auto": Wilson with one trial per task; with several, Wilson at the effective sample
+        size of the task-clustered SE (:func:`aiscale.analysis._stats.clustered_wilson`;
+        Wilson over tasks when every trial agrees, where the clustered standard error is zero).
     level : float, default=0.95
     n_boot : int, default=2000
         Task-bootstrap resamples.
@@ -159,8 +160,9 @@ def _one_rate(n_i, s_i, ss_i, binary, interval, level, n_boot, seed) -> dict:
     total, g = n_i.sum(), len(n_i)
     mean, se = iv.clustered_se(n_i, s_i)
     naive_var = (ss_i.sum() - total * mean**2) / max(total - 1, 1)
-    bounds = (0.0, 1.0) if binary else None
-    ci = {"clustered": iv.t_interval(mean, se, g - 1, level=level, bounds=bounds),
+    clustered = (iv.clustered_wilson(n_i, s_i, level=level) if binary
+                 else iv.t_interval(mean, se, g - 1, level=level))
+    ci = {"clustered": clustered,
           "bootstrap": iv.bootstrap_ratio(s_i, n_i, n_boot=n_boot, level=level, seed=seed)}
     ci["wilson"] = iv.wilson(s_i.sum(), total, level=level) if binary else (np.nan, np.nan)
     deff = se**2 / (naive_var / total) if total > 1 and naive_var > 0 else np.nan
@@ -189,6 +191,11 @@ def _choose(interval, binary, g, total, mean, deff) -> tuple[str, str]:
     if binary and mean in (0.0, 1.0):
         return "wilson tasks", ("several trials per task but every trial agrees: clustered SE "
                                 "is zero, so Wilson over tasks (each task counted once)")
+    if not binary:
+        return "clustered", (f"several trials per task: trials of a task are correlated (design "
+                             f"effect {deff:.2f}), so the SE is clustered on tasks (Miller 2024) "
+                             "and the interval is t on tasks - 1 degrees of freedom")
     return "clustered", (f"several trials per task: trials of a task are correlated (design "
                          f"effect {deff:.2f}), so the SE is clustered on tasks (Miller 2024); "
-                         "Wilson would treat them as independent")
+                         "Wilson at the effective sample size it implies, asymmetric near 0 "
+                         "and 1 (plain Wilson would treat the trials as independent)")

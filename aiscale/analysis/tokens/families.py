@@ -41,6 +41,23 @@ class Family:
     extra_params: int = 0  # parameters fixed from the data (counted in AIC/BIC)
     aux: Callable[[np.ndarray, np.ndarray], dict] = field(default=lambda x, c: {})
     fast: tuple | None = None
+    bounds: tuple[tuple[float, float] | None, ...] | None = None  # on theta, where regular
+
+    def unusable(self, x: np.ndarray, censored: np.ndarray) -> str | None:
+        """Why the data cannot identify this family (None when they can)."""
+        return None
+
+    def at_bound(self, theta: np.ndarray, tol: float = 1e-3) -> bool:
+        """True when a bounded entry of ``theta`` sits at its bound (the fit did not converge)."""
+        for value, bound in zip(theta, self.bounds or (), strict=False):
+            if bound is not None and min(abs(value - bound[0]), abs(value - bound[1])) < tol:
+                return True
+        return False
+
+    def inside(self, theta: np.ndarray) -> bool:
+        """True when ``theta`` is strictly inside its bounds."""
+        return all(bound is None or bound[0] < value < bound[1]
+                   for value, bound in zip(theta, self.bounds or (), strict=False))
 
     @property
     def k(self) -> int:
@@ -150,8 +167,25 @@ def _gpd_logpdf(z, xi, beta):
     return np.where(1 + t > 0, out, -np.inf)
 
 
+# The GPD likelihood has a regular maximum only for xi > -1/2 (below -1 it has none); above,
+# xi is capped where a tail still has a finite mean. A fit that ends at either bound did not
+# converge and leaves the ranking.
+XI_BOUNDS = (-0.5, 1.0)
+# Below this many uncensored values above the threshold the tail shape is read off the
+# censoring, not the data (a cap inside the tail leaves the GPD free to put any mass beyond it).
+MIN_TAIL_EXACT = 50
+
+
 class _Splice(Family):
     """Lognormal body below ``u``, GPD tail above; tail share ``phi`` fixed from the data."""
+
+    def unusable(self, x, censored):
+        u = self.aux(x, censored)["u"]
+        exact = int(np.sum((x > u) & ~censored))
+        if exact < MIN_TAIL_EXACT or exact < np.sum((x > u) & censored):
+            return (f"{exact} uncensored values above the tail threshold {u:.4g} (needs at least "
+                    f"{MIN_TAIL_EXACT}, and more than the censored ones there)")
+        return None
 
     @staticmethod
     def _parts(theta, aux):
@@ -160,6 +194,8 @@ class _Splice(Family):
         return mu, sigma, xi, beta, log_fu
 
     def logpdf(self, x, theta, aux):
+        if not self.inside(theta):
+            return np.full(np.shape(x), -np.inf)
         u, phi = aux["u"], aux["phi"]
         mu, sigma, xi, beta, log_fu = self._parts(theta, aux)
         below = np.log1p(-phi) + _lognorm_logpdf(x, mu, sigma) - log_fu
@@ -174,6 +210,8 @@ class _Splice(Family):
         return np.where(x <= u, below, above)
 
     def logsf(self, x, theta, aux):
+        if not self.inside(theta):
+            return np.full(np.shape(x), -np.inf)
         u, phi = aux["u"], aux["phi"]
         _, _, xi, beta, _ = self._parts(theta, aux)
         below = np.log(np.clip(1 - self.cdf(x, theta, aux), 1e-300, None))
@@ -200,12 +238,13 @@ def _start_splice(x, aux):
     mu, sd = _log_moments(x[x <= aux["u"]])
     excess = x[x > aux["u"]] - aux["u"]
     mean, var = excess.mean(), excess.var()
-    xi = float(np.clip(0.5 * (1 - mean * mean / max(var, 1e-12)), -0.2, 0.8))
+    xi = float(np.clip(0.5 * (1 - mean * mean / max(var, 1e-12)), -0.2, 0.7))
     return np.array([mu, np.log(sd), xi, np.log(max(mean * (1 - xi), 1e-9))])
 
 
 SPLICE = _Splice("lognormal+gpd", None, ("mu", "sigma", "xi", "beta"), (False, True, False, True),
-                 lambda t: ((), 1.0), _start_splice, extra_params=2, aux=_splice_aux)
+                 lambda t: ((), 1.0), _start_splice, extra_params=2, aux=_splice_aux,
+                 bounds=(None, None, XI_BOUNDS, None))
 
 FAMILIES: dict[str, Family] = {f.name: f for f in (LOGNORMAL, GAMMA, WEIBULL, LOGLOGISTIC, SPLICE)}
 
