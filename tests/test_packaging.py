@@ -160,32 +160,41 @@ def weekly(installed, tmp_path_factory):
     return folder, commands[1:], results
 
 
-def test_the_weekly_workflow_commands_run_on_the_demo(weekly):
-    folder, commands, results = weekly
-    for command, result in zip(commands, results, strict=True):
-        assert result.returncode == 0, f"{command}\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
-    (page,) = (folder / "reports").glob("weekly-*.html")
-    text = page.read_text()
-    assert ">Spend<" in text and ">Drift<" in text and "No traces in this window" not in text
-    assert 'href="' + page.name + '"' in (folder / "reports" / "index.html").read_text()
-
-
-@pytest.mark.parametrize("notebook", NOTEBOOKS)
-def test_installed_aiscale_renders_every_notebook_with_progress_and_no_kernel_warning(weekly, installed, notebook):
-    folder = weekly[0]
-    result = installed.aiscale("report", "--store", "traces.store", "--notebook", notebook,
-                               "-p", "since=2025-06-12", "-o", f"out/{notebook}.html", cwd=folder)
-    page = (folder / "out" / f"{notebook}.html").read_text()
-    assert written_by_aiscale(folder / "out" / f"{notebook}.html")
+def assert_progress_and_quiet_kernel(result: subprocess.CompletedProcess, notebook: str) -> None:
+    """One line per section, in the notebook's order, each with its time; nothing from the kernel."""
     assert "TCP without encryption" not in result.stderr + result.stdout
     assert "[IPKernelApp]" not in result.stderr  # the kernel says nothing (it is shut down, not orphaned)
     lines = result.stderr.splitlines()
     assert lines[0].startswith(f"rendering {notebook} on ")
-    # one line per section, in the notebook's order, each with its time
     cells = nbformat.read(REPO / "notebooks" / f"{notebook}.ipynb", as_version=4).cells
     headings = [c.source[3:].strip() for c in cells if c.cell_type == "markdown" and c.source.startswith("## ")]
     timed = [line for line in lines[1:] if re.search(r"\d+\.\d s$", line)]
     sections = [re.sub(r"\s+\d+\.\d s$", "", line).strip() for line in timed]
     assert sections == ["parameters", "parameters given", "setup", *headings, "HTML export"]
-    for heading in headings:
-        assert f">{heading}<" in page
+
+
+def test_the_weekly_workflow_commands_run_on_the_demo(weekly):
+    folder, commands, results = weekly
+    for command, result in zip(commands, results, strict=True):
+        assert result.returncode == 0, f"{command}\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
+    assert results[0].stdout.strip() == f"aiscale {aiscale.__version__}"
+    (page,) = (folder / "reports").glob("weekly-*.html")
+    text = page.read_text()
+    assert written_by_aiscale(page) and ">Spend<" in text and ">Drift<" in text
+    assert "No traces in this window" not in text
+    assert 'href="' + page.name + '"' in (folder / "reports" / "index.html").read_text()
+    (report_step,) = [r for c, r in zip(commands, results, strict=True) if c.startswith("aiscale report")]
+    assert_progress_and_quiet_kernel(report_step, "overview")
+
+
+@pytest.mark.parametrize("notebook", ["compare", "cost-investigation"])  # overview: the weekly run
+def test_installed_aiscale_renders_the_other_notebooks(weekly, installed, notebook):
+    folder = weekly[0]
+    result = installed.aiscale("report", "--store", "traces.store", "--notebook", notebook,
+                               "-p", "since=2025-06-12", "-o", f"out/{notebook}.html", cwd=folder)
+    page = folder / "out" / f"{notebook}.html"
+    assert written_by_aiscale(page)
+    assert_progress_and_quiet_kernel(result, notebook)
+    for cell in nbformat.read(REPO / "notebooks" / f"{notebook}.ipynb", as_version=4).cells:
+        if cell.cell_type == "markdown" and cell.source.startswith("## "):
+            assert f">{cell.source[3:].strip()}<" in page.read_text()
