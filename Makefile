@@ -25,7 +25,7 @@ report: install
 	$(PY) -m aiscale.cli report --store reports/demo.store --notebook overview -o reports/overview.html
 
 test: install system-deps lint
-	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --durations=15
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup --durations=15
 
 lint: install
 	$(PY) -m ruff check aiscale tests benchmarks scripts

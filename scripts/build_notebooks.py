@@ -1,7 +1,10 @@
-"""Write the report notebooks in notebooks/ from the cell lists below.
+"""Write the report notebooks from the cell lists below: the one source of both copies.
 
-The notebooks are the source users open in JupyterLab; this script is how they are kept
-tidy (a parameters cell first, then one short cell per section). Run it after editing:
+Each notebook is written twice, byte for byte the same: in ``notebooks/`` for JupyterLab
+users, and in ``aiscale/report/notebooks/`` where the installed package finds it (the wheel
+carries it; ``aiscale report`` renders it). Never edit either copy by hand:
+``tests/test_packaging.py`` fails when a copy differs from what this script writes. Run it
+after editing the cells (a parameters cell first, then one short cell per section):
 
     .venv/bin/python scripts/build_notebooks.py
 """
@@ -12,7 +15,9 @@ from pathlib import Path
 
 import nbformat
 
-ROOT = Path(__file__).resolve().parents[1] / "notebooks"
+REPO = Path(__file__).resolve().parents[1]
+ROOT = REPO / "notebooks"  # for JupyterLab
+PACKAGED = REPO / "aiscale" / "report" / "notebooks"  # what the installed package renders
 
 COMMON_PARAMETERS = '''# the trace store folder made by `aiscale load PATH --store DIR` (here: the demo of `make report`)
 store = "../reports/demo.store"
@@ -145,11 +150,18 @@ def build(cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
     return notebook
 
 
+def notebooks() -> dict[str, str]:
+    """The text of each report notebook by file name."""
+    return {f"{name}.ipynb": nbformat.writes(build(cells)) + "\n"
+            for name, cells in {"overview": OVERVIEW, "cost-investigation": INVESTIGATION,
+                                "compare": COMPARE}.items()}
+
+
 def main() -> None:
-    ROOT.mkdir(exist_ok=True)
-    for name, cells in {"overview": OVERVIEW, "cost-investigation": INVESTIGATION,
-                        "compare": COMPARE}.items():
-        nbformat.write(build(cells), ROOT / f"{name}.ipynb")
+    for folder in (ROOT, PACKAGED):
+        folder.mkdir(exist_ok=True)
+        for name, text in notebooks().items():
+            (folder / name).write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

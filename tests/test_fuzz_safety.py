@@ -18,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import aiscale
-from aiscale.report.render import safe_filename
+from aiscale.report.outputs import safe_filename
 from aiscale.store.load_summary import FileLoad, LoadSummary
 
 PACKAGE = Path(aiscale.__file__).resolve().parent

@@ -7,6 +7,9 @@ Examples
 --------
 >>> build_parser().prog
 'aiscale'
+>>> main(["--version"])
+Traceback (most recent call last):
+SystemExit: 0
 """
 
 from __future__ import annotations
@@ -34,7 +37,10 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``aiscale`` command."""
+    from aiscale import __version__
+
     parser = _Parser(prog="aiscale", description="Cost, loop and reliability analysis of LLM/agent traces.")
+    parser.add_argument("--version", action="version", version=f"aiscale {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     add_store_commands(commands)

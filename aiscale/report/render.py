@@ -8,12 +8,17 @@ the whole notebook ran: a failing cell raises :class:`ReportExecutionError` nami
 cell, and nothing half-written is left behind. ``index.html`` in the output folder lists
 the reports, newest first.
 
+Before anything runs, the parameters are checked against the notebook's parameters cell
+(:mod:`aiscale.report.parameters`) and the output name against files aiscale did not write
+(:mod:`aiscale.report.outputs`). The kernel is this Python (the aiscale that renders is the
+aiscale that runs the cells), reached over IPC sockets where the system has them. The report
+notebooks and the template ship inside the package (``aiscale/report/notebooks``, generated
+with the top-level ``notebooks/`` by ``scripts/build_notebooks.py``).
+
 Examples
 --------
->>> "overview" in available_notebooks()
-True
->>> safe_filename("weekly report: <b>.html")
-'weekly_report___b_.html'
+>>> sorted(available_notebooks())
+['compare', 'cost-investigation', 'overview']
 """
 
 from __future__ import annotations
@@ -21,12 +26,16 @@ from __future__ import annotations
 import html
 import os
 import re
+import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+from aiscale.report.outputs import check_output, write_index
+from aiscale.report.parameters import check_parameters
+
+NOTEBOOKS = Path(__file__).resolve().parent / "notebooks"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
@@ -44,12 +53,6 @@ def available_notebooks() -> dict[str, Path]:
     return {p.stem: p for p in sorted(NOTEBOOKS.glob("*.ipynb"))}
 
 
-def safe_filename(name: str) -> str:
-    """Return ``name`` with anything but letters, digits, dot, dash and underscore replaced."""
-    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", name).lstrip(".")
-    return cleaned or "report.html"
-
-
 def _notebook_path(notebook: str | Path) -> Path:
     candidate = Path(notebook)
     if candidate.suffix == ".ipynb" and candidate.is_file():
@@ -61,17 +64,88 @@ def _notebook_path(notebook: str | Path) -> Path:
     return notebooks[str(notebook)]
 
 
-def _execute(source: Path, executed: Path, parameters: dict[str, Any], cwd: Path) -> None:
+def _kernel_manager_class(folder: str) -> type:
+    """A kernel manager for this Python's ipykernel, over IPC sockets in ``folder`` (TCP on Windows).
+
+    This interpreter, whatever kernels Jupyter knows of, so the aiscale that renders is the one
+    the cells import; IPC, so no port is opened and the kernel has no plain-TCP warning to print.
+    """
+    from jupyter_client.kernelspec import KernelSpec
+    from jupyter_client.manager import AsyncKernelManager
+
+    spec = KernelSpec(argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                      display_name="Python 3 (aiscale)", language="python")
+
+    class ThisPython(AsyncKernelManager):
+        kernel_spec = property(lambda self: spec)
+
+        def __init__(self, **kwargs: Any):
+            super().__init__(**kwargs)
+            if os.name != "nt":
+                self.transport = "ipc"
+                self.ip = os.path.join(folder, "kernel")
+
+    return ThisPython
+
+
+class _Progress:
+    """One line per executed cell: its section (the ``##`` heading above it) and its time."""
+
+    def __init__(self, notebook, stream: IO[str] | None):
+        self.stream, self.started, self.labels = stream, 0.0, {}
+        heading = "setup"
+        for cell in notebook.cells:
+            if cell.cell_type == "markdown":
+                found = re.findall(r"^## +(.+?)\s*$", cell.source, flags=re.MULTILINE)
+                heading = found[0] if found else heading
+            elif cell.source.strip():
+                tags = cell.metadata.get("tags", [])
+                self.labels[cell.get("id")] = "parameters" if "parameters" in tags else heading
+
+    def start(self, cell, cell_index: int) -> None:
+        self.started = time.perf_counter()
+        if self.stream is not None and cell.cell_type == "code" and cell.source.strip():
+            tags = cell.metadata.get("tags", [])
+            label = "parameters given" if "injected-parameters" in tags else self.labels.get(cell.get("id"), "")
+            self.stream.write(f"  {label:<44}")
+            self.stream.flush()
+
+    def done(self, cell, cell_index: int, execute_reply=None) -> None:
+        if self.stream is not None:
+            failed = (execute_reply or {}).get("content", {}).get("status") == "error"
+            self.stream.write(f"{time.perf_counter() - self.started:6.1f} s{'  failed' if failed else ''}\n")
+            self.stream.flush()
+
+
+def _execute(source: Path, executed: Path, parameters: dict[str, Any], cwd: Path,
+             progress: IO[str] | None = None) -> None:
+    import nbformat
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    try:
-        papermill.execute_notebook(str(source), str(executed), parameters=parameters,
-                                   kernel_name="python3", progress_bar=False, cwd=str(cwd),
-                                   log_output=False, request_save_on_cell_execute=False)
-    except PapermillExecutionError as exc:
-        raise ReportExecutionError(source.stem, exc.exec_count, f"{exc.ename}: {exc.evalue}",
-                                   exc.cell.get("source", "") if hasattr(exc, "cell") else "") from None
+    hooks = _Progress(nbformat.read(source, as_version=4), progress)
+    with tempfile.TemporaryDirectory(prefix="aiscale-k") as sockets:  # short: socket paths are limited
+        try:
+            papermill.execute_notebook(str(source), str(executed), parameters=parameters,
+                                       kernel_name="python3", progress_bar=False, cwd=str(cwd),
+                                       log_output=False, request_save_on_cell_execute=False,
+                                       kernel_manager_class=_kernel_manager_class(sockets),
+                                       on_cell_start=hooks.start,
+                                       on_cell_executed=hooks.done)
+        except PapermillExecutionError as exc:
+            raise ReportExecutionError(source.stem, exc.exec_count, f"{exc.ename}: {exc.evalue}",
+                                       exc.cell.get("source", "") if hasattr(exc, "cell") else "") from None
+
+
+def _mark(executed: Path, notebook: str) -> None:
+    """Record in the executed notebook's metadata that aiscale wrote it."""
+    import nbformat
+
+    import aiscale
+
+    node = nbformat.read(executed, as_version=4)
+    node.metadata["aiscale"] = {"version": aiscale.__version__, "notebook": notebook}
+    nbformat.write(node, executed)
 
 
 def _add_toc(notebook) -> None:
@@ -104,7 +178,8 @@ def _export_html(executed: Path, show_code: bool) -> str:
 
 
 def report(store: Any, *, notebook: str | Path = "overview", out: str | Path = "reports/overview.html",
-           parameters: dict[str, Any] | None = None, show_code: bool = False) -> Path:
+           parameters: dict[str, Any] | None = None, show_code: bool = False,
+           progress: IO[str] | None = None) -> Path:
     """Execute a report notebook on a store and write one self-contained HTML file.
 
     Parameters
@@ -114,51 +189,56 @@ def report(store: Any, *, notebook: str | Path = "overview", out: str | Path = "
     notebook : str or Path, default="overview"
         A name from :func:`available_notebooks` or a path to a parameterized notebook.
     out : str or Path, default="reports/overview.html"
-        The HTML file; its name is sanitised, and the executed ``.ipynb`` goes beside it.
+        The HTML file (a ``.html`` name, sanitised); the executed ``.ipynb`` goes beside it.
+        A file of either name that aiscale did not write is never replaced.
     parameters : dict, optional
-        Further notebook parameters (time window, variants, price sheet, budget, alpha...).
+        Further notebook parameters (time window, variants, price sheet, budget, alpha...),
+        checked against the notebook's parameters cell before anything runs.
     show_code : bool, default=False
         Keep the code cells in the HTML.
+    progress : text stream, optional
+        Where to print one line per section as it runs, with its time (the CLI uses stderr).
 
     Returns
     -------
     Path
         The HTML file written.
+
+    Raises
+    ------
+    ValueError
+        An unknown parameter, a value its parameter does not accept, or an output name
+        that would overwrite a file aiscale did not write.
+    ReportExecutionError
+        A cell failed; nothing is written.
+
+    Examples
+    --------
+    >>> report("no.store", out="r.ipynb")
+    Traceback (most recent call last):
+    ValueError: The report file must end in .html, but 'r.ipynb' was passed (...).
     """
     source = _notebook_path(notebook)
-    out = Path(out)
-    out = out.with_name(safe_filename(out.name))
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = check_output(out)
+    checked = check_parameters(source, parameters or {}, name=source.stem)
+    if "store" in checked:
+        raise ValueError("The store is given by the `store` argument (`--store`), not as a parameter.")
     from aiscale.store.trace_store import TraceStore
 
     store_path = str(Path(store.root if isinstance(store, TraceStore) else store).resolve())
-    params = {"store": store_path, **(parameters or {})}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    say = progress.write if progress is not None else (lambda _text: None)
+    say(f"rendering {source.stem} on {store_path}\n")
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".render-") as tmp:
         executed = Path(tmp) / "executed.ipynb"
-        _execute(source, executed, params, cwd=Path(tmp))
+        _execute(source, executed, {"store": store_path, **checked}, cwd=Path(tmp), progress=progress)
+        _mark(executed, source.stem)
+        started = time.perf_counter()
         body = _export_html(executed, show_code)
         html_tmp = Path(tmp) / "report.html"
         html_tmp.write_text(body, encoding="utf-8")
         os.replace(executed, out.with_suffix(".ipynb"))
         os.replace(html_tmp, out)
+        say(f"  {'HTML export':<44}{time.perf_counter() - started:6.1f} s\n")
     write_index(out.parent)
     return out
-
-
-def write_index(folder: str | Path) -> Path:
-    """Write ``index.html`` listing the reports in ``folder``, newest first."""
-    folder = Path(folder)
-    reports = sorted((p for p in folder.glob("*.html") if p.name != "index.html"),
-                     key=lambda p: p.stat().st_mtime, reverse=True)
-    rows = "".join(
-        f'<tr><td><a href="{html.escape(p.name, quote=True)}">{html.escape(p.stem)}</a></td>'
-        f"<td>{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(p.stat().st_mtime))}</td>"
-        f"<td>{p.stat().st_size / 1024:.0f} KB</td></tr>"
-        for p in reports)
-    page = ('<!DOCTYPE html><html><head><meta charset="utf-8">'
-            '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; style-src \'unsafe-inline\'">'
-            "<title>aiscale reports</title></head><body><h1>aiscale reports</h1>"
-            f"<table><tr><th>report</th><th>rendered</th><th>size</th></tr>{rows}</table></body></html>")
-    index = folder / "index.html"
-    index.write_text(page, encoding="utf-8")
-    return index
