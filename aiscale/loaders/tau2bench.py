@@ -4,14 +4,15 @@ The file is one object: ``info`` (agent and user-simulator LLMs, domain), ``task
 ``simulations``. Each simulation becomes a trace ``<file stem>/<simulation id>``:
 
 - a root ``agent`` span from ``start_time`` to ``end_time`` (latency = the simulation's duration);
-- an ``llm`` span per assistant message that came from the model (it has ``usage``, a cost or
-  the provider response): tokens from ``usage`` (``prompt_tokens`` already includes cached input;
+- an ``llm`` span per assistant message (every turn after the greeting is a call of the model,
+  whether or not its usage was recorded; without usage its tokens and cost are null and the
+  span's attributes say ``usage_missing``): tokens from ``usage`` (``prompt_tokens`` already includes cached input;
   Anthropic cache reads and writes from the raw response's usage), ``reported_cost_usd`` from
   ``cost``, model from the raw response else ``info.agent_info.llm``; it runs from the previous
   message's timestamp to its own; ``errors`` on the message make it an error span. The summed
   agent cost of a simulation therefore equals its ``agent_cost``;
-- the fixed greeting (an assistant message with no usage, no response and cost 0) is an
-  ``other`` span, not an LLM call;
+- the fixed greeting (an assistant message before any user message, with no usage, no response
+  and no cost) is an ``other`` span, not an LLM call;
 - every user-simulator message is an ``other`` span named ``user_simulator`` whose usage, cost
   and model stay in ``attributes``: its tokens and cost are not the agent's;
 - a ``tool`` span per tool call (``tool_arguments`` = the arguments as JSON text), from the

@@ -35,16 +35,34 @@ class Context:
     store: Any
     window: str = "all data"
     notes: list[str] = field(default_factory=list)
+    prices: Any = None
+
+
+MIN_GROUP = 10
+"""No headline is drawn from a group (variant) with fewer traces than this."""
 
 
 @dataclass
 class Section:
-    """One report section: a finding sentence, an optional figure and table."""
+    """One report section: a finding sentence, an optional figure and table.
+
+    ``data`` holds the figures the finding rests on (totals, group sizes), written beside the
+    section's output in the executed notebook (output metadata ``aiscale``) so that tests and
+    scripts can check them; ``status`` is ``"finding"``, or ``"why not"`` when the section
+    says why it cannot apply.
+    """
 
     finding: str
     figure: Any = None
     table: pd.DataFrame | None = None
     note: str = ""
+    data: dict = field(default_factory=dict)
+    status: str = "finding"
+
+
+def why_not(text: str, **data: Any) -> Section:
+    """A section that says why it cannot apply to this data (no figure, no table)."""
+    return Section(text, data=data, status="why not")
 
 
 def parse_since(since: str | None, now: datetime | None = None) -> datetime | None:
@@ -89,9 +107,10 @@ def open_context(store: str | Path, *, since: str | None = None, until: str | No
     spans = None
     if with_spans and len(facts):
         columns = [c for c in schema.SPAN_COLUMNS if c not in ("attributes", "source", "source_file", "name")]
-        spans = trace_store.spans(columns=columns, trace_ids=facts["trace_id"].tolist())
+        spans = trace_store.spans(columns=columns, trace_ids=facts["trace_id"].tolist(), prices=prices)
         spans = spans if len(spans) else None
-    return Context(facts=facts.reset_index(drop=True), spans=spans, store=trace_store, window=window)
+    return Context(facts=facts.reset_index(drop=True), spans=spans, store=trace_store, window=window,
+                   prices=prices)
 
 
 def _table_context(path: Path, columns, start, end, variants) -> Context:
@@ -110,19 +129,43 @@ def _table_context(path: Path, columns, start, end, variants) -> Context:
 
 
 def cost_of(facts: pd.DataFrame) -> tuple[pd.Series, str]:
-    """Return per-trace cost and which column it came from (aiscale's price, else reported)."""
-    if "cost_usd" in facts and facts["cost_usd"].notna().any():
-        return facts["cost_usd"].astype(float), "cost_usd"
-    if "reported_cost_usd" in facts and facts["reported_cost_usd"].notna().any():
-        return facts["reported_cost_usd"].astype(float), "reported_cost_usd"
-    return pd.Series(np.nan, index=facts.index), "none"
+    """Per-trace cost as every section shows it, and where it came from.
+
+    aiscale's price (``cost_usd``) where known, else the source's reported cost trace by
+    trace; a reported cost of exactly 0 for a trace that used tokens is unknown (sources write
+    0 for models they cannot price). Unknown is NaN, never 0. The label is ``cost_usd``,
+    ``reported_cost_usd``, both joined by ``+``, or ``none``.
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"cost_usd": [1.0, None], "reported_cost_usd": [None, 0.0], "n_llm_calls": [1, 3]})
+    >>> cost, label = cost_of(f)
+    >>> cost.tolist(), label
+    ([1.0, nan], 'cost_usd')
+    """
+    from aiscale.analysis._result import trace_cost
+
+    if not {"cost_usd", "reported_cost_usd"} & set(facts.columns):
+        return pd.Series(np.nan, index=facts.index), "none"
+    values, sources = trace_cost(facts)
+    used = [s for s in ("cost_usd", "reported_cost_usd") if (sources == s).any()]
+    return pd.Series(values, index=facts.index, dtype=float), " + ".join(used) or "none"
+
+
+def priced_facts(facts: pd.DataFrame) -> pd.DataFrame:
+    """The facts with ``cost_usd`` replaced by the report's cost (:func:`cost_of`), for analyses.
+
+    Every analysis of the report then reads the same per-trace money as the spend table.
+    """
+    cost, _ = cost_of(facts)
+    return facts.assign(cost_usd=cost)
 
 
 def empty_section(ctx: Context) -> Section | None:
     """Return a section saying the window has no traces, or None when it has some."""
     if len(ctx.facts):
         return None
-    return Section(f"No traces in this window ({ctx.window}): nothing new to report.")
+    return why_not(f"No traces in this window ({ctx.window}): nothing new to report.")
 
 
 def provenance(ctx: Context, parameters: dict[str, Any]) -> Section:
@@ -153,7 +196,9 @@ def show(section: Section) -> None:
     import matplotlib.pyplot as plt
     from IPython.display import HTML, display
 
-    display(HTML(f'<p class="aiscale-finding">{html.escape(section.finding)}</p>'))
+    payload = {"status": section.status, "finding": section.finding, **_plain(section.data)}
+    display(HTML(f'<p class="aiscale-finding">{html.escape(section.finding)}</p>'),
+            metadata={"aiscale": payload})
     if section.figure is not None:
         figure = getattr(section.figure, "figure", section.figure)
         display(figure)
@@ -162,6 +207,19 @@ def show(section: Section) -> None:
         display(HTML(section.table.to_html(escape=True, index=False, max_rows=40, float_format=_fmt)))
     if section.note:
         display(HTML(f"<p><i>{html.escape(section.note)}</i></p>"))
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe copy of section data: NaN and NA become None, NumPy scalars plain numbers."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (np.integer, np.floating, np.bool_)):
+        value = value.item()
+    if value is None or (isinstance(value, float) and not np.isfinite(value)) or value is pd.NA:
+        return None
+    return value if isinstance(value, (str, int, float, bool)) else str(value)
 
 
 def _fmt(value: float) -> str:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from aiscale.report.context import Context, Section, cost_of, empty_section
+from aiscale.report.context import Context, Section, cost_of, empty_section, priced_facts, why_not
 
 
 def guarded(title: str) -> Callable:
@@ -35,7 +35,7 @@ def guarded(title: str) -> Callable:
             try:
                 return fn(ctx, *args, **kwargs)
             except ValueError as exc:
-                return Section(f"{title} not computed: {exc}")
+                return why_not(f"{title} not computed: {exc}")
         return run
     return wrap
 
@@ -46,7 +46,7 @@ def _unknown_cost(ctx: Context, what: str) -> Section | None:
         return None
     calls = int(ctx.facts["n_llm_calls"].fillna(0).sum()) if "n_llm_calls" in ctx.facts else 0
     detail = f" ({calls:,} LLM calls without a price or token counts)" if calls else ""
-    return Section(f"{what} needs cost, and cost is unknown for all {len(ctx.facts):,} traces"
+    return why_not(f"{what} needs cost, and cost is unknown for all {len(ctx.facts):,} traces"
                    f"{detail}. It is not zero.")
 
 
@@ -65,7 +65,7 @@ def cost_distribution(ctx: Context) -> Section:
     cost, column = cost_of(ctx.facts)
     values = cost[cost > 0]
     if len(values) < 10:
-        return Section(f"Too few priced traces ({len(values)}) to fit a cost distribution.")
+        return why_not(f"Too few priced traces ({len(values)}) to fit a cost distribution.")
     bootstrap = 49 if len(values) <= GOF_BOOTSTRAP_MAX_N else 0
     fits = aiscale.fit_distribution(values.to_numpy(), gof_bootstrap=bootstrap, seed=0)
     pred = aiscale.predictability(ctx.facts.assign(_cost=cost), column="_cost", by=None).summary()
@@ -94,7 +94,7 @@ def token_distribution(ctx: Context, *, max_output_tokens: int | None = None) ->
     values = ctx.facts["output_tokens"].astype(float)
     values = values[values > 0]
     if len(values) < 10:
-        return Section(f"Too few traces with output token counts ({len(values)}) to fit a distribution.")
+        return why_not(f"Too few traces with output token counts ({len(values)}) to fit a distribution.")
     bootstrap = 49 if len(values) <= GOF_BOOTSTRAP_MAX_N else 0
     fits = aiscale.fit_distribution(values.to_numpy(), max_tokens=max_output_tokens,
                                     gof_bootstrap=bootstrap, seed=0)
@@ -110,24 +110,59 @@ def token_distribution(ctx: Context, *, max_output_tokens: int | None = None) ->
 
 @guarded("Cost attribution")
 def attribution(ctx: Context) -> Section:
-    """Where the money went: cost by model (from priced LLM calls) and spend on failed traces."""
+    """Where the money went: cost by model (from the priced LLM calls) and spend on failed traces.
+
+    The model table covers exactly the traces the spend total counts: traces priced by
+    aiscale are split by model from their LLM calls (priced with the report's price sheet,
+    as the facts are); traces whose cost is the source's own are one row, not split; traces
+    of unknown cost are listed with their calls and no cost. The table sums to the spend total.
+    """
     import aiscale
 
     if (unknown := _unknown_cost(ctx, "Cost attribution")) is not None:
         return unknown
-    by_outcome = aiscale.cost_attribution(ctx.facts, by="outcome").summary()
-    table = by_outcome
-    finding = "Spend by outcome"
-    if ctx.spans is not None and (ctx.spans["kind"] == "llm").any():
-        priced = aiscale.price_frame(ctx.spans.loc[ctx.spans["kind"] == "llm"])
-        table = aiscale.cost_attribution(priced, by="model").summary()
-        top = table.sort_values("cost_usd", ascending=False).iloc[0]
-        finding = f"{top['model']} takes the most spend (${top['cost_usd']:,.2f})"
+    cost, _ = cost_of(ctx.facts)
+    by_outcome = aiscale.cost_attribution(priced_facts(ctx.facts), by="outcome").summary()
     failed = by_outcome.set_index("outcome")["cost_usd"].get("failed", np.nan)
-    total = by_outcome["cost_usd"].sum()
+    total = cost.sum(min_count=1)
+    table, finding = by_outcome, "Spend by outcome"
+    if ctx.spans is not None and (ctx.spans["kind"] == "llm").any():
+        table = model_attribution(ctx.facts, ctx.spans)
+        known = table.dropna(subset=["cost_usd"])
+        top = known.sort_values("cost_usd", ascending=False).iloc[0] if len(known) else None
+        if top is not None:
+            finding = f"{top['model']} takes the most spend (${top['cost_usd']:,.2f} of ${total:,.2f})"
     if total > 0 and np.isfinite(failed):
         finding += f"; {failed / total:.0%} of spend went to traces that failed"
-    return Section(finding + ".", table=table)
+    unknown_n = int(cost.isna().sum())
+    note = (f"{unknown_n:,} traces of unknown cost are not counted (not zero)." if unknown_n else "")
+    data = {"cost_total": total, "attribution_total": table["cost_usd"].sum(min_count=1)}
+    return Section(finding + ".", table=table, note=note, data=data)
+
+
+def model_attribution(facts: pd.DataFrame, spans: pd.DataFrame) -> pd.DataFrame:
+    """Cost per model over the traces the spend total counts (see :func:`attribution`)."""
+    from aiscale.analysis._result import trace_cost
+
+    _, source = trace_cost(facts)
+    ids = facts["trace_id"].astype(str)
+    llm = spans.loc[spans["kind"] == "llm"].assign(trace_id=lambda s: s["trace_id"].astype(str))
+    by_aiscale = llm.loc[llm["trace_id"].isin(ids[source == "cost_usd"])]
+    rows = (by_aiscale.groupby("model", dropna=False)
+            .agg(calls=("span_id", "size"), cost_usd=("cost_usd", lambda c: c.sum(min_count=1)))
+            .reset_index().assign(priced_by="aiscale"))
+    reported = facts.loc[(source == "reported_cost_usd")]
+    if len(reported):
+        rows.loc[len(rows)] = {"model": "(the source's reported cost, not split by model)",
+                               "calls": int(reported["n_llm_calls"].fillna(0).sum()),
+                               "cost_usd": float(reported["reported_cost_usd"].sum()), "priced_by": "source"}
+    unknown = llm.loc[llm["trace_id"].isin(ids[source == ""])]
+    if len(unknown):
+        extra = unknown.groupby("model", dropna=False).size().rename("calls").reset_index()
+        rows = pd.concat([rows, extra.assign(cost_usd=np.nan, priced_by="unknown (trace not counted)")],
+                         ignore_index=True)
+    rows["cost_share"] = rows["cost_usd"] / rows["cost_usd"].sum(min_count=1)
+    return rows.sort_values("cost_usd", ascending=False, na_position="last").reset_index(drop=True)
 
 
 @guarded("Iteration fit")
@@ -137,7 +172,7 @@ def iteration_fit(ctx: Context) -> Section:
 
     facts = ctx.facts.loc[ctx.facts["iterations"].fillna(0) > 0]
     if len(facts) < 10:
-        return Section(f"Too few traces with iterations ({len(facts)}) to fit a count law.")
+        return why_not(f"Too few traces with iterations ({len(facts)}) to fit a count law.")
     fit = aiscale.fit_iterations(facts)
     best = fit.summary().iloc[0]
     finding = (f"Agents take {facts['iterations'].astype(float).mean():.1f} iterations on average "
@@ -152,17 +187,20 @@ def pathologies(ctx: Context) -> Section:
     import aiscale
 
     if ctx.spans is None:
-        return Section("Loop pathologies need spans; this source has per-trace rows only.")
-    stuck = aiscale.stuck_loops(ctx.spans, facts=ctx.facts)
+        return why_not("Loop pathologies need spans; this source has per-trace rows only.")
+    facts = priced_facts(ctx.facts)
+    stuck = aiscale.stuck_loops(ctx.spans, facts=facts, cost="cost_usd")
     row = stuck.summary().iloc[0]
     finding = (f"{row['n_stuck']:,} of {row['n_traces']:,} traces ({row['share']:.1%}) repeat an identical "
                "call 3+ times in a row")
     if _unknown_cost(ctx, "Wasted spend") is not None:
         return Section(finding + "; their spend is unknown (no cost).", table=stuck.summary())
-    wasted = aiscale.wasted_spend(ctx.facts, spans=ctx.spans, stuck=stuck).summary()
+    wasted = aiscale.wasted_spend(facts, spans=ctx.spans, stuck=stuck).summary()
     finding += (f", holding {row['spend_share']:.1%} of spend; {wasted['share'].iloc[0]:.0%} of spend "
                 f"went to {wasted['category'].iloc[0]}.")
-    return Section(finding, table=wasted)
+    spend = dict(zip(wasted["category"], wasted["spend"], strict=True))
+    return Section(finding, table=wasted, data={"cost_total": cost_of(ctx.facts)[0].sum(min_count=1),
+                                                "wasted": spend})
 
 
 @guarded("Loop budget")
@@ -172,11 +210,12 @@ def budget(ctx: Context) -> Section:
 
     facts = _known_outcomes(ctx.facts)
     if facts.empty:
-        return Section("A loop budget needs outcomes (success); none are known in this window.")
+        return why_not("A loop budget needs outcomes (success); none are known in this window.")
     if (unknown := _unknown_cost(ctx, "A loop budget")) is not None:
         return unknown
-    cost = "cost_usd" if facts["cost_usd"].notna().any() else "reported_cost_usd"
-    result = aiscale.loop_budget(facts, spans=ctx.spans, cost=cost, n_boot=300)
+    by_call = cost_of(facts)[1] == "cost_usd"  # spans carry the same prices; else per-trace costs
+    result = aiscale.loop_budget(priced_facts(facts), spans=ctx.spans if by_call else None,
+                                 cost="cost_usd", n_boot=300)
     points = result.summary().set_index("point")
     knee = points.loc["knee"]
     finding = (f"Capping the loop at {int(knee['cap'])} iterations (the knee) keeps a success rate of "
@@ -191,7 +230,7 @@ def reliability(ctx: Context) -> Section:
 
     facts = _known_outcomes(ctx.facts)
     if facts.empty:
-        return Section("Reliability is unknown: no trace has an outcome (success) in this window.")
+        return why_not("Reliability is unknown: no trace has an outcome (success) in this window.")
     rates = aiscale.success_rate(facts)
     summary = rates.summary()
     best = summary.sort_values("rate", ascending=False).iloc[0]
@@ -218,17 +257,23 @@ def frontier(ctx: Context) -> Section:
 
     facts = _known_outcomes(ctx.facts)
     if facts.empty:
-        return Section("The frontier needs outcomes (success); none are known in this window.")
+        return why_not("The frontier needs outcomes (success); none are known in this window.")
     if (unknown := _unknown_cost(ctx, "The cost–success frontier")) is not None:
         return unknown
-    result = aiscale.frontier(facts, n_boot=300)
+    result = aiscale.frontier(priced_facts(facts), cost="cost_usd", n_boot=300)
     table = result.summary()
     members = table.loc[table["on_frontier"], "variant"].astype(str).tolist()
     finding = f"On the cost–success frontier: {', '.join(members) or 'no priced variant'}"
     dominated = table.loc[~table["on_frontier"] & table["priced"], "variant"].astype(str).tolist()
     if dominated:
         finding += f"; dominated: {', '.join(dominated)}"
-    return Section(finding + ".", figure=result.plot(), table=table.round(4))
+    unpriced = table.loc[~table["priced"].astype(bool), "variant"].astype(str).tolist()
+    if unpriced:
+        finding += (f"; off the cost axis, cost unknown (unpriced, or a reported cost of 0 for calls "
+                    f"that used tokens): {', '.join(unpriced)}")
+    data = {"unpriced_variants": unpriced,
+            "mean_cost": dict(zip(table["variant"].astype(str), table["mean_cost"], strict=True))}
+    return Section(finding + ".", figure=result.plot(), table=table.round(4), data=data)
 
 
 @guarded("Latency")
@@ -237,7 +282,7 @@ def latency(ctx: Context) -> Section:
     import aiscale
 
     if ctx.facts["latency_s"].notna().sum() == 0:
-        return Section("Latency is unknown: the source has no timestamps.")
+        return why_not("Latency is unknown: the source has no timestamps.")
     result = aiscale.latency(ctx.facts)
     table = result.summary()
     slow = table.sort_values("p95", ascending=False).iloc[0]
@@ -257,10 +302,10 @@ def forecast(ctx: Context, *, traffic_per_day: float | None, horizon_days: int,
         return unknown
     started = pd.to_datetime(ctx.facts["started_at"], utc=True)
     if started.notna().sum() < 2 and traffic_per_day is None:
-        return Section("A spend forecast needs timestamps (for the current traffic) or traffic_per_day.")
+        return why_not("A spend forecast needs timestamps (for the current traffic) or traffic_per_day.")
     observed_days = max((started.max() - started.min()).total_seconds() / 86400, 1.0)
     traffic = traffic_per_day or len(ctx.facts) / observed_days
-    result = aiscale.forecast(ctx.facts, traffic=traffic, days=horizon_days, budget=budget_usd)
+    result = aiscale.forecast(priced_facts(ctx.facts), traffic=traffic, days=horizon_days, budget=budget_usd)
     row = result.summary().iloc[0]
     finding = (f"At {traffic:,.0f} traces a day, {horizon_days} days cost ${row['median']:,.2f} "
                f"(95% interval ${row['lower_95']:,.2f}–${row['upper_95']:,.2f})")
@@ -285,10 +330,10 @@ def drift(ctx: Context, *, alpha: float = 0.05) -> Section:
 
     import aiscale
 
-    facts = ctx.facts.copy()
+    facts = priced_facts(ctx.facts)
     started = pd.to_datetime(facts["started_at"], utc=True)
     if started.notna().sum() < 20:
-        return Section("Drift needs timestamps on at least 20 traces.")
+        return why_not("Drift needs timestamps on at least 20 traces.")
     calls = facts["n_llm_calls"].astype(float).where(lambda c: c > 0)
     for column in ("output_tokens", "input_tokens"):
         facts[f"{column}_per_call"] = facts[column].astype(float) / calls

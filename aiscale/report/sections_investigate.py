@@ -15,7 +15,7 @@ from dataclasses import replace
 
 import pandas as pd
 
-from aiscale.report.context import Context, Section, cost_of, open_context
+from aiscale.report.context import Context, Section, cost_of, open_context, priced_facts, why_not
 from aiscale.report.sections_analysis import guarded
 
 
@@ -43,11 +43,10 @@ def expensive_traces(ctx: Context, *, top: int = 10) -> Section:
     """The costliest traces and their cost iteration by iteration (cumulative, per LLM call)."""
     import matplotlib.pyplot as plt
 
-    import aiscale
 
     cost, column = cost_of(ctx.facts)
     if column == "none":
-        return Section("Cost is unknown for every trace in this selection; it is not zero.")
+        return why_not("Cost is unknown for every trace in this selection; it is not zero.")
     ranked = ctx.facts.assign(cost=cost).sort_values("cost", ascending=False).head(top)
     table = ranked[["trace_id", "variant", "task_id", "success", "iterations", "n_tool_calls",
                     "repeated_calls", "cost", "latency_s"]]
@@ -56,10 +55,10 @@ def expensive_traces(ctx: Context, *, top: int = 10) -> Section:
                f"{ranked['trace_id'].iloc[0]}, cost ${ranked['cost'].iloc[0]:,.4f} over "
                f"{int(ranked['iterations'].iloc[0])} iterations.")
     figure = None
-    if ctx.spans is not None and column == "cost_usd":
+    if ctx.spans is not None and "cost_usd" in ctx.spans and column == "cost_usd":
         calls = ctx.spans.loc[(ctx.spans["kind"] == "llm") & ctx.spans["trace_id"].isin(ranked["trace_id"])]
         if len(calls):
-            priced = aiscale.price_frame(calls).sort_values(["trace_id", "start_time", "span_id"])
+            priced = calls.sort_values(["trace_id", "start_time", "span_id"])
             priced["iteration"] = priced.groupby("trace_id").cumcount() + 1
             priced["cumulative_cost"] = priced.groupby("trace_id")["cost_usd"].cumsum()
             fig, ax = plt.subplots(figsize=(7, 3.5))
@@ -68,7 +67,9 @@ def expensive_traces(ctx: Context, *, top: int = 10) -> Section:
             ax.set(xlabel="iteration (LLM call)", ylabel="cumulative cost (USD)")
             ax.legend(fontsize="x-small", ncols=2)
             figure = fig
-    return Section(finding, figure=figure, table=table)
+    data = {"cost_total": cost.sum(min_count=1),
+            "listed": dict(zip(ranked["trace_id"].astype(str), ranked["cost"], strict=True))}
+    return Section(finding, figure=figure, table=table, data=data)
 
 
 @guarded("Change versus baseline")
@@ -78,18 +79,18 @@ def versus_baseline(ctx: Context, *, store: str, baseline_since: str | None,
     import aiscale
 
     if not baseline_since and not baseline_until:
-        return Section("No baseline window given (set baseline_since / baseline_until).")
+        return why_not("No baseline window given (set baseline_since / baseline_until).")
     base = open_context(store, since=baseline_since, until=baseline_until, with_spans=False).facts
     base = base.loc[base["variant"].isin(ctx.facts["variant"].unique())]
     if base.empty:
-        return Section("The baseline window has no traces of the selected variants.")
+        return why_not("The baseline window has no traces of the selected variants.")
     combined = pd.concat([base.assign(_window="baseline"), ctx.facts.assign(_window="window")],
                          ignore_index=True)
     combined["started_at"] = pd.to_datetime(combined["started_at"], utc=True)
     at = combined.loc[combined["_window"] == "window", "started_at"].min()
     combined.loc[combined["_window"] == "baseline", "started_at"] = combined["started_at"].where(
         combined["started_at"] < at, at - pd.Timedelta(seconds=1))
-    result = aiscale.drift(combined, at=at, alpha=alpha)
+    result = aiscale.drift(priced_facts(combined), at=at, alpha=alpha)
     changes = result.changes()
     finding = ("Nothing changed significantly versus the baseline." if changes.empty else
                "Versus the baseline: " + ", ".join(f"{r.metric} {r.relative_change:+.0%}"
@@ -110,7 +111,7 @@ def comparison(ctx: Context, *, a: str | None = None, b: str | None = None, effe
     if a is None or b is None:
         common = facts["variant"].value_counts().index.tolist()
         if len(common) < 2:
-            return Section(f"A comparison needs two variants with outcomes; this window has {len(common)}.")
+            return why_not(f"A comparison needs two variants with outcomes; this window has {len(common)}.")
         a, b = (a or common[0]), (b or next(v for v in common if v != (a or common[0])))
     result = aiscale.compare(facts, a=a, b=b, level=1 - alpha)
     table = result.summary()
