@@ -17,6 +17,7 @@ from aiscale.analysis._result import trace_cost
 from aiscale.report import sections_analysis as analysis
 from aiscale.report import sections_core as core
 from aiscale.report import sections_investigate as investigate
+from aiscale.report import sections_money as money
 from aiscale.report.context import cost_of, open_context
 
 REPO = Path(__file__).resolve().parents[1]
@@ -132,7 +133,7 @@ def test_span_sections_use_the_price_sheet(demo_store, flat_sheet):
     truth = PER_CALL * facts["n_llm_calls"].astype(float)
     failed_free = (truth - facts["cost_usd"]).round(12) / PER_CALL  # failed attempts billed 0
     assert (failed_free >= 0).all() and np.allclose(failed_free, failed_free.round())
-    section = analysis.attribution(ctx)
+    section = money.attribution(ctx)
     assert section.data["cost_total"] == pytest.approx(facts["cost_usd"].sum())
     assert section.data["attribution_total"] == pytest.approx(section.data["cost_total"])
     per_model = section.table.set_index("model")

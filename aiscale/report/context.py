@@ -13,7 +13,9 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import html
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -102,6 +104,8 @@ def open_context(store: str | Path, *, since: str | None = None, until: str | No
     if start is not None or end is not None:
         window = (f"{start:%Y-%m-%d %H:%M} UTC" if start else "the start") + " to " + (
             f"{end:%Y-%m-%d %H:%M} UTC" if end else "now")
+    merged, notes = merge_aliases(facts["variant"])
+    facts = facts.assign(variant=merged)
     if variants:
         facts = facts.loc[facts["variant"].isin(variants)]
     spans = None
@@ -109,14 +113,16 @@ def open_context(store: str | Path, *, since: str | None = None, until: str | No
         columns = [c for c in schema.SPAN_COLUMNS if c not in ("attributes", "source", "source_file", "name")]
         spans = trace_store.spans(columns=columns, trace_ids=facts["trace_id"].tolist(), prices=prices)
         spans = spans if len(spans) else None
+    notes = [f"variants that name one model: {'; '.join(notes)}"] if notes else []
     return Context(facts=facts.reset_index(drop=True), spans=spans, store=trace_store, window=window,
-                   prices=prices)
+                   prices=prices, notes=notes)
 
 
 def _table_context(path: Path, columns, start, end, variants) -> Context:
     from aiscale.store.facts_table import load_facts
 
     facts = load_facts(path, columns=columns, row_ids=True)
+    facts = facts.assign(variant=merge_aliases(facts["variant"])[0])
     summary = facts.attrs["load_summary"]
     keep = in_window(facts["started_at"], start, end) if start or end else np.ones(len(facts), bool)
     if variants:
@@ -126,6 +132,36 @@ def _table_context(path: Path, columns, start, end, variants) -> Context:
     window = "all data" if start is None and end is None else f"{start} to {end or 'now'}"
     return Context(facts=facts.loc[keep].reset_index(drop=True), spans=None, store=None,
                    window=window, notes=[note])
+
+
+def merge_aliases(variants: pd.Series) -> tuple[pd.Series, list[str]]:
+    """One variant per model whatever provider prefix a source wrote (``@google/m``, ``google/m``).
+
+    Labels that differ only by a leading ``@`` or ``provider/`` segments (as pricing resolves
+    model names) are one variant, named by its most frequent label. Returns the labels and a
+    note per merge.
+
+    Examples
+    --------
+    >>> labels, notes = merge_aliases(pd.Series(["google/g-3", "google/g-3", "@google/g-3", "agent-b"]))
+    >>> labels.tolist(), notes
+    (['google/g-3', 'google/g-3', 'google/g-3', 'agent-b'], ["'@google/g-3' counted as 'google/g-3'"])
+    """
+    text = variants.astype("string")
+    key = text.str.strip().str.lstrip("@").str.rsplit("/", n=1).str[-1].str.lower()
+    counts = text.value_counts()
+    rename, notes = {}, []
+    for _, labels in text.groupby(key, dropna=True):
+        distinct = labels.dropna().unique()
+        if len(distinct) < 2:
+            continue
+        main = sorted(distinct, key=lambda v: (-counts[v], len(v), v))[0]
+        for other in sorted(set(distinct) - {main}):
+            rename[other] = main
+            notes.append(f"{other!r} counted as {main!r}")
+    if not rename:
+        return variants, []
+    return variants.where(~text.isin(list(rename)).fillna(False), text.map(rename)), notes
 
 
 def cost_of(facts: pd.DataFrame) -> tuple[pd.Series, str]:
@@ -168,6 +204,32 @@ def empty_section(ctx: Context) -> Section | None:
     return why_not(f"No traces in this window ({ctx.window}): nothing new to report.")
 
 
+def guarded(title: str) -> Callable:
+    """Turn a section's ValueError into a section that states why it was not computed."""
+
+    def wrap(fn: Callable[..., Section]) -> Callable[..., Section]:
+        @functools.wraps(fn)
+        def run(ctx: Context, *args, **kwargs) -> Section:
+            if (empty := empty_section(ctx)) is not None:
+                return empty
+            try:
+                return fn(ctx, *args, **kwargs)
+            except ValueError as exc:
+                return why_not(f"{title} not computed: {exc}")
+        return run
+    return wrap
+
+
+def unknown_cost(ctx: Context, what: str) -> Section | None:
+    """A section saying cost is unknown (never zero) when no trace has a cost."""
+    if cost_of(ctx.facts)[1] != "none":
+        return None
+    calls = int(ctx.facts["n_llm_calls"].fillna(0).sum()) if "n_llm_calls" in ctx.facts else 0
+    detail = f" ({calls:,} LLM calls without a price or token counts)" if calls else ""
+    return why_not(f"{what} needs cost, and cost is unknown for all {len(ctx.facts):,} traces"
+                   f"{detail}. It is not zero.")
+
+
 def provenance(ctx: Context, parameters: dict[str, Any]) -> Section:
     """Files, rows, time range and version behind the report, and its parameters."""
     import aiscale
@@ -185,7 +247,8 @@ def provenance(ctx: Context, parameters: dict[str, Any]) -> Section:
                  if started.notna().any() else "no timestamps")
     n_tasks = ctx.facts["task_id"].nunique() if len(ctx.facts) else 0
     n_variants = ctx.facts["variant"].nunique() if len(ctx.facts) else 0
-    loaded = f"{len(files)} files loaded" if ctx.store is not None else "; ".join(ctx.notes)
+    loaded = f"{len(files)} files loaded" if ctx.store is not None else ""
+    loaded = "; ".join([loaded, *ctx.notes] if loaded else ctx.notes)
     finding = (f"{len(ctx.facts):,} traces over {n_tasks:,} tasks and {n_variants} variants, {span_text}; "
                f"window: {ctx.window}; {loaded}; aiscale {aiscale.__version__}.")
     return Section(finding, table=table, note="Parameters: " + ", ".join(f"{k}={v!r}" for k, v in parameters.items()))
