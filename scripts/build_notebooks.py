@@ -37,6 +37,7 @@ from aiscale.report import context as sections
 from aiscale.report import sections_analysis as analysis
 from aiscale.report import sections_core as core
 from aiscale.report import sections_investigate as investigate
+from aiscale.report import sections_loops as loops
 from aiscale.report import sections_money as money
 ctx = sections.open_context(store, since=since, until=until, variants=variants, prices=prices,
                             columns=columns)
@@ -64,11 +65,11 @@ max_output_tokens = None'''),
     ("md", "## Token distribution"),
     ("code", "sections.show(money.token_distribution(ctx, max_output_tokens=max_output_tokens))"),
     ("md", "## Iterations"),
-    ("code", "sections.show(analysis.iteration_fit(ctx))"),
+    ("code", "sections.show(loops.iteration_fit(ctx))"),
     ("md", "## Loop pathologies"),
-    ("code", "sections.show(analysis.pathologies(ctx))"),
+    ("code", "sections.show(loops.pathologies(ctx))"),
     ("md", "## Loop budget"),
-    ("code", "sections.show(analysis.budget(ctx))"),
+    ("code", "sections.show(loops.budget(ctx))"),
     ("md", "## Reliability"),
     ("code", "sections.show(analysis.reliability(ctx))"),
     ("md", "## Cost, reliability and latency frontier"),

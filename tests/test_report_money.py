@@ -17,6 +17,7 @@ from aiscale.analysis._result import trace_cost
 from aiscale.report import sections_analysis as analysis
 from aiscale.report import sections_core as core
 from aiscale.report import sections_investigate as investigate
+from aiscale.report import sections_loops as loops
 from aiscale.report import sections_money as money
 from aiscale.report.context import cost_of, open_context
 
@@ -149,7 +150,7 @@ def test_span_sections_use_the_price_sheet(demo_store, flat_sheet):
 def test_stuck_loop_spend_is_the_priced_calls_after_the_loop_began(demo_store):
     truth = json.loads((REPO / "data" / "demo" / "truth.json").read_text())
     ctx = open_context(demo_store.root)
-    section = analysis.pathologies(ctx)
+    section = loops.pathologies(ctx)
     after = section.data["wasted"]["after stuck loops began"]
     total = ctx.facts["cost_usd"].sum()
     assert 0.05 * total < after < 0.2 * total  # about $2.58 of $25.31 on the demo, not $0

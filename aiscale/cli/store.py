@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
+
 from aiscale.cli.exits import EXIT_OK, EXIT_PARTIAL
 
 
@@ -41,8 +43,9 @@ def _cmd_load(args: argparse.Namespace) -> int:
     facts_rows = store.sql("SELECT count(*) AS n FROM facts_raw").iloc[0, 0]
     models = store.sql("SELECT model, count(*) AS calls FROM spans WHERE kind = 'llm' "
                        "AND model IS NOT NULL GROUP BY model ORDER BY calls DESC LIMIT 8")
-    print(f"store {store.root}: {overview.traces:,} traces with spans, {facts_rows:,} fact rows; "
-          f"time range {overview['first']} to {overview['last']}")
+    span = (f"time range {overview['first']} to {overview['last']}" if pd.notna(overview["first"])
+            else "no span timestamps")
+    print(f"store {store.root}: {overview.traces:,} traces with spans, {facts_rows:,} fact rows; {span}")
     if len(models):
         print("models: " + ", ".join(f"{m} ({c:,} calls)" for m, c in models.itertuples(index=False)))
     print(f"took {time.perf_counter() - started:.1f} s")

@@ -20,7 +20,8 @@ The file is one object: ``info`` (agent and user-simulator LLMs, domain), ``task
   Tool calls made by the user simulator (telecom) are ``other`` spans.
 
 Timestamps in these files are naive local times: they are read as UTC, and the trace metadata
-says so (``timestamps``). ``success`` is ``reward == 1``; the termination reason, user cost and
+says so (``timestamps``). The run's ``max_steps`` is the metadata's ``step_cap`` (it counts
+messages of the agent, the user and tools). ``success`` is ``reward == 1``; the termination reason, user cost and
 the source's own agent cost go to the metadata. Local models (``ollama``) report cost 0: it is
 kept as reported and the metadata notes it.
 
@@ -156,6 +157,8 @@ def _trace(simulation: dict, info: dict, trace_id: str, start: Any, agent_llm: s
         "timestamps": TIMESTAMP_NOTE, "seed": simulation.get("seed"),
         "git_commit": info.get("git_commit"),
         "cost_note": "local model: the source reports cost 0" if local else None,
+        "step_cap": as_int(info.get("max_steps")),
+        "step_cap_counts": "messages (agent, user and tool)" if info.get("max_steps") is not None else None,
     }
     task_id = simulation.get("task_id")
     return {"trace_id": trace_id, "task_id": f"{domain}/{task_id}" if domain else str(task_id),

@@ -60,6 +60,7 @@ class Section:
     note: str = ""
     data: dict = field(default_factory=dict)
     status: str = "finding"
+    columns: tuple[str, ...] = ()
 
 
 def why_not(text: str, **data: Any) -> Section:
@@ -267,9 +268,39 @@ def show(section: Section) -> None:
         display(figure)
         plt.close(figure)
     if section.table is not None and len(section.table):
-        display(HTML(section.table.to_html(escape=True, index=False, max_rows=40, float_format=_fmt)))
+        display(HTML(table_html(section.table, section.columns)))
     if section.note:
         display(HTML(f"<p><i>{html.escape(section.note)}</i></p>"))
+
+
+WIDE = 8
+CELL_CHARS = 60
+
+
+def table_html(table: pd.DataFrame, columns: tuple[str, ...] = ()) -> str:
+    """A narrow table of what matters, the whole table one click away (``<details>``, no script).
+
+    ``columns`` are the key columns; without them a table wider than :data:`WIDE` columns
+    shows its first :data:`WIDE`. Long cells (lists of variants) are cut in the narrow table.
+    Every string is escaped.
+
+    Examples
+    --------
+    >>> html_text = table_html(pd.DataFrame({"a": [1.5], "b": ["x" * 100]}), ("a", "b"))
+    >>> "<details>" in html_text and "xxxx…" in html_text
+    True
+    """
+    keys = [c for c in columns if c in table.columns] or list(table.columns[:WIDE])
+    narrow = table[keys].copy()
+    for column in narrow.columns:
+        if narrow[column].dtype == object or pd.api.types.is_string_dtype(narrow[column]):
+            narrow[column] = narrow[column].map(
+                lambda v: v if not isinstance(v, str) or len(v) <= CELL_CHARS else v[:CELL_CHARS - 1] + "…")
+    out = narrow.to_html(escape=True, index=False, max_rows=40, float_format=_fmt, na_rep="unknown")
+    if len(keys) < len(table.columns) or not narrow.equals(table[keys]):
+        full = table.to_html(escape=True, index=False, max_rows=200, float_format=_fmt, na_rep="unknown")
+        out += f"<details><summary>All {len(table.columns)} columns</summary>{full}</details>"
+    return out
 
 
 def _plain(value: Any) -> Any:
@@ -286,6 +317,9 @@ def _plain(value: Any) -> Any:
 
 
 def _fmt(value: float) -> str:
-    if value == 0 or not np.isfinite(value):
-        return f"{value}"
-    return f"{value:,.4g}" if abs(value) < 1e6 else f"{value:,.0f}"
+    """One number format: thousands separated, 4 significant digits below 1,000, no exponents above."""
+    if not np.isfinite(value):
+        return "unknown" if np.isnan(value) else f"{value}"
+    if value == 0:
+        return "0"
+    return f"{value:,.4g}" if abs(value) < 1000 else f"{value:,.0f}"

@@ -22,7 +22,6 @@ from aiscale.report.context import (
     MIN_GROUP,
     Context,
     Section,
-    cost_of,
     guarded,
     priced_facts,
     unknown_cost,
@@ -32,64 +31,6 @@ from aiscale.report.context import (
 
 def _known_outcomes(facts: pd.DataFrame) -> pd.DataFrame:
     return facts.loc[facts["success"].notna()] if "success" in facts else facts.iloc[:0]
-
-
-@guarded("Iteration fit")
-def iteration_fit(ctx: Context) -> Section:
-    """Loop-iteration distribution: count families ranked by AIC, with a rootogram."""
-    import aiscale
-
-    facts = ctx.facts.loc[ctx.facts["iterations"].fillna(0) > 0]
-    if len(facts) < 10:
-        return why_not(f"Too few traces with iterations ({len(facts)}) to fit a count law.")
-    fit = aiscale.fit_iterations(facts)
-    best = fit.summary().iloc[0]
-    finding = (f"Agents take {facts['iterations'].astype(float).mean():.1f} iterations on average "
-               f"(median {facts['iterations'].astype(float).median():.0f}); the count law that fits best is "
-               f"{best['family']} (AIC {best['aic']:.1f}).")
-    return Section(finding, figure=fit.plot(), table=fit.summary().round(3))
-
-
-@guarded("Loop pathologies")
-def pathologies(ctx: Context) -> Section:
-    """Stuck loops (identical tool call repeated) and wasted spend."""
-    import aiscale
-
-    if ctx.spans is None:
-        return why_not("Loop pathologies need spans; this source has per-trace rows only.")
-    facts = priced_facts(ctx.facts)
-    stuck = aiscale.stuck_loops(ctx.spans, facts=facts, cost="cost_usd")
-    row = stuck.summary().iloc[0]
-    finding = (f"{row['n_stuck']:,} of {row['n_traces']:,} traces ({row['share']:.1%}) repeat an identical "
-               "call 3+ times in a row")
-    if unknown_cost(ctx, "Wasted spend") is not None:
-        return Section(finding + "; their spend is unknown (no cost).", table=stuck.summary())
-    wasted = aiscale.wasted_spend(facts, spans=ctx.spans, stuck=stuck).summary()
-    finding += (f", holding {row['spend_share']:.1%} of spend; {wasted['share'].iloc[0]:.0%} of spend "
-                f"went to {wasted['category'].iloc[0]}.")
-    spend = dict(zip(wasted["category"], wasted["spend"], strict=True))
-    return Section(finding, table=wasted, data={"cost_total": cost_of(ctx.facts)[0].sum(min_count=1),
-                                                "wasted": spend})
-
-
-@guarded("Loop budget")
-def budget(ctx: Context) -> Section:
-    """What a loop cap would save or lose: success and cost per cap, knee, best cap."""
-    import aiscale
-
-    facts = _known_outcomes(ctx.facts)
-    if facts.empty:
-        return why_not("A loop budget needs outcomes (success); none are known in this window.")
-    if (unknown := unknown_cost(ctx, "A loop budget")) is not None:
-        return unknown
-    by_call = cost_of(facts)[1] == "cost_usd"  # spans carry the same prices; else per-trace costs
-    result = aiscale.loop_budget(priced_facts(facts), spans=ctx.spans if by_call else None,
-                                 cost="cost_usd", n_boot=300)
-    points = result.summary().set_index("point")
-    knee = points.loc["knee"]
-    finding = (f"Capping the loop at {int(knee['cap'])} iterations (the knee) keeps a success rate of "
-               f"{knee['success_rate']:.0%} at ${knee['mean_cost']:.4f} per trace.")
-    return Section(finding, figure=result.plot(), table=result.summary().round(4))
 
 
 @guarded("Reliability")
@@ -103,7 +44,10 @@ def reliability(ctx: Context) -> Section:
     rates = aiscale.success_rate(facts)
     summary = rates.summary()
     table = summary[["variant", "rate", "lower", "upper", "interval", "n_tasks", "n_trials", "n_unknown"]]
-    note = "Interval: " + "; ".join(sorted(set(summary["why"].astype(str))))
+    note = "Intervals: " + ", ".join(f"{kind} ({(summary['interval'] == kind).sum()} variants)"
+                                      for kind in sorted(set(summary["interval"].astype(str))))
+    note += (". Clustered intervals account for repeated trials of a task; Wilson intervals treat one "
+             "trial per task as independent")
     big = summary.loc[summary["n_trials"] >= MIN_GROUP]
     rule = f"Headlines use variants with at least {MIN_GROUP} traces with an outcome."
     if big.empty:
@@ -152,7 +96,8 @@ def frontier(ctx: Context) -> Section:
                     f"that used tokens): {', '.join(unpriced)}")
     data = {"unpriced_variants": unpriced,
             "mean_cost": dict(zip(table["variant"].astype(str), table["mean_cost"], strict=True))}
-    return Section(finding + ".", figure=result.plot(), table=table.round(4), data=data)
+    return Section(finding + ".", figure=result.plot(), table=table.round(4), data=data,
+                   columns=("variant", "success", "mean_cost", "on_frontier", "p_frontier", "priced"))
 
 
 @guarded("Latency")
@@ -192,10 +137,15 @@ def forecast(ctx: Context, *, traffic_per_day: float | None, horizon_days: int,
     if started.notna().sum() < 2 and traffic_per_day is None:
         return why_not("A spend forecast needs timestamps (for the current traffic) or traffic_per_day.")
     observed_days = max((started.max() - started.min()).total_seconds() / 86400, 1.0)
+    active_days = started.dt.floor("D").nunique()
+    if traffic_per_day is None and (active_days < 7 or len(ctx.facts) / observed_days < 1):
+        return why_not(f"The current traffic cannot be read from these traces ({len(ctx.facts):,} traces on "
+                       f"{active_days} days: a batch or benchmark run, not steady traffic); set "
+                       "traffic_per_day to forecast spend.")
     traffic = traffic_per_day or len(ctx.facts) / observed_days
     result = aiscale.forecast(priced_facts(ctx.facts), traffic=traffic, days=horizon_days, budget=budget_usd)
     row = result.summary().iloc[0]
-    finding = (f"At {traffic:,.0f} traces a day, {horizon_days} days cost ${row['median']:,.2f} "
+    finding = (f"At {traffic:,.1f} traces a day, {horizon_days} days cost ${row['median']:,.2f} "
                f"(95% interval ${row['lower_95']:,.2f}–${row['upper_95']:,.2f})")
     if budget_usd is not None:
         finding += f"; P(spend > ${budget_usd:,.0f}) = {row['p_over_budget']:.0%}"

@@ -16,6 +16,7 @@ from dataclasses import replace
 import pandas as pd
 
 from aiscale.report.context import (
+    MIN_GROUP,
     Context,
     Section,
     cost_of,
@@ -69,8 +70,10 @@ def expensive_traces(ctx: Context, *, top: int = 10) -> Section:
             priced["iteration"] = priced.groupby("trace_id").cumcount() + 1
             priced["cumulative_cost"] = priced.groupby("trace_id")["cost_usd"].cumsum()
             fig, ax = plt.subplots(figsize=(7, 3.5))
+            rank = {t: i + 1 for i, t in enumerate(ranked["trace_id"])}
             for trace_id, calls_of in priced.groupby("trace_id"):
-                ax.plot(calls_of["iteration"], calls_of["cumulative_cost"], label=str(trace_id)[:24])
+                ax.plot(calls_of["iteration"], calls_of["cumulative_cost"],
+                        label=f"#{rank.get(trace_id, '?')} …{str(trace_id)[-10:]}")
             ax.set(xlabel="iteration (LLM call)", ylabel="cumulative cost (USD)")
             ax.legend(fontsize="x-small", ncols=2)
             figure = fig
@@ -104,27 +107,57 @@ def versus_baseline(ctx: Context, *, store: str, baseline_since: str | None,
                          alpha=alpha)
 
 
+def default_pair(facts: pd.DataFrame) -> tuple[str, str, str] | None:
+    """The two variants that matter: the two best on success among those with enough traces.
+
+    Among variants with at least :data:`MIN_GROUP` traces with an outcome (else all), the two
+    with the highest success rate; ties go to the larger. A is the runner-up, B the best.
+    Returns (a, b, the rule in words), or None with fewer than two variants.
+    """
+    rates = facts.groupby("variant")["success"].agg(["mean", "size"])
+    big = rates.loc[rates["size"] >= MIN_GROUP]
+    pool = big if len(big) >= 2 else rates
+    if len(pool) < 2:
+        return None
+    top = pool.sort_values(["mean", "size"], ascending=False).index[:2].tolist()
+    rule = (f"the two best on success among variants with at least {MIN_GROUP} traces with an outcome"
+            if pool is big else "the two best on success (no two variants have "
+            f"{MIN_GROUP} traces with an outcome)")
+    return str(top[1]), str(top[0]), rule
+
+
 @guarded("Paired comparison")
 def comparison(ctx: Context, *, a: str | None = None, b: str | None = None, effect: float = 0.05,
                alpha: float = 0.05) -> Section:
     """B versus A on shared tasks: difference with CI, cost ratio, latency; runs needed.
 
-    Without ``a`` and ``b``, the two variants with the most traces (the larger is A).
+    Without ``a`` and ``b``, :func:`default_pair` picks them and the note says by which rule.
     """
     import aiscale
 
     facts = ctx.facts.loc[ctx.facts["success"].notna()]
+    rule = "as asked (parameters a and b)"
     if a is None or b is None:
-        common = facts["variant"].value_counts().index.tolist()
-        if len(common) < 2:
-            return why_not(f"A comparison needs two variants with outcomes; this window has {len(common)}.")
-        a, b = (a or common[0]), (b or next(v for v in common if v != (a or common[0])))
+        pair = default_pair(facts)
+        if pair is None:
+            return why_not(f"A comparison needs two variants with outcomes; this window has "
+                           f"{facts['variant'].nunique()}.")
+        a, b, rule = (a or pair[0]), (b or pair[1]), pair[2]
+    shared = set(facts.loc[facts["variant"] == a, "task_id"]) & set(facts.loc[facts["variant"] == b, "task_id"])
+    if not shared:
+        return why_not(f"{a!r} and {b!r} ran no task in common: a paired comparison needs shared tasks.")
     result = aiscale.compare(facts, a=a, b=b, level=1 - alpha)
-    table = result.summary()
+    note = f"A = {a}, B = {b}: {rule}."
     try:
-        power = aiscale.runs_needed(facts, a=a, b=b, effect=effect, alpha=alpha)
-        table = pd.concat([table, power.summary()], ignore_index=True)
-        extra = f" {power!r}"
+        power = aiscale.runs_needed(facts, a=a, b=b, effect=effect, alpha=alpha).summary()
+        first = power.dropna(subset=["tasks_needed"]).head(1)
+        if len(first):
+            row = first.iloc[0]
+            note += (f" To detect a {effect:.0%} difference: {int(row['tasks_needed']):,} tasks at "
+                     f"{int(row['trials'])} trial(s) per task.")
     except ValueError as exc:
-        extra = f" Runs needed not computed: {exc}"
-    return Section(result.sentence, figure=result.plot(), table=table, note=extra.strip())
+        note += f" Runs needed not computed: {exc}"
+    return Section(result.sentence, figure=result.plot(), table=result.summary().T.reset_index()
+                   .set_axis(["quantity", "value"], axis=1), note=note,
+                   data={"a": a, "b": b, "rule": rule, "headline_n": len(shared), "min_group": MIN_GROUP}
+                   if len(shared) >= MIN_GROUP else {"a": a, "b": b, "rule": rule})

@@ -58,7 +58,9 @@ def cost_distribution(ctx: Context) -> Section:
     note = ("Goodness of fit: KS with a parametric-bootstrap p-value." if bootstrap else
             f"Goodness of fit: KS distance only; with {len(values):,} traces every family is rejected "
             "by a test, so the bootstrap p-value is skipped (AIC ranks the families).")
-    return Section(finding + ".", figure=fits.plot(), table=fits.summary().round(4), note=note)
+    figure = fits.plot()
+    figure.set_xlabel(f"cost per trace (USD, {column})")
+    return Section(finding + ".", figure=figure, table=fits.summary().round(4), note=note)
 
 
 @guarded("Token distribution")
@@ -80,7 +82,9 @@ def token_distribution(ctx: Context, *, max_output_tokens: int | None = None) ->
     if max_output_tokens:
         finding += (f", with the {censored:,} traces at the {max_output_tokens:,}-token cap treated as "
                     "right-censored (their true length is at least the cap)")
-    return Section(finding + ".", figure=fits.plot(), table=fits.summary().round(4))
+    figure = fits.plot()
+    figure.set_xlabel("output tokens per trace")
+    return Section(finding + ".", figure=figure, table=fits.summary().round(4))
 
 
 @guarded("Cost attribution")
