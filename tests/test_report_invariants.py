@@ -51,7 +51,7 @@ DATASETS = {
 NOTEBOOKS = ("overview", "cost-investigation", "compare")
 # The full matrix runs in `make slow`; `make test` renders each dataset once and each notebook
 # on the demo (with and without a price sheet), keeping the suite's time sane.
-FAST = {("demo", "overview"), ("demo", "cost-investigation"), ("demo", "compare"), ("demo+sheet", "overview"),
+FAST = {("demo", "overview"), ("demo", "cost-investigation"), ("demo+sheet", "overview"),
         ("demo+sheet", "cost-investigation"), ("mini-swe-agent", "overview"), ("tau2", "overview"),
         ("tau-bench", "overview"), ("swebench-leaderboard", "compare"), ("per-trace-csv", "overview")}
 CASES = [pytest.param(d, n, marks=() if (d, n) in FAST else pytest.mark.slow, id=f"{d}-{n}")

@@ -60,8 +60,9 @@ def expensive_traces(ctx: Context, *, top: int = 10) -> Section:
                     "repeated_calls", "cost", "latency_s"]]
     share = ranked["cost"].sum() / cost.sum() if cost.sum() > 0 else float("nan")
     finding = (f"The {len(ranked)} costliest traces hold {share:.0%} of spend; the costliest, "
-               f"{ranked['trace_id'].iloc[0]}, cost ${ranked['cost'].iloc[0]:,.4f} over "
-               f"{int(ranked['iterations'].iloc[0])} iterations.")
+               f"{ranked['trace_id'].iloc[0]}, cost ${ranked['cost'].iloc[0]:,.4f}")
+    loops_of = ranked["iterations"].iloc[0]
+    finding += f" over {int(loops_of)} iterations." if pd.notna(loops_of) else " (iterations unknown)."
     figure = None
     if ctx.spans is not None and "cost_usd" in ctx.spans and column == "cost_usd":
         calls = ctx.spans.loc[(ctx.spans["kind"] == "llm") & ctx.spans["trace_id"].isin(ranked["trace_id"])]
