@@ -84,7 +84,8 @@ def iteration_fit(ctx: Context) -> Section:
                f"{top['best_family']}, {top['censored']} of {top['traces']} traces censored at its cap")
     unknown = table.loc[table["step_cap"] == "unknown", "variant"].tolist()
     if unknown:
-        finding += f"; step cap unknown for {', '.join(unknown)} (only stops the source reports are censored)"
+        which = unknown[0] if len(unknown) == 1 else f"{len(unknown)} variants (see the table)"
+        finding += f"; step cap unknown for {which} (only stops the source reports are censored)"
     if figure is not None:
         figure.set_title(f"{top['variant']}", fontsize="small")
     return Section(finding + ".", figure=figure, table=table.round(3),
@@ -127,10 +128,14 @@ def budget(ctx: Context) -> Section:
     groups = _variants(facts)
     if not groups:
         return why_not(f"No variant has {MIN_GROUP} or more traces with outcomes: no loop budget.")
-    by_call = cost_of(facts)[1] == "cost_usd"  # spans carry the same prices; else per-trace costs
-    rows, figure = [], None
+    rows, figure, unpriced = [], None, []
     for variant, group in groups:
-        spans = ctx.spans.loc[ctx.spans["trace_id"].isin(group["trace_id"])] if by_call and ctx.spans is not None else None
+        label = cost_of(group)[1]
+        if label == "none":
+            unpriced.append(variant)
+            continue
+        by_call = label == "cost_usd" and ctx.spans is not None  # spans carry the same prices
+        spans = ctx.spans.loc[ctx.spans["trace_id"].isin(group["trace_id"])] if by_call else None
         result = aiscale.loop_budget(priced_facts(group), spans=spans, cost="cost_usd", n_boot=200)
         points = result.summary().set_index("point")
         rows.append({"variant": variant, "traces": len(group), "knee_cap": int(points.loc["knee", "cap"]),
@@ -138,10 +143,15 @@ def budget(ctx: Context) -> Section:
                      "cost_at_knee": points.loc["knee", "mean_cost"],
                      "best_successes_per_dollar_cap": result.best_cap})
         figure = figure if figure is not None else result.plot()
+    if not rows:
+        return why_not("A loop budget needs cost, and cost is unknown for every variant with "
+                       f"{MIN_GROUP}+ traces. It is not zero.")
     table = pd.DataFrame(rows)
     top = table.iloc[0]
     finding = (f"Per variant: capping {top['variant']} at {top['knee_cap']} iterations (the knee) keeps a "
                f"success rate of {top['success_at_knee']:.0%} at ${top['cost_at_knee']:.4f} per trace")
+    if unpriced:
+        finding += f"; cost unknown (not zero) for {len(unpriced)} variant(s), left out"
     return Section(finding + ".", figure=figure, table=table.round(4),
                    note=f"Variants with fewer than {MIN_GROUP} traces with outcomes are left out.",
                    data={"headline_n": int(top["traces"]), "min_group": MIN_GROUP})
