@@ -14,8 +14,6 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
-
 from aiscale.cli.exits import EXIT_OK, EXIT_PARTIAL
 
 
@@ -43,6 +41,8 @@ def _cmd_load(args: argparse.Namespace) -> int:
     facts_rows = store.sql("SELECT count(*) AS n FROM facts_raw").iloc[0, 0]
     models = store.sql("SELECT model, count(*) AS calls FROM spans WHERE kind = 'llm' "
                        "AND model IS NOT NULL GROUP BY model ORDER BY calls DESC LIMIT 8")
+    import pandas as pd
+
     span = (f"time range {overview['first']} to {overview['last']}" if pd.notna(overview["first"])
             else "no span timestamps")
     print(f"store {store.root}: {overview.traces:,} traces with spans, {facts_rows:,} fact rows; {span}")
