@@ -42,6 +42,8 @@ from aiscale.report import context as sections
 from aiscale.report import sections_analysis as analysis
 from aiscale.report import sections_core as core
 from aiscale.report import sections_investigate as investigate
+from aiscale.report import sections_loops as loops
+from aiscale.report import sections_money as money
 ctx = sections.open_context(store, since=since, until=until, variants=variants, prices=prices,
                             columns=columns)
 {narrow}sections.show(sections.provenance(ctx, dict(store=store, since=since, until=until,
@@ -62,17 +64,17 @@ max_output_tokens = None'''),
     ("md", "## Spend"),
     ("code", "sections.show(core.spend(ctx))"),
     ("md", "## Cost distribution and tails"),
-    ("code", "sections.show(analysis.cost_distribution(ctx))"),
+    ("code", "sections.show(money.cost_distribution(ctx))"),
     ("md", "## Cost attribution"),
-    ("code", "sections.show(analysis.attribution(ctx))"),
+    ("code", "sections.show(money.attribution(ctx))"),
     ("md", "## Token distribution"),
-    ("code", "sections.show(analysis.token_distribution(ctx, max_output_tokens=max_output_tokens))"),
+    ("code", "sections.show(money.token_distribution(ctx, max_output_tokens=max_output_tokens))"),
     ("md", "## Iterations"),
-    ("code", "sections.show(analysis.iteration_fit(ctx))"),
+    ("code", "sections.show(loops.iteration_fit(ctx))"),
     ("md", "## Loop pathologies"),
-    ("code", "sections.show(analysis.pathologies(ctx))"),
+    ("code", "sections.show(loops.pathologies(ctx))"),
     ("md", "## Loop budget"),
-    ("code", "sections.show(analysis.budget(ctx))"),
+    ("code", "sections.show(loops.budget(ctx))"),
     ("md", "## Reliability"),
     ("code", "sections.show(analysis.reliability(ctx))"),
     ("md", "## Cost, reliability and latency frontier"),
@@ -104,7 +106,7 @@ top = 10'''),
         extra=", models=models, tools=tools, users=users, trace_ids=trace_ids, "
               "baseline_since=baseline_since, baseline_until=baseline_until")),
     ("md", "## Where the money went"),
-    ("code", "sections.show(core.spend(ctx))\nsections.show(analysis.attribution(ctx))"),
+    ("code", "sections.show(core.spend(ctx))\nsections.show(money.attribution(ctx))"),
     ("md", "## Most expensive traces"),
     ("code", "sections.show(investigate.expensive_traces(ctx, top=top))"),
     ("md", "## Change versus baseline"),

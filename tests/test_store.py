@@ -160,9 +160,11 @@ def test_a_window_reads_only_its_days(tmp_path):
 def test_spans_can_be_read_narrow_and_for_some_traces(tmp_path):
     frames = pd.concat([agent_trace("a"), agent_trace("b")])
     store = aiscale.load([write_spans(tmp_path / "ab.parquet", frames)], store=tmp_path / "s")
-    narrow = store.spans(columns=["trace_id", "span_id", "kind"], trace_ids=["b"])
+    narrow = store.spans(columns=["trace_id", "span_id", "kind"], trace_ids=["b"], priced=False)
     assert list(narrow.columns) == ["trace_id", "span_id", "kind"] and set(narrow.trace_id) == {"b"}
     assert len(narrow) == 9
+    priced = store.spans(columns=["trace_id", "span_id", "kind"], trace_ids=["b"])
+    assert list(priced.columns) == ["trace_id", "span_id", "kind", "cost_usd", "priced"]
     with pytest.raises(ValueError, match=r"canonical span columns .* but \['prompt'\] was passed"):
         store.spans(columns=["prompt"])
 

@@ -150,7 +150,9 @@ def trace_cost(facts: pd.DataFrame, cost: str = "auto") -> tuple[np.ndarray, np.
 
     ``cost="auto"`` takes ``cost_usd`` (aiscale's price) and falls back to
     ``reported_cost_usd`` trace by trace; any other value names one column. Returns the costs
-    (NaN = unpriced) and an array of source column names ('' where unpriced).
+    (NaN = unpriced) and an array of source column names ('' where unpriced). A reported
+    cost of exactly 0 for a trace that used tokens (or made LLM calls) is unknown, not free:
+    sources write 0 for models they cannot price.
 
     Examples
     --------
@@ -158,6 +160,8 @@ def trace_cost(facts: pd.DataFrame, cost: str = "auto") -> tuple[np.ndarray, np.
     >>> c, src = trace_cost(f)
     >>> c.tolist(), src.tolist()
     ([1.0, 3.0], ['cost_usd', 'reported_cost_usd'])
+    >>> trace_cost(pd.DataFrame({"reported_cost_usd": [0.0], "output_tokens": [50]}))[0].tolist()
+    [nan]
     """
     n = len(facts)
     if cost != "auto":
@@ -170,9 +174,20 @@ def trace_cost(facts: pd.DataFrame, cost: str = "auto") -> tuple[np.ndarray, np.
     values, source = np.full(n, np.nan), np.full(n, "", dtype=object)
     for col in cols:
         v = floats(facts[col])
+        if col == "reported_cost_usd":
+            v = np.where((v == 0) & used_tokens(facts), np.nan, v)
         fill = np.isnan(values) & ~np.isnan(v)
         values[fill], source[fill] = v[fill], col
     return values, source
+
+
+def used_tokens(facts: pd.DataFrame) -> np.ndarray:
+    """Whether each trace used tokens or made LLM calls (a reported cost of 0 is then unknown)."""
+    used = np.zeros(len(facts), dtype=bool)
+    for column in ("input_tokens", "output_tokens", "n_llm_calls"):
+        if column in facts.columns:
+            used |= np.nan_to_num(floats(facts[column])) > 0
+    return used
 
 
 def source_label(sources: np.ndarray) -> str:

@@ -42,9 +42,12 @@ def _cmd_load(args: argparse.Namespace) -> int:
     facts_rows = store.sql("SELECT count(*) AS n FROM facts_raw").iloc[0, 0]
     models = store.sql("SELECT model, count(*) AS calls FROM spans WHERE kind = 'llm' "
                        "AND model IS NOT NULL GROUP BY model ORDER BY calls DESC, model")
+    import pandas as pd
+
+    span = (f"time range {overview['first']} to {overview['last']}" if pd.notna(overview["first"])
+            else "no span timestamps")
     print(f"store {store.root}: {overview.traces:,} traces with spans ({overview.calls:,} LLM calls on "
-          f"{overview.days:,} days, UTC), {facts_rows:,} fact rows; "
-          f"time range {overview['first']} to {overview['last']}")
+          f"{overview.days:,} days, UTC), {facts_rows:,} fact rows; {span}")
     if len(models):
         more = f" and {len(models) - 8} more" if len(models) > 8 else ""
         print(f"models ({len(models)}): " + ", ".join(

@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 
 from aiscale import schema
-from aiscale.facts.rollup import finish, rollup
+from aiscale.facts.rollup import finish, priced_llm_calls, rollup
 from aiscale.pricing.rates import RATE_COLUMNS
 
 
@@ -32,6 +32,35 @@ def rollup_frames(spans: pd.DataFrame, traces: pd.DataFrame, *,
     traces_t = register(con, "traces_src", schema.conform(traces, "traces"))
     rates_t = register(con, "rates", rates_arrow(rates)) if rates is not None and len(rates) else None
     return finish(rollup(spans_t, traces_t, rates_t).to_pyarrow().to_pandas())
+
+
+def price_span_frame(spans: pd.DataFrame, rates: pd.DataFrame | None) -> pd.DataFrame:
+    """Add ``cost_usd`` and ``priced`` to a pandas frame of canonical spans, as the facts price them.
+
+    LLM spans get their price (null when unpriced; a failed attempt without usage costs 0);
+    other spans get a null cost and ``priced`` null: only LLM calls carry cost (counted once).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> spans = pd.DataFrame({"trace_id": ["t", "t"], "span_id": ["a", "b"], "kind": ["agent", "llm"],
+    ...     "model": [None, "m"], "start_time": pd.to_datetime(["2025-01-01"] * 2, utc=True)})
+    >>> price_span_frame(spans, None)[["kind", "cost_usd", "priced"]].values.tolist()
+    [['agent', nan, <NA>], ['llm', nan, False]]
+    """
+    out = spans.copy()
+    if out.empty:
+        return out.assign(cost_usd=pd.Series(dtype="float64"), priced=pd.Series(dtype="boolean"))
+    con = duckdb_backend()
+    table = register(con, "spans_src", schema.conform(spans, "spans"))
+    rates_t = register(con, "rates", rates_arrow(rates)) if rates is not None and len(rates) else None
+    priced = priced_llm_calls(table, rates_t).to_pyarrow().to_pandas()
+    key = ["trace_id", "span_id"]
+    priced = priced.drop_duplicates(key)
+    merged = out[key].astype(str).merge(priced.astype({"trace_id": str, "span_id": str}), on=key, how="left")
+    out["cost_usd"] = merged["cost_usd"].astype("float64").to_numpy()
+    out["priced"] = merged["priced"].astype("boolean").to_numpy()
+    return out
 
 
 def duckdb_backend() -> ibis.BaseBackend:

@@ -99,6 +99,15 @@ def _llm_calls(spans: ibis.Table, rates: ibis.Table | None) -> ibis.Table:
     ).drop(*[c for c in llm.columns if c.endswith("_sub")], "_sub")
 
 
+def priced_llm_calls(spans: ibis.Table, rates: ibis.Table | None) -> ibis.Table:
+    """LLM spans priced exactly as the rollup prices them: trace_id, span_id, cost_usd, priced.
+
+    The same rule as the facts (a failed attempt without usage is billed 0); the store hands
+    these costs to the analyses so that spans and facts agree to the cent.
+    """
+    return _llm_calls(spans, rates).select("trace_id", "span_id", "cost_usd", "priced")
+
+
 def _llm_aggregates(llm: ibis.Table) -> ibis.Table:
     ordered = ibis.window(group_by=llm.trace_id, order_by=[llm.start_time, llm.span_id])
     llm = llm.mutate(_order=ibis.row_number().over(ordered))

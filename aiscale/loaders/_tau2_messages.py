@@ -30,12 +30,14 @@ def message_spans(messages: list[dict], trace_id: str, start: Any, agent_llm: st
     spans: list[dict] = []
     previous = start
     open_calls: dict[str, dict] = {}
+    opening = True  # no user message yet: an assistant message without usage is the fixed greeting
     for index, message in enumerate(messages):
         stamp = naive_as_utc(message.get("timestamp"))
         role = message.get("role")
         if role == "assistant":
-            spans.append(_assistant(message, index, trace_id, previous, stamp, agent_llm))
+            spans.append(_assistant(message, index, trace_id, previous, stamp, agent_llm, opening))
         elif role == "user":
+            opening = False
             spans.append(_user(message, index, trace_id, previous, stamp, user_llm))
         elif role == "tool":
             call = open_calls.pop(str(message.get("id")), None)
@@ -64,12 +66,19 @@ def _usage(message: dict) -> dict:
 
 
 def _assistant(message: dict, index: int, trace_id: str, start: Any, end: Any,
-               agent_llm: str | None) -> dict:
+               agent_llm: str | None, opening: bool = False) -> dict:
+    """An assistant turn is an LLM call, with or without recorded usage; the greeting is not.
+
+    The greeting is tau2's fixed first message (before any user message, no usage, no
+    response, no cost). Any later assistant turn without usage is a call whose tokens and
+    cost are unknown: null, flagged ``usage_missing``, never 0.
+    """
     usage, raw = _usage(message), message.get("raw_data")
     cost = message.get("cost")
     if cost is not None and as_float(cost) is None:
         raise TypeError(f"message {index}: `cost` must be a number, but {cost!r} was found")
-    if not usage and not raw and not as_float(cost):
+    no_usage = not usage and not raw
+    if opening and no_usage and not as_float(cost):
         span = _base(trace_id, f"msg-{index}", "other", "assistant greeting (not an LLM call)", start, end)
         span["attributes"] = json_text({"message_index": index, "cost": cost})
         return span
@@ -84,7 +93,8 @@ def _assistant(message: dict, index: int, trace_id: str, start: Any, end: Any,
         cache_write_tokens=as_int(raw_usage.get("cache_creation_input_tokens")),
         status="error" if errors else "ok", error_type="AgentMessageError" if errors else None,
         attributes=json_text({"message_index": index, "turn_idx": message.get("turn_idx"),
-                              "errors": errors or None, "requested_model": agent_llm}),
+                              "errors": errors or None, "requested_model": agent_llm,
+                              "usage_missing": True if no_usage else None}),
     )
     return span
 

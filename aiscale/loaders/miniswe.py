@@ -168,7 +168,8 @@ def _trace(trace_id: str, instance: str, info: dict, config: dict, agent: dict, 
     metadata = {"source": NAME, "exit_status": info.get("exit_status"), "mini_version": info.get("mini_version"),
                 "instance_cost_usd": instance_cost, "api_calls": as_int(stats.get("api_calls")),
                 "per_call_costs_sum_to_instance_cost": cost_check,
-                "step_limit": agent.get("step_limit"), "cost_limit": agent.get("cost_limit")}
+                "step_limit": agent.get("step_limit"), "cost_limit": agent.get("cost_limit"),
+                "step_cap": as_int(agent.get("step_limit")) or None}  # 0 means no limit
     variant = model.get("model_name") or next((s["model"] for s in llm if s["model"]), None)
     return {"trace_id": trace_id, "task_id": instance, "variant": variant, "started_at": started,
             "metadata": json_text({k: v for k, v in metadata.items() if v is not None})}

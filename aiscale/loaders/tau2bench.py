@@ -4,14 +4,15 @@ The file is one object: ``info`` (agent and user-simulator LLMs, domain), ``task
 ``simulations``. Each simulation becomes a trace ``<file stem>/<simulation id>``:
 
 - a root ``agent`` span from ``start_time`` to ``end_time`` (latency = the simulation's duration);
-- an ``llm`` span per assistant message that came from the model (it has ``usage``, a cost or
-  the provider response): tokens from ``usage`` (``prompt_tokens`` already includes cached input;
+- an ``llm`` span per assistant message (every turn after the greeting is a call of the model,
+  whether or not its usage was recorded; without usage its tokens and cost are null and the
+  span's attributes say ``usage_missing``): tokens from ``usage`` (``prompt_tokens`` already includes cached input;
   Anthropic cache reads and writes from the raw response's usage), ``reported_cost_usd`` from
   ``cost``, model from the raw response else ``info.agent_info.llm``; it runs from the previous
   message's timestamp to its own; ``errors`` on the message make it an error span. The summed
   agent cost of a simulation therefore equals its ``agent_cost``;
-- the fixed greeting (an assistant message with no usage, no response and cost 0) is an
-  ``other`` span, not an LLM call;
+- the fixed greeting (an assistant message before any user message, with no usage, no response
+  and no cost) is an ``other`` span, not an LLM call;
 - every user-simulator message is an ``other`` span named ``user_simulator`` whose usage, cost
   and model stay in ``attributes``: its tokens and cost are not the agent's;
 - a ``tool`` span per tool call (``tool_arguments`` = the arguments as JSON text), from the
@@ -19,7 +20,8 @@ The file is one object: ``info`` (agent and user-simulator LLMs, domain), ``task
   Tool calls made by the user simulator (telecom) are ``other`` spans.
 
 Timestamps in these files are naive local times: they are read as UTC, and the trace metadata
-says so (``timestamps``). ``success`` is ``reward == 1``; the termination reason, user cost and
+says so (``timestamps``). The run's ``max_steps`` is the metadata's ``step_cap`` (it counts
+messages of the agent, the user and tools). ``success`` is ``reward == 1``; the termination reason, user cost and
 the source's own agent cost go to the metadata. Local models (``ollama``) report cost 0: it is
 kept as reported and the metadata notes it.
 
@@ -159,6 +161,8 @@ def _trace(simulation: dict, info: dict, trace_id: str, start: Any, agent_llm: s
         "timestamps": TIMESTAMP_NOTE, "seed": simulation.get("seed"),
         "git_commit": info.get("git_commit"),
         "cost_note": "local model: the source reports cost 0" if local else None,
+        "step_cap": as_int(info.get("max_steps")),
+        "step_cap_counts": "messages (agent, user and tool)" if info.get("max_steps") is not None else None,
     }
     task_id = simulation.get("task_id")
     return {"trace_id": trace_id, "task_id": f"{domain}/{task_id}" if domain else str(task_id),

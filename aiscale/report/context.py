@@ -13,7 +13,9 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import html
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -35,16 +37,35 @@ class Context:
     store: Any
     window: str = "all data"
     notes: list[str] = field(default_factory=list)
+    prices: Any = None
+
+
+MIN_GROUP = 10
+"""No headline is drawn from a group (variant) with fewer traces than this."""
 
 
 @dataclass
 class Section:
-    """One report section: a finding sentence, an optional figure and table."""
+    """One report section: a finding sentence, an optional figure and table.
+
+    ``data`` holds the figures the finding rests on (totals, group sizes), written beside the
+    section's output in the executed notebook (output metadata ``aiscale``) so that tests and
+    scripts can check them; ``status`` is ``"finding"``, or ``"why not"`` when the section
+    says why it cannot apply.
+    """
 
     finding: str
     figure: Any = None
     table: pd.DataFrame | None = None
     note: str = ""
+    data: dict = field(default_factory=dict)
+    status: str = "finding"
+    columns: tuple[str, ...] = ()
+
+
+def why_not(text: str, **data: Any) -> Section:
+    """A section that says why it cannot apply to this data (no figure, no table)."""
+    return Section(text, data=data, status="why not")
 
 
 def parse_since(since: str | None, now: datetime | None = None) -> datetime | None:
@@ -84,20 +105,25 @@ def open_context(store: str | Path, *, since: str | None = None, until: str | No
     if start is not None or end is not None:
         window = (f"{start:%Y-%m-%d %H:%M} UTC" if start else "the start") + " to " + (
             f"{end:%Y-%m-%d %H:%M} UTC" if end else "now")
+    merged, notes = merge_aliases(facts["variant"])
+    facts = facts.assign(variant=merged)
     if variants:
         facts = facts.loc[facts["variant"].isin(variants)]
     spans = None
     if with_spans and len(facts):
         columns = [c for c in schema.SPAN_COLUMNS if c not in ("attributes", "source", "source_file", "name")]
-        spans = trace_store.spans(columns=columns, trace_ids=facts["trace_id"].tolist())
+        spans = trace_store.spans(columns=columns, trace_ids=facts["trace_id"].tolist(), prices=prices)
         spans = spans if len(spans) else None
-    return Context(facts=facts.reset_index(drop=True), spans=spans, store=trace_store, window=window)
+    notes = [f"variants that name one model: {'; '.join(notes)}"] if notes else []
+    return Context(facts=facts.reset_index(drop=True), spans=spans, store=trace_store, window=window,
+                   prices=prices, notes=notes)
 
 
 def _table_context(path: Path, columns, start, end, variants) -> Context:
     from aiscale.store.facts_table import load_facts
 
     facts = load_facts(path, columns=columns, row_ids=True)
+    facts = facts.assign(variant=merge_aliases(facts["variant"])[0])
     summary = facts.attrs["load_summary"]
     keep = in_window(facts["started_at"], start, end) if start or end else np.ones(len(facts), bool)
     if variants:
@@ -109,20 +135,100 @@ def _table_context(path: Path, columns, start, end, variants) -> Context:
                    window=window, notes=[note])
 
 
+def merge_aliases(variants: pd.Series) -> tuple[pd.Series, list[str]]:
+    """One variant per model whatever provider prefix a source wrote (``@google/m``, ``google/m``).
+
+    Labels that differ only by a leading ``@`` or ``provider/`` segments (as pricing resolves
+    model names) are one variant, named by its most frequent label. Returns the labels and a
+    note per merge.
+
+    Examples
+    --------
+    >>> labels, notes = merge_aliases(pd.Series(["google/g-3", "google/g-3", "@google/g-3", "agent-b"]))
+    >>> labels.tolist(), notes
+    (['google/g-3', 'google/g-3', 'google/g-3', 'agent-b'], ["'@google/g-3' counted as 'google/g-3'"])
+    """
+    text = variants.astype("string")
+    key = text.str.strip().str.lstrip("@").str.rsplit("/", n=1).str[-1].str.lower()
+    counts = text.value_counts()
+    rename, notes = {}, []
+    for _, labels in text.groupby(key, dropna=True):
+        distinct = labels.dropna().unique()
+        if len(distinct) < 2:
+            continue
+        main = sorted(distinct, key=lambda v: (-counts[v], len(v), v))[0]
+        for other in sorted(set(distinct) - {main}):
+            rename[other] = main
+            notes.append(f"{other!r} counted as {main!r}")
+    if not rename:
+        return variants, []
+    return variants.where(~text.isin(list(rename)).fillna(False), text.map(rename)), notes
+
+
 def cost_of(facts: pd.DataFrame) -> tuple[pd.Series, str]:
-    """Return per-trace cost and which column it came from (aiscale's price, else reported)."""
-    if "cost_usd" in facts and facts["cost_usd"].notna().any():
-        return facts["cost_usd"].astype(float), "cost_usd"
-    if "reported_cost_usd" in facts and facts["reported_cost_usd"].notna().any():
-        return facts["reported_cost_usd"].astype(float), "reported_cost_usd"
-    return pd.Series(np.nan, index=facts.index), "none"
+    """Per-trace cost as every section shows it, and where it came from.
+
+    aiscale's price (``cost_usd``) where known, else the source's reported cost trace by
+    trace; a reported cost of exactly 0 for a trace that used tokens is unknown (sources write
+    0 for models they cannot price). Unknown is NaN, never 0. The label is ``cost_usd``,
+    ``reported_cost_usd``, both joined by ``+``, or ``none``.
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"cost_usd": [1.0, None], "reported_cost_usd": [None, 0.0], "n_llm_calls": [1, 3]})
+    >>> cost, label = cost_of(f)
+    >>> cost.tolist(), label
+    ([1.0, nan], 'cost_usd')
+    """
+    from aiscale.analysis._result import trace_cost
+
+    if not {"cost_usd", "reported_cost_usd"} & set(facts.columns):
+        return pd.Series(np.nan, index=facts.index), "none"
+    values, sources = trace_cost(facts)
+    used = [s for s in ("cost_usd", "reported_cost_usd") if (sources == s).any()]
+    return pd.Series(values, index=facts.index, dtype=float), " + ".join(used) or "none"
+
+
+def priced_facts(facts: pd.DataFrame) -> pd.DataFrame:
+    """The facts with ``cost_usd`` replaced by the report's cost (:func:`cost_of`), for analyses.
+
+    Every analysis of the report then reads the same per-trace money as the spend table.
+    """
+    cost, _ = cost_of(facts)
+    return facts.assign(cost_usd=cost)
 
 
 def empty_section(ctx: Context) -> Section | None:
     """Return a section saying the window has no traces, or None when it has some."""
     if len(ctx.facts):
         return None
-    return Section(f"No traces in this window ({ctx.window}): nothing new to report.")
+    return why_not(f"No traces in this window ({ctx.window}): nothing new to report.")
+
+
+def guarded(title: str) -> Callable:
+    """Turn a section's ValueError into a section that states why it was not computed."""
+
+    def wrap(fn: Callable[..., Section]) -> Callable[..., Section]:
+        @functools.wraps(fn)
+        def run(ctx: Context, *args, **kwargs) -> Section:
+            if (empty := empty_section(ctx)) is not None:
+                return empty
+            try:
+                return fn(ctx, *args, **kwargs)
+            except ValueError as exc:
+                return why_not(f"{title} not computed: {exc}")
+        return run
+    return wrap
+
+
+def unknown_cost(ctx: Context, what: str) -> Section | None:
+    """A section saying cost is unknown (never zero) when no trace has a cost."""
+    if cost_of(ctx.facts)[1] != "none":
+        return None
+    calls = int(ctx.facts["n_llm_calls"].fillna(0).sum()) if "n_llm_calls" in ctx.facts else 0
+    detail = f" ({calls:,} LLM calls without a price or token counts)" if calls else ""
+    return why_not(f"{what} needs cost, and cost is unknown for all {len(ctx.facts):,} traces"
+                   f"{detail}. It is not zero.")
 
 
 def provenance(ctx: Context, parameters: dict[str, Any]) -> Section:
@@ -142,7 +248,8 @@ def provenance(ctx: Context, parameters: dict[str, Any]) -> Section:
                  if started.notna().any() else "no timestamps")
     n_tasks = ctx.facts["task_id"].nunique() if len(ctx.facts) else 0
     n_variants = ctx.facts["variant"].nunique() if len(ctx.facts) else 0
-    loaded = f"{len(files)} files loaded" if ctx.store is not None else "; ".join(ctx.notes)
+    loaded = f"{len(files)} files loaded" if ctx.store is not None else ""
+    loaded = "; ".join([loaded, *ctx.notes] if loaded else ctx.notes)
     finding = (f"{len(ctx.facts):,} traces over {n_tasks:,} tasks and {n_variants} variants, {span_text}; "
                f"window: {ctx.window}; {loaded}; aiscale {aiscale.__version__}.")
     return Section(finding, table=table, note="Parameters: " + ", ".join(f"{k}={v!r}" for k, v in parameters.items()))
@@ -153,18 +260,66 @@ def show(section: Section) -> None:
     import matplotlib.pyplot as plt
     from IPython.display import HTML, display
 
-    display(HTML(f'<p class="aiscale-finding">{html.escape(section.finding)}</p>'))
+    payload = {"status": section.status, "finding": section.finding, **_plain(section.data)}
+    display(HTML(f'<p class="aiscale-finding">{html.escape(section.finding)}</p>'),
+            metadata={"aiscale": payload})
     if section.figure is not None:
         figure = getattr(section.figure, "figure", section.figure)
         display(figure)
         plt.close(figure)
     if section.table is not None and len(section.table):
-        display(HTML(section.table.to_html(escape=True, index=False, max_rows=40, float_format=_fmt)))
+        display(HTML(table_html(section.table, section.columns)))
     if section.note:
         display(HTML(f"<p><i>{html.escape(section.note)}</i></p>"))
 
 
+WIDE = 8
+CELL_CHARS = 60
+
+
+def table_html(table: pd.DataFrame, columns: tuple[str, ...] = ()) -> str:
+    """A narrow table of what matters, the whole table one click away (``<details>``, no script).
+
+    ``columns`` are the key columns; without them a table wider than :data:`WIDE` columns
+    shows its first :data:`WIDE`. Long cells (lists of variants) are cut in the narrow table.
+    Every string is escaped.
+
+    Examples
+    --------
+    >>> html_text = table_html(pd.DataFrame({"a": [1.5], "b": ["x" * 100]}), ("a", "b"))
+    >>> "<details>" in html_text and "xxxx…" in html_text
+    True
+    """
+    keys = [c for c in columns if c in table.columns] or list(table.columns[:WIDE])
+    narrow = table[keys].copy()
+    for column in narrow.columns:
+        if narrow[column].dtype == object or pd.api.types.is_string_dtype(narrow[column]):
+            narrow[column] = narrow[column].map(
+                lambda v: v if not isinstance(v, str) or len(v) <= CELL_CHARS else v[:CELL_CHARS - 1] + "…")
+    out = narrow.to_html(escape=True, index=False, max_rows=40, float_format=_fmt, na_rep="unknown")
+    if len(keys) < len(table.columns) or not narrow.equals(table[keys]):
+        full = table.to_html(escape=True, index=False, max_rows=200, float_format=_fmt, na_rep="unknown")
+        out += f"<details><summary>All {len(table.columns)} columns</summary>{full}</details>"
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe copy of section data: NaN and NA become None, NumPy scalars plain numbers."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (np.integer, np.floating, np.bool_)):
+        value = value.item()
+    if value is None or (isinstance(value, float) and not np.isfinite(value)) or value is pd.NA:
+        return None
+    return value if isinstance(value, (str, int, float, bool)) else str(value)
+
+
 def _fmt(value: float) -> str:
-    if value == 0 or not np.isfinite(value):
-        return f"{value}"
-    return f"{value:,.4g}" if abs(value) < 1e6 else f"{value:,.0f}"
+    """One number format: thousands separated, 4 significant digits below 1,000, no exponents above."""
+    if not np.isfinite(value):
+        return "unknown" if np.isnan(value) else f"{value}"
+    if value == 0:
+        return "0"
+    return f"{value:,.4g}" if abs(value) < 1000 else f"{value:,.0f}"

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from aiscale.report.context import Context, Section, cost_of, empty_section
+from aiscale.report.context import Context, Section, cost_of, empty_section, why_not
 
 STUCK_REPEATS = 3
 
@@ -34,12 +34,13 @@ def spend(ctx: Context) -> Section:
     if cost.notna().sum() == 0:
         calls = int(facts["n_llm_calls"].fillna(0).sum())
         detail = f" ({calls:,} LLM calls)" if calls else ""
-        return Section(f"Cost is unknown: none of the {len(facts):,} traces{detail} has a price or a "
+        return why_not(f"Cost is unknown: none of the {len(facts):,} traces{detail} has a price or a "
                        "reported cost. It is not zero; add a price sheet or token counts.")
     table = (facts.assign(cost=cost).groupby("variant", dropna=False)["cost"]
-             .agg(traces="size", priced="count", total="sum", mean="mean", p50="median",
-                  p90=lambda s: s.quantile(0.9), p99=lambda s: s.quantile(0.99))
+             .agg(traces="size", priced="count", total=lambda s: s.sum(min_count=1), mean="mean",
+                  p50="median", p90=lambda s: s.quantile(0.9), p99=lambda s: s.quantile(0.99))
              .reset_index())
+    table.insert(3, "unknown", table["traces"] - table["priced"])
     table["p99/p50"] = table["p99"] / table["p50"]
     p50, p99 = cost.quantile(0.5), cost.quantile(0.99)
     unpriced = int((cost.isna()).sum())
@@ -51,7 +52,10 @@ def spend(ctx: Context) -> Section:
     plotted = facts.assign(cost=cost).loc[cost > 0]
     sns.ecdfplot(data=plotted, x="cost", hue="variant", complementary=True, log_scale=(True, True), ax=ax)
     ax.set(xlabel=f"cost per trace (USD, {column})", ylabel="share of traces above")
-    return Section(finding, figure=fig, table=table)
+    data = {"cost_total": cost.sum(min_count=1), "cost_source": column, "priced": int(cost.notna().sum()),
+            "unknown": unpriced, "variant_totals": dict(zip(table["variant"].astype(str), table["total"],
+                                                           strict=True))}
+    return Section(finding, figure=fig, table=table, data=data)
 
 
 def iterations(ctx: Context) -> Section:
@@ -84,7 +88,7 @@ def latency(ctx: Context) -> Section:
         return empty
     facts = ctx.facts
     if facts["latency_s"].notna().sum() == 0:
-        return Section("Latency is unknown: the source has no timestamps.")
+        return why_not("Latency is unknown: the source has no timestamps.")
     table = facts.groupby("variant", dropna=False)["latency_s"].agg(
         traces="count", p50="median", p95=lambda s: s.quantile(0.95), p99=lambda s: s.quantile(0.99)
     ).reset_index()

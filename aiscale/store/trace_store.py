@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from aiscale import schema
-from aiscale.facts.on_duckdb import bound_memory, quiet_progress, rollup_on_duckdb
+from aiscale.facts.on_duckdb import bound_memory, price_span_frame, quiet_progress, rollup_on_duckdb
 from aiscale.facts.rollup import finish, merged_traces_sql
 from aiscale.facts.window import in_window, window_days
 from aiscale.loaders import expand_paths
@@ -45,6 +45,8 @@ from aiscale.store.manifest import TABLES, list_parts, read_manifest, write_mani
 from aiscale.store.safe_output import neutralise_formulas, write_atomically
 
 Engine = Literal["duckdb", "spark"]
+PRICING_COLUMNS = ("trace_id", "span_id", "parent_id", "kind", "start_time", "status", "provider", "model",
+                   *schema.TOKEN_COLUMNS)
 
 
 class TraceStore:
@@ -184,9 +186,9 @@ class TraceStore:
         with self.connect() as con:
             return con.execute(query).df()
 
-    def spans(self, *, columns: list[str] | None = None,
-              trace_ids: list[str] | None = None) -> pd.DataFrame:
-        """Return spans as a pandas frame, ordered by trace and start.
+    def spans(self, *, columns: list[str] | None = None, trace_ids: list[str] | None = None,
+              prices: str | Path | pd.DataFrame | None = None, priced: bool = True) -> pd.DataFrame:
+        """Return spans as a pandas frame, ordered by trace and start, priced as the facts are.
 
         Parameters
         ----------
@@ -195,19 +197,36 @@ class TraceStore:
             of the memory on large stores).
         trace_ids : list of str, optional
             Only these traces.
+        prices : path or DataFrame, optional
+            A price sheet that overrides genai-prices (the same one given to :meth:`facts`).
+        priced : bool, default=True
+            Add ``cost_usd`` (aiscale's price of each LLM call, null when unpriced and on
+            other spans) and ``priced``, computed with the same rates and rules as
+            :meth:`facts`: per trace, the LLM calls' ``cost_usd`` sum to the facts' cost.
         """
         wanted = list(columns) if columns else list(schema.SPAN_COLUMNS)
         unknown = sorted(set(wanted) - set(schema.SPAN_COLUMNS))
         if unknown:
             raise ValueError(f"The value for `columns` must be canonical span columns "
                              f"{list(schema.SPAN_COLUMNS)}, but {unknown} was passed.")
+        read = wanted + [c for c in PRICING_COLUMNS if priced and c not in wanted]
         with self.connect() as con:
             where = ""
             if trace_ids is not None:
                 con.register("wanted_traces", pd.DataFrame({"trace_id": pd.Series(list(trace_ids), dtype=str)}))
                 where = " WHERE trace_id IN (SELECT trace_id FROM wanted_traces)"
-            return con.execute(f"SELECT {', '.join(wanted)} FROM spans{where} "
-                               "ORDER BY trace_id, start_time, span_id").df()
+            frame = con.execute(f"SELECT {', '.join(read)} FROM spans{where} "
+                                "ORDER BY trace_id, start_time, span_id").df()
+        if not priced:
+            return frame
+        frame = price_span_frame(frame, self.rates(prices=prices))
+        return frame[[*wanted, "cost_usd", "priced"]]
+
+    def rates(self, *, prices: str | Path | pd.DataFrame | None = None) -> pd.DataFrame | None:
+        """The rate table of every (provider, model, day) of the store's LLM calls (None when none)."""
+        keys = self.sql("SELECT provider, model, CAST(start_time AS DATE) AS day, count(*) AS n_calls "
+                        "FROM spans WHERE kind = 'llm' GROUP BY ALL")
+        return rate_table(keys, prices=prices) if len(keys) else None
 
     def traces(self) -> pd.DataFrame:
         """Return one row per trace (trace rows merged across files)."""
@@ -244,9 +263,7 @@ class TraceStore:
         if engine not in ("duckdb", "spark"):
             raise ValueError(f"The value for `engine` must be one of ['duckdb', 'spark'], but {engine!r} was passed.")
         low, high, days = window_days(since, until)
-        keys = self.sql("SELECT provider, model, CAST(start_time AS DATE) AS day, count(*) AS n_calls "
-                        "FROM spans WHERE kind = 'llm' GROUP BY ALL")
-        rates = rate_table(keys, prices=prices) if len(keys) else None
+        rates = self.rates(prices=prices)
         stored = self.sql("SELECT * FROM facts_raw")
         parts = {name: self.parts(name, days=days) for name in ("spans", "traces")}
         if engine == "spark":

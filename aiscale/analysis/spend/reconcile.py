@@ -118,7 +118,7 @@ def reconcile(data, *, by: str | None = None, prices: str | Path | pd.DataFrame 
         the gap (reported minus aiscale) in USD and percent; ``plot()`` a log-log scatter.
     """
     if hasattr(data, "spans") and callable(data.spans):
-        data = data.spans()
+        data = data.spans(priced=False)  # priced below, with `prices`
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"`data` must be a TraceStore or a DataFrame, but {type(data).__name__} "
                         "was passed.")

@@ -1,0 +1,163 @@
+"""Money in the reports: unknown cost is never $0, one price sheet for facts and spans, spans priced.
+
+Each test here failed before the fix it guards (issue 15, items 1-4).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import aiscale
+from aiscale.analysis._result import trace_cost
+from aiscale.report import sections_analysis as analysis
+from aiscale.report import sections_core as core
+from aiscale.report import sections_investigate as investigate
+from aiscale.report import sections_loops as loops
+from aiscale.report import sections_money as money
+from aiscale.report.context import cost_of, open_context
+
+REPO = Path(__file__).resolve().parents[1]
+REAL = REPO.parent / "shared" / "data" / "real"
+TAU2 = REAL / "tau2-bench-results"
+PER_CALL = 0.01
+
+
+@pytest.fixture(scope="module")
+def demo_store(tmp_path_factory):
+    return aiscale.load([REPO / "data" / "demo"], store=tmp_path_factory.mktemp("demo") / "store")
+
+
+@pytest.fixture(scope="module")
+def flat_sheet(tmp_path_factory):
+    """Every model at a flat price per call: the true cost of a trace is PER_CALL x its billed calls."""
+    path = tmp_path_factory.mktemp("sheet") / "prices.yaml"
+    path.write_text(f"- model: '*'\n  per_call_usd: {PER_CALL}\n")
+    return path
+
+
+def _newer_tau2(path: Path, out: Path) -> Path:
+    """The real gpt-4.1 airline file as tau2's newer schema writes it: usage, raw_data, cost all null."""
+    document = json.loads(path.read_text())
+    for simulation in document["simulations"]:
+        for message in simulation["messages"]:
+            if message["role"] == "assistant":
+                message.update(usage=None, raw_data=None, cost=None)
+        simulation["agent_cost"] = None
+    out.write_text(json.dumps(document))
+    return out
+
+
+def _agent_turns(path: Path, *, with_errors: bool = True) -> pd.Series:
+    """Assistant messages after the first user message (the LLM calls), per simulation id.
+
+    ``with_errors=False`` leaves out turns flagged with ``errors``: failed attempts, not iterations.
+    """
+    document = json.loads(path.read_text())
+    counts = {}
+    for simulation in document["simulations"]:
+        roles = [m["role"] for m in simulation["messages"]]
+        first_user = roles.index("user") if "user" in roles else len(roles)
+        counts[f"{path.stem}/{simulation['id']}"] = sum(
+            m["role"] == "assistant" and (with_errors or not m.get("errors"))
+            for m in simulation["messages"][first_user:])
+    return pd.Series(counts)
+
+
+def test_tau2_assistant_turns_without_usage_are_llm_calls_of_unknown_cost(tmp_path):
+    newer = _newer_tau2(TAU2 / "gpt-4.1_airline_default_gpt-4.1_1trials.json", tmp_path / "newer.json")
+    store = aiscale.load([newer], store=tmp_path / "s")
+    facts = store.facts().set_index("trace_id")
+    turns = _agent_turns(newer).reindex(facts.index)
+    assert (turns > 0).all() and len(facts) == 20
+    ok_turns = _agent_turns(newer, with_errors=False).reindex(facts.index)
+    assert (facts["n_llm_calls"] == turns).all() and (facts["iterations"] == ok_turns).all()
+    assert (facts["unpriced_llm_calls"] == ok_turns).all()
+    assert facts["cost_usd"].isna().all() and facts["reported_cost_usd"].isna().all()
+    spans = store.spans(columns=["trace_id", "kind", "attributes"])
+    llm = spans.loc[spans["kind"] == "llm"]
+    assert llm["attributes"].str.contains('"usage_missing":true').all()
+    assert llm["cost_usd"].isna().sum() == ok_turns.sum()  # failed attempts without usage are billed 0
+    section = core.spend(open_context(store.root))
+    assert section.status == "why not" and "Cost is unknown" in section.finding and "not zero" in section.finding
+
+
+def test_tau2_greeting_is_still_not_a_call_and_priced_turns_are_unchanged(tmp_path):
+    path = TAU2 / "gpt-4.1_airline_default_gpt-4.1_1trials.json"
+    facts = aiscale.load([path], store=tmp_path / "s").facts().set_index("trace_id")
+    assert (facts["n_llm_calls"] == _agent_turns(path).reindex(facts.index)).all()
+    document = json.loads(path.read_text())
+    reported = sum(s["agent_cost"] for s in document["simulations"])
+    assert facts["reported_cost_usd"].sum() == pytest.approx(reported)
+
+
+def test_a_reported_cost_of_zero_for_calls_that_used_tokens_is_unknown_not_free(tmp_path):
+    facts = pd.DataFrame({"cost_usd": [None, None, 2.0], "reported_cost_usd": [0.0, 0.0, None],
+                          "output_tokens": [100, 0, 5], "n_llm_calls": [3, 0, 1]})
+    values, source = trace_cost(facts)
+    assert np.isnan(values[0]) and values[1] == 0.0 and values[2] == 2.0  # no call at all: truly 0
+    store = aiscale.load([TAU2 / "qwen2.5_7b_airline_default_gpt-4.1-2025-04-14_1trials.json",
+                          TAU2 / "gpt-4.1_airline_default_gpt-4.1_1trials.json"], store=tmp_path / "s")
+    ctx = open_context(store.root)
+    local = ctx.facts["variant"] == "ollama_chat/qwen2.5:7b"
+    assert local.sum() == 50 and (ctx.facts.loc[local, "reported_cost_usd"] == 0).all()
+    assert cost_of(ctx.facts)[0][local].isna().all()
+    section = analysis.frontier(ctx)
+    assert section.data["unpriced_variants"] == ["ollama_chat/qwen2.5:7b"]
+    assert pd.isna(section.data["mean_cost"]["ollama_chat/qwen2.5:7b"])
+    assert "ollama_chat/qwen2.5:7b" in section.finding.split("off the cost axis")[1]
+    spend = core.spend(ctx)
+    assert pd.isna(spend.data["variant_totals"]["ollama_chat/qwen2.5:7b"])
+    assert spend.data["unknown"] == 50
+
+
+def test_spans_are_priced_as_the_facts_with_and_without_a_price_sheet(demo_store, flat_sheet):
+    for prices in (None, flat_sheet):
+        facts = demo_store.facts(prices=prices).set_index("trace_id")
+        spans = demo_store.spans(columns=["trace_id", "span_id", "kind"], prices=prices)
+        per_trace = spans.loc[spans["kind"] == "llm"].groupby("trace_id")["cost_usd"].sum()
+        assert np.allclose(per_trace.reindex(facts.index).fillna(0), facts["cost_usd"], rtol=1e-12)
+        assert spans.loc[spans["kind"] != "llm", "cost_usd"].isna().all()
+    billed = spans.loc[spans["kind"] == "llm", "cost_usd"]
+    assert set(billed.round(12)) <= {PER_CALL, 0.0}  # a failed attempt without usage is billed 0
+    by_model = aiscale.cost_attribution(demo_store.spans(), by="model").summary()
+    assert by_model["cost_usd"].sum() == pytest.approx(demo_store.facts()["cost_usd"].sum())
+
+
+def test_span_sections_use_the_price_sheet(demo_store, flat_sheet):
+    ctx = open_context(demo_store.root, prices=str(flat_sheet))
+    facts = ctx.facts
+    truth = PER_CALL * facts["n_llm_calls"].astype(float)
+    failed_free = (truth - facts["cost_usd"]).round(12) / PER_CALL  # failed attempts billed 0
+    assert (failed_free >= 0).all() and np.allclose(failed_free, failed_free.round())
+    section = money.attribution(ctx)
+    assert section.data["cost_total"] == pytest.approx(facts["cost_usd"].sum())
+    assert section.data["attribution_total"] == pytest.approx(section.data["cost_total"])
+    per_model = section.table.set_index("model")
+    llm = ctx.spans.loc[ctx.spans["kind"] == "llm"]
+    expected = llm.groupby("model")["cost_usd"].sum()
+    assert np.allclose(per_model.loc[expected.index, "cost_usd"], expected)
+    assert (expected <= PER_CALL * llm.groupby("model").size() + 1e-9).all()
+    top = investigate.expensive_traces(ctx, top=3)
+    listed = pd.Series(top.data["listed"])
+    assert np.allclose(listed, facts.set_index("trace_id").loc[listed.index, "cost_usd"])
+
+
+def test_stuck_loop_spend_is_the_priced_calls_after_the_loop_began(demo_store):
+    truth = json.loads((REPO / "data" / "demo" / "truth.json").read_text())
+    ctx = open_context(demo_store.root)
+    section = loops.pathologies(ctx)
+    after = section.data["wasted"]["after stuck loops began"]
+    total = ctx.facts["cost_usd"].sum()
+    assert 0.05 * total < after < 0.2 * total  # about $2.58 of $25.31 on the demo, not $0
+    stuck = aiscale.stuck_loops(ctx.spans, facts=ctx.facts)
+    found = stuck.table.loc[stuck.table["stuck"]]
+    assert set(found["trace_id"]) == set(truth["stuck_trace_ids"])
+    llm = ctx.spans.loc[(ctx.spans["kind"] == "llm") & ctx.spans["trace_id"].isin(found["trace_id"])]
+    since = found.set_index("trace_id")["stuck_since"]
+    later = llm.loc[llm["start_time"] > since.reindex(llm["trace_id"]).to_numpy()]
+    assert after == pytest.approx(later["cost_usd"].sum())

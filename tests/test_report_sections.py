@@ -1,0 +1,112 @@
+"""Report sections on real data and the demo: headlines, groups, caps, baselines (issue 15, items 6-11).
+
+Sections are called in-process on contexts opened from real stores; each test failed before
+the fix it guards.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import aiscale
+from aiscale.report import sections_analysis as analysis
+from aiscale.report import sections_investigate as investigate
+from aiscale.report import sections_loops as loops
+from aiscale.report.context import MIN_GROUP, Context, _fmt, merge_aliases, open_context
+
+REPO = Path(__file__).resolve().parents[1]
+REAL = REPO.parent / "shared" / "data" / "real"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    return aiscale.load([REPO / "data" / "demo"], store=tmp_path_factory.mktemp("demo") / "store").root
+
+
+@pytest.fixture(scope="module")
+def mini(tmp_path_factory):
+    return aiscale.load([REAL / "mini-swe-agent-gemini3-verified"],
+                        store=tmp_path_factory.mktemp("mini") / "store").root
+
+
+def test_provider_prefixed_aliases_are_one_variant():
+    labels = pd.Series(["google/gemini-3-pro-preview"] * 29 + ["@google/gemini-3-pro-preview", "gpt-4o"])
+    merged, notes = merge_aliases(labels)
+    assert merged.value_counts().to_dict() == {"google/gemini-3-pro-preview": 30, "gpt-4o": 1}
+    assert notes == ["'@google/gemini-3-pro-preview' counted as 'google/gemini-3-pro-preview'"]
+
+
+def test_no_headline_from_a_variant_below_the_minimum(mini):
+    ctx = open_context(mini, with_spans=False)
+    lone = ctx.facts.iloc[[0]].assign(variant="openrouter-mirror/lucky", success=True, trace_id="lone",
+                                      latency_s=1e6)
+    facts = pd.concat([ctx.facts, lone], ignore_index=True)
+    wide = Context(facts=facts, spans=None, store=None)
+    for section in (analysis.reliability(wide), analysis.latency(wide)):
+        assert "lucky" not in section.finding and "gemini-3-pro-preview" in section.finding
+        assert section.data["headline_n"] >= MIN_GROUP and f"at least {MIN_GROUP}" in section.note
+    few = Context(facts=facts.iloc[:5], spans=None, store=None)
+    assert analysis.reliability(few).finding.startswith(f"No variant has {MIN_GROUP} or more")
+
+
+def test_iterations_fitted_per_variant_at_each_cap(demo, mini):
+    section = loops.iteration_fit(open_context(mini, with_spans=False))
+    assert section.table["step_cap"].tolist() == ["250"]  # mini-swe-agent's step_limit
+    demo_ctx = open_context(demo, with_spans=False)
+    section = loops.iteration_fit(demo_ctx)
+    assert sorted(section.table["variant"]) == sorted(demo_ctx.facts["variant"].unique())
+    assert "step cap unknown" in section.finding  # the demo's OTLP does not state caps
+    stopped = pd.DataFrame({"iterations": [5, 9], "success": [False, False],
+                            "metadata": ['{"termination_reason":"max_steps","step_cap":200}', '{}']})
+    assert loops.loop_caps(stopped)["censored"].tolist() == [True, False]
+
+
+def test_budget_is_per_variant(demo):
+    ctx = open_context(demo)
+    section = loops.budget(ctx)
+    assert len(section.table) == ctx.facts["variant"].nunique() == 4
+    assert section.table["knee_cap"].nunique() > 1  # variants with different caps are not pooled
+
+
+def test_cost_investigation_finds_the_planted_jump_per_variant(demo):
+    ctx = open_context(demo, since="2025-06-09", with_spans=False)
+    section = investigate.versus_baseline(ctx, store=str(demo), baseline_since="2025-06-02",
+                                          baseline_until="2025-06-09")
+    assert "strong output_tokens_per_call +" in section.finding  # output tokens x1.6 on strong
+    assert "all variants" in set(section.table["variant"]) or section.data["tests"] > 6
+
+
+def test_sections_that_cannot_apply_say_why(demo, tmp_path):
+    week = open_context(demo, since="2025-06-13", with_spans=False)
+    drift = analysis.drift(week)
+    assert drift.status in ("finding", "why not") and "not computed" not in drift.finding
+    if drift.table is not None:
+        assert drift.table["p_value"].notna().all()  # no rows of "too few traces" under p-values
+    tau2 = aiscale.load(sorted((REAL / "tau2-bench-results").glob("*trials.json")), store=tmp_path / "t")
+    forecast = analysis.forecast(open_context(tau2.root, with_spans=False), traffic_per_day=None,
+                                 horizon_days=30, budget_usd=None)
+    assert forecast.status == "why not" and "traffic_per_day" in forecast.finding
+    assert "not steady traffic" in forecast.finding
+
+
+def test_compare_picks_the_two_best_and_says_why(tmp_path):
+    store = aiscale.load([REAL / "swebench-bash-only-leaderboard" / "leaderboards.json"], store=tmp_path / "s")
+    ctx = open_context(store.root, with_spans=False)
+    section = investigate.comparison(ctx)
+    rates = ctx.facts.groupby("variant")["success"].mean().sort_values(ascending=False)
+    assert {section.data["a"], section.data["b"]} == set(rates.index[:2])
+    assert "two best on success" in section.note and "<aiscale." not in section.note
+    assert list(section.table.columns) == ["quantity", "value"]
+    apart = Context(facts=pd.DataFrame({"variant": ["x"] * 12 + ["y"] * 12, "success": [True, False] * 12,
+                                        "task_id": [f"a{i}" for i in range(12)] + [f"b{i}" for i in range(12)]}),
+                    spans=None, store=None)
+    lonely = investigate.comparison(apart)
+    assert lonely.status == "why not" and "no task in common" in lonely.finding
+
+
+def test_numbers_have_one_format():
+    assert [_fmt(v) for v in (865_100.0, 25_597_231.0, 0.01234, float("nan"), 0.0)] == [
+        "865,100", "25,597,231", "0.01234", "unknown", "0"]
