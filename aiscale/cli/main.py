@@ -20,8 +20,10 @@ from aiscale.cli.check import add_check_command
 from aiscale.cli.exits import EXIT_USAGE
 from aiscale.cli.report import add_report_command
 from aiscale.cli.simulate import add_simulate_command
+from aiscale.cli.spend import add_spend_command
 from aiscale.cli.store import add_store_commands
 from aiscale.cli.terminal import PrintableStream
+from aiscale.cli.whatif import add_whatif_command
 from aiscale.store.lock import StoreBusyError
 
 
@@ -42,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_simulate_command(commands)
     add_report_command(commands)
     add_check_command(commands)
+    add_spend_command(commands)
+    add_whatif_command(commands)
     return parser
 
 
