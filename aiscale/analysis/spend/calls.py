@@ -38,12 +38,12 @@ PriceSheet = str | Path | pd.DataFrame | None
 
 
 def is_store(data) -> bool:
-    """True for a trace store (anything with ``spans()``, ``traces()`` and ``sql()``)."""
-    return all(callable(getattr(data, name, None)) for name in ("spans", "traces", "sql"))
+    """True for a trace store (anything with ``spans()``, ``traces()``, ``sql()``, ``connect()``)."""
+    return all(callable(getattr(data, name, None)) for name in ("spans", "traces", "sql", "connect"))
 
 
 def llm_calls(data, *, prices: PriceSheet = None, since=None, until=None,
-              parts: bool = False) -> pd.DataFrame:
+              parts: bool = False, trace_ids=None) -> pd.DataFrame:
     """Return the priced LLM calls of a store or spans frame in ``[since, until)``.
 
     Parameters
@@ -56,6 +56,8 @@ def llm_calls(data, *, prices: PriceSheet = None, since=None, until=None,
         Keep calls that started in ``[since, until)``.
     parts : bool, default=False
         Also return the cost terms and rates (see :func:`aiscale.pricing.rates.price_spans`).
+    trace_ids : list of str, optional
+        Only the calls of these traces.
 
     Returns
     -------
@@ -66,7 +68,9 @@ def llm_calls(data, *, prices: PriceSheet = None, since=None, until=None,
     """
     from aiscale.pricing.rates import price_frame
 
-    calls = _store_calls(data) if is_store(data) else _frame_calls(data)
+    calls = _store_calls(data, trace_ids) if is_store(data) else _frame_calls(data)
+    if trace_ids is not None:
+        calls = calls.loc[calls["trace_id"].isin(list(trace_ids))]
     started = pd.to_datetime(calls["start_time"], utc=True)
     keep = np.ones(len(calls), dtype=bool)
     if since is not None:
@@ -79,17 +83,28 @@ def llm_calls(data, *, prices: PriceSheet = None, since=None, until=None,
     return priced
 
 
-def _store_calls(store) -> pd.DataFrame:
+def _store_calls(store, trace_ids=None) -> pd.DataFrame:
     columns = [c for c in SPAN_COLUMNS if c != "attributes"]
-    calls = store.sql(f"SELECT {', '.join(columns)}, {_ttl_sql()} FROM spans WHERE kind = 'llm' "
-                      "ORDER BY trace_id, start_time, span_id")
+    with store.connect() as con:
+        where = ""
+        if trace_ids is not None:
+            con.register("wanted", pd.DataFrame({"trace_id": pd.Series(list(trace_ids), dtype=str)}))
+            where = " AND trace_id IN (SELECT trace_id FROM wanted)"
+        calls = con.execute(f"SELECT {', '.join(columns)}, {_ttl_sql()} FROM spans WHERE kind = 'llm'"
+                            f"{where} ORDER BY trace_id, start_time, span_id").df()
     return _with_labels(calls, store.traces())
 
 
 def _frame_calls(spans: pd.DataFrame) -> pd.DataFrame:
     check_columns(spans, ["trace_id", "start_time", "model"], "spans")
+    from aiscale.pricing.rates import COST_PARTS, RATE_COLUMNS
+
     calls = spans.loc[spans["kind"] == "llm"] if "kind" in spans.columns else spans
-    calls = calls.reset_index(drop=True)
+    priced = {"cost_usd", "priced", "price_source", *COST_PARTS, *RATE_COLUMNS}
+    calls = calls.drop(columns=[c for c in calls.columns if c in priced]).reset_index(drop=True)
+    ttl_columns = ["cache_write_1h_tokens", "cache_write_5m_tokens"]
+    if "attributes" not in calls.columns and set(ttl_columns) <= set(calls.columns):
+        return _with_labels(calls, None)  # already read (calls of an earlier llm_calls)
     if "attributes" in calls.columns:
         con = duckdb.connect()
         con.register("calls_in", calls[["attributes"]].astype({"attributes": "string"}))
