@@ -158,7 +158,7 @@ def test_every_notebook_renders_on_the_demo(demo_store, tmp_path, notebook):
         assert "strong output_tokens_per_call +" in page
         assert "Prompt caching served" in page and "over 14 day(s)" in page
     if notebook == "cost-investigation":  # leads with the decomposition against the baseline
-        assert page.index("Spend went from") < page.index("Most expensive traces")
+        assert page.index("Spend went from") < page.index("costliest traces hold")
 
 
 @pytest.mark.parametrize("notebook", ["overview", "cost-investigation"])

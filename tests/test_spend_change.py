@@ -145,3 +145,18 @@ def test_per_group_terms_and_errors(planted):
     spans, traces, _ = planted
     with pytest.raises(ValueError, match="Both windows need priced traces"):
         aiscale.spend_change(spans, traces=traces, at="2024-01-01", n_boot=10)
+
+
+@pytest.mark.slow
+def test_interval_coverage_of_each_planted_term_over_replications():
+    truth = _true_terms(_population_factors(seed=99), n_a=1000)
+    hits = {term: 0 for term in truth}
+    reps = 40
+    for seed in range(reps):
+        spans, traces = _planted(1000, seed=100 + seed)
+        table = aiscale.spend_change(spans, traces=traces, at=B_START, period="7D", prices=SHEET,
+                                     n_boot=400, seed=seed).summary().set_index("term")
+        for term, value in truth.items():
+            hits[term] += table.loc[term, "lower"] <= value <= table.loc[term, "upper"]
+    # 95% intervals over 40 runs: at least 34 cover (P(X <= 33 | 0.95) < 2%)
+    assert all(h >= 34 for h in hits.values()), hits
