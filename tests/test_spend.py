@@ -77,6 +77,14 @@ def test_cli_table_json_and_csv(mini_store, capsys):
     assert sum(r["cost_usd"] for r in rows) == pytest.approx(facts["cost_usd"].sum())
     assert main(["spend", "--store", str(mini_store.root), "--group", "variant", "--csv"]) == 0
     assert capsys.readouterr().out.startswith("period,variant,traces,calls")
+    evil = _spans().assign(model="=HYPERLINK(1)")  # a model name a spreadsheet would run
+    evil_store = aiscale.load([], store=mini_store.root.parent / "evil")
+    from aiscale.sim.simulate import write_parquet
+    write_parquet(evil.assign(span_id=["1", "2", "3", "4"]), pd.DataFrame({"trace_id": ["a", "b", "c"]}),
+                  mini_store.root.parent / "evil-src")
+    evil_store.load([mini_store.root.parent / "evil-src"])
+    assert main(["spend", "--store", str(evil_store.root), "--csv"]) == 0
+    assert "'=HYPERLINK(1)" in capsys.readouterr().out
     assert main(["spend", "--store", str(mini_store.root), "--since", "2099-01-01"]) == 0
     assert "no LLM calls" in capsys.readouterr().out
     assert main(["spend", "--store", "/nonexistent/store"]) == 2

@@ -56,7 +56,9 @@ def _cmd_spend(args: argparse.Namespace) -> int:
     if args.json:
         print(table.to_json(orient="records", indent=1))
     elif args.csv:
-        print(table.to_csv(index=False), end="")
+        from aiscale.store.safe_output import neutralise_formulas
+
+        print((table if args.raw_csv else neutralise_formulas(table)).to_csv(index=False), end="")
     else:
         print(readable(table, ["cost_usd"]) if len(table) else "no LLM calls in this window")
         for note in result.notes:
@@ -77,4 +79,6 @@ def add_spend_command(commands) -> None:
     out = cmd.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="JSON records instead of a table")
     out.add_argument("--csv", action="store_true", help="CSV instead of a table")
+    cmd.add_argument("--raw-csv", action="store_true",
+                     help="keep text cells that start like a formula as they are (CSV only)")
     cmd.set_defaults(handler=_cmd_spend)
