@@ -7,7 +7,7 @@ model)::
 
 with ``N`` traces, ``s_g`` the share of traces in group g (**mix**), ``k_g`` LLM calls per
 trace (**calls per trace**), ``u_g`` the cost of a call at fixed reference prices (**work per
-call**: tokens and cache use; each model priced on the first day it is seen in either window)
+call**: tokens and cache use; each model priced on the first day it is seen in the data given)
 and ``P_g`` actual cost over the reference cost (**price**: per-token rates alone). The
 change ``C_b - C_a`` is split over the five factors by their Shapley values (the average,
 over every order of switching the factors from window a to window b, of each factor's
