@@ -39,7 +39,13 @@ _PUBLIC = {
     "sample_size": "aiscale.analysis.reliability.power",
     "score_mean": "aiscale.analysis.reliability.rates",
     "success_rate": "aiscale.analysis.reliability.rates",
+    "check_rules": "aiscale.analysis.change.alerts",
+    "cache_savings": "aiscale.analysis.spend.cache",
+    "spend_change": "aiscale.analysis.spend.decompose",
+    "spend": "aiscale.analysis.spend.over_time",
     "reconcile": "aiscale.analysis.spend.reconcile",
+    "whatif": "aiscale.analysis.spend.whatif",
+    "call_latency": "aiscale.analysis.tradeoffs.call_latency",
     "cost_attribution": "aiscale.analysis.tokens.attribution",
     "fit_distribution": "aiscale.analysis.tokens.distributions",
     "cost_drivers": "aiscale.analysis.tokens.drivers",
@@ -61,6 +67,7 @@ _PUBLIC = {
 }
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
+    from aiscale.analysis.change.alerts import check_rules
     from aiscale.analysis.change.drift import change_point, drift
     from aiscale.analysis.change.forecast import forecast
     from aiscale.analysis.loops.cost_growth import cost_growth
@@ -78,12 +85,17 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         sample_size,
     )
     from aiscale.analysis.reliability.rates import score_mean, success_rate
+    from aiscale.analysis.spend.cache import cache_savings
+    from aiscale.analysis.spend.decompose import spend_change
+    from aiscale.analysis.spend.over_time import spend
     from aiscale.analysis.spend.reconcile import reconcile
+    from aiscale.analysis.spend.whatif import whatif
     from aiscale.analysis.tokens.attribution import cost_attribution
     from aiscale.analysis.tokens.distributions import fit_distribution
     from aiscale.analysis.tokens.drivers import cost_drivers
     from aiscale.analysis.tokens.predictability import predictability
     from aiscale.analysis.tokens.tails import tail_index
+    from aiscale.analysis.tradeoffs.call_latency import call_latency
     from aiscale.analysis.tradeoffs.cascade import cascade, retry
     from aiscale.analysis.tradeoffs.frontier import frontier, frontier_from_runs
     from aiscale.analysis.tradeoffs.latency import latency
@@ -111,11 +123,12 @@ def __dir__() -> list[str]:
 __version__ = "0.1.0"
 
 __all__ = [
-    "TraceStore", "__version__", "cascade", "change_point", "compare", "consistency",
-    "cost_attribution", "cost_drivers", "cost_growth", "drift", "fit_distribution",
-    "fit_iterations", "forecast", "formats", "frontier", "frontier_from_runs",
-    "iteration_hazard", "iterations_by_outcome", "latency", "load", "load_facts",
-    "loop_budget", "minimum_detectable_effect", "pass_at_k", "pass_hat_k", "predictability",
-    "price_frame", "rate_table", "reconcile", "retry", "rollup_frames", "runs_needed",
-    "sample_size", "score_mean", "simulate", "stuck_loops", "success_rate", "tail_index", "wasted_spend",
+    "TraceStore", "__version__", "cache_savings", "call_latency", "cascade", "change_point",
+    "check_rules", "compare", "consistency", "cost_attribution", "cost_drivers", "cost_growth",
+    "drift", "fit_distribution", "fit_iterations", "forecast", "formats", "frontier",
+    "frontier_from_runs", "iteration_hazard", "iterations_by_outcome", "latency", "load",
+    "load_facts", "loop_budget", "minimum_detectable_effect", "pass_at_k", "pass_hat_k",
+    "predictability", "price_frame", "rate_table", "reconcile", "retry", "rollup_frames",
+    "runs_needed", "sample_size", "score_mean", "simulate", "spend", "spend_change",
+    "stuck_loops", "success_rate", "tail_index", "wasted_spend", "whatif",
 ]

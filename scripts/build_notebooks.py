@@ -44,6 +44,7 @@ from aiscale.report import sections_core as core
 from aiscale.report import sections_investigate as investigate
 from aiscale.report import sections_loops as loops
 from aiscale.report import sections_money as money
+from aiscale.report import sections_spend as spend
 ctx = sections.open_context(store, since=since, until=until, variants=variants, prices=prices,
                             columns=columns)
 {narrow}sections.show(sections.provenance(ctx, dict(store=store, since=since, until=until,
@@ -58,15 +59,25 @@ budget_usd = None
 traffic_per_day = None
 horizon_days = 30
 # the max_tokens cap of the calls, if any: outputs at the cap are right-censored in the fit
-max_output_tokens = None'''),
+max_output_tokens = None
+# what-if: models to re-price every call as (a list; None: the other models the window used)
+whatif_models = None
+# show reported vs computed cost per model when they differ by more than this share
+reconcile_threshold = 0.01'''),
     ("code", OPEN.format(narrow="", extra=", budget_usd=budget_usd, traffic_per_day=traffic_per_day, "
                                          "horizon_days=horizon_days, max_output_tokens=max_output_tokens")),
+    ("md", "## Spend over time"),
+    ("code", "sections.show(spend.spend_over_time(ctx, prices=prices))"),
     ("md", "## Spend"),
     ("code", "sections.show(core.spend(ctx))"),
     ("md", "## Cost distribution and tails"),
     ("code", "sections.show(money.cost_distribution(ctx))"),
     ("md", "## Cost attribution"),
     ("code", "sections.show(money.attribution(ctx))"),
+    ("md", "## Cache savings"),
+    ("code", "sections.show(spend.cache(ctx, prices=prices))"),
+    ("md", "## Reported versus computed cost"),
+    ("code", "sections.show(spend.reported_vs_computed(ctx, threshold=reconcile_threshold, prices=prices))"),
     ("md", "## Token distribution"),
     ("code", "sections.show(money.token_distribution(ctx, max_output_tokens=max_output_tokens))"),
     ("md", "## Iterations"),
@@ -80,17 +91,20 @@ max_output_tokens = None'''),
     ("md", "## Cost, reliability and latency frontier"),
     ("code", "sections.show(analysis.frontier(ctx))"),
     ("md", "## Latency"),
-    ("code", "sections.show(analysis.latency(ctx))"),
+    ("code", "sections.show(analysis.latency(ctx))\nsections.show(spend.call_latency(ctx))"),
     ("md", "## Spend forecast"),
     ("code", "sections.show(analysis.forecast(ctx, traffic_per_day=traffic_per_day, "
              "horizon_days=horizon_days, budget_usd=budget_usd))"),
+    ("md", "## What-if re-pricing"),
+    ("code", "sections.show(spend.whatif(ctx, models=whatif_models, prices=prices))"),
     ("md", "## Drift"),
     ("code", "sections.show(analysis.drift(ctx, alpha=alpha))"),
 ]
 
 INVESTIGATION = [
-    ("md", "# Cost investigation\n\nWhere the money went for one selection of traces, the most "
-           "expensive traces call by call, and what changed against a baseline window."),
+    ("md", "# Cost investigation\n\nWhy spend changed (volume, mix, work per trace, price), where the "
+           "money went for one selection of traces, what caching saved, the most expensive traces call "
+           "by call, and what changed against a baseline window."),
     ("parameters", COMMON_PARAMETERS + '''
 # narrow the selection: models or tools used, users, trace ids (lists), None means no filter
 models = None
@@ -100,13 +114,27 @@ trace_ids = None
 # the baseline window to compare with (ISO dates), and how many traces to list
 baseline_since = None
 baseline_until = None
-top = 10'''),
+top = 10
+# what-if: models to re-price every call as (a list; None: the other models the window used)
+whatif_models = None
+# show reported vs computed cost per model when they differ by more than this share
+reconcile_threshold = 0.01'''),
     ("code", OPEN.format(
         narrow="ctx = investigate.narrow(ctx, models=models, users=users, tools=tools, trace_ids=trace_ids)\n",
         extra=", models=models, tools=tools, users=users, trace_ids=trace_ids, "
               "baseline_since=baseline_since, baseline_until=baseline_until")),
+    ("md", "## Why spend changed"),
+    ("code", "sections.show(spend.why_spend_changed(ctx, store=store, baseline_since=baseline_since, "
+             "baseline_until=baseline_until, prices=prices))"),
     ("md", "## Where the money went"),
-    ("code", "sections.show(core.spend(ctx))\nsections.show(money.attribution(ctx))"),
+    ("code", "sections.show(spend.spend_over_time(ctx, prices=prices))\nsections.show(core.spend(ctx))\n"
+             "sections.show(money.attribution(ctx))"),
+    ("md", "## Cache savings"),
+    ("code", "sections.show(spend.cache(ctx, prices=prices))"),
+    ("md", "## What if the same calls ran elsewhere"),
+    ("code", "sections.show(spend.whatif(ctx, models=whatif_models, prices=prices))"),
+    ("md", "## Reported versus computed cost"),
+    ("code", "sections.show(spend.reported_vs_computed(ctx, threshold=reconcile_threshold, prices=prices))"),
     ("md", "## Most expensive traces"),
     ("code", "sections.show(investigate.expensive_traces(ctx, top=top))"),
     ("md", "## Change versus baseline"),

@@ -105,10 +105,14 @@ def test_chromium_renders_without_console_errors_and_trace_strings_stay_text(sma
 
 
 SECTIONS = {
-    "overview": ["Spend", "Cost distribution and tails", "Cost attribution", "Iterations",
+    "overview": ["Spend over time", "Spend", "Cost distribution and tails", "Cost attribution",
+                 "Cache savings", "Reported versus computed cost", "Iterations",
                  "Loop pathologies", "Loop budget", "Reliability",
-                 "Cost, reliability and latency frontier", "Latency", "Spend forecast", "Drift"],
-    "cost-investigation": ["Where the money went", "Most expensive traces", "Change versus baseline"],
+                 "Cost, reliability and latency frontier", "Latency", "Spend forecast",
+                 "What-if re-pricing", "Drift"],
+    "cost-investigation": ["Why spend changed", "Where the money went", "Cache savings",
+                           "What if the same calls ran elsewhere", "Reported versus computed cost",
+                           "Most expensive traces", "Change versus baseline"],
     "compare": ["Head to head", "Reliability", "Cost, reliability and latency frontier", "Latency"],
 }
 
@@ -152,6 +156,9 @@ def test_every_notebook_renders_on_the_demo(demo_store, tmp_path, notebook):
     assert page.count("data:image/png;base64,") >= (8 if notebook == "overview" else 2)
     if notebook == "overview":  # the demo's planted drift (strong: output tokens x1.6) is found
         assert "strong output_tokens_per_call +" in page
+        assert "Prompt caching served" in page and "over 14 day(s)" in page
+    if notebook == "cost-investigation":  # leads with the decomposition against the baseline
+        assert page.index("Spend went from") < page.index("costliest traces hold")
 
 
 @pytest.mark.parametrize("notebook", ["overview", "cost-investigation"])
@@ -161,6 +168,7 @@ def test_notebooks_render_on_real_agent_traces(real_store, tmp_path, notebook):
     out = report(real_store, notebook=notebook, out=tmp_path / f"{notebook}.html", parameters=parameters)
     page = assert_rendered(out, notebook)
     assert "gemini-3-pro-preview" in page
+    assert "Reported and computed cost agree within 1% for every model" in page
     if notebook == "overview":
         assert "gpt-4o" in page
 

@@ -1,7 +1,7 @@
 """The ``aiscale`` command line: one entry point; each command group lives in its own module.
 
 Exit codes: 0 ok; 1 a load quarantined rows (partial load); 2 usage error or unreadable
-input. Every error names the file, the rule and, where known, the fix.
+input; 3 an alert rule of ``aiscale check`` fired. Every error names the file, the rule and, where known, the fix.
 
 Examples
 --------
@@ -19,11 +19,14 @@ import os
 import sys
 from collections.abc import Sequence
 
+from aiscale.cli.check import add_check_command
 from aiscale.cli.exits import EXIT_USAGE
 from aiscale.cli.report import add_report_command
 from aiscale.cli.simulate import add_simulate_command
+from aiscale.cli.spend import add_spend_command
 from aiscale.cli.store import add_store_commands
 from aiscale.cli.terminal import PrintableStream
+from aiscale.cli.whatif import add_whatif_command
 from aiscale.store.lock import StoreBusyError
 
 
@@ -46,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_store_commands(commands)
     add_simulate_command(commands)
     add_report_command(commands)
+    add_check_command(commands)
+    add_spend_command(commands)
+    add_whatif_command(commands)
     return parser
 
 

@@ -121,7 +121,7 @@ def _sheet_rates(row: pd.Series, provider: str | None, model: str, day, n_calls)
     return found
 
 
-def price_spans(llm_spans: ibis.Table, rates: ibis.Table) -> ibis.Table:
+def price_spans(llm_spans: ibis.Table, rates: ibis.Table, *, parts: bool = False) -> ibis.Table:
     """Add ``cost_usd`` (null when unpriced), ``priced`` and ``price_source`` to LLM spans.
 
     Parameters
@@ -131,6 +131,10 @@ def price_spans(llm_spans: ibis.Table, rates: ibis.Table) -> ibis.Table:
         reads and writes are part of input_tokens and reasoning is part of output_tokens.
     rates : ibis.Table
         The output of :func:`rate_table` (as an Ibis table on the same backend).
+    parts : bool, default=False
+        Also add the terms that sum to ``cost_usd`` (:data:`COST_PARTS`, USD, null when
+        unpriced) and the rates behind them (:data:`RATE_COLUMNS`, null when not priced in
+        that unit), for analyses that split cost by token kind (cache savings).
 
     Returns
     -------
@@ -154,12 +158,23 @@ def price_spans(llm_spans: ibis.Table, rates: ibis.Table) -> ibis.Table:
         s._sp == r._rp, s.model == r._rm, s.day == r._rd,
         r._lo.isnull() | (s.input_tokens > r._lo), r._hi.isnull() | (s.input_tokens <= r._hi),
     ])
-    cost, priced = _cost_expression(joined)
-    out = joined.mutate(cost_usd=priced.ifelse(cost, ibis.null("float64")), priced=priced)
-    return out.select(*llm_spans.columns, "cost_usd", "priced", "price_source")
+    terms, priced = _cost_terms(joined)
+    cost = sum(terms.values(), ibis.literal(0.0, "float64"))
+    unknown = ibis.null("float64")
+    extra = {}
+    if parts:
+        extra = {name: priced.ifelse(term, unknown) for name, term in terms.items()}
+        extra |= {c: joined[f"_{c}"] for c in RATE_COLUMNS}
+    out = joined.mutate(cost_usd=priced.ifelse(cost, unknown), priced=priced, **extra)
+    return out.select(*llm_spans.columns, "cost_usd", "priced", "price_source", *extra)
 
 
-def _cost_expression(t: ibis.Table) -> tuple[ibis.Value, ibis.Value]:
+COST_PARTS = ("uncached_input_usd", "cache_read_usd", "cache_write_usd", "output_usd",
+              "reasoning_usd", "call_usd_part")
+
+
+def _cost_terms(t: ibis.Table) -> tuple[dict[str, ibis.Value], ibis.Value]:
+    """The terms of a span's cost (they sum to ``cost_usd``) and whether it is priced."""
     zero = ibis.literal(0, "int64")
     cache_read = t.cache_read_tokens.fill_null(zero)
     cache_write = t.cache_write_tokens.fill_null(zero)
@@ -167,21 +182,22 @@ def _cost_expression(t: ibis.Table) -> tuple[ibis.Value, ibis.Value]:
     inp, out = t._input_usd_per_token, t._output_usd_per_token
     uncached = ibis.greatest(t.input_tokens.fill_null(zero) - cache_read - cache_write, zero)
     visible = ibis.greatest(t.output_tokens.fill_null(zero) - reasoning, zero)
-    cost = (
-        uncached * inp.fill_null(0.0)
-        + cache_read * t._cache_read_usd_per_token.fill_null(inp).fill_null(0.0)
-        + cache_write * t._cache_write_usd_per_token.fill_null(inp).fill_null(0.0)
-        + visible * out.fill_null(0.0)
-        + reasoning * t._reasoning_usd_per_token.fill_null(out).fill_null(0.0)
-        + t._call_usd.fill_null(0.0)
-    )
+    terms = dict(zip(COST_PARTS, (
+        uncached * inp.fill_null(0.0),
+        cache_read * t._cache_read_usd_per_token.fill_null(inp).fill_null(0.0),
+        cache_write * t._cache_write_usd_per_token.fill_null(inp).fill_null(0.0),
+        visible * out.fill_null(0.0),
+        reasoning * t._reasoning_usd_per_token.fill_null(out).fill_null(0.0),
+        t._call_usd.fill_null(0.0),
+    ), strict=True))
     per_token = inp.notnull() | out.notnull()
     tokens_known = t.input_tokens.notnull() & t.output_tokens.notnull()
     priced = (per_token & tokens_known) | (~per_token & t._call_usd.notnull())
-    return cost, priced.fill_null(False)
+    return terms, priced.fill_null(False)
 
 
-def price_frame(spans: pd.DataFrame, *, prices: PriceSheet | None = None) -> pd.DataFrame:
+def price_frame(spans: pd.DataFrame, *, prices: PriceSheet | None = None,
+                parts: bool = False) -> pd.DataFrame:
     """Price a pandas frame of LLM spans (in DuckDB): adds cost_usd, priced, price_source.
 
     Parameters
@@ -191,6 +207,8 @@ def price_frame(spans: pd.DataFrame, *, prices: PriceSheet | None = None) -> pd.
         columns count as unknown).
     prices : path or DataFrame, optional
         A price sheet that wins over genai-prices.
+    parts : bool, default=False
+        Also add the cost terms and rates (see :func:`price_spans`).
 
     Examples
     --------
@@ -215,7 +233,7 @@ def price_frame(spans: pd.DataFrame, *, prices: PriceSheet | None = None) -> pd.
     table = ibis.memtable(_arrow(frame.assign(day=_naive_days(frame["day"]))))
     rate_t = ibis.memtable(_arrow(rates.assign(day=_naive_days(rates["day"]))))
     out = con.to_pandas(price_spans(table.mutate(day=table.day.cast("date")),
-                                    rate_t.mutate(day=rate_t.day.cast("date"))))
+                                    rate_t.mutate(day=rate_t.day.cast("date")), parts=parts))
     return out.drop(columns=["day"])
 
 

@@ -1,0 +1,179 @@
+"""How much prompt caching saves: hit rate, dollars saved, what writes cost, wasted writes.
+
+Per call, from the cost terms of :func:`aiscale.pricing.rates.price_spans` (no second cost
+formula): ``no_cache_usd`` is the same call with its cache reads and writes billed as plain
+input; ``read_savings_usd`` what the reads saved; ``write_premium_usd`` what writing cost
+above plain input; ``net_savings_usd`` = no cache minus with cache. Where a source records
+the split (Claude Code's ``cache_creation.ephemeral_5m/1h_input_tokens``, kept in span
+attributes), 1-hour writes are billed at
+:data:`~aiscale.analysis.spend.calls.ONE_HOUR_WRITE_MULTIPLIER` x the input price and 5-minute
+writes at the listed cache-write price; elsewhere every write is billed at the listed price
+(the 5-minute one for Anthropic). A write is *wasted* when no later call of the same trace and
+model reads the cache within the write's lifetime (5 minutes, or 1 hour for 1-hour writes):
+caches shared across traces are not seen, so this is an upper bound.
+
+Examples
+--------
+>>> import pandas as pd
+>>> calls = pd.DataFrame({"trace_id": ["a", "a"], "kind": "llm", "provider": "anthropic",
+...     "model": "claude-sonnet-4-20250514",
+...     "start_time": pd.to_datetime(["2025-09-01 10:00", "2025-09-01 10:01"], utc=True),
+...     "input_tokens": [100_000, 100_000], "output_tokens": [0, 0],
+...     "cache_read_tokens": [0, 100_000], "cache_write_tokens": [100_000, 0]})
+>>> s = cache_savings(calls).summary()
+>>> s[["hit_rate", "read_savings_usd", "write_premium_usd", "net_savings_usd"]].round(4)
+   hit_rate  read_savings_usd  write_premium_usd  net_savings_usd
+0       0.5              0.27              0.075            0.195
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from aiscale.analysis._result import ResultDisplay, check_choice, fmt_usd, new_axes
+from aiscale.analysis.spend.calls import ONE_HOUR_WRITE_MULTIPLIER, PriceSheet, llm_calls
+
+__all__ = ["CacheSavings", "cache_savings"]
+
+_SUMS = ("calls", "input_tokens", "cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens",
+         "no_cache_usd", "cost_usd", "read_savings_usd", "write_5m_usd", "write_1h_usd",
+         "write_premium_usd", "net_savings_usd", "wasted_writes", "wasted_write_usd",
+         "unpriced_calls")
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class CacheSavings(ResultDisplay):
+    """Cache hit rate, savings and write costs per group (model, day, ...); ``frame()`` per call."""
+
+    calls: pd.DataFrame = field(repr=False)
+    by: tuple[str, ...]
+    notes: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        t = self.summary(by=())
+        r = t.iloc[0] if len(t) else None
+        return (f"<aiscale.CacheSavings: {len(self.calls)} calls, hit rate "
+                f"{r['hit_rate']:.0%}, net savings {fmt_usd(r['net_savings_usd'])}>" if r is not None
+                else "<aiscale.CacheSavings: no calls>")
+
+    def frame(self) -> pd.DataFrame:
+        """One row per priced call with its savings, write costs and wasted-write flag."""
+        return self.calls.copy()
+
+    def summary(self, by: tuple[str, ...] | list[str] | None = None) -> pd.DataFrame:
+        """One row per group: sums, ``hit_rate`` (cache reads / input) and ``savings_share``."""
+        keys = list(self.by if by is None else by)
+        c = self.calls.assign(calls=1)
+        sums = [s for s in _SUMS if s in c.columns]
+        if keys:
+            out = c.groupby(keys, dropna=False)[sums].sum(min_count=1).reset_index()
+        else:
+            out = c[sums].sum(min_count=1).to_frame().T
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out["hit_rate"] = out["cache_read_tokens"].astype(float) / out["input_tokens"].astype(float)
+            out["savings_share"] = out["net_savings_usd"].astype(float) / out["no_cache_usd"].astype(float)
+        return out
+
+    def plot(self, ax=None, **kwargs):
+        """Per day: dollars saved by reads (up) and paid for writes (down), net line."""
+        ax = new_axes(ax)
+        if "day" not in self.calls.columns or self.calls.empty:
+            return ax
+        daily = self.summary(by=("day",)).sort_values("day")
+        ax.bar(daily["day"], daily["read_savings_usd"], color="C2", label="saved by cache reads", **kwargs)
+        ax.bar(daily["day"], -daily["write_premium_usd"], color="C3", label="paid for cache writes")
+        ax.plot(daily["day"], daily["net_savings_usd"], color="k", marker="o", label="net savings")
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set(ylabel="USD per day")
+        ax.tick_params(axis="x", rotation=30)
+        ax.legend(fontsize="small")
+        return ax
+
+
+def cache_savings(data, *, by: str | list[str] = ("model", "day"), prices: PriceSheet = None,
+                  since=None, until=None) -> CacheSavings:
+    """What prompt caching saved per model and day, what writes cost, which writes were wasted.
+
+    Parameters
+    ----------
+    data : TraceStore or spans DataFrame
+        LLM calls with cache read / write token counts.
+    by : str or list of str, default=("model", "day")
+        Groups of ``summary()``: any call column or trace label, and ``day``.
+    prices : path or DataFrame, optional
+        A price sheet that wins over genai-prices.
+    since, until : optional
+        The window ``[since, until)``.
+
+    Returns
+    -------
+    CacheSavings
+        ``summary()`` per group; ``frame()`` per call; ``plot()`` savings per day.
+    """
+    by = (by,) if isinstance(by, str) else tuple(by)
+    calls = llm_calls(data, prices=prices, since=since, until=until, parts=True)
+    calls["day"] = pd.to_datetime(calls["start_time"], utc=True).dt.tz_localize(None).dt.floor("D")
+    for key in by:
+        check_choice("by", key, list(calls.columns))
+    unpriced = int((~calls["priced"]).sum())
+    priced = calls.loc[calls["priced"]].reset_index(drop=True)
+    out = _savings(priced)
+    out["wasted_writes"] = _wasted(out)
+    out["wasted_write_usd"] = np.where(out["wasted_writes"], out["write_5m_usd"] + out["write_1h_usd"], 0.0)
+    notes = []
+    if unpriced:
+        notes.append(f"{unpriced:,} calls have no price and are left out (their savings are unknown).")
+    extra = (out["cost_usd"] - out["listed_cost_usd"]).sum()
+    if extra:
+        notes.append(f"1-hour cache writes are billed here at {ONE_HOUR_WRITE_MULTIPLIER:g}x the input "
+                     f"price; trace facts bill every write at the listed price ({fmt_usd(extra)} less).")
+    if out["cache_write_1h_tokens"].isna().all():
+        notes.append("No source recorded the 5-minute / 1-hour split: every write is billed at the "
+                     "listed cache-write price.")
+    return CacheSavings(out, by, tuple(notes))
+
+
+def _savings(c: pd.DataFrame) -> pd.DataFrame:
+    """Add the savings columns to priced calls (vectorised)."""
+    inp = c["input_usd_per_token"].astype(float).fillna(0.0)
+    reads = c["cache_read_tokens"].astype("Float64").fillna(0).to_numpy(float)
+    writes = c["cache_write_tokens"].astype("Float64").fillna(0).to_numpy(float)
+    one_hour = c["cache_write_1h_tokens"].astype("Float64").fillna(0).to_numpy(float)
+    one_hour = np.minimum(one_hour, writes)
+    listed_write = c["cache_write_usd"].astype(float).to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        write_rate = np.where(writes > 0, listed_write / writes, 0.0)
+    c = c.copy()
+    c["write_5m_usd"] = (writes - one_hour) * write_rate
+    c["write_1h_usd"] = one_hour * ONE_HOUR_WRITE_MULTIPLIER * inp.to_numpy()
+    write_cost = c["write_5m_usd"] + c["write_1h_usd"]
+    c["no_cache_usd"] = (c["cost_usd"] - c["cache_read_usd"] - c["cache_write_usd"]
+                         + (reads + writes) * inp)
+    c["read_savings_usd"] = reads * inp - c["cache_read_usd"]
+    c["write_premium_usd"] = write_cost - writes * inp
+    c["listed_cost_usd"] = c["cost_usd"]
+    c["cost_usd"] = c["cost_usd"] - c["cache_write_usd"] + write_cost
+    c["net_savings_usd"] = c["no_cache_usd"] - c["cost_usd"]
+    return c
+
+
+def _wasted(c: pd.DataFrame) -> np.ndarray:
+    """A write no later read of the same trace and model uses within the write's lifetime."""
+    if c.empty:
+        return np.zeros(0, dtype=bool)
+    order = c.sort_values(["trace_id", "model", "start_time"], kind="stable").index
+    s = c.loc[order]
+    key = s["trace_id"].astype(str) + "\x00" + s["model"].astype(str)
+    start = pd.to_datetime(s["start_time"], utc=True)
+    end = pd.to_datetime(s["end_time"], utc=True).fillna(start) if "end_time" in s else start
+    read_at = start.where(s["cache_read_tokens"].fillna(0).to_numpy() > 0)
+    next_read = read_at.groupby(key.to_numpy()).shift(-1).groupby(key.to_numpy()).bfill()
+    life_s = np.where(s["cache_write_1h_tokens"].fillna(0).to_numpy() > 0, 3600.0, 300.0)
+    writes = s["cache_write_tokens"].fillna(0).to_numpy() > 0
+    gap_s = (next_read - end).dt.total_seconds().to_numpy(dtype=float, na_value=np.nan)
+    unread = np.isnan(gap_s) | (gap_s > life_s)
+    flags = pd.Series(writes & unread, index=order)
+    return flags.reindex(c.index).to_numpy(dtype=bool)

@@ -1,0 +1,148 @@
+"""The priced LLM calls the spend analyses share: one row per LLM span, with its trace's labels.
+
+:func:`llm_calls` reads LLM spans from a trace store (or takes a spans frame), keeps a time
+window, joins the trace columns (variant, task, user, session, project) and prices every
+call with :func:`aiscale.pricing.rates.price_frame`, which looks prices up once per
+(provider, model, day) and joins them: no Python call per span. The 5-minute / 1-hour split
+of cache writes, where a source records it in the span ``attributes``
+(``cache_write_5m_tokens``, ``cache_write_1h_tokens``), is read with DuckDB's JSON functions.
+
+Examples
+--------
+>>> import pandas as pd
+>>> spans = pd.DataFrame({"trace_id": ["a"], "kind": ["llm"], "provider": ["openai"],
+...     "model": ["gpt-4o-2024-08-06"], "start_time": pd.to_datetime(["2025-01-01"], utc=True),
+...     "input_tokens": [1_000_000], "output_tokens": [0]})
+>>> round(float(llm_calls(spans)["cost_usd"].iloc[0]), 2)
+2.5
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from aiscale.analysis._result import check_columns
+from aiscale.facts.window import utc_timestamp
+
+TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
+          "reasoning_tokens")
+SPAN_COLUMNS = ("trace_id", "span_id", "start_time", "end_time", "provider", "model", *TOKENS,
+                "reported_cost_usd", "attributes")
+TRACE_LABELS = ("task_id", "variant", "user_id", "session_id", "project")
+ONE_HOUR_WRITE_MULTIPLIER = 2.0  # Anthropic: a 1-hour cache write costs 2x the base input price
+PriceSheet = str | Path | pd.DataFrame | None
+
+
+def is_store(data) -> bool:
+    """True for a trace store (anything with ``spans()``, ``traces()``, ``sql()``, ``connect()``)."""
+    return all(callable(getattr(data, name, None)) for name in ("spans", "traces", "sql", "connect"))
+
+
+def llm_calls(data, *, prices: PriceSheet = None, since=None, until=None,
+              parts: bool = False, trace_ids=None) -> pd.DataFrame:
+    """Return the priced LLM calls of a store or spans frame in ``[since, until)``.
+
+    Parameters
+    ----------
+    data : TraceStore or pandas.DataFrame
+        A store, or spans (only ``kind == "llm"`` rows are kept when ``kind`` is present).
+    prices : path or DataFrame, optional
+        A price sheet that wins over genai-prices (the same one the facts are priced with).
+    since, until : str or Timestamp, optional
+        Keep calls that started in ``[since, until)``.
+    parts : bool, default=False
+        Also return the cost terms and rates (see :func:`aiscale.pricing.rates.price_spans`).
+    trace_ids : list of str, optional
+        Only the calls of these traces.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per call: span columns, ``cost_usd`` (null when unpriced), ``priced``,
+        ``cache_write_1h_tokens`` / ``cache_write_5m_tokens`` (null when not recorded) and the
+        trace labels present (``variant``, ``task_id``, ``user_id``, ``session_id``, ``project``).
+    """
+    from aiscale.pricing.rates import price_frame
+
+    calls = _store_calls(data, trace_ids) if is_store(data) else _frame_calls(data)
+    if trace_ids is not None:
+        calls = calls.loc[calls["trace_id"].isin(list(trace_ids))]
+    started = pd.to_datetime(calls["start_time"], utc=True)
+    keep = np.ones(len(calls), dtype=bool)
+    if since is not None:
+        keep &= (started >= utc_timestamp(since)).fillna(False).to_numpy(dtype=bool)
+    if until is not None:
+        keep &= (started < utc_timestamp(until)).fillna(False).to_numpy(dtype=bool)
+    calls = calls.loc[keep].reset_index(drop=True)
+    priced = price_frame(calls, prices=prices, parts=parts)
+    priced["cost_usd"] = priced["cost_usd"].astype(float).where(priced["priced"], np.nan)
+    return priced
+
+
+def _store_calls(store, trace_ids=None) -> pd.DataFrame:
+    columns = [c for c in SPAN_COLUMNS if c != "attributes"]
+    with store.connect() as con:
+        where = ""
+        if trace_ids is not None:
+            con.register("wanted", pd.DataFrame({"trace_id": pd.Series(list(trace_ids), dtype=str)}))
+            where = " AND trace_id IN (SELECT trace_id FROM wanted)"
+        calls = con.execute(f"SELECT {', '.join(columns)}, {_ttl_sql()} FROM spans WHERE kind = 'llm'"
+                            f"{where} ORDER BY trace_id, start_time, span_id").df()
+    return _with_labels(calls, store.traces())
+
+
+def _frame_calls(spans: pd.DataFrame) -> pd.DataFrame:
+    check_columns(spans, ["trace_id", "start_time", "model"], "spans")
+    from aiscale.pricing.rates import COST_PARTS, RATE_COLUMNS
+
+    calls = spans.loc[spans["kind"] == "llm"] if "kind" in spans.columns else spans
+    priced = {"cost_usd", "priced", "price_source", *COST_PARTS, *RATE_COLUMNS}
+    calls = calls.drop(columns=[c for c in calls.columns if c in priced]).reset_index(drop=True)
+    ttl_columns = ["cache_write_1h_tokens", "cache_write_5m_tokens"]
+    if "attributes" not in calls.columns and set(ttl_columns) <= set(calls.columns):
+        return _with_labels(calls, None)  # already read (calls of an earlier llm_calls)
+    if "attributes" in calls.columns:
+        con = duckdb.connect()
+        con.register("calls_in", calls[["attributes"]].astype({"attributes": "string"}))
+        ttl = con.execute(f"SELECT {_ttl_sql()} FROM calls_in").df()
+        con.close()
+    else:
+        ttl = pd.DataFrame({c: pd.array([pd.NA] * len(calls), dtype="Int64")
+                            for c in ("cache_write_1h_tokens", "cache_write_5m_tokens")})
+    keep = [c for c in calls.columns if c != "attributes" and c not in ttl.columns]
+    out = pd.concat([calls[keep], ttl.reset_index(drop=True)], axis=1)
+    return _with_labels(out, None)
+
+
+def _ttl_sql() -> str:
+    """DuckDB expressions reading the recorded 1-hour / 5-minute cache-write tokens."""
+    return ", ".join(
+        f"TRY_CAST(json_extract_string(attributes, '$.cache_write_{ttl}_tokens') AS BIGINT) "
+        f"AS cache_write_{ttl}_tokens" for ttl in ("1h", "5m"))
+
+
+def _with_labels(calls: pd.DataFrame, traces: pd.DataFrame | None) -> pd.DataFrame:
+    for column in TOKENS:
+        values = calls[column] if column in calls.columns else pd.Series(pd.NA, index=calls.index)
+        calls[column] = pd.to_numeric(values).astype("Int64")
+    if traces is None or traces.empty:
+        return calls
+    labels = traces[["trace_id", *[c for c in TRACE_LABELS if c in traces.columns]]].copy()
+    if "project" not in labels.columns and "metadata" in traces.columns:
+        labels["project"] = _project(traces["metadata"])
+    drop = [c for c in labels.columns if c in calls.columns and c != "trace_id"]
+    return calls.drop(columns=drop).merge(labels, on="trace_id", how="left")
+
+
+def _project(metadata: pd.Series) -> pd.Series:
+    """The ``project`` (else ``cwd``) of each trace's metadata JSON, null when absent."""
+    con = duckdb.connect()
+    con.register("meta", pd.DataFrame({"m": metadata.astype("string")}))
+    out = con.execute("SELECT coalesce(json_extract_string(m, '$.project'), "
+                      "json_extract_string(m, '$.cwd')) AS p FROM meta").df()["p"]
+    con.close()
+    return out.astype("string").set_axis(metadata.index)

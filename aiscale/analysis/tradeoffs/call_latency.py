@@ -1,0 +1,147 @@
+"""Latency per LLM call: time to first token and output tokens per second, per model.
+
+Time to first token (TTFT) is read where a source records it in the span attributes
+(:data:`TTFT_KEYS`, seconds; ``*_ms`` keys in milliseconds). Output tokens per second is the
+decode speed ``output_tokens / (duration - TTFT)`` where TTFT is known, else the end-to-end
+rate ``output_tokens / duration`` (the ``rate`` column says which). Percentiles are inverse
+empirical CDFs; intervals come from a bootstrap that resamples traces (the calls of one trace
+together), vectorised with the shared statistics kit.
+
+Examples
+--------
+>>> import pandas as pd
+>>> t = pd.Timestamp("2025-01-01", tz="UTC")
+>>> spans = pd.DataFrame({"trace_id": ["a", "b"], "kind": "llm", "model": "m",
+...     "start_time": t, "end_time": [t + pd.Timedelta(seconds=2), t + pd.Timedelta(seconds=3)],
+...     "output_tokens": [100, 100], "attributes": ['{"ttft_ms": 1000}', '{"ttft_ms": 2000}']})
+>>> call_latency(spans, n_boot=50).summary()[["model", "calls", "ttft_p50", "tokens_per_s_p50"]]
+  model  calls  ttft_p50  tokens_per_s_p50
+0     m      2       1.0             100.0
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from aiscale.analysis._result import ResultDisplay, check_columns, new_axes
+from aiscale.analysis._stats import bootstrap_weights, weighted_quantiles
+
+__all__ = ["CallLatency", "call_latency"]
+
+TTFT_KEYS = ("gen_ai.server.time_to_first_token", "gen_ai.response.time_to_first_token",
+             "llm.time_to_first_token", "time_to_first_token", "ttft_s", "ttft")
+TTFT_MS_KEYS = ("gen_ai.response.time_to_first_token_ms", "time_to_first_token_ms", "ttft_ms")
+QUANTILES = (0.5, 0.95)
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class CallLatency(ResultDisplay):
+    """TTFT and output tokens per second per group, percentiles with intervals."""
+
+    table: pd.DataFrame = field(repr=False)
+    calls: pd.DataFrame = field(repr=False)
+    by: str
+    notes: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        return f"<aiscale.CallLatency: {len(self.calls)} calls, {len(self.table)} {self.by}(s)>"
+
+    def summary(self) -> pd.DataFrame:
+        """One row per group: calls, calls with TTFT, percentiles and their intervals."""
+        return self.table.copy()
+
+    def frame(self) -> pd.DataFrame:
+        """One row per call: group, duration_s, ttft_s, tokens_per_s, rate."""
+        return self.calls.copy()
+
+    def plot(self, ax=None, **kwargs):
+        """Output tokens per second against TTFT per call, one colour per group."""
+        ax = new_axes(ax)
+        c = self.calls.dropna(subset=["tokens_per_s"])
+        for name, g in c.groupby(self.by, dropna=False):
+            x = g["ttft_s"] if g["ttft_s"].notna().any() else g["duration_s"]
+            ax.scatter(x, g["tokens_per_s"], s=6, alpha=0.5, label=str(name), **kwargs)
+        known = self.calls["ttft_s"].notna().any()
+        ax.set(xscale="log", yscale="log", ylabel="output tokens per second",
+               xlabel="time to first token (s)" if known else "call duration (s)")
+        ax.legend(fontsize="x-small")
+        return ax
+
+
+def call_latency(spans: pd.DataFrame, *, by: str = "model", level: float = 0.95,
+                 n_boot: int = 1000, seed: int | None = 0) -> CallLatency:
+    """Time to first token and output tokens per second per model, with trace-bootstrap CIs.
+
+    Parameters
+    ----------
+    spans : pandas.DataFrame
+        Spans with start_time, end_time, output_tokens and attributes (LLM rows are used).
+    by : str, default="model"
+    level, n_boot, seed
+        Interval level, bootstrap resamples, seed.
+
+    Returns
+    -------
+    CallLatency
+        ``summary()`` with ``ttft_p50``, ``ttft_p95``, ``tokens_per_s_p50``,
+        ``tokens_per_s_p95`` and ``_lower`` / ``_upper`` for each; ``rate`` says whether
+        tokens per second is the decode rate (after the first token) or end to end.
+    """
+    check_columns(spans, ["trace_id", "start_time", "end_time", "output_tokens", by], "spans")
+    calls = spans.loc[spans["kind"] == "llm"] if "kind" in spans.columns else spans
+    calls = calls.reset_index(drop=True)
+    duration = (pd.to_datetime(calls["end_time"], utc=True)
+                - pd.to_datetime(calls["start_time"], utc=True)).dt.total_seconds()
+    duration = duration.to_numpy(dtype=float, na_value=np.nan)
+    ttft = _ttft(calls)
+    ttft = np.where((ttft >= 0) & (ttft <= duration), ttft, np.nan)
+    out = pd.to_numeric(calls["output_tokens"]).astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    decode = duration - np.nan_to_num(ttft)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        speed = np.where((out > 0) & (decode > 0), out / decode, np.nan)
+    frame = pd.DataFrame({"trace_id": calls["trace_id"].to_numpy(), by: calls[by].to_numpy(),
+                          "duration_s": duration, "ttft_s": ttft, "tokens_per_s": speed,
+                          "rate": np.where(np.isnan(ttft), "end to end", "after first token")})
+    rows = [_row(name, g, by, level, n_boot, seed) for name, g in frame.groupby(by, dropna=False)]
+    notes = () if np.isfinite(ttft).any() else (
+        "No call records a time to first token: tokens per second is end to end (includes it).",)
+    return CallLatency(pd.DataFrame(rows), frame, by, notes)
+
+
+def _ttft(calls: pd.DataFrame) -> np.ndarray:
+    if "attributes" not in calls.columns:
+        return np.full(len(calls), np.nan)
+    seconds = [f"TRY_CAST(json_extract_string(a, '$.\"{k}\"') AS DOUBLE)" for k in TTFT_KEYS]
+    millis = [f"TRY_CAST(json_extract_string(a, '$.\"{k}\"') AS DOUBLE) / 1000" for k in TTFT_MS_KEYS]
+    con = duckdb.connect()
+    con.register("attrs", pd.DataFrame({"a": calls["attributes"].astype("string")}))
+    got = con.execute(f"SELECT coalesce({', '.join(seconds + millis)}) AS t FROM attrs").df()["t"]
+    con.close()
+    return got.to_numpy(dtype=float, na_value=np.nan)
+
+
+def _row(name, g: pd.DataFrame, by: str, level: float, n_boot: int, seed) -> dict:
+    row = {by: name, "calls": len(g), "calls_with_ttft": int(g["ttft_s"].notna().sum()),
+           "rate": "after first token" if g["ttft_s"].notna().all() else "end to end"}
+    codes, uniq = pd.factorize(g["trace_id"])
+    rng = np.random.default_rng(seed)
+    weights = list(bootstrap_weights(len(uniq), n_boot, rng)) if n_boot and len(uniq) > 1 else []
+    a = (1 - level) / 2
+    for column, label in (("ttft_s", "ttft"), ("tokens_per_s", "tokens_per_s")):
+        x = g[column].to_numpy(float)
+        ok = ~np.isnan(x)
+        for q in QUANTILES:
+            key = f"{label}_p{q * 100:g}"
+            row[key] = float(np.quantile(x[ok], q, method="inverted_cdf")) if ok.any() else np.nan
+        draws = (np.vstack([weighted_quantiles(x[ok], codes[ok], w, QUANTILES) for w in weights])
+                 if weights and ok.any() else np.full((1, len(QUANTILES)), np.nan))
+        for j, q in enumerate(QUANTILES):
+            key = f"{label}_p{q * 100:g}"
+            finite = draws[:, j][np.isfinite(draws[:, j])]
+            lo, hi = np.quantile(finite, [a, 1 - a]) if len(finite) else (np.nan, np.nan)
+            row[f"{key}_lower"], row[f"{key}_upper"] = float(lo), float(hi)
+    return row

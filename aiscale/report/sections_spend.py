@@ -1,0 +1,224 @@
+"""Report sections on money over time: spend per day, cache savings, why spend changed,
+what-if re-pricing, reported versus computed cost, and latency per call.
+
+Each reads the LLM calls of the report's traces (from the store, with their attributes, or
+from the spans in the context) priced with the report's price sheet, and opens with a
+one-line finding computed from the result.
+
+Examples
+--------
+>>> import pandas as pd
+>>> from aiscale.report.context import Context
+>>> ctx = Context(facts=pd.DataFrame({"trace_id": ["a"], "variant": ["v"]}), spans=None, store=None)
+>>> cache(ctx).finding
+'Cache savings need LLM spans; this source has per-trace rows only.'
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from aiscale.analysis._result import fmt_usd
+from aiscale.report.context import Context, Section, guarded, open_context
+
+_LABELS = ("variant", "session_id", "user_id", "task_id")
+
+
+def calls_of(ctx: Context, *, prices=None, parts: bool = False) -> pd.DataFrame | None:
+    """The priced LLM calls of the context's traces, with their trace labels (None without spans)."""
+    from aiscale.analysis.spend.calls import llm_calls
+
+    ids = ctx.facts["trace_id"].tolist() if "trace_id" in ctx.facts else []
+    if ctx.store is not None and hasattr(ctx.store, "connect"):
+        calls = llm_calls(ctx.store, prices=prices, parts=parts, trace_ids=ids)
+    elif ctx.spans is not None:
+        calls = llm_calls(ctx.spans, prices=prices, parts=parts, trace_ids=ids)
+    else:
+        return None
+    if calls.empty:
+        return None
+    labels = ctx.facts[["trace_id", *[c for c in _LABELS if c in ctx.facts]]]
+    return calls.drop(columns=[c for c in _LABELS if c in calls], errors="ignore").merge(
+        labels, on="trace_id", how="left")
+
+
+@guarded("Spend over time")
+def spend_over_time(ctx: Context, *, prices=None, by: str | None = None) -> Section:
+    """Spend per day (week when the window is long) by model, stacked; the busiest day."""
+    import aiscale
+
+    calls = calls_of(ctx, prices=prices)
+    data, group = (calls, "model") if calls is not None else (ctx.facts, "variant")
+    started = pd.to_datetime(ctx.facts["started_at"], utc=True)
+    days = (started.max() - started.min()) / pd.Timedelta(days=1) if started.notna().any() else 0
+    by = by or ("day" if days <= 62 else "week")
+    result = aiscale.spend(data, by=by, group=group)
+    table = result.summary()
+    if table["cost_usd"].notna().sum() == 0:
+        return Section(f"Spend over time is unknown: none of the {int(table['calls'].sum()):,} calls "
+                       "has a price. It is not zero; add a price sheet.", table=table)
+    per_period = table.groupby("period")["cost_usd"].sum(min_count=1)
+    top = result.totals().iloc[0]
+    total = table["cost_usd"].sum()
+    finding = (f"${total:,.2f} over {len(per_period)} {by}(s); the costliest {by} was "
+               f"{per_period.idxmax():%Y-%m-%d} (${per_period.max():,.2f}); {top[group]} took "
+               f"{top['cost_usd'] / total:.0%} of spend")
+    unpriced = int(table["unpriced_calls"].sum())
+    finding += f"; {unpriced:,} calls have no price (unknown, not counted)." if unpriced else "."
+    fig = result.plot(ax=_axes())
+    return Section(finding, figure=fig, table=result.totals(), note=" ".join(result.notes))
+
+
+@guarded("Cache savings")
+def cache(ctx: Context, *, prices=None) -> Section:
+    """Cache hit rate, dollars saved, what writes cost (5-minute vs 1-hour) and wasted writes."""
+    import aiscale
+
+    calls = calls_of(ctx, prices=prices, parts=True)
+    if calls is None:
+        return Section("Cache savings need LLM spans; this source has per-trace rows only.")
+    result = aiscale.cache_savings(calls, by="model")
+    total = result.summary(by=()).iloc[0]
+    if not (total["cache_read_tokens"] or 0) and not (total["cache_write_tokens"] or 0):
+        return Section(f"No call in this window read or wrote a prompt cache ({int(total['calls']):,} "
+                       "priced calls); caching saved nothing here.")
+    finding = (f"Prompt caching served {total['hit_rate']:.0%} of input tokens from cache and saved "
+               f"{fmt_usd(total['net_savings_usd'])} net ({fmt_usd(total['read_savings_usd'])} on reads "
+               f"minus {fmt_usd(total['write_premium_usd'])} paid for writes), "
+               f"{total['savings_share']:.0%} of what the calls would cost uncached")
+    if total["wasted_writes"]:
+        finding += (f"; {int(total['wasted_writes']):,} writes were never read again in their trace "
+                    f"({fmt_usd(total['wasted_write_usd'])})")
+    columns = ["model", "calls", "hit_rate", "read_savings_usd", "write_5m_usd", "write_1h_usd",
+               "write_premium_usd", "net_savings_usd", "wasted_writes", "wasted_write_usd"]
+    fig = result.plot(ax=_axes())
+    return Section(finding + ".", figure=fig, table=result.summary()[columns].round(4),
+                   note=" ".join(result.notes))
+
+
+@guarded("Why spend changed")
+def why_spend_changed(ctx: Context, *, store=None, baseline_since=None, baseline_until=None,
+                      prices=None) -> Section:
+    """Decompose the change from a baseline (default: the window's first half) to the rest."""
+    import aiscale
+
+    calls = calls_of(ctx, prices=prices)
+    if calls is None:
+        return Section("Why spend changed needs LLM spans; this source has per-trace rows only.")
+    started = pd.to_datetime(calls.groupby("trace_id")["start_time"].transform("min"), utc=True)
+    if baseline_since or baseline_until:
+        base = open_context(store, since=baseline_since, until=baseline_until, with_spans=False)
+        base_calls = calls_of(base, prices=prices)
+        if base_calls is None:
+            return Section("The baseline window has no priced LLM calls.")
+        calls = pd.concat([base_calls, calls], ignore_index=True).drop_duplicates(["trace_id", "span_id"])
+        b_start = started.min()
+        windows = ((pd.to_datetime(base_calls["start_time"], utc=True).min(), b_start),
+                   (b_start, started.max() + pd.Timedelta(seconds=1)))
+    else:
+        first, last = started.min(), started.max()
+        if last - first < pd.Timedelta(days=2):
+            return Section("Why spend changed needs at least two days of traces (or a baseline window).")
+        period = (last - first) / 2 if last - first < pd.Timedelta(days=14) else pd.Timedelta(days=7)
+        at = last + pd.Timedelta(seconds=1) - period
+        windows = ((at - period, at), (at, at + period))
+    result = aiscale.spend_change(calls, windows=windows, prices=prices, n_boot=400)
+    (a0, a1), (b0, b1) = result.windows
+    table = result.summary().assign(group="all variants")
+    if len(result.per_group):
+        table = pd.concat([table, result.per_group.drop(columns=["cost_a", "cost_b"])], ignore_index=True)
+    note = (f"Window a {a0:%Y-%m-%d %H:%M} to {a1:%Y-%m-%d %H:%M}, window b {b0:%Y-%m-%d %H:%M} to "
+            f"{b1:%Y-%m-%d %H:%M} UTC. Terms are Shapley values in USD and sum to the change; work "
+            "per call is its cost at fixed (first-seen) prices, price the change of rates alone. "
+            + " ".join(result.notes))
+    return Section(result.sentence(), figure=result.plot(ax=_axes()),
+                   table=table[["group", "term", "usd", "lower", "upper", "share_of_change"]].round(4),
+                   note=note)
+
+
+@guarded("What-if re-pricing")
+def whatif(ctx: Context, *, models: list[str] | None = None, prices=None) -> Section:
+    """The window's calls re-priced as other models (default: each other model it used)."""
+    import aiscale
+
+    calls = calls_of(ctx, prices=prices)
+    if calls is None:
+        return Section("What-if re-pricing needs LLM spans; this source has per-trace rows only.")
+    used = calls["model"].dropna().value_counts().index.tolist()
+    targets = list(models or [])
+    if not targets:
+        targets = used[1:4] if len(used) > 1 else []
+    if not targets:
+        return Section(f"Every call used {used[0] if used else 'an unknown model'}; set `whatif_models` "
+                       "to re-price the window on another model.")
+    result = aiscale.whatif(calls, list(targets), prices=prices, n_boot=400)
+    t = result.summary()
+    actual = t.iloc[0]
+    best = t.iloc[1:].sort_values("total_usd").iloc[0]
+    finding = (f"The window's calls cost {fmt_usd(actual['total_usd'])}; priced as "
+               f"{best['scenario'].removeprefix('as ')} they would cost {fmt_usd(best['total_usd'])} "
+               f"(95% CI {fmt_usd(best['total_lower'])}–{fmt_usd(best['total_upper'])}), with token "
+               "counts kept as they are.")
+    columns = ["scenario", "unpriced_calls", "total_usd", "total_lower", "total_upper", "change_usd",
+               "mean_usd", "p95_usd"]
+    return Section(finding, figure=result.plot(ax=_axes()), table=t[columns].round(4),
+                   note=" ".join(result.notes))
+
+
+@guarded("Reported versus computed cost")
+def reported_vs_computed(ctx: Context, *, threshold: float = 0.01, prices=None) -> Section:
+    """Per model, the gap between the cost the source reported and aiscale's price, when large."""
+    import aiscale
+
+    calls = calls_of(ctx, prices=prices)
+    if calls is None or calls["reported_cost_usd"].notna().sum() == 0:
+        return Section("The source reports no cost of its own: nothing to reconcile.")
+    table = aiscale.reconcile(calls.drop(columns=["cost_usd", "priced", "price_source"]),
+                              prices=prices).summary()
+    big = table.loc[table["gap_pct"].abs() > 100 * threshold]
+    if big.empty:
+        return Section(f"Reported and computed cost agree within {threshold:.0%} for every model "
+                       f"({fmt_usd(table['reported_usd'].sum())} reported).", table=table.round(6))
+    worst = big.reindex(big["gap_usd"].abs().sort_values(ascending=False).index).iloc[0]
+    finding = (f"{len(big)} model(s) differ by more than {threshold:.0%}: {worst['model']} reported "
+               f"{fmt_usd(worst['reported_usd'])} against {fmt_usd(worst['aiscale_usd'])} computed "
+               f"({worst['gap_pct']:+.1f}%).")
+    return Section(finding, table=big.round(6), note="Gap = reported minus aiscale's price from tokens.")
+
+
+@guarded("Latency per call")
+def call_latency(ctx: Context) -> Section:
+    """Time to first token and output tokens per second per model."""
+    import aiscale
+
+    calls = calls_of(ctx)
+    if calls is None or calls["end_time"].notna().sum() == 0:
+        return Section("Latency per call needs LLM spans with end times.")
+    spans = calls
+    if ctx.store is not None and hasattr(ctx.store, "sql"):
+        spans = _with_attributes(ctx, calls)
+    result = aiscale.call_latency(spans, n_boot=300)
+    t = result.summary()
+    slow = t.sort_values("tokens_per_s_p50").iloc[0]
+    finding = (f"{slow['model']} is the slowest model: {slow['tokens_per_s_p50']:,.0f} output tokens/s "
+               f"at the median ({slow['rate']})")
+    if np.isfinite(slow["ttft_p50"]):
+        finding += f", first token after {slow['ttft_p50']:.2f} s (p95 {slow['ttft_p95']:.2f} s)"
+    return Section(finding + ".", figure=result.plot(ax=_axes()), table=t.round(3),
+                   note=" ".join(result.notes))
+
+
+def _with_attributes(ctx: Context, calls: pd.DataFrame) -> pd.DataFrame:
+    with ctx.store.connect() as con:
+        con.register("wanted", calls[["trace_id", "span_id"]].drop_duplicates())
+        attrs = con.execute("SELECT s.trace_id, s.span_id, any_value(s.attributes) AS attributes "
+                            "FROM spans s JOIN wanted w ON s.trace_id = w.trace_id AND "
+                            "s.span_id = w.span_id GROUP BY ALL").df()
+    return calls.merge(attrs, on=["trace_id", "span_id"], how="left")
+
+
+def _axes():
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=(7, 3.5))[1]

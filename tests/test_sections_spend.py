@@ -1,0 +1,58 @@
+"""Report sections on money over time: each finding states what the data says, and says why
+when the data cannot support it (never a $0 for an unknown)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from aiscale.report import sections_spend as money
+from aiscale.report.context import Context
+
+
+def _ctx(reported: list[float]) -> Context:
+    t = pd.to_datetime(["2025-01-01", "2025-01-02", "2025-01-03"], utc=True)
+    spans = pd.DataFrame({"trace_id": ["a", "b", "c"], "span_id": ["1", "2", "3"], "kind": "llm",
+                          "start_time": t, "end_time": t + pd.Timedelta(seconds=4),
+                          "provider": ["openai", "openai", "anthropic"],
+                          "model": ["gpt-4o-2024-08-06", "gpt-4o-2024-08-06", "claude-sonnet-4-20250514"],
+                          "input_tokens": 1_000_000, "output_tokens": 1000, "cache_read_tokens": 0,
+                          "cache_write_tokens": 0, "reasoning_tokens": 0,
+                          "reported_cost_usd": reported})
+    facts = pd.DataFrame({"trace_id": ["a", "b", "c"], "variant": ["x", "x", "y"], "started_at": t,
+                          "cost_usd": [2.51, 2.51, 3.015]})
+    return Context(facts=facts, spans=spans, store=None)
+
+
+def test_reported_vs_computed_shows_only_gaps_above_the_threshold():
+    # gpt-4o: 1M input at 2.50 + 1,000 output at 10.00 = 2.51; sonnet 4: 3.00 + 0.015 = 3.015
+    quiet = money.reported_vs_computed(_ctx([2.51, 2.51, 3.02]), threshold=0.01)
+    assert quiet.finding.startswith("Reported and computed cost agree within 1% for every model")
+    loud = money.reported_vs_computed(_ctx([2.51, 2.51, 3.9]), threshold=0.01)
+    assert loud.finding.startswith("1 model(s) differ by more than 1%: claude-sonnet-4-20250514 "
+                                   "reported $3.90 against $3.02 computed (+29.4%)")
+    assert loud.table["model"].tolist() == ["claude-sonnet-4-20250514"]
+
+
+def test_spend_whatif_and_latency_findings_on_hand_calls():
+    ctx = _ctx([None, None, None])
+    assert money.spend_over_time(ctx).finding.startswith("$8.04 over 3 day(s)")
+    assert money.reported_vs_computed(ctx).finding == ("The source reports no cost of its own: "
+                                                       "nothing to reconcile.")
+    whatif = money.whatif(ctx)  # re-priced as the other model used
+    assert "priced as claude-sonnet-4-20250514 they would cost $9.04" in whatif.finding
+    latency = money.call_latency(ctx)
+    assert "250 output tokens/s at the median (end to end)" in latency.finding
+    # the last day against the day before: one x trace became one y trace (another model)
+    assert money.why_spend_changed(ctx).finding.startswith(
+        "Spend went from $2.51 to $3.02 (+0.51 USD); largest terms: mix +0.51")
+    assert money.why_spend_changed(_ctx([None] * 3).__class__(
+        facts=ctx.facts.iloc[:2], spans=ctx.spans.iloc[:2], store=None)).finding.startswith(
+        "Why spend changed needs at least two days")
+    assert money.cache(ctx).finding.startswith("No call in this window read or wrote a prompt cache")
+
+
+@pytest.mark.parametrize("section", [money.cache, money.whatif, money.why_spend_changed])
+def test_per_trace_rows_say_why_not(section):
+    ctx = Context(facts=pd.DataFrame({"trace_id": ["a"], "variant": ["v"]}), spans=None, store=None)
+    assert "per-trace rows only" in section(ctx).finding

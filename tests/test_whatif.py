@@ -1,0 +1,115 @@
+"""What-if re-pricing: hand computations from genai-prices' listed rates on the real mini-swe-agent
+sample, the no-change scenario equal to the actual cost, and each scenario key on hand-built calls."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import aiscale
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+MINI = REAL / "mini-swe-agent-gemini3-verified"
+
+# genai-prices 0.2.3, openai/gpt-5.1: USD per million tokens (input, cached input, output)
+GPT51 = {"input": 1.25, "cached": 0.125, "output": 10.0}
+
+
+@pytest.fixture(scope="module")
+def mini_store(tmp_path_factory):
+    return aiscale.load([MINI], store=tmp_path_factory.mktemp("mini") / "store")
+
+
+def _hand_usage() -> list[dict]:
+    """Every call's usage read straight from the trajectories (no aiscale code)."""
+    rows = []
+    for path in sorted((MINI / "trajs").glob("*/*.traj.json")):
+        for message in json.loads(path.read_text())["messages"]:
+            usage = ((message.get("extra") or {}).get("response") or {}).get("usage")
+            if message.get("role") == "assistant" and usage:
+                cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+                rows.append({"prompt": usage["prompt_tokens"], "cached": cached,
+                             "completion": usage["completion_tokens"]})
+    return rows
+
+
+def test_whatif_on_another_model_equals_the_hand_computation(mini_store):
+    usage = _hand_usage()
+    assert len(usage) == 1307  # SOURCE.md: api_calls sum to 1,307
+    hand = sum(((u["prompt"] - u["cached"]) * GPT51["input"] + u["cached"] * GPT51["cached"]
+                + u["completion"] * GPT51["output"]) / 1e6 for u in usage)
+    result = aiscale.whatif(mini_store, "gpt-5.1", n_boot=200)
+    row = result.summary().set_index("scenario").loc["as gpt-5.1"]
+    assert row["unpriced_calls"] == 0
+    assert row["total_usd"] == pytest.approx(hand, rel=1e-12)
+    assert row["total_lower"] < row["total_usd"] < row["total_upper"]
+    assert row["traces"] == 30
+
+
+def test_no_change_equals_the_actual_cost_to_the_cent(mini_store):
+    facts = mini_store.facts()
+    result = aiscale.whatif(mini_store, {"same": {}, "same model": {"as": "google/gemini-3-pro-preview",
+                                                                   "provider": "openrouter"}},
+                            n_boot=200)
+    table = result.summary().set_index("scenario")
+    actual = facts["cost_usd"].sum()
+    for name in ("actual", "same", "same model"):
+        assert round(table.loc[name, "total_usd"], 2) == round(actual, 2)
+        assert table.loc[name, "total_usd"] == pytest.approx(actual, abs=1e-9)
+    assert table.loc["same", "change_usd"] == 0.0
+    # per trace too: the scenario frame equals the facts' cost trace by trace
+    per_trace = result.frame().set_index("trace_id")["same"]
+    assert np.allclose(per_trace.sort_index(), facts.set_index("trace_id")["cost_usd"].sort_index())
+
+
+def _calls() -> pd.DataFrame:
+    return pd.DataFrame({
+        "trace_id": ["a", "a", "b", "c"], "kind": "llm", "provider": "anthropic",
+        "model": ["claude-sonnet-4-20250514", "claude-sonnet-4-20250514", "claude-sonnet-4-20250514",
+                  "gpt-4.1-mini"],
+        "start_time": pd.to_datetime(["2025-09-01"] * 4, utc=True),
+        "input_tokens": [10_000, 20_000, 40_000, 1_000_000], "output_tokens": [1000, 0, 2000, 0],
+        "cache_read_tokens": [0, 10_000, 0, 0], "cache_write_tokens": [4_000, 0, 0, 0],
+    })
+
+
+def test_each_scenario_key_against_hand_prices():
+    # sonnet 4: 3 / 0.30 / 3.75 / 15 per M; gpt-4.1-mini 0.40 in, 1.60 out; o4-mini 1.10 / 4.40
+    calls = _calls()
+    sonnet = [(6000 * 3 + 4000 * 3.75 + 1000 * 15) / 1e6, (10_000 * 3 + 10_000 * 0.30) / 1e6,
+              (40_000 * 3 + 2000 * 15) / 1e6]
+    mini = 1_000_000 * 0.40 / 1e6
+    r = aiscale.whatif(calls, {
+        "o4": {"models": {"claude-sonnet-4*": "o4-mini"}, "provider": "openai"},
+        "verbose": {"output_ratio": 2.0},
+        "half": {"discount": 0.5},
+        "cached": {"cache_hit_rate": 0.5},
+        "1h writes": {"write_ttl": "1h"},
+    }, n_boot=100).summary().set_index("scenario")
+    assert r.loc["actual", "total_usd"] == pytest.approx(sum(sonnet) + mini)
+    # o4-mini: cache reads at 0.275, writes priced as input (no write price listed)
+    o4 = (6000 * 1.10 + 4000 * 1.10 + 1000 * 4.40 + 10_000 * 1.10 + 10_000 * 0.275
+          + 40_000 * 1.10 + 2000 * 4.40) / 1e6
+    assert r.loc["o4", "total_usd"] == pytest.approx(o4 + mini)
+    assert r.loc["verbose", "total_usd"] == pytest.approx(sum(sonnet) + mini + 3000 * 15 / 1e6)
+    assert r.loc["half", "total_usd"] == pytest.approx((sum(sonnet) + mini) / 2)
+    # half of every input read from cache; call 1 keeps its 4,000 written tokens
+    cached = ((1000 * 3 + 5000 * 0.30 + 4000 * 3.75 + 1000 * 15) + (10_000 * 3 + 10_000 * 0.30)
+              + (20_000 * 3 + 20_000 * 0.30 + 2000 * 15) + (500_000 * 0.40 + 500_000 * 0.10)) / 1e6
+    assert r.loc["cached", "total_usd"] == pytest.approx(cached)
+    # a 1-hour write costs 2x input (6.00 per M) instead of 3.75
+    assert r.loc["1h writes", "change_usd"] == pytest.approx(4000 * (6.0 - 3.75) / 1e6)
+
+
+def test_unknown_target_is_unpriced_not_free_and_bad_keys_are_named():
+    r = aiscale.whatif(_calls(), {"nowhere": {"as": "no-such-model-xyz"}}, n_boot=50)
+    row = r.summary().set_index("scenario").loc["nowhere"]
+    assert row["unpriced_calls"] == 4 and np.isnan(row["total_usd"])
+    with pytest.raises(ValueError, match="keys must be among"):
+        aiscale.whatif(_calls(), {"x": {"modle": "a"}})
+    with pytest.raises(ValueError, match="discount"):
+        aiscale.whatif(_calls(), {"x": {"discount": 1.5}})
