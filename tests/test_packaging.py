@@ -176,7 +176,9 @@ def assert_progress_and_quiet_kernel(result: subprocess.CompletedProcess, notebo
 def test_the_weekly_workflow_commands_run_on_the_demo(weekly):
     folder, commands, results = weekly
     for command, result in zip(commands, results, strict=True):
-        assert result.returncode == 0, f"{command}\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
+        allowed = (0, 3) if command.startswith("aiscale check") else (0,)  # 3: a rule fired
+        assert result.returncode in allowed, f"{command}\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
+    assert (folder / "reports" / "check.json").is_file()
     assert results[0].stdout.strip() == f"aiscale {aiscale.__version__}"
     (page,) = (folder / "reports").glob("weekly-*.html")
     text = page.read_text()
