@@ -65,7 +65,7 @@ def store(tmp_path_factory):
 @pytest.fixture(scope="module")
 def facts(store):
     facts = store.facts()
-    files = store.spans(columns=["trace_id", "source_file"]).drop_duplicates("trace_id")
+    files = store.spans(columns=["trace_id", "source_file"], priced=False).drop_duplicates("trace_id")
     return facts.merge(files, on="trace_id").set_index("source_file")
 
 
@@ -101,7 +101,7 @@ def test_calls_tokens_and_models_equal_source_md(facts, store, path):
     assert row["reasoning_tokens"] == final["reasoning_output_tokens"]
     assert row["input_tokens"] + row["output_tokens"] == final["total_tokens"]
     assert row["variant"] == next(iter(truth["models"]))
-    spans = store.spans(columns=["source_file", "kind", "model"])
+    spans = store.spans(columns=["source_file", "kind", "model"], priced=False)
     llm = spans[(spans["kind"] == "llm") & (spans["source_file"] == str(path))]
     assert set(llm["model"]) == set(truth["models"])
     metadata = json.loads(row["metadata"])

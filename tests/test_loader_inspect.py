@@ -66,7 +66,7 @@ def store(tmp_path_factory):
 @pytest.fixture(scope="module")
 def facts(store):
     facts = store.facts()
-    files = store.spans(columns=["trace_id", "source_file"]).drop_duplicates("trace_id")
+    files = store.spans(columns=["trace_id", "source_file"], priced=False).drop_duplicates("trace_id")
     return facts.merge(files, on="trace_id")
 
 

@@ -73,7 +73,9 @@ def _kernel_manager_class(folder: str) -> type:
     from jupyter_client.kernelspec import KernelSpec
     from jupyter_client.manager import AsyncKernelManager
 
-    spec = KernelSpec(argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+    # the kernel's own log stays quiet (an interrupt at shutdown is logged as an ERROR, not actionable)
+    spec = KernelSpec(argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+                            "--IPKernelApp.log_level=CRITICAL"],
                       display_name="Python 3 (aiscale)", language="python")
 
     class ThisPython(AsyncKernelManager):
