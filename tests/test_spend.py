@@ -101,3 +101,19 @@ def test_cli_whatif_matches_the_library(mini_store, capsys):
     assert main(["whatif", "--store", str(mini_store.root), "--discount", "0.5", "--n-boot", "50"]) == 0
     assert "discount 0.5" in capsys.readouterr().out
     assert main(["whatif", "--store", str(mini_store.root)]) == 2
+
+
+def test_a_failed_attempt_without_usage_costs_nothing_in_spend_as_in_facts(tmp_path):
+    # one rule, in the pricing stage: the facts, the priced spans and spend agree on it
+    spans = pd.DataFrame({
+        "trace_id": ["t", "t"], "span_id": ["a", "b"], "kind": ["llm", "llm"], "status": ["error", "ok"],
+        "provider": ["openai", "openai"], "model": ["gpt-4o-2024-08-06"] * 2,
+        "start_time": pd.to_datetime(["2025-01-01 00:00:00", "2025-01-01 00:00:05"], utc=True),
+        "input_tokens": [None, 1_000_000], "output_tokens": [None, 0]})
+    path = tmp_path / "spans.parquet"
+    spans.to_parquet(path)
+    store = aiscale.load(path, store=tmp_path / "s")
+    table = aiscale.spend(store, by="day", group="model").summary()
+    assert table["unpriced_calls"].sum() == 0
+    assert table["cost_usd"].sum() == pytest.approx(2.5) == store.facts()["cost_usd"].iloc[0]
+    assert store.spans()["cost_usd"].tolist() == [0.0, pytest.approx(2.5)]

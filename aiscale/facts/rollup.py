@@ -41,7 +41,7 @@ import pandas as pd
 import pyarrow as pa
 
 from aiscale import schema
-from aiscale.pricing.rates import price_spans
+from aiscale.pricing.rates import bill_failed_attempts, price_spans
 
 _ZERO = ibis.literal(0, "int64")
 
@@ -82,8 +82,8 @@ def merge_traces(traces: ibis.Table) -> ibis.Table:
 def _llm_calls(spans: ibis.Table, rates: ibis.Table | None) -> ibis.Table:
     """LLM spans with cost, priced flag and an ``in_main_loop`` flag."""
     llm = spans.filter(spans.kind == "llm").mutate(day=spans.start_time.date())
-    llm = price_spans(llm, rates) if rates is not None else llm.mutate(
-        cost_usd=ibis.null("float64"), priced=ibis.literal(False))
+    llm = price_spans(llm, rates) if rates is not None else bill_failed_attempts(llm.mutate(
+        cost_usd=ibis.null("float64"), priced=ibis.literal(False)))
     agents = spans.filter(spans.kind == "agent")
     first = ibis.window(group_by=agents.trace_id, order_by=[agents.start_time, agents.span_id])
     agents = agents.mutate(_rank=ibis.row_number().over(first))
@@ -91,12 +91,7 @@ def _llm_calls(spans: ibis.Table, rates: ibis.Table | None) -> ibis.Table:
         trace_id="trace_id", parent_id="span_id", _sub=ibis.literal(True))
     llm = llm.left_join(sub_agents, ["trace_id", "parent_id"], rname="{name}_sub")
     failed = (llm.status == "error").fill_null(False) & (llm.output_tokens.fill_null(_ZERO) == 0)
-    return llm.mutate(
-        in_main_loop=llm._sub.isnull(),
-        failed_attempt=failed,
-        cost_usd=(failed & llm.input_tokens.isnull() & llm.output_tokens.isnull()).ifelse(0.0, llm.cost_usd),
-        priced=llm.priced | (failed & llm.input_tokens.isnull() & llm.output_tokens.isnull()),
-    ).drop(*[c for c in llm.columns if c.endswith("_sub")], "_sub")
+    return llm.mutate(in_main_loop=llm._sub.isnull(), failed_attempt=failed).drop(*[c for c in llm.columns if c.endswith("_sub")], "_sub")
 
 
 def priced_llm_calls(spans: ibis.Table, rates: ibis.Table | None) -> ibis.Table:

@@ -166,7 +166,24 @@ def price_spans(llm_spans: ibis.Table, rates: ibis.Table, *, parts: bool = False
         extra = {name: priced.ifelse(term, unknown) for name, term in terms.items()}
         extra |= {c: joined[f"_{c}"] for c in RATE_COLUMNS}
     out = joined.mutate(cost_usd=priced.ifelse(cost, unknown), priced=priced, **extra)
+    out = bill_failed_attempts(out, terms=[name for name in terms if name in extra])
     return out.select(*llm_spans.columns, "cost_usd", "priced", "price_source", *extra)
+
+
+def bill_failed_attempts(calls: ibis.Table, *, terms: list[str] | None = None) -> ibis.Table:
+    """A failed attempt that reports no usage at all is billed nothing: cost 0, priced.
+
+    The one place this rule lives: the facts, the priced spans and the spend analyses all
+    price calls through :func:`price_spans`. Tables without ``status`` are left as they are;
+    the cost ``terms`` named are set to 0 with the cost, so they still sum to it.
+    """
+    if "status" not in calls.columns:
+        return calls
+    no_usage = ((calls.status == "error").fill_null(False) & calls.input_tokens.isnull()
+                & calls.output_tokens.isnull())
+    zeroed = {name: no_usage.ifelse(0.0, calls[name]) for name in (terms or [])}
+    return calls.mutate(cost_usd=no_usage.ifelse(0.0, calls.cost_usd), priced=calls.priced | no_usage,
+                        **zeroed)
 
 
 COST_PARTS = ("uncached_input_usd", "cache_read_usd", "cache_write_usd", "output_usd",

@@ -30,8 +30,8 @@ from aiscale.facts.window import utc_timestamp
 
 TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
           "reasoning_tokens")
-SPAN_COLUMNS = ("trace_id", "span_id", "start_time", "end_time", "provider", "model", *TOKENS,
-                "reported_cost_usd", "attributes")
+SPAN_COLUMNS = ("trace_id", "span_id", "start_time", "end_time", "status", "provider", "model",
+                *TOKENS, "reported_cost_usd", "attributes")
 TRACE_LABELS = ("task_id", "variant", "user_id", "session_id", "project")
 ONE_HOUR_WRITE_MULTIPLIER = 2.0  # Anthropic: a 1-hour cache write costs 2x the base input price
 PriceSheet = str | Path | pd.DataFrame | None
