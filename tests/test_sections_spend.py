@@ -56,3 +56,14 @@ def test_spend_whatif_and_latency_findings_on_hand_calls():
 def test_per_trace_rows_say_why_not(section):
     ctx = Context(facts=pd.DataFrame({"trace_id": ["a"], "variant": ["v"]}), spans=None, store=None)
     assert "per-trace rows only" in section(ctx).finding
+
+
+def test_cache_writes_a_source_does_not_record_are_unknown_not_free():
+    ctx = _ctx([None, None, None])
+    ctx.spans["cache_read_tokens"] = 500_000
+    ctx.spans["cache_write_tokens"] = pd.array([None, None, None], dtype="Int64")
+    section = money.cache(ctx)
+    assert "records no cache writes" in section.finding and "unknown" in section.finding
+    assert "paid for writes" not in section.finding
+    assert section.table["write_premium_usd"].isna().all() and section.table["net_savings_usd"].isna().all()
+    assert (section.table["read_savings_usd"] > 0).all()

@@ -83,17 +83,28 @@ def cache(ctx: Context, *, prices=None) -> Section:
     if not (total["cache_read_tokens"] or 0) and not (total["cache_write_tokens"] or 0):
         return Section(f"No call in this window read or wrote a prompt cache ({int(total['calls']):,} "
                        "priced calls); caching saved nothing here.")
-    finding = (f"Prompt caching served {total['hit_rate']:.0%} of input tokens from cache and saved "
-               f"{fmt_usd(total['net_savings_usd'])} net ({fmt_usd(total['read_savings_usd'])} on reads "
-               f"minus {fmt_usd(total['write_premium_usd'])} paid for writes), "
-               f"{total['savings_share']:.0%} of what the calls would cost uncached")
+    writes_known = pd.notna(total["cache_write_tokens"])
+    if writes_known:
+        finding = (f"Prompt caching served {total['hit_rate']:.0%} of input tokens from cache and saved "
+                   f"{fmt_usd(total['net_savings_usd'])} net ({fmt_usd(total['read_savings_usd'])} on reads "
+                   f"minus {fmt_usd(total['write_premium_usd'])} paid for writes), "
+                   f"{total['savings_share']:.0%} of what the calls would cost uncached")
+    else:  # the source records no cache writes: their cost is unknown, not $0
+        finding = (f"Prompt caching served {total['hit_rate']:.0%} of input tokens from cache and saved "
+                   f"{fmt_usd(total['read_savings_usd'])} on reads; this source records no cache writes, "
+                   "so what writes cost (and the net saving) is unknown")
     if total["wasted_writes"]:
         finding += (f"; {int(total['wasted_writes']):,} writes were never read again in their trace "
                     f"({fmt_usd(total['wasted_write_usd'])})")
     columns = ["model", "calls", "hit_rate", "read_savings_usd", "write_5m_usd", "write_1h_usd",
                "write_premium_usd", "net_savings_usd", "wasted_writes", "wasted_write_usd"]
+    table = result.summary()
+    unrecorded = table["cache_write_tokens"].isna()  # writes unknown: their dollars too
+    write_columns = ["write_5m_usd", "write_1h_usd", "write_premium_usd", "net_savings_usd",
+                     "wasted_writes", "wasted_write_usd"]
+    table[write_columns] = table[write_columns].astype("float64").mask(unrecorded)
     fig = result.plot(ax=_axes())
-    return Section(finding + ".", figure=fig, table=result.summary()[columns].round(4),
+    return Section(finding + ".", figure=fig, table=table[columns].round(4),
                    note=" ".join(result.notes))
 
 
