@@ -137,10 +137,12 @@ def is_store_folder(folder: Path) -> bool:
 
 
 def _walk(root: Path) -> list[Path]:
+    if is_store_folder(root):
+        return []
     found = []
     for folder, subfolders, names in os.walk(root):
         here = Path(folder)
         subfolders[:] = sorted(d for d in subfolders
                                if not d.startswith(".") and not is_store_folder(here / d))
         found += [here / n for n in names if not n.startswith(".") and (here / n).is_file()]
-    return sorted(found) if not is_store_folder(root) else []
+    return sorted(found)
