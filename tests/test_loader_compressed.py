@@ -54,10 +54,58 @@ def test_gzip_exports_load_as_they_are(tmp_path, source):
                                   plain.spans()[columns].sort_values(key, ignore_index=True))
 
 
+CLAUDE = REAL / "claude-code-sessions"
+IN_PLACE = {  # a source copied with its layout, then gzipped in place: same ids, same facts
+    "otlp": [Path(__file__).resolve().parent / "fixtures" / "otel_sdk_genai.jsonl"],
+    "mini-swe-agent": sorted((REAL / "mini-swe-agent-gemini3-verified" / "trajs").glob("*/*.traj.json"))[:3],
+    "swe-agent": sorted((REAL / "swe-agent-v0-traj").glob("*/*.traj"))[:2],
+    "codex": sorted((REAL / "codex-sessions" / "codemie-code-2026-05").glob("rollout-*.jsonl"))[:2],
+    "gemini-cli": sorted((REAL / "gemini-cli-sessions").glob("*/session-*.json"))[:2],
+    "swebench-leaderboard": [REAL / "swebench-bash-only-leaderboard" / "leaderboards.json"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(IN_PLACE))
+def test_a_gzipped_export_gives_the_facts_of_the_plain_one(tmp_path, name):
+    sources = IN_PLACE[name]
+    assert sources, f"no {name} files found"
+    root = Path(os.path.commonpath([s.parent for s in sources])).parent
+    copies = []
+    for source in sources:
+        copy = tmp_path / "data" / source.relative_to(root)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_bytes(source.read_bytes())
+        copies.append(copy)
+    plain = aiscale.load(copies, store=tmp_path / "plain")
+    packed = [gzipped(copy, copy.parent) for copy in copies]
+    for copy in copies:
+        copy.unlink()
+    zipped = aiscale.load(packed, store=tmp_path / "packed")
+    assert zipped.last_load.rows_read == plain.last_load.rows_read > 0
+    assert zipped.last_load.rows_quarantined == plain.last_load.rows_quarantined
+    facts = [f.drop(columns=[c for c in ("source_file",) if c in f]).sort_values("trace_id", ignore_index=True)
+             for f in (plain.facts(), zipped.facts())]
+    pd.testing.assert_frame_equal(facts[1], facts[0], check_exact=True)
+
+
+def test_a_cut_gzip_otlp_export_loads_the_lines_before_the_cut_and_says_so(tmp_path):
+    lines = (Path(__file__).resolve().parent / "fixtures" / "otel_sdk_genai.jsonl").read_bytes().splitlines(True)
+    data = gzip.compress(b"".join(lines[:2]), compresslevel=0) + gzip.compress(b"".join(lines[2:]))
+    path = tmp_path / "spans.jsonl.gz"
+    path.write_bytes(data[: len(data) - 40])
+    store = aiscale.load([path], store=tmp_path / "store")
+    reasons = store.quarantine().reason.tolist()
+    assert any(r.startswith("compressed stream is damaged") for r in reasons), reasons
+    assert store.last_load.rows_loaded > 0
+    summary = store.last_load
+    assert summary.rows_read == summary.rows_loaded + summary.rows_quarantined
+
+
 def test_a_gzip_file_for_a_loader_that_reads_only_plain_files_is_refused_clearly(tmp_path):
-    packed = gzipped(Path(__file__).resolve().parent / "fixtures" / "otel_sdk_genai.jsonl", tmp_path)
-    with pytest.raises(UnknownFormatError, match=r"gzip-compressed, and the otlp loader reads only "
-                                                 r"uncompressed files.*gunzip -k otel_sdk_genai\.jsonl\.gz"):
+    session = next((CLAUDE).rglob("*.jsonl"))
+    packed = gzipped(session, tmp_path)
+    with pytest.raises(UnknownFormatError, match=r"gzip-compressed, and the claude-code loader reads only "
+                                                 rf"uncompressed files.*gunzip -k {re.escape(packed.name)}"):
         aiscale.load([packed], store=tmp_path / "store")
 
 

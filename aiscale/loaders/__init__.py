@@ -21,7 +21,15 @@ from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
 
-from aiscale.loaders.base import ZIP_MAGIC, Chunk, is_gzip, read_head, refuse_special, special_file
+from aiscale.loaders.base import (
+    ZIP_MAGIC,
+    Chunk,
+    is_gzip,
+    read_head,
+    refuse_special,
+    special_file,
+    uncompressed_path,
+)
 
 _NOT_LOADERS = {"base", "validate"}
 
@@ -68,11 +76,12 @@ def detect(path: str | Path) -> ModuleType:
     if not head.strip():
         raise UnknownFormatError(f"{path}: the file is empty; nothing to load.")
     compressed = is_gzip(path)
+    named = uncompressed_path(path) if compressed else path  # x.traj.json.gz sniffs as x.traj.json
     for module in _registry():
-        if (not compressed or getattr(module, "READS_GZIP", False)) and module.sniff(path, head):
+        if (not compressed or getattr(module, "READS_GZIP", False)) and module.sniff(named, head):
             return module
     if compressed:
-        raise _not_for_gzip(path, [m.NAME for m in _registry() if m.sniff(path, head)])
+        raise _not_for_gzip(path, [m.NAME for m in _registry() if m.sniff(named, head)])
     if head.startswith(ZIP_MAGIC):
         raise UnknownFormatError(
             f"{path}: a compressed .zip archive that no loader reads as it is. Unzip it "

@@ -130,6 +130,17 @@ def refuse_special(path: str | Path) -> None:
                          "and load that.")
 
 
+def uncompressed_path(path: Path) -> Path:
+    """``path`` without a ``.gz`` ending: the name a loader reads meaning from (run, instance, session).
+
+    Examples
+    --------
+    >>> uncompressed_path(Path("run/trajs/x.traj.json.gz")).name
+    'x.traj.json'
+    """
+    return path.with_name(path.name.removesuffix(".gz")) if path.name.endswith(".gz") else path
+
+
 def is_gzip(path: str | Path) -> bool:
     """Whether a file is gzip-compressed (by its magic bytes)."""
     refuse_special(path)

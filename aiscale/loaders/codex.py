@@ -53,10 +53,18 @@ from pathlib import Path
 from typing import Any
 
 from aiscale.loaders._common import as_int, bad_record, frame, head_text, naive_as_utc
-from aiscale.loaders.base import Chunk, Quarantined, folder_tag, iter_json_lines, json_text
+from aiscale.loaders.base import (
+    Chunk,
+    Quarantined,
+    folder_tag,
+    iter_json_lines,
+    json_text,
+    uncompressed_path,
+)
 from aiscale.schema import SPAN_COLUMNS, TRACE_COLUMNS
 
 NAME = "codex"
+READS_GZIP = True  # a gzip-compressed file is read as it is
 PRIORITY = 30
 _META = re.compile(r'"type"\s*:\s*"session_meta"')
 _USAGE_KEYS = {"input_tokens": "input_tokens", "cached_input_tokens": "cache_read_tokens",
@@ -239,7 +247,7 @@ class _Rollout:
 
     def finish(self) -> tuple[list[dict], dict]:
         session = self.meta.get("id") if isinstance(self.meta.get("id"), str) else None
-        trace_id = session or f"{self.path.stem}~{folder_tag(self.path.parent)}"
+        trace_id = session or f"{uncompressed_path(self.path).stem}~{folder_tag(self.path.parent)}"
         root = {"trace_id": trace_id, "span_id": "session", "kind": "agent", "name": "codex session",
                 "start_time": self.first, "end_time": self.last, "status": "unset",
                 "source_row": 1, "attributes": {"cli_version": self.meta.get("cli_version")}}

@@ -45,10 +45,11 @@ from aiscale.loaders._common import (
     naive_as_utc,
     read_document,
 )
-from aiscale.loaders.base import Chunk, folder_tag, json_text
+from aiscale.loaders.base import Chunk, folder_tag, json_text, uncompressed_path
 from aiscale.schema import SPAN_COLUMNS, TRACE_COLUMNS
 
 NAME = "gemini-cli"
+READS_GZIP = True  # a gzip-compressed file is read as it is
 PRIORITY = 30
 
 
@@ -67,7 +68,7 @@ def read(path: str | Path) -> Iterator[Chunk]:
         reason = problem or bad_record(path, None, "expected a chat object with a `messages` list")
         yield Chunk(quarantined=[reason], rows_read=1)
         return
-    trace_id = str(document.get("sessionId") or f"{path.stem}~{folder_tag(path.parent)}")
+    trace_id = str(document.get("sessionId") or f"{uncompressed_path(path).stem}~{folder_tag(path.parent)}")
     spans, bad = [], [problem] if problem else []
     previous = naive_as_utc(document.get("startTime"))
     for row, message in enumerate(messages, start=1):

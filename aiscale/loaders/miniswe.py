@@ -47,10 +47,11 @@ from aiscale.loaders._common import (
     read_document,
     unix_to_timestamp,
 )
-from aiscale.loaders.base import Chunk, folder_tag, json_text
+from aiscale.loaders.base import Chunk, folder_tag, json_text, uncompressed_path
 from aiscale.schema import SPAN_COLUMNS, TRACE_COLUMNS
 
 NAME = "mini-swe-agent"
+READS_GZIP = True  # a gzip-compressed file is read as it is
 PRIORITY = 30
 ACTION_REGEX = r"```bash\s*\n(.*?)\n```"
 _REPORT_KEYS = ('"patch_successfully_applied"', '"tests_status"', '"patch_exists"')
@@ -76,6 +77,7 @@ def run_and_instance(path: Path) -> tuple[str, str]:
 
 def run_folder_and_instance(path: Path) -> tuple[Path, str]:
     """The run folder and instance id of a trajectory or report (see :func:`run_and_instance`)."""
+    path = uncompressed_path(path)
     if path.name.endswith("report.json"):
         instance = path.parent.name
         run = path.parents[2] if path.parent.parent.name == "logs" else path.parents[1]
@@ -103,7 +105,7 @@ def read(path: str | Path) -> Iterator[Chunk]:
         reason = problem or bad_record(path, None, "expected a JSON object")
         yield Chunk(quarantined=[reason], rows_read=1, unit="span")
         return
-    if path.name.endswith("report.json"):
+    if uncompressed_path(path).name.endswith("report.json"):
         yield _report(path, document)
         return
     try:

@@ -69,9 +69,10 @@ from aiscale.loaders._otlp_sql import (
     parse_query,
     spans_query,
 )
-from aiscale.loaders.base import Chunk, Quarantined, excerpt
+from aiscale.loaders.base import Chunk, Quarantined, excerpt, open_binary, stream_damage
 
 NAME = "otlp"
+READS_GZIP = True  # a .jsonl.gz export is read as it is
 PRIORITY = 20
 
 CHUNK_ROWS = 100_000
@@ -113,8 +114,19 @@ def _batches(path: Path) -> Iterator[tuple[pa.RecordBatch, tuple]]:
         for block in _blocks(path):
             for batch in _query_block(con, *block):
                 yield batch, block
+    except _DamagedStream as damaged:  # a cut or corrupt gzip: what decompressed is loaded
+        nothing = (np.array([damaged.line]), np.array([0, 0]), memoryview(b""), np.array([0]))
+        yield pa.record_batch({"line_no": [damaged.line], "line_bad": [damaged.why]}), nothing
     finally:
         con.close()
+
+
+class _DamagedStream(Exception):
+    """Raised after the last whole block of a gzip stream that was cut short or is corrupt."""
+
+    def __init__(self, line: int, why: str) -> None:
+        super().__init__(why)
+        self.line, self.why = line, why
 
 
 def _prefetched(items: Iterator, depth: int = 1) -> Iterator:
@@ -176,17 +188,17 @@ def _blocks(path: Path) -> Iterator[tuple[np.ndarray, np.ndarray, memoryview, np
     :data:`MAX_LINE_BYTES` is not held in memory: its block holds only its first bytes, and
     its size says how long it was (it is quarantined).
     """
-    with open(path, "rb") as handle:
-        if _is_document(handle.read(1 << 16)):
-            handle.seek(0)
-            data = handle.read(MAX_DOCUMENT_BYTES + 1).removeprefix(BOM).replace(b"\n", b" ")
+    with open_binary(path) as handle:  # gzip is decompressed as read; nothing seeks back
+        head = handle.read(1 << 16)
+        if _is_document(head):
+            data = (head + handle.read(MAX_DOCUMENT_BYTES + 1 - len(head))).removeprefix(BOM)
+            data = data.replace(b"\n", b" ")
             if len(data) > MAX_DOCUMENT_BYTES:
                 raise ValueError(f"{path}: a pretty-printed OTLP document over "
                                  f"{MAX_DOCUMENT_BYTES >> 20} MB; export one request per line.")
             yield np.array([1]), np.array([0, len(data)]), memoryview(data), np.array([len(data)])
             return
-        handle.seek(0)
-        pending = handle.read(BLOCK_BYTES).removeprefix(BOM)
+        pending = (head + handle.read(max(BLOCK_BYTES - len(head), 0))).removeprefix(BOM)
         first_line = 1
         while pending:
             more = handle.read(BLOCK_BYTES)
@@ -207,6 +219,8 @@ def _blocks(path: Path) -> Iterator[tuple[np.ndarray, np.ndarray, memoryview, np
                    np.diff(offsets))
             first_line += len(offsets) - 1
             pending = pending[end:] + more
+        if stream_damage(handle):
+            raise _DamagedStream(first_line, f"{stream_damage(handle)}; the lines from here on are lost")
 
 
 def _skip_line(handle, data: bytes) -> tuple[bytes, int, bytes]:

@@ -39,10 +39,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from aiscale.loaders._common import as_float, as_int, bad_record, frame, head_text, read_document
-from aiscale.loaders.base import Chunk, folder_tag, json_text
+from aiscale.loaders.base import Chunk, folder_tag, json_text, uncompressed_path
 from aiscale.schema import FACT_COLUMNS
 
 NAME = "swe-agent-v0"
+READS_GZIP = True  # a gzip-compressed file is read as it is
 PRIORITY = 30
 _HEAD = re.compile(r'^\{\s*"environment"\s*:\s*"[^"]*"\s*,\s*"trajectory"\s*:\s*\[')
 
@@ -96,7 +97,7 @@ def _facts_row(path: Path, document: dict) -> dict:
         raise TypeError("`info.model_stats` is missing")
     actions = [str(s.get("action", "")).strip() for s in steps]
     times = [as_float(s.get("execution_time")) for s in steps]
-    run, instance = path.parent.name, path.name.removesuffix(".traj")
+    run, instance = path.parent.name, uncompressed_path(path).name.removesuffix(".traj")
     calls = _stat(stats, "api_calls", int)
     metadata = {"source": NAME, "run": run, "model": run.split("__", 1)[0],
                 "exit_status": info.get("exit_status"), "environment": document.get("environment"),

@@ -48,10 +48,11 @@ from aiscale.loaders._common import (
     keep_first_key,
     read_document,
 )
-from aiscale.loaders.base import Chunk, folder_tag, json_text
+from aiscale.loaders.base import Chunk, folder_tag, json_text, uncompressed_path
 from aiscale.schema import FACT_COLUMNS
 
 NAME = "swebench-leaderboard"
+READS_GZIP = True  # a gzip-compressed file is read as it is
 PRIORITY = 30
 LABEL_TOLERANCE_PCT = 0.005
 _HEAD = re.compile(r'^\{\s*"leaderboards"\s*:\s*\[')
@@ -99,7 +100,7 @@ def _run_chunk(path: Path, number: int, run: dict, board_names: list[str]) -> Ch
     rows, bad = [], []
     for instance_id, entry in details.items():
         try:
-            rows.append(_row(folder, instance_id, entry, folder_tag(path)))
+            rows.append(_row(folder, instance_id, entry, folder_tag(uncompressed_path(path))))
         except TypeError as exc:
             bad.append(bad_record(path, number, f"run {folder!r}, instance {instance_id!r}: {exc}", entry))
     for instance_id, entry in getattr(details, "duplicates", []):
