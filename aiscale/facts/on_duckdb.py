@@ -117,7 +117,7 @@ def rates_arrow(rates: pd.DataFrame) -> pa.Table:
 
 
 def rollup_on_duckdb(parts: dict[str, list[str]], rates: pd.DataFrame | None, *,
-                     dedupe: bool = True) -> pd.DataFrame:
+                     dedupe: bool = True, lost: pd.DataFrame | None = None) -> pd.DataFrame:
     """Roll up Parquet parts (``{"spans": [...], "traces": [...]}``) to facts on DuckDB.
 
     Parameters
@@ -128,6 +128,8 @@ def rollup_on_duckdb(parts: dict[str, list[str]], rates: pd.DataFrame | None, *,
         Rate table (:func:`aiscale.pricing.rates.rate_table`); None leaves every call unpriced.
     dedupe : bool, default=True
         Keep one row per (trace_id, span_id) first.
+    lost : pandas.DataFrame, optional
+        ``trace_id, lost_llm_calls``: LLM calls quarantined at load (their traces' cost is unknown).
     """
     con = duckdb_backend()
     tables = {}
@@ -139,4 +141,12 @@ def rollup_on_duckdb(parts: dict[str, list[str]], rates: pd.DataFrame | None, *,
         else:
             tables[name] = register(con, f"{name}_src", schema.schema_of(name).empty_table())
     rates_t = register(con, "rates", rates_arrow(rates)) if rates is not None and len(rates) else None
-    return rollup(tables["spans"], tables["traces"], rates_t, dedupe=dedupe).to_pyarrow().to_pandas()
+    lost_t = register(con, "lost", lost_arrow(lost)) if lost is not None and len(lost) else None
+    return rollup(tables["spans"], tables["traces"], rates_t, dedupe=dedupe,
+                  lost=lost_t).to_pyarrow().to_pandas()
+
+
+def lost_arrow(lost: pd.DataFrame) -> pa.Table:
+    """The lost-calls table with its column types fixed (string trace id, int64 count)."""
+    return pa.table({"trace_id": pa.array(lost["trace_id"].astype(str).tolist(), pa.string()),
+                     "lost_llm_calls": pa.array(lost["lost_llm_calls"].astype("int64").tolist(), pa.int64())})

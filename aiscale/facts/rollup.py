@@ -14,7 +14,9 @@ Rules (DESIGN.md):
 - ``latency_s`` is the root span's duration when the trace has one root, else last end
   minus first start;
 - ``cost_usd`` is null when any LLM call of the trace is unpriced (see ``unpriced_llm_calls``);
-  a trace with no LLM call costs 0;
+  a trace with no LLM call costs 0; an LLM call the store quarantined (``lost`` calls: the
+  loader knew its trace but a value broke a rule) is an unpriced call, so such a trace's cost
+  is unknown, never 0, even when it has no other span;
 - trace rows from several files are merged per trace: the largest non-null value of each
   column (``started_at``: the earliest; ``metadata``: the longest); ``task_id`` defaults to trace_id, ``trial`` to 0,
   ``variant`` to the model of the first LLM call, ``started_at`` to the first span start.
@@ -140,7 +142,7 @@ def _repeated_calls(spans: ibis.Table) -> ibis.Table:
 
 
 def rollup(spans: ibis.Table, traces: ibis.Table, rates: ibis.Table | None = None, *,
-           dedupe: bool = True) -> ibis.Table:
+           dedupe: bool = True, lost: ibis.Table | None = None) -> ibis.Table:
     """Return the Ibis expression of trace facts from canonical span and trace tables.
 
     Parameters
@@ -153,6 +155,8 @@ def rollup(spans: ibis.Table, traces: ibis.Table, rates: ibis.Table | None = Non
     dedupe : bool, default=True
         Keep one row per (trace_id, span_id) first; a store passes False when no two of its
         files carried the same span.
+    lost : ibis.Table, optional
+        ``trace_id, lost_llm_calls``: LLM calls quarantined at load, counted as unpriced.
     """
     if dedupe:
         spans = dedupe_spans(spans)
@@ -161,10 +165,16 @@ def rollup(spans: ibis.Table, traces: ibis.Table, rates: ibis.Table | None = Non
     agg = agg.left_join(_repeated_calls(spans), "trace_id", rname="{name}_rep")
     merged = merge_traces(traces)
     ids = agg.select("trace_id").union(merged.select("trace_id"), distinct=True)
+    if lost is not None:
+        ids = ids.union(lost.select("trace_id"), distinct=True)
     t = ids.left_join(agg, "trace_id", rname="{name}_agg").left_join(
         merged, "trace_id", rname="{name}_tr")
+    if lost is not None:
+        t = t.left_join(lost, "trace_id", rname="{name}_lost")
     n_llm = t.n_llm_calls.fill_null(_ZERO)
     unpriced = t.unpriced_llm_calls.fill_null(_ZERO)
+    if lost is not None:
+        unpriced = unpriced + t.lost_llm_calls.fill_null(_ZERO)
     columns = {
         "trace_id": t.trace_id,
         "task_id": t.task_id.fill_null(t.trace_id),
@@ -176,7 +186,7 @@ def rollup(spans: ibis.Table, traces: ibis.Table, rates: ibis.Table | None = Non
         "n_tool_calls": t.n_tool_calls.fill_null(_ZERO),
         "iterations": t.iterations.fill_null(_ZERO),
         **{c: t[c] for c in schema.TOKEN_COLUMNS},
-        "cost_usd": (n_llm == 0).ifelse(0.0, (unpriced == 0).ifelse(t.cost_sum, ibis.null("float64"))),
+        "cost_usd": (unpriced > 0).ifelse(ibis.null("float64"), (n_llm == 0).ifelse(0.0, t.cost_sum)),
         "reported_cost_usd": t.reported_cost_usd,
         "unpriced_llm_calls": unpriced,
         "latency_s": (t.n_roots == 1).ifelse(t.root_latency_s, ibis.null("float64"))

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from aiscale import schema
-from aiscale.facts.on_duckdb import rates_arrow
+from aiscale.facts.on_duckdb import lost_arrow, rates_arrow
 from aiscale.facts.rollup import rollup
 
 _INSTALL_HINT = ("The Spark engine requires pyspark. You can install it with "
@@ -75,7 +75,7 @@ def spark_session():
 
 
 def rollup_on_spark(parts: dict[str, list[str]], rates: pd.DataFrame | None, *, root: str,
-                    dedupe: bool = True) -> pd.DataFrame:
+                    dedupe: bool = True, lost: pd.DataFrame | None = None) -> pd.DataFrame:
     """Run :func:`aiscale.facts.rollup.rollup` on Spark over a store's Parquet parts.
 
     ``parts`` maps ``spans`` and ``traces`` to file paths under the store folder ``root``
@@ -98,7 +98,12 @@ def rollup_on_spark(parts: dict[str, list[str]], rates: pd.DataFrame | None, *, 
     if rates is not None and len(rates):
         session.createDataFrame(rates_arrow(rates).to_pandas()).createOrReplaceTempView("aiscale_rates")
         rates_t = con.table("aiscale_rates")
-    return rollup(tables["spans"], tables["traces"], rates_t, dedupe=dedupe).to_pyarrow().to_pandas()
+    lost_t = None
+    if lost is not None and len(lost):
+        session.createDataFrame(lost_arrow(lost).to_pandas()).createOrReplaceTempView("aiscale_lost")
+        lost_t = con.table("aiscale_lost")
+    return rollup(tables["spans"], tables["traces"], rates_t, dedupe=dedupe,
+                  lost=lost_t).to_pyarrow().to_pandas()
 
 
 def _spark_schema(table: str):

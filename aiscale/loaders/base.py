@@ -59,6 +59,8 @@ class Quarantined:
     source_row: int | None
     reason: str
     excerpt: str = ""
+    trace_id: str | None = None  # set when the record was an LLM call of a known trace: its
+    lost_llm_call: bool = False  # trace's cost is then unknown, not the sum of the rest
 
     def __str__(self) -> str:
         where = f"{self.source_file}:{self.source_row}" if self.source_row is not None else self.source_file

@@ -70,6 +70,7 @@ from aiscale.loaders._otlp_sql import (
     spans_query,
 )
 from aiscale.loaders.base import Chunk, Quarantined, excerpt, open_binary, stream_damage
+from aiscale.loaders.validate import lost_call
 
 NAME = "otlp"
 READS_GZIP = True  # a .jsonl.gz export is read as it is
@@ -365,9 +366,11 @@ def _chunk(batch: pa.RecordBatch, path: Path, seen: _SeenSpans) -> Chunk:
     bad_span = spans["span_bad"].notna().to_numpy()
     quarantined = []
     if bad_span.any():
-        rows = spans.loc[bad_span, ["line_no", "span_bad", "span_id", "name"]]
-        quarantined = [Quarantined(str(path), int(n), str(why), excerpt(f"span {s} {name!r}"))
-                       for n, why, s, name in rows.itertuples(index=False)]
+        rows = spans.loc[bad_span, ["line_no", "span_bad", "span_id", "name", "trace_id", "kind"]]
+        quarantined = [Quarantined(str(path), int(n), str(why), excerpt(f"span {s} {name!r}"),
+                                   **({} if why.startswith("duplicate") else
+                                      lost_call({"trace_id": trace, "kind": kind})))
+                       for n, why, s, name, trace, kind in rows.itertuples(index=False)]
         spans = spans.loc[~bad_span]
     return Chunk(spans=_span_rows(spans, path), traces=_trace_rows(spans),
                  quarantined=quarantined, rows_read=rows_read)

@@ -75,7 +75,13 @@ def _span_rules(spans: pd.DataFrame) -> list[tuple[str, pd.Series]]:
     return rules
 
 
-def _split(frame: pd.DataFrame, rules: list[tuple[str, pd.Series]]) -> tuple[pd.DataFrame, list[Quarantined]]:
+def _split(frame: pd.DataFrame, rules: list[tuple[str, pd.Series]], *,
+           lost: bool = True) -> tuple[pd.DataFrame, list[Quarantined]]:
+    """Rows that break no rule, and a Quarantined per row that does (the first rule it breaks).
+
+    With ``lost`` (the row's content is gone, not kept in another row), a quarantined LLM
+    span of a known trace is marked as a lost call, so that trace's cost becomes unknown.
+    """
     reason = pd.Series(pd.NA, index=frame.index, dtype="string")
     for text, mask in rules:
         mask = mask.fillna(True).astype(bool) if mask.dtype == object else mask.astype(bool)
@@ -84,10 +90,27 @@ def _split(frame: pd.DataFrame, rules: list[tuple[str, pd.Series]]) -> tuple[pd.
     quarantined = [
         Quarantined(str(row.get("source_file", "")),
                     None if pd.isna(row.get("source_row")) else int(row.get("source_row")),
-                    str(why))
+                    str(why), **lost_call(row) if lost else {})
         for row, why in zip(frame.loc[bad].to_dict("records"), reason[bad], strict=True)
     ]
     return frame.loc[~bad], quarantined
+
+
+def lost_call(row: dict) -> dict:
+    """``trace_id`` and ``lost_llm_call`` for a quarantined span row that was an LLM call of a
+    known trace (empty otherwise).
+
+    Examples
+    --------
+    >>> lost_call({"trace_id": "t", "kind": "llm"})
+    {'trace_id': 't', 'lost_llm_call': True}
+    >>> lost_call({"trace_id": "t", "kind": "tool"})
+    {}
+    """
+    trace, kind = row.get("trace_id"), row.get("kind")
+    if isinstance(trace, str) and trace and kind == "llm":
+        return {"trace_id": trace, "lost_llm_call": True}
+    return {}
 
 
 def validate_spans(spans: pd.DataFrame) -> tuple[pd.DataFrame, list[Quarantined]]:
@@ -103,7 +126,7 @@ def validate_spans(spans: pd.DataFrame) -> tuple[pd.DataFrame, list[Quarantined]
     good, bad = _split(spans, _span_rules(spans))
     duplicated = good.duplicated(subset=["trace_id", "span_id"], keep="first")
     dup_rules = [("duplicate span_id within the trace (an earlier row has it)", duplicated)]
-    good, dup_bad = _split(good, dup_rules)
+    good, dup_bad = _split(good, dup_rules, lost=False)  # the earlier row is kept
     good, cycle_bad = _split(good, [("span is on a parent cycle (its ancestors lead back to it)",
                                      on_parent_cycle(good))])
     return good, bad + dup_bad + cycle_bad

@@ -240,6 +240,25 @@ class TraceStore:
             return pd.DataFrame(columns=["source_file", "source_row", "reason", "excerpt"])
         return pd.concat([pd.read_json(f, lines=True, dtype=False) for f in files], ignore_index=True)
 
+    def lost_llm_calls(self) -> pd.DataFrame:
+        """LLM calls quarantined at load whose trace is known: ``trace_id, lost_llm_calls``.
+
+        The rollup counts them as unpriced calls, so those traces' cost is unknown, not 0.
+        """
+        files = [str(f) for f in sorted((self.root / "quarantine").glob("*.jsonl"))]
+        empty = pd.DataFrame({"trace_id": pd.Series(dtype="string"), "lost_llm_calls": pd.Series(dtype="int64")})
+        if not files:
+            return empty
+        con = duckdb.connect()
+        try:
+            rows = con.read_json(files, format="newline_delimited", union_by_name=True)
+            if "lost_llm_call" not in rows.columns:  # written before lost calls were recorded
+                return empty
+            return rows.filter("lost_llm_call AND trace_id IS NOT NULL").aggregate(
+                "trace_id, count(*)::BIGINT AS lost_llm_calls", "trace_id").df()
+        finally:
+            con.close()
+
     def facts(self, *, engine: Engine = "duckdb", prices: str | Path | pd.DataFrame | None = None,
               since: str | pd.Timestamp | None = None, until: str | pd.Timestamp | None = None,
               ) -> pd.DataFrame:
@@ -269,9 +288,10 @@ class TraceStore:
         if engine == "spark":
             from aiscale.facts.spark import rollup_on_spark
 
-            rolled = rollup_on_spark(parts, rates, root=str(self.root), dedupe=self.spans_may_repeat)
+            rolled = rollup_on_spark(parts, rates, root=str(self.root), dedupe=self.spans_may_repeat,
+                                     lost=self.lost_llm_calls())
         else:
-            rolled = rollup_on_duckdb(parts, rates, dedupe=self.spans_may_repeat)
+            rolled = rollup_on_duckdb(parts, rates, dedupe=self.spans_may_repeat, lost=self.lost_llm_calls())
         facts = finish(rolled, stored)
         if days is None:
             return facts
