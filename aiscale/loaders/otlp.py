@@ -126,8 +126,7 @@ class _DamagedStream(Exception):
     """Raised after the last whole block of a gzip stream that was cut short or is corrupt."""
 
     def __init__(self, line: int, why: str) -> None:
-        super().__init__(why)
-        self.line, self.why = line, why
+        super().__init__(why); self.line, self.why = line, why  # noqa: E702
 
 
 def _prefetched(items: Iterator, depth: int = 1) -> Iterator:
