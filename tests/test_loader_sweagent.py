@@ -71,3 +71,13 @@ def test_bad_input(tmp_path):
     with pytest.raises(UnknownFormatError, match="empty"):
         aiscale.load([empty], store=tmp_path / "s2")
     assert "empty" in next(sweagent.read(empty)).quarantined[0].reason
+
+
+def test_the_run_states_a_cost_cap_not_a_step_cap(store):
+    from aiscale.report.sections_loops import loop_caps
+
+    facts = store.facts()
+    meta = facts["metadata"].map(json.loads)
+    assert [m.get("cost_cap_usd") for m in meta] == [3.0, 3.0]  # replay_config, or the run name's c-3.00
+    assert all("step_cap" not in m for m in meta)  # v0 stops on cost: its step cap is unknown, not 0
+    assert loop_caps(facts)["cap"].isna().all()

@@ -6,6 +6,7 @@ the fix it guards.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -58,7 +59,10 @@ def test_iterations_fitted_per_variant_at_each_cap(demo, mini):
     demo_ctx = open_context(demo, with_spans=False)
     section = loops.iteration_fit(demo_ctx)
     assert sorted(section.table["variant"]) == sorted(demo_ctx.facts["variant"].unique())
-    assert "step cap unknown" in section.finding  # the demo's OTLP does not state caps
+    truth = json.loads((Path(__file__).resolve().parents[1] / "data" / "demo" / "truth.json").read_text())
+    caps = {v["name"]: str(v["cap"]) for v in truth["variants"]}  # the simulator states each trace's cap
+    assert dict(zip(section.table["variant"], section.table["step_cap"], strict=True)) == caps
+    assert "step cap unknown" not in section.finding and section.table["censored"].sum() > 0
     stopped = pd.DataFrame({"iterations": [5, 9], "success": [False, False],
                             "metadata": ['{"termination_reason":"max_steps","step_cap":200}', '{}']})
     assert loops.loop_caps(stopped)["censored"].tolist() == [True, False]

@@ -407,3 +407,16 @@ def test_bundled_demo_loads_with_its_truth(tmp_path):
     assert (facts.loc[~stuck, "repeated_calls"] == 0).all()
     assert facts["variant"].nunique() == len(record["variants"]) and facts["n_errors"].sum() > 0
     assert facts["cost_usd"].notna().all()  # every simulated model is priced by genai-prices
+
+
+def test_each_simulated_trace_states_its_step_cap_through_the_otlp_round_trip(tmp_path):
+    from aiscale.report.sections_loops import loop_caps
+
+    truth = simulate_to(tmp_path / "out", 40, seed=3, format="otlp")
+    facts = aiscale.load([tmp_path / "out"], store=tmp_path / "store").facts()
+    caps = {v.name: v.cap for v in truth.variants}
+    stated = facts["metadata"].map(lambda m: json.loads(m)["step_cap"])
+    assert (stated == facts["variant"].map(caps)).all()
+    censored = loop_caps(facts)["censored"].to_numpy()
+    cut = (facts["iterations"] >= facts["variant"].map(caps)) & ~facts["success"].astype(bool)
+    assert (censored == cut.to_numpy()).all() and cut.any()

@@ -34,6 +34,7 @@ Examples
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -101,6 +102,7 @@ def _facts_row(path: Path, document: dict) -> dict:
     calls = _stat(stats, "api_calls", int)
     metadata = {"source": NAME, "run": run, "model": run.split("__", 1)[0],
                 "exit_status": info.get("exit_status"), "environment": document.get("environment"),
+                **_caps(document, run),
                 "note": "per-instance totals only: no per-call usage, cost or timestamps"}
     return {"trace_id": f"{run}~{folder_tag(path.parent)}/{instance}", "task_id": instance, "trial": 0, "variant": run,
             "metadata": json_text(metadata), "n_llm_calls": calls, "iterations": calls,
@@ -109,3 +111,40 @@ def _facts_row(path: Path, document: dict) -> dict:
             "reported_cost_usd": _cost(stats),
             "tool_latency_s": sum(times) if steps and None not in times else None,
             "repeated_calls": len(actions) - len(set(actions))}
+
+
+_COST_IN_RUN_NAME = re.compile(r"__c-(\d+(?:\.\d+)?)__")
+
+
+def _caps(document: dict, run: str) -> dict:
+    """The run's limits: ``step_cap`` from ``per_instance_call_limit`` (0 means none), and
+    ``cost_cap_usd`` from ``per_instance_cost_limit`` or the run name's ``__c-3.00__``.
+
+    SWE-agent v0 stops an instance on cost, not on steps: its step cap is unknown (not
+    written), and ``exit_status`` ``exit_cost`` says the cost cap cut the instance short.
+
+    Examples
+    --------
+    >>> _caps({}, "gpt4__dev__default__t-0.00__p-0.95__c-3.00__install-1")
+    {'cost_cap_usd': 3.0}
+    """
+    config = document.get("replay_config")
+    if isinstance(config, str):
+        try:
+            config = json.loads(config)
+        except ValueError:
+            config = None
+    agent = config.get("agent") if isinstance(config, dict) else None
+    model = agent.get("model") if isinstance(agent, dict) else None
+    model = model if isinstance(model, dict) else {}
+    caps = {}
+    calls = as_int(model.get("per_instance_call_limit"))
+    if calls:
+        caps["step_cap"] = calls
+    cost = as_float(model.get("per_instance_cost_limit"))
+    named = _COST_IN_RUN_NAME.search(run)
+    if not cost and named:
+        cost = float(named.group(1))
+    if cost:
+        caps["cost_cap_usd"] = cost
+    return caps

@@ -4,8 +4,8 @@ One ``ExportTraceServiceRequest`` per line (``resourceSpans -> scopeSpans -> spa
 keys, hex ids, nanosecond times as strings, typed ``AnyValue`` attributes with ``intValue`` as
 a string. Trace-level fields go on the root span under the shared convention:
 ``aiscale.task.id``, ``aiscale.trial``, ``aiscale.variant``, ``aiscale.outcome.success``,
-``aiscale.outcome.score``, ``user.id``, ``session.id``. Span JSON is built column-wise with
-Arrow compute (no Python call per span); only lines are joined in Python.
+``aiscale.outcome.score``, ``user.id``, ``session.id``, ``metadata`` (the step cap). Span JSON
+is built column-wise with Arrow compute (no Python call per span); only lines are joined in Python.
 
 Examples
 --------
@@ -108,7 +108,7 @@ def _trace_fields(spans: pa.Table, traces: pa.Table) -> list[pa.Array]:
               ("aiscale.variant", "variant", "string"),
               ("aiscale.outcome.success", "success", "bool"),
               ("aiscale.outcome.score", "score", "double"), ("user.id", "user_id", "string"),
-              ("session.id", "session_id", "string")]
+              ("session.id", "session_id", "string"), ("metadata", "metadata", "string")]
     return [_kv(key, pc.take(traces[col], at).combine_chunks(), type_) for key, col, type_ in fields]
 
 

@@ -188,6 +188,7 @@ def _trace_frame(parts: SpanParts, spans: pd.DataFrame) -> pd.DataFrame:
         "score": pa.array(tr["success"].astype(float)),
         "user_id": pa.array(users),
         "session_id": pa.array(np.char.add(np.char.add(users, "-day"), day.astype(str))),
+        "metadata": pa.array(np.char.add(np.char.add('{"step_cap":', tr["cap"].astype(str)), "}")),
     }
     table = pa.table({f.name: cols.get(f.name, pa.nulls(len(roots), f.type)) for f in schema.TRACES},
                      schema=schema.TRACES)
