@@ -156,8 +156,13 @@ DRIFT_METRICS = ("cost", "output_tokens_per_call", "input_tokens_per_call", "ite
                  "latency_s", "success")
 
 
-def drift_tests(facts: pd.DataFrame, *, at: pd.Timestamp, alpha: float, pooled: bool = False) -> pd.DataFrame:
+def drift_tests(facts: pd.DataFrame, *, at: pd.Timestamp, alpha: float, pooled: bool = False,
+                models: pd.Series | None = None) -> pd.DataFrame:
     """Drift tests per variant (and over all variants with ``pooled``), BH-adjusted together.
+
+    With ``models`` (each trace's main model, indexed by trace_id), a variant whose traces ran
+    on several models is also tested per model (``variant / model`` rows): a change on one
+    model is not averaged away by the others.
 
     Per-call token counts are tested beside per-trace totals: they do not move with the
     number of iterations, so a change in what each call produces shows through. Rows that
@@ -172,6 +177,13 @@ def drift_tests(facts: pd.DataFrame, *, at: pd.Timestamp, alpha: float, pooled: 
     for column in ("output_tokens", "input_tokens"):
         facts[f"{column}_per_call"] = facts[column].astype(float) / calls
     groups = list(facts.groupby("variant", dropna=False))
+    if models is not None:
+        model = facts["trace_id"].map(models)
+        for variant, group in list(groups):
+            inside = model.loc[group.index].dropna()
+            if inside.nunique() > 1:
+                groups += [(f"{variant} / {m}", group.loc[inside.index[inside == m]])
+                           for m in sorted(inside.unique())]
     if pooled and len(groups) > 1:
         groups.append(("all variants", facts))
     tables = []

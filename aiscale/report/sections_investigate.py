@@ -103,9 +103,19 @@ def versus_baseline(ctx: Context, *, store: str, baseline_since: str | None,
     at = combined.loc[combined["_window"] == "window", "started_at"].min()
     combined.loc[combined["_window"] == "baseline", "started_at"] = combined["started_at"].where(
         combined["started_at"] < at, at - pd.Timedelta(seconds=1))
-    table = drift_tests(combined, at=at, alpha=alpha, pooled=True)
-    return drift_section(table, since="versus the baseline, per variant and over all variants",
-                         alpha=alpha)
+    table = drift_tests(combined, at=at, alpha=alpha, pooled=True, models=main_models(store))
+    return drift_section(table, since="versus the baseline, per variant (and per model within a "
+                         "variant that used several) and over all variants", alpha=alpha)
+
+
+def main_models(store: str) -> pd.Series:
+    """Each trace's main model: the model of most of its LLM calls (ties: the first in order)."""
+    from aiscale.store.trace_store import TraceStore
+
+    rows = TraceStore(store).sql(
+        "SELECT trace_id, arg_max(model, n) AS model FROM (SELECT trace_id, model, count(*) AS n "
+        "FROM spans WHERE kind = 'llm' AND model IS NOT NULL GROUP BY trace_id, model) GROUP BY trace_id")
+    return rows.set_index("trace_id")["model"]
 
 
 def default_pair(facts: pd.DataFrame) -> tuple[str, str, str] | None:
