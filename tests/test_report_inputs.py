@@ -168,3 +168,13 @@ def test_the_index_is_aiscale_s_own_and_lists_only_its_reports(tmp_path):
     index.write_text("<html>the user's own index</html>")
     assert write_index(tmp_path) is None
     assert index.read_text() == "<html>the user's own index</html>"
+
+
+def test_since_given_twice_with_different_values_is_refused_not_silently_overridden(tmp_path, capsys):
+    store = tmp_path / "store"
+    store.mkdir()
+    code = cli_main(["report", "--store", str(store), "--since", "7d", "-p", "since=2025-06-02",
+                     "-o", str(tmp_path / "r.html")])
+    assert code == 2
+    assert "--since 7d and -p since=2025-06-02 disagree" in capsys.readouterr().err
+    assert not (tmp_path / "r.html").exists()

@@ -29,6 +29,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
                                 f"store with `aiscale load PATH --store {args.store}`.")
     parameters = parse_cli_parameters(args.parameter or [])
     if args.since:
+        if "since" in parameters and str(parameters["since"]) != args.since:
+            raise ValueError(f"--since {args.since} and -p since={parameters['since']} disagree: "
+                             "give the window once.")
         parameters["since"] = args.since
     try:
         out = report(args.store, notebook=args.notebook, out=args.output, parameters=parameters,
