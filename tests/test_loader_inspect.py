@@ -176,6 +176,10 @@ def test_model_graded_scorer_calls_sit_under_an_evaluator(store, facts):
     assert (spans.loc[spans["span_id"] == "scorer", "kind"] == "evaluator").all()
     log = facts[facts["source_file"] == str(path)]
     assert log["n_llm_calls"].tolist() == [2, 2, 2]  # sample model_usage counts the grader too
+    # the grader's call is an LLM call (its tokens count: 959 in, 1,033 out in SOURCE.md) but
+    # not an iteration of the solver's loop: one generate() per sample
+    assert log["iterations"].tolist() == [1, 1, 1]
+    assert (log["input_tokens"].sum(), log["output_tokens"].sum()) == (959, 1033)
 
 
 def test_cancelled_log_keeps_its_samples(facts):

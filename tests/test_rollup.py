@@ -104,3 +104,17 @@ def test_failed_attempts_are_not_iterations_and_cost_nothing_without_usage():
     row = facts_of(spans, rates=rates).loc["t5"]
     assert row.n_llm_calls == 3 and row.iterations == 2 and row.n_errors == 2
     assert row.unpriced_llm_calls == 0 and row.cost_usd == pytest.approx(10 + 10 + 12 + 14)
+
+
+def test_grader_calls_under_an_evaluator_count_tokens_but_are_not_iterations():
+    spans = pd.DataFrame([
+        span("t5", "root", None, "agent", 0, 20),
+        span("t5", "a", "root", "llm", 1, 2, input_tokens=100, output_tokens=10),
+        span("t5", "b", "root", "llm", 3, 4, input_tokens=200, output_tokens=20),
+        span("t5", "score", "root", "evaluator", 10, 15),
+        span("t5", "g", "score", "llm", 11, 14, input_tokens=300, output_tokens=30),
+    ])
+    row = facts_of(spans).loc["t5"]
+    assert row.n_llm_calls == 3 and row.iterations == 2
+    assert row.input_tokens == 600 and row.output_tokens == 60  # the grader's tokens count
+    assert row.llm_latency_s == pytest.approx(1 + 1 + 3)

@@ -6,7 +6,9 @@ Rules (DESIGN.md):
   stay in ``attributes``);
 - ``iterations`` counts the LLM calls of the trace's main agent loop: every LLM call
   except those whose parent is an agent span other than the main one (the earliest
-  agent span) — calls of a sub-agent are not iterations of the main loop; where the trace
+  agent span) — calls of a sub-agent are not iterations of the main loop — and those
+  whose parent is an evaluator span (a model-graded scorer's calls are LLM calls, their
+  tokens and cost count, but they grade the loop, not run it); where the trace
   has no agent span, every LLM call. A failed attempt (status error and no output) is
   not an iteration: the retry that follows is. ``n_llm_calls`` counts every call;
 - a failed attempt that reports no usage at all is billed nothing (cost 0, priced);
@@ -89,9 +91,11 @@ def _llm_calls(spans: ibis.Table, rates: ibis.Table | None) -> ibis.Table:
     agents = spans.filter(spans.kind == "agent")
     first = ibis.window(group_by=agents.trace_id, order_by=[agents.start_time, agents.span_id])
     agents = agents.mutate(_rank=ibis.row_number().over(first))
-    sub_agents = agents.filter(agents._rank > 0).select(
-        trace_id="trace_id", parent_id="span_id", _sub=ibis.literal(True))
-    llm = llm.left_join(sub_agents, ["trace_id", "parent_id"], rname="{name}_sub")
+    evaluators = spans.filter(spans.kind == "evaluator")
+    outside = agents.filter(agents._rank > 0).select(
+        trace_id="trace_id", parent_id="span_id", _sub=ibis.literal(True)).union(
+        evaluators.select(trace_id="trace_id", parent_id="span_id", _sub=ibis.literal(True)), distinct=True)
+    llm = llm.left_join(outside, ["trace_id", "parent_id"], rname="{name}_sub")
     failed = (llm.status == "error").fill_null(False) & (llm.output_tokens.fill_null(_ZERO) == 0)
     return llm.mutate(in_main_loop=llm._sub.isnull(), failed_attempt=failed).drop(*[c for c in llm.columns if c.endswith("_sub")], "_sub")
 
