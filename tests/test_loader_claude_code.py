@@ -292,6 +292,26 @@ def test_reports_render_on_the_sessions(store, facts, tmp_path, notebook):
         assert facts.cost_usd.idxmax() == "ae4a77f8-aedd-4bc1-888f-c94edc91af04" and facts.cost_usd.idxmax() in page
 
 
+def test_last_load_lists_sessions_calls_models_and_days(store):
+    contents = store.last_load.contents
+    # 13 sessions; calls: the sum of SOURCE.md's per-file counts; days: the UTC days of their times
+    assert (contents.traces, contents.llm_calls, contents.days) == (13, 573, 10)
+    models = contents.summary().set_index("model")
+    expected = {}
+    for n, *_, used in MEASURED.values():
+        if len(used) == 1:
+            (model,) = used
+            expected[model] = expected.get(model, 0) + n
+    # files of one model give that model's calls exactly (the mixed Opus/Haiku session adds to both)
+    for model, calls in expected.items():
+        assert models.loc[model, "calls"] >= calls
+    assert models.loc[SONNET4, "calls"] == 170 + 20 + 7 and models.loc[SONNET4, "sessions"] == 3
+    assert models["calls"].sum() == contents.llm_calls and len(models) == 6
+    assert set(models.index) >= {m for *_, used in MEASURED.values() for m in used}
+    assert "13 traces, 573 LLM calls, 6 models, 10 days" in repr(store.last_load)
+    assert "the store holds 13 traces with spans" in str(store.last_load)
+
+
 def test_aiscale_load_lists_sessions_calls_models_and_days(tmp_path, capsys):
     assert cli_main(["load", str(ROOT), "--store", str(tmp_path / "s")]) == 0
     out = capsys.readouterr().out

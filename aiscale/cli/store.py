@@ -36,23 +36,7 @@ def _cmd_load(args: argparse.Namespace) -> int:
                          on_wait=lambda message: print(message, file=sys.stderr))
     bar.close()
     print(summary)
-    overview = store.sql("SELECT count(DISTINCT trace_id) AS traces, count(*) FILTER (WHERE kind = 'llm') "
-                         "AS calls, count(DISTINCT CAST(start_time AS DATE)) AS days, min(start_time) AS first, "
-                         "max(start_time) AS last FROM spans").iloc[0]
-    facts_rows = store.sql("SELECT count(*) AS n FROM facts_raw").iloc[0, 0]
-    models = store.sql("SELECT model, count(*) AS calls FROM spans WHERE kind = 'llm' "
-                       "AND model IS NOT NULL GROUP BY model ORDER BY calls DESC, model")
-    import pandas as pd
-
-    span = (f"time range {overview['first']} to {overview['last']}" if pd.notna(overview["first"])
-            else "no span timestamps")
-    print(f"store {store.root}: {overview.traces:,} traces with spans ({overview.calls:,} LLM calls on "
-          f"{overview.days:,} days, UTC), {facts_rows:,} fact rows; {span}")
-    if len(models):
-        more = f" and {len(models) - 8} more" if len(models) > 8 else ""
-        print(f"models ({len(models)}): " + ", ".join(
-            f"{m} ({c:,} calls)" for m, c in models.head(8).itertuples(index=False)) + more)
-    print(f"took {time.perf_counter() - started:.1f} s")
+    print(f"store {store.root}; took {time.perf_counter() - started:.1f} s")
     if summary.rows_quarantined:
         print(f"{summary.rows_quarantined:,} rows quarantined: see {store.root / 'quarantine'}",
               file=sys.stderr)

@@ -1,4 +1,8 @@
-"""What a load did: rows read, loaded and quarantined per file, and the totals.
+"""What a load did: rows read, loaded and quarantined per file, and the totals; what the store holds.
+
+:class:`StoreContents` (``LoadSummary.contents``, filled by ``TraceStore.load``) says what the
+store holds after the load, as a coding-agent user asks it: traces (sessions), LLM calls,
+models and the UTC days they ran on, read from the store with one query.
 
 Examples
 --------
@@ -6,6 +10,10 @@ Examples
 ...                                  rows_quarantined=1)])
 >>> s.rows_read == s.rows_loaded + s.rows_quarantined
 True
+>>> c = StoreContents(traces=2, llm_calls=5, days=1, fact_rows=0,
+...                   models=pd.DataFrame({"model": ["m"], "sessions": [2], "calls": [5], "days": [1]}))
+>>> c.lines()[0]
+'2 traces with spans (5 LLM calls on 1 days, UTC), 0 fact rows; no span timestamps'
 """
 
 from __future__ import annotations
@@ -31,6 +39,59 @@ class FileLoad:
     quarantine_examples: list[str] = field(default_factory=list)
 
 
+_CONTENTS_SQL = """
+SELECT count(DISTINCT trace_id) AS traces, count(*) FILTER (WHERE kind = 'llm') AS llm_calls,
+       count(DISTINCT CAST(start_time AS DATE)) AS days, min(start_time) AS first,
+       max(start_time) AS last FROM spans"""
+_MODELS_SQL = """
+SELECT model, count(DISTINCT trace_id) AS sessions, count(*) AS calls,
+       count(DISTINCT CAST(start_time AS DATE)) AS days, min(start_time) AS first, max(start_time) AS last
+FROM spans WHERE kind = 'llm' AND model IS NOT NULL GROUP BY model ORDER BY calls DESC, model"""
+
+
+@dataclass
+class StoreContents:
+    """What a store holds: traces (sessions), LLM calls, UTC days, models, span-less fact rows.
+
+    ``models`` has one row per model: sessions (traces) that called it, calls, days, first
+    and last call. Times are null when the source has none (never a made-up date).
+    """
+
+    traces: int
+    llm_calls: int
+    days: int
+    fact_rows: int
+    models: pd.DataFrame = field(repr=False)
+    first: pd.Timestamp | None = None
+    last: pd.Timestamp | None = None
+
+    @classmethod
+    def read(cls, store) -> StoreContents:
+        """Count what ``store`` (anything with ``sql(query) -> DataFrame``) holds."""
+        row = store.sql(_CONTENTS_SQL).iloc[0]
+        first, last = (None, None) if pd.isna(row["first"]) else (row["first"], row["last"])
+        return cls(traces=int(row["traces"]), llm_calls=int(row["llm_calls"]), days=int(row["days"]),
+                   fact_rows=int(store.sql("SELECT count(*) AS n FROM facts_raw").iloc[0, 0]),
+                   models=store.sql(_MODELS_SQL), first=first, last=last)
+
+    def summary(self) -> pd.DataFrame:
+        """One row per model (sessions, calls, days, first, last), most calls first."""
+        return self.models.copy()
+
+    def lines(self, top: int = 8) -> list[str]:
+        """The store's contents in two lines (the second lists the ``top`` models by calls)."""
+        span = (f"time range {self.first} to {self.last}" if self.first is not None
+                else "no span timestamps")
+        out = [f"{self.traces:,} traces with spans ({self.llm_calls:,} LLM calls on {self.days:,} days, "
+               f"UTC), {self.fact_rows:,} fact rows; {span}"]
+        if len(self.models):
+            more = f" and {len(self.models) - top} more" if len(self.models) > top else ""
+            out.append(f"models ({len(self.models)}): " + ", ".join(
+                f"{m} ({c:,} calls)" for m, c in self.models[["model", "calls"]].head(top)
+                .itertuples(index=False)) + more)
+        return out
+
+
 @dataclass
 class LoadSummary:
     """Rows read / loaded / quarantined per file; ``rows_read == rows_loaded + rows_quarantined``."""
@@ -38,6 +99,7 @@ class LoadSummary:
     files: list[FileLoad]
     orphan_spans: int = 0
     colliding_traces: list[str] = field(default_factory=list)
+    contents: StoreContents | None = None
 
     @property
     def rows_read(self) -> int:
@@ -58,8 +120,12 @@ class LoadSummary:
         return pd.DataFrame([{c: getattr(f, c) for c in columns} for f in self.files], columns=columns)
 
     def __repr__(self) -> str:
+        held = ""
+        if (c := self.contents) is not None:
+            held = (f"; the store holds {c.traces} traces, {c.llm_calls} LLM calls, {len(c.models)} models, "
+                    f"{c.days} days")
         return (f"<aiscale.LoadSummary: {len(self.files)} files, {self.rows_read} rows read, "
-                f"{self.rows_loaded} loaded, {self.rows_quarantined} quarantined>")
+                f"{self.rows_loaded} loaded, {self.rows_quarantined} quarantined{held}>")
 
     def __str__(self) -> str:
         loaded = [f for f in self.files if f.status == "loaded"]
@@ -81,7 +147,15 @@ class LoadSummary:
                 lines.append(f"  {example}")
             if f.status == "skipped":
                 lines.append(f"  skipped {f.path}: not a known format")
+        if self.contents is not None:
+            lines.extend(["the store holds " + self.contents.lines()[0], *self.contents.lines()[1:]])
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        return self.summary().to_html(escape=True, index=False)
+        import html
+
+        out = self.summary().to_html(escape=True, index=False)
+        if self.contents is not None:
+            out += f"<p>The store holds {html.escape(self.contents.lines()[0])}.</p>"
+            out += self.contents.summary().to_html(escape=True, index=False)
+        return out

@@ -39,7 +39,7 @@ from aiscale.facts.window import in_window, window_days
 from aiscale.loaders import expand_paths
 from aiscale.pricing.rates import rate_table
 from aiscale.store import loading
-from aiscale.store.load_summary import FileLoad, LoadSummary
+from aiscale.store.load_summary import FileLoad, LoadSummary, StoreContents
 from aiscale.store.lock import load_lock
 from aiscale.store.manifest import TABLES, list_parts, read_manifest, write_manifest
 from aiscale.store.safe_output import neutralise_formulas, write_atomically
@@ -142,6 +142,7 @@ class TraceStore:
                 loading.remove_staging(jobs)
             summary.orphan_spans = loading.count_orphans(self.root)
             summary.colliding_traces = loading.colliding_traces(self.root)
+            summary.contents = StoreContents.read(self)
         self.last_load = summary
         return summary
 
