@@ -11,6 +11,7 @@ import pytest
 from genai_prices import Usage, calc_price
 
 import aiscale
+from aiscale.analysis.tradeoffs.latency import busy_seconds
 from aiscale.cli.main import main as cli_main
 from aiscale.loaders import claude_code, detect
 from aiscale.loaders.base import read_head
@@ -319,3 +320,15 @@ def test_aiscale_load_lists_sessions_calls_models_and_days(tmp_path, capsys):
     assert "13 traces with spans (573 LLM calls on 10 days, UTC)" in out
     assert f"models (6): {SONNET4} (197 calls), " in out  # 170 + 20 + 7 in SOURCE.md
     assert "skipped" in out and "metadata.json: not a known format" in out
+
+
+def test_llm_share_of_latency_counts_parallel_subagent_calls_once(store, spans):
+    facts = store.facts()
+    summed = aiscale.latency(facts, n_boot=0).summary().set_index("variant")["llm_share"]
+    union = aiscale.latency(facts, n_boot=0, spans=spans).summary().set_index("variant")["llm_share"]
+    # the three Sonnet 4 sessions: summed call time is 1.4x their wall time (parallel Task agents)
+    assert summed[SONNET4] > 1.3
+    assert (union <= 1).all() and union[SONNET4] == pytest.approx(0.95, abs=0.01)
+    busy = busy_seconds(spans)  # the union is never more than the summed time
+    assert (busy <= facts.set_index("trace_id").loc[busy.index, "llm_latency_s"] + 1e-6).all()
+    assert (busy < facts.set_index("trace_id").loc[busy.index, "llm_latency_s"] - 1).sum() == 4

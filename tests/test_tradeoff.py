@@ -13,7 +13,7 @@ from scipy import special, stats
 
 from aiscale.analysis.tradeoffs import frontier as tradeoff
 from aiscale.analysis.tradeoffs.cascade import cascade, retry
-from aiscale.analysis.tradeoffs.latency import latency
+from aiscale.analysis.tradeoffs.latency import busy_seconds, latency
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 SWE = REAL / "swebench-bash-only-leaderboard" / "leaderboards.json"
@@ -264,3 +264,33 @@ def test_weighted_bootstrap_quantiles_match_brute_force(rng):
         ref = [[np.quantile(np.repeat(x, w[b][codes]), q, method="inverted_cdf")
                 for q in (0.5, 0.95, 0.99)] for b in range(50)]
         np.testing.assert_array_equal(got, np.array(ref))
+
+
+def test_busy_time_counts_parallel_calls_once():
+    at = pd.Timestamp("2025-01-01", tz="UTC")
+    sec = pd.Timedelta(seconds=1)
+    # trace a: a main loop call [0, 10] and two sub-agent calls [2, 8], [5, 12] in parallel, then
+    # [20, 25]; trace b: one call with no end (left out) and one [0, 3]
+    spans = pd.DataFrame({
+        "trace_id": ["a", "a", "a", "a", "a", "b", "b"],
+        "kind": ["llm", "llm", "llm", "llm", "tool", "llm", "llm"],
+        "start_time": [at, at + 2 * sec, at + 5 * sec, at + 20 * sec, at, at, at],
+        "end_time": [at + 10 * sec, at + 8 * sec, at + 12 * sec, at + 25 * sec, at + 30 * sec, pd.NaT,
+                     at + 3 * sec]})
+    assert busy_seconds(spans).to_dict() == {"a": 12.0 + 5.0, "b": 3.0}
+    assert busy_seconds(spans, kind="tool").to_dict() == {"a": 30.0}
+    facts = pd.DataFrame({"trace_id": ["a", "b"], "variant": "v", "latency_s": [30.0, 4.0],
+                          "llm_latency_s": [10 + 6 + 7 + 5.0, 3.0], "tool_latency_s": [30.0, None]})
+    summed = latency(facts, n_boot=0).summary().iloc[0]
+    union = latency(facts, n_boot=0, spans=spans).summary().iloc[0]
+    assert summed["llm_share"] == pytest.approx((28 + 3) / 34)
+    assert union["llm_share"] == pytest.approx((17 + 3) / 34)
+    assert union["tool_share"] == pytest.approx(30 / 30)  # b's tool time stays unknown
+
+
+def test_busy_time_is_capped_at_the_trace_latency():
+    at = pd.Timestamp("2025-01-01", tz="UTC")
+    spans = pd.DataFrame({"trace_id": ["a"], "kind": ["llm"], "start_time": [at],
+                          "end_time": [at + pd.Timedelta(seconds=9)]})
+    facts = pd.DataFrame({"trace_id": ["a"], "variant": "v", "latency_s": [6.0], "llm_latency_s": [9.0]})
+    assert latency(facts, n_boot=0, spans=spans).summary().loc[0, "llm_share"] == 1.0

@@ -107,22 +107,28 @@ def latency(ctx: Context) -> Section:
 
     if ctx.facts["latency_s"].notna().sum() == 0:
         return why_not("Latency is unknown: the source has no timestamps.")
-    result = aiscale.latency(ctx.facts)
+    result = aiscale.latency(ctx.facts, spans=ctx.spans)
     table = result.summary()
     sizes = ctx.facts.loc[ctx.facts["latency_s"].notna()].groupby("variant").size()
     big = table.loc[table["variant"].map(sizes).fillna(0).to_numpy() >= MIN_GROUP]
     rule = f"Headlines use variants with at least {MIN_GROUP} timed traces."
+    rule += (" LLM and tool shares are of the time at least one such call was running (parallel calls "
+             "count once)." if ctx.spans is not None else
+             " LLM and tool shares are summed call time over latency: parallel calls can exceed 1.")
+    shares = (dict(zip(table["variant"].astype(str), table["llm_share"], strict=True))
+              if "llm_share" in table else {})
     if big.empty:
         return Section(f"No variant has {MIN_GROUP} or more timed traces: no headline; the table shows each.",
                        figure=result.plot(), table=table.round(3), note=rule,
-                       data={"headline_n": None, "min_group": MIN_GROUP})
+                       data={"headline_n": None, "min_group": MIN_GROUP, "llm_shares": shares})
     slow = big.sort_values("p95", ascending=False).iloc[0]
     finding = (f"{slow['variant']} is slowest at p95: {slow['p95']:,.1f} s (p50 {slow['p50']:,.1f} s, "
                f"{int(sizes[slow['variant']])} traces)")
     if np.isfinite(slow.get("llm_share", np.nan)):
         finding += f"; LLM calls take {slow['llm_share']:.0%} of its time"
     return Section(finding + ".", figure=result.plot(), table=table.round(3), note=rule,
-                   data={"headline_n": int(sizes[slow["variant"]]), "min_group": MIN_GROUP})
+                   data={"headline_n": int(sizes[slow["variant"]]), "min_group": MIN_GROUP,
+                         "llm_shares": shares})
 
 
 @guarded("Forecast")

@@ -1,9 +1,11 @@
 """How long traces take: latency quantiles with intervals, LLM vs tool time, time to first token.
 
 Quantiles are the inverse empirical CDF; their intervals come from a bootstrap that resamples
-tasks (all trials of a task together). The LLM and tool shares are ratios of summed time
-(``llm_latency_s / latency_s``, ``tool_latency_s / latency_s``) over traces where both are
-known; calls that overlap in time can make the shares add up to more than 1.
+tasks (all trials of a task together). The LLM and tool shares are ratios of time over
+traces where both are known: with ``spans``, the time at least one call of the kind was in
+flight (the union of its call intervals, :func:`busy_seconds`, at most the trace's latency), so
+parallel calls (sub-agents) are not counted twice and each share is at most 1; without spans, the facts' summed call
+time (``llm_latency_s / latency_s``), where overlapping calls can make a share exceed 1.
 
 Examples
 --------
@@ -26,7 +28,7 @@ from aiscale.analysis import _stats as iv
 from aiscale.analysis._result import ResultDisplay, check_columns, floats, new_axes, task_keys
 from aiscale.analysis._stats import weighted_quantiles
 
-__all__ = ["LatencyResult", "latency"]
+__all__ = ["LatencyResult", "busy_seconds", "latency"]
 
 _TTFT = ("ttft_s", "time_to_first_token_s")
 
@@ -79,9 +81,41 @@ def _qname(q: float) -> str:
     return f"p{q * 100:g}"
 
 
+def busy_seconds(spans: pd.DataFrame, *, kind: str = "llm") -> pd.Series:
+    """Seconds during which at least one span of ``kind`` was running, per trace.
+
+    The union of the spans' ``[start_time, end_time]`` intervals: calls that overlap (parallel
+    sub-agents, concurrent tool calls) count once. Spans without an end are left out.
+
+    Examples
+    --------
+    >>> t = pd.to_datetime([0, 2, 5, 6], unit="s", utc=True)
+    >>> spans = pd.DataFrame({"trace_id": "a", "kind": "llm", "start_time": t[[0, 1, 2, 2]],
+    ...                       "end_time": t[[2, 3, 3, 3]] + pd.Timedelta(seconds=1)})
+    >>> busy_seconds(spans).to_dict()  # [0, 3] and [2, 4] overlap: 4 s, not 3 + 2
+    {'a': 4.0}
+    """
+    check_columns(spans, ["trace_id", "kind", "start_time", "end_time"], "spans")
+    calls = spans.loc[(spans["kind"] == kind).to_numpy(dtype=bool, na_value=False),
+                      ["trace_id", "start_time", "end_time"]].dropna()
+    start, end = (pd.to_datetime(calls[c], utc=True).dt.as_unit("us").astype("int64").to_numpy()
+                  for c in ("start_time", "end_time"))
+    keep = end >= start
+    work = pd.DataFrame({"trace_id": calls["trace_id"].to_numpy()[keep], "start": start[keep],
+                         "end": end[keep]}).sort_values(["trace_id", "start"], kind="stable")
+    reach = work.groupby("trace_id", sort=False)["end"].cummax()
+    before = reach.groupby(work["trace_id"], sort=False).shift()
+    block = (before.isna() | (work["start"] > before)).cumsum()
+    spans_of = work.groupby(block.to_numpy()).agg(trace_id=("trace_id", "first"), start=("start", "min"),
+                                                 end=("end", "max"))
+    busy = (spans_of["end"] - spans_of["start"]).groupby(spans_of["trace_id"]).sum() / 1e6
+    return busy.astype(float).rename(f"{kind}_busy_s")
+
+
 def latency(facts: pd.DataFrame, *, by: str | None = "variant", column: str = "latency_s",
             quantiles: Sequence[float] = (0.5, 0.95, 0.99), ttft: str | None = None,
-            level: float = 0.95, n_boot: int = 1000, seed: int | None = 0) -> LatencyResult:
+            level: float = 0.95, n_boot: int = 1000, seed: int | None = 0,
+            spans: pd.DataFrame | None = None) -> LatencyResult:
     """Latency p50/p95/p99 per group with task-bootstrap intervals, time shares and TTFT.
 
     Parameters
@@ -96,12 +130,17 @@ def latency(facts: pd.DataFrame, *, by: str | None = "variant", column: str = "l
         the source has one.
     level, n_boot, seed
         Interval level, task-bootstrap resamples, random seed.
+    spans : pandas.DataFrame, optional
+        The traces' spans: the LLM and tool shares then use the time calls of each kind were
+        in flight (:func:`busy_seconds`) instead of their summed durations.
 
     Returns
     -------
     LatencyResult
     """
     check_columns(facts, [column] + ([by] if by else []) + ([ttft] if ttft else []))
+    if spans is not None:
+        facts = _with_busy_time(facts, spans, column)
     ttft = ttft or next((c for c in _TTFT if c in facts), None)
     groups = facts[by].astype(object).where(facts[by].notna(), "(none)") if by else pd.Series(
         "all", index=facts.index)
@@ -113,6 +152,22 @@ def latency(facts: pd.DataFrame, *, by: str | None = "variant", column: str = "l
                                                 level, n_boot, seed)})
     notes = () if ttft else ("no time-to-first-token column in this source",)
     return LatencyResult(pd.DataFrame(rows), by or "group", tuple(quantiles), level, notes)
+
+
+def _with_busy_time(facts: pd.DataFrame, spans: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Replace summed LLM / tool time by the union of their intervals (unknown stays unknown).
+
+    Capped at the trace's latency: a root span that ends before a child (a sub-agent file
+    whose last line comes later) cannot make a share exceed 1.
+    """
+    check_columns(facts, ["trace_id"])
+    out = facts.copy()
+    for kind in ("llm", "tool"):
+        part = f"{kind}_latency_s"
+        if part in out:
+            busy = out["trace_id"].map(busy_seconds(spans, kind=kind)).astype(float).fillna(0.0)
+            out[part] = np.fmin(busy, out[column].astype(float)).where(out[part].notna())
+    return out
 
 
 def _group(f, tasks, column, quantiles, ttft, level, n_boot, seed) -> dict:
