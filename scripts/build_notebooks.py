@@ -40,6 +40,7 @@ warnings.filterwarnings("ignore")
 import aiscale
 from aiscale.report import context as sections
 from aiscale.report import sections_analysis as analysis
+from aiscale.report import sections_breakdown as breakdown
 from aiscale.report import sections_core as core
 from aiscale.report import sections_investigate as investigate
 from aiscale.report import sections_loops as loops
@@ -68,6 +69,10 @@ reconcile_threshold = 0.01'''),
                                          "horizon_days=horizon_days, max_output_tokens=max_output_tokens")),
     ("md", "## Spend over time"),
     ("code", "sections.show(spend.spend_over_time(ctx, prices=prices))"),
+    ("md", "## Spend per model, project and day"),
+    ("code", "sections.show(breakdown.spend_by(ctx, by=\"model\", prices=prices))\n"
+             "sections.show(breakdown.spend_by(ctx, by=\"project\", prices=prices))\n"
+             "sections.show(breakdown.spend_by(ctx, by=\"day\", prices=prices))"),
     ("md", "## Spend"),
     ("code", "sections.show(core.spend(ctx))"),
     ("md", "## Cost distribution and tails"),
@@ -129,6 +134,10 @@ reconcile_threshold = 0.01'''),
     ("md", "## Where the money went"),
     ("code", "sections.show(spend.spend_over_time(ctx, prices=prices))\nsections.show(core.spend(ctx))\n"
              "sections.show(money.attribution(ctx))"),
+    ("md", "## Spend per model, project and day"),
+    ("code", "sections.show(breakdown.spend_by(ctx, by=\"model\", prices=prices))\n"
+             "sections.show(breakdown.spend_by(ctx, by=\"project\", prices=prices))\n"
+             "sections.show(breakdown.spend_by(ctx, by=\"day\", prices=prices))"),
     ("md", "## Cache savings"),
     ("code", "sections.show(spend.cache(ctx, prices=prices))"),
     ("md", "## What if the same calls ran elsewhere"),

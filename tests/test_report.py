@@ -105,12 +105,13 @@ def test_chromium_renders_without_console_errors_and_trace_strings_stay_text(sma
 
 
 SECTIONS = {
-    "overview": ["Spend over time", "Spend", "Cost distribution and tails", "Cost attribution",
+    "overview": ["Spend over time", "Spend per model, project and day", "Spend", "Cost distribution and tails", "Cost attribution",
                  "Cache savings", "Reported versus computed cost", "Iterations",
                  "Loop pathologies", "Loop budget", "Reliability",
                  "Cost, reliability and latency frontier", "Latency", "Spend forecast",
                  "What-if re-pricing", "Drift"],
-    "cost-investigation": ["Why spend changed", "Where the money went", "Cache savings",
+    "cost-investigation": ["Why spend changed", "Where the money went", "Spend per model, project and day",
+                           "Cache savings",
                            "What if the same calls ran elsewhere", "Reported versus computed cost",
                            "Most expensive traces", "Change versus baseline"],
     "compare": ["Head to head", "Reliability", "Cost, reliability and latency frontier", "Latency"],

@@ -114,3 +114,17 @@ def test_compare_picks_the_two_best_and_says_why(tmp_path):
 def test_numbers_have_one_format():
     assert [_fmt(v) for v in (865_100.0, 25_597_231.0, 0.01234, float("nan"), 0.0)] == [
         "865,100", "25,597,231", "0.01234", "unknown", "0"]
+
+
+def test_forecast_on_a_batch_says_why_and_never_at_zero_traffic():
+    started = pd.Timestamp("2025-05-12 20:00", tz="UTC") + pd.to_timedelta(range(30), unit="min")
+    facts = pd.DataFrame({"trace_id": [f"t{i}" for i in range(30)], "variant": "v", "started_at": started,
+                          "cost_usd": [0.01 * (1 + i % 7) for i in range(30)], "n_llm_calls": 1})
+    ctx = Context(facts=facts, spans=None, store=None)
+    batch = analysis.forecast(ctx, traffic_per_day=None, horizon_days=30, budget_usd=None)
+    assert batch.status == "why not" and "30 traces on 1 days" in batch.finding
+    for zero in (0, 0.0, -5):
+        section = analysis.forecast(ctx, traffic_per_day=zero, horizon_days=30, budget_usd=None)
+        assert section.status == "why not" and "must be above 0" in section.finding, zero
+    slow = analysis.forecast(ctx, traffic_per_day=0.04, horizon_days=30, budget_usd=None)
+    assert slow.finding.startswith("At 0.04 traces a day, 30 days cost $")

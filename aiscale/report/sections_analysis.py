@@ -65,12 +65,21 @@ def reliability(ctx: Context) -> Section:
         return Section(finding + ".", figure=rates.plot(), table=table.round(4), note=note, data=data)
     passk_result = aiscale.pass_hat_k(facts, n_boot=500)
     passk = passk_result.summary()
-    last = passk.loc[passk["variant"] == best["variant"]].iloc[-1]
-    finding += f"; all {int(last['k'])} trials succeed for only {last['estimate']:.0%} of its tasks (pass^k)"
+    finding += _pass_hat_k_clause(passk.loc[passk["variant"] == best["variant"]])
     wide = passk.pivot_table(index="variant", columns="k", values="estimate").add_prefix("pass^")
     table = table.merge(wide.reset_index(), on="variant", how="left")
     return Section(finding + ".", figure=passk_result.plot(),
                    table=table.round(4), note=note, data=data)
+
+
+def _pass_hat_k_clause(rows: pd.DataFrame) -> str:
+    """The largest k (2 or more) whose pass^k is known for a variant, or why it is unknown."""
+    known = rows.loc[rows["estimate"].notna() & (rows["k"] >= 2)]
+    if known.empty:
+        return "; pass^k is unknown for it: none of its tasks has 2 or more trials with an outcome"
+    last = known.iloc[-1]
+    return (f"; all {int(last['k'])} trials succeed for only {last['estimate']:.0%} of its "
+            f"{int(last['n_tasks'])} tasks with {int(last['k'])} or more trials (pass^k)")
 
 
 @guarded("Frontier")
@@ -139,6 +148,9 @@ def forecast(ctx: Context, *, traffic_per_day: float | None, horizon_days: int,
 
     if (unknown := unknown_cost(ctx, "A spend forecast")) is not None:
         return unknown
+    if traffic_per_day is not None and not traffic_per_day > 0:
+        return why_not(f"No spend forecast: traffic_per_day must be above 0 traces a day, but "
+                       f"{traffic_per_day!r} was given.")
     started = pd.to_datetime(ctx.facts["started_at"], utc=True)
     if started.notna().sum() < 2 and traffic_per_day is None:
         return why_not("A spend forecast needs timestamps (for the current traffic) or traffic_per_day.")
@@ -148,10 +160,11 @@ def forecast(ctx: Context, *, traffic_per_day: float | None, horizon_days: int,
         return why_not(f"The current traffic cannot be read from these traces ({len(ctx.facts):,} traces on "
                        f"{active_days} days: a batch or benchmark run, not steady traffic); set "
                        "traffic_per_day to forecast spend.")
-    traffic = traffic_per_day or len(ctx.facts) / observed_days
+    traffic = traffic_per_day if traffic_per_day is not None else len(ctx.facts) / observed_days
     result = aiscale.forecast(priced_facts(ctx.facts), traffic=traffic, days=horizon_days, budget=budget_usd)
     row = result.summary().iloc[0]
-    finding = (f"At {traffic:,.1f} traces a day, {horizon_days} days cost ${row['median']:,.2f} "
+    rate = f"{traffic:,.1f}" if traffic >= 0.95 else f"{traffic:.2g}"
+    finding = (f"At {rate} traces a day, {horizon_days} days cost ${row['median']:,.2f} "
                f"(95% interval ${row['lower_95']:,.2f}–${row['upper_95']:,.2f})")
     if budget_usd is not None:
         finding += f"; P(spend > ${budget_usd:,.0f}) = {row['p_over_budget']:.0%}"

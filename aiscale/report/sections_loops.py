@@ -66,6 +66,12 @@ def iteration_fit(ctx: Context) -> Section:
     if not groups:
         return why_not(f"No variant has {MIN_GROUP} or more traces with iterations: no count law is fitted.")
     caps = loop_caps(facts)
+    fixed = [(v, g) for v, g in groups if g["iterations"].nunique() < 2]
+    groups = [(v, g) for v, g in groups if g["iterations"].nunique() >= 2]
+    if not groups:
+        shown = "; ".join(f"{v}: {int(g['iterations'].iloc[0])}" for v, g in fixed[:4])
+        return why_not(f"Every trace of a variant takes the same number of iterations ({shown}): there "
+                       "is no spread to fit a count law to.")
     rows, figure = [], None
     for variant, group in groups:
         censored = caps.loc[group.index, "censored"].to_numpy()
@@ -88,8 +94,11 @@ def iteration_fit(ctx: Context) -> Section:
         finding += f"; step cap unknown for {which} (only stops the source reports are censored)"
     if figure is not None:
         figure.set_title(f"{top['variant']}", fontsize="small")
-    return Section(finding + ".", figure=figure, table=table.round(3),
-                   note=f"Variants with fewer than {MIN_GROUP} traces are not fitted.",
+    note = f"Variants with fewer than {MIN_GROUP} traces are not fitted."
+    if fixed:
+        note += " Not fitted, every trace taking the same number of iterations: " + "; ".join(
+            f"{v} ({int(g['iterations'].iloc[0])})" for v, g in fixed) + "."
+    return Section(finding + ".", figure=figure, table=table.round(3), note=note,
                    data={"headline_n": int(top["traces"]), "min_group": MIN_GROUP})
 
 
