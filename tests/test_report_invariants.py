@@ -9,12 +9,16 @@ same way (with and without a price sheet):
   listed carry their facts' cost;
 - a variant or trace of unknown cost is never shown as a number (never summed as 0);
 - no headline rests on a group smaller than the stated minimum;
+- spend per model, project and day sums to the facts' total (priced calls; unknown never 0);
+- the LLM share of latency is at most 1 (parallel calls count once);
+- no "nan" or "NaN" in any finding or table: unknown is written as unknown;
 - every section shows a finding or says why not, and no cell fails.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import nbformat
@@ -47,13 +51,17 @@ DATASETS = {
     "tau2": lambda tmp: sorted((REAL / "tau2-bench-results").glob("*trials.json")),
     "tau-bench": lambda tmp: [REAL / "tau-bench-historical" / "gpt-4o-airline.json"],
     "swebench-leaderboard": lambda tmp: [REAL / "swebench-bash-only-leaderboard" / "leaderboards.json"],
+    "claude-code": lambda tmp: [REAL / "claude-code-sessions"],
+    "codex": lambda tmp: [REAL / "codex-sessions"],
+    "inspect": lambda tmp: [REAL / "inspect-logs"],
 }
 NOTEBOOKS = ("overview", "cost-investigation", "compare")
 # The full matrix runs in `make slow`; `make test` renders each dataset once and each notebook
 # on the demo (with and without a price sheet), keeping the suite's time sane.
 FAST = {("demo", "overview"), ("demo", "cost-investigation"), ("demo+sheet", "overview"),
         ("demo+sheet", "cost-investigation"), ("mini-swe-agent", "overview"), ("tau2", "overview"),
-        ("tau-bench", "overview"), ("swebench-leaderboard", "compare"), ("per-trace-csv", "overview")}
+        ("tau-bench", "overview"), ("swebench-leaderboard", "compare"), ("per-trace-csv", "overview"),
+        ("codex", "overview"), ("inspect", "overview")}  # Claude Code renders in its loader's tests
 CASES = [pytest.param(d, n, marks=() if (d, n) in FAST else pytest.mark.slow, id=f"{d}-{n}")
          for d in (*DATASETS, "demo+sheet", "per-trace-csv") for n in NOTEBOOKS]
 
@@ -144,5 +152,19 @@ def test_sections_agree_with_the_facts(sources, tmp_path, dataset, notebook):
                 assert close(value, by_id[trace_id]), trace_id
         if section.get("headline_n") is not None:
             assert section["headline_n"] >= MIN_GROUP == section["min_group"], section["finding"]
+        if "groups" in section:  # spend per model, project or day
+            known = [v for v in section["groups"].values() if v is not None]
+            assert close(math.fsum(known), section["total_usd"]), section["finding"]
+            assert close(section["facts_total_usd"], facts["cost_usd"].astype(float).sum(min_count=1))
+            calls, unpriced = facts["n_llm_calls"].fillna(0), facts["unpriced_llm_calls"].fillna(0)
+            if not ((unpriced > 0) & (unpriced < calls)).any():  # no trace mixes priced and unpriced
+                assert math.isclose(section["total_usd"], section["facts_total_usd"], rel_tol=1e-9)
+        for variant, share in section.get("llm_shares", {}).items():
+            assert share is None or share <= 1 + 1e-9, (variant, share)
+    executed = nbformat.read(out.with_suffix(".ipynb"), as_version=4)
+    texts = [s["finding"] for s in sections] + [
+        str(o.get("data", {}).get("text/html", "")) for c in executed.cells for o in c.get("outputs", [])]
+    shown = [t for t in texts if re.search(r"\bnan\b|\bNaT\b|&lt;NA&gt;|<NA>", t, re.IGNORECASE)]
+    assert shown == [], shown[0][:300] if shown else None
     if dataset != "per-trace-csv" and notebook != "compare" and total == total:
         assert any("cost_total" in s for s in sections)

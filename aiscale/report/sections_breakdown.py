@@ -84,7 +84,7 @@ def breakdown(calls: pd.DataFrame, by: Breakdown) -> pd.DataFrame:
     table = pd.DataFrame({"traces": g["trace_id"].nunique(), "calls": g.size()})
     for column in _TOKENS:
         if column in work:
-            table[column] = g[column].sum(min_count=1).astype("Int64")
+            table[column] = g[column].sum(min_count=1).astype(float)  # NaN shows as unknown
     table["cost_usd"] = g["_cost"].sum(min_count=1)
     table["share"] = table["cost_usd"] / table["cost_usd"].sum(min_count=1)
     table["unpriced_calls"] = g["_unpriced"].sum()
