@@ -332,3 +332,15 @@ def test_llm_share_of_latency_counts_parallel_subagent_calls_once(store, spans):
     busy = busy_seconds(spans)  # the union is never more than the summed time
     assert (busy <= facts.set_index("trace_id").loc[busy.index, "llm_latency_s"] + 1e-6).all()
     assert (busy < facts.set_index("trace_id").loc[busy.index, "llm_latency_s"] - 1).sum() == 4
+
+
+def test_a_session_lasts_until_its_last_subagent_file_ends(facts):
+    # 2.0.x writes subagents to flat agent-*.jsonl files; one of them ends 25 s after the main thread
+    folder = ROOT / "codemie-code-bedrock-proxy" / "flat-agents-2.0.64"
+    lines = [json.loads(line) for path in folder.glob("*.jsonl") for line in path.read_text().splitlines()
+             if line.strip()]
+    stamps = pd.to_datetime([x["timestamp"] for x in lines if isinstance(x.get("timestamp"), str)], utc=True)
+    assert {x.get("sessionId") for x in lines} - {None} == {"4c2ddfdc-b619-4525-8d03-1950fb1b0257"}
+    row = facts.loc["4c2ddfdc-b619-4525-8d03-1950fb1b0257"]
+    assert row.latency_s == pytest.approx((stamps.max() - stamps.min()).total_seconds(), abs=1e-3)
+    assert row.latency_s > 79  # the main thread alone ends after 54 s

@@ -31,6 +31,7 @@ Examples
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -287,3 +288,31 @@ def agent_file_starts(folder: str, modified_ns: int) -> dict[str, str]:
         if session is not None and ts is not None and (session not in starts or ts < starts[session]):
             starts[session] = ts
     return starts
+
+
+def last_timestamp(path: Path, tail: int = 1 << 18) -> tuple[str | None, str | None]:
+    """``(sessionId, timestamp)`` of the last timestamped line among a file's last ``tail`` bytes."""
+    with open(path, "rb") as handle:
+        size = handle.seek(0, 2)
+        handle.seek(max(size - tail, 0))
+        rows = handle.read().split(b"\n")
+    for raw in reversed(rows[1:] if size > tail else rows):
+        try:
+            value = json.loads(raw)
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(value, dict) and isinstance(value.get("timestamp"), str):
+            session = value.get("sessionId")
+            return (session if isinstance(session, str) else None), value["timestamp"]
+    return None, None
+
+
+@lru_cache(maxsize=64)
+def agent_file_ends(folder: str, modified_ns: int) -> dict[str, str]:
+    """Latest last timestamp of the ``agent-*.jsonl`` files in a folder, per session id."""
+    ends: dict[str, str] = {}
+    for path in sorted(Path(folder).glob("agent-*.jsonl")):
+        session, ts = last_timestamp(path)
+        if session is not None and ts is not None and (session not in ends or ts > ends[session]):
+            ends[session] = ts
+    return ends

@@ -53,8 +53,10 @@ import pandas as pd
 from aiscale.loaders._claude_code_lines import (
     Call,
     SessionLines,
+    agent_file_ends,
     agent_file_starts,
     first_timestamp,
+    last_timestamp,
     read_session_lines,
 )
 from aiscale.loaders._common import as_int, frame, head_text
@@ -130,7 +132,7 @@ def read(path: str | Path) -> Iterator[Chunk]:
     traces = None
     if not lines.is_subagent_file:
         start = _session_start(path, lines, times)
-        spans.insert(0, _root_span(lines, times, start))
+        spans.insert(0, _root_span(lines, times, start, _session_end(path, lines, times)))
         traces = frame([_trace(path, lines, start)], TRACE_COLUMNS)
     for span in spans:
         span.update(trace_id=trace_id, source=NAME, source_file=str(path))
@@ -165,11 +167,19 @@ def _session_start(path: Path, lines: SessionLines, times: _Times) -> pd.Timesta
     return min(known, default=None)
 
 
-def _root_span(lines: SessionLines, times: _Times, start: pd.Timestamp | None) -> dict:
+def _session_end(path: Path, lines: SessionLines, times: _Times) -> pd.Timestamp | None:
+    """The session's last timestamp, or its subagent files' when one ended later (they run in parallel)."""
+    later = [pd.to_datetime(t, utc=True, errors="coerce") for t in _subagent_ends(path, lines.session_id)]
+    known = [t for t in [times(lines.last_ts), *later] if t is not None and not pd.isna(t)]
+    return max(known, default=None)
+
+
+def _root_span(lines: SessionLines, times: _Times, start: pd.Timestamp | None,
+               end: pd.Timestamp | None) -> dict:
     counts = {"line_types": dict(sorted(lines.line_types.items())), "synthetic_messages": lines.synthetic,
               "cli_versions": lines.versions, "subagents": len(lines.agents)}
     return {"span_id": ROOT, "kind": "agent", "name": "claude-code session", "start_time": start,
-            "end_time": times(lines.last_ts), "status": "unset", "source_row": 1,
+            "end_time": end, "status": "unset", "source_row": 1,
             "attributes": json_text(counts)}
 
 
@@ -178,6 +188,14 @@ def _subagent_starts(path: Path, session_id: str) -> list[str]:
     starts = [first_timestamp(p) for p in (path.parent / path.stem / "subagents").glob("agent-*.jsonl")]
     found = [ts for session, ts in starts if session == session_id and ts is not None]
     flat = agent_file_starts(str(path.parent), path.parent.stat().st_mtime_ns)
+    return found + ([flat[session_id]] if session_id in flat else [])
+
+
+def _subagent_ends(path: Path, session_id: str) -> list[str]:
+    """Last timestamps of this session's subagent files, in either file layout."""
+    ends = [last_timestamp(p) for p in (path.parent / path.stem / "subagents").glob("agent-*.jsonl")]
+    found = [ts for session, ts in ends if session == session_id and ts is not None]
+    flat = agent_file_ends(str(path.parent), path.parent.stat().st_mtime_ns)
     return found + ([flat[session_id]] if session_id in flat else [])
 
 
