@@ -128,3 +128,14 @@ def test_forecast_on_a_batch_says_why_and_never_at_zero_traffic():
         assert section.status == "why not" and "must be above 0" in section.finding, zero
     slow = analysis.forecast(ctx, traffic_per_day=0.04, horizon_days=30, budget_usd=None)
     assert slow.finding.startswith("At 0.04 traces a day, 30 days cost $")
+
+
+def test_tables_show_missing_nullable_values_as_unknown():
+    from aiscale.report.context import table_html
+
+    table = pd.DataFrame({"success": pd.array([True, None], dtype="boolean"),
+                          "tokens": pd.array([1_234_567, None], dtype="Int64"),
+                          "model": pd.array(["m", None], dtype="string"), "cost": [1.5, None]})
+    page = table_html(table)
+    assert "NA&gt;" not in page and "<NA>" not in page and "None" not in page
+    assert page.count(">unknown<") == 4 and ">1,234,567<" in page and ">True<" in page

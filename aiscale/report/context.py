@@ -40,6 +40,9 @@ class Context:
     prices: Any = None
 
 
+UNKNOWN_VARIANT = "(variant unknown)"
+"""The label of traces with no variant (no model, no configuration label) in reports."""
+
 MIN_GROUP = 10
 """No headline is drawn from a group (variant) with fewer traces than this."""
 
@@ -139,8 +142,9 @@ def merge_aliases(variants: pd.Series) -> tuple[pd.Series, list[str]]:
     """One variant per model whatever provider prefix a source wrote (``@google/m``, ``google/m``).
 
     Labels that differ only by a leading ``@`` or ``provider/`` segments (as pricing resolves
-    model names) are one variant, named by its most frequent label. Returns the labels and a
-    note per merge.
+    model names) are one variant, named by its most frequent label. A trace with no variant
+    (no model known) is labelled :data:`UNKNOWN_VARIANT`, never shown as "nan". Returns the
+    labels and a note per merge.
 
     Examples
     --------
@@ -160,6 +164,7 @@ def merge_aliases(variants: pd.Series) -> tuple[pd.Series, list[str]]:
         for other in sorted(set(distinct) - {main}):
             rename[other] = main
             notes.append(f"{other!r} counted as {main!r}")
+    variants = variants.where(variants.notna(), UNKNOWN_VARIANT)
     if not rename:
         return variants, []
     return variants.where(~text.isin(list(rename)).fillna(False), text.map(rename)), notes
@@ -290,6 +295,7 @@ def table_html(table: pd.DataFrame, columns: tuple[str, ...] = ()) -> str:
     >>> "<details>" in html_text and "xxxx…" in html_text
     True
     """
+    table = _missing_as_unknown(table)
     keys = [c for c in columns if c in table.columns] or list(table.columns[:WIDE])
     narrow = table[keys].copy()
     for column in narrow.columns:
@@ -300,6 +306,23 @@ def table_html(table: pd.DataFrame, columns: tuple[str, ...] = ()) -> str:
     if len(keys) < len(table.columns) or not narrow.equals(table[keys]):
         full = table.to_html(escape=True, index=False, max_rows=200, float_format=_fmt, na_rep="unknown")
         out += f"<details><summary>All {len(table.columns)} columns</summary>{full}</details>"
+    return out
+
+
+def _missing_as_unknown(table: pd.DataFrame) -> pd.DataFrame:
+    """Nullable columns (``Int64``, ``boolean``, ``string``) whose missing values would print as
+    ``<NA>``: numbers become floats (NaN prints as unknown), the rest text with ``unknown``."""
+    out = table.copy()
+    for column in out.columns:
+        values = out[column]
+        if not pd.api.types.is_extension_array_dtype(values) or not values.isna().any():
+            continue
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            out[column] = values.astype("float64")
+        elif pd.api.types.is_string_dtype(values):
+            out[column] = values.fillna("unknown")
+        else:
+            out[column] = values.astype(object).where(values.notna(), "unknown")
     return out
 
 
