@@ -224,7 +224,7 @@ def drift_section(table: pd.DataFrame, *, since: str, alpha: float) -> Section:
     """The finding and table of :func:`drift_tests`: what changed, the tested rows only."""
     tested = table.loc[table["p_value"].notna()]
     if tested.empty:
-        return why_not(f"Drift not tested: no variant has enough traces on both sides of {since}.")
+        return why_not(f"Drift not tested ({since}): no variant has enough traces on both sides.")
     changed = tested.loc[tested["significant"]].sort_values("q_value")
     if changed.empty:
         finding = f"Nothing changed significantly {since} ({len(tested)} tests, FDR {alpha:.0%})."
