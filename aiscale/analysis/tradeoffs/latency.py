@@ -89,11 +89,11 @@ def busy_seconds(spans: pd.DataFrame, *, kind: str = "llm") -> pd.Series:
 
     Examples
     --------
-    >>> t = pd.to_datetime([0, 2, 5, 6], unit="s", utc=True)
-    >>> spans = pd.DataFrame({"trace_id": "a", "kind": "llm", "start_time": t[[0, 1, 2, 2]],
-    ...                       "end_time": t[[2, 3, 3, 3]] + pd.Timedelta(seconds=1)})
-    >>> busy_seconds(spans).to_dict()  # [0, 3] and [2, 4] overlap: 4 s, not 3 + 2
-    {'a': 4.0}
+    >>> at = lambda s: pd.to_datetime(s, unit="s", utc=True)
+    >>> spans = pd.DataFrame({"trace_id": "a", "kind": "llm", "start_time": at([0, 2, 10]),
+    ...                       "end_time": at([3, 4, 11])})
+    >>> busy_seconds(spans).to_dict()  # [0, 3] and [2, 4] overlap: 4 s, then 1 s; not 3 + 2 + 1
+    {'a': 5.0}
     """
     check_columns(spans, ["trace_id", "kind", "start_time", "end_time"], "spans")
     calls = spans.loc[(spans["kind"] == kind).to_numpy(dtype=bool, na_value=False),
