@@ -70,9 +70,7 @@ reconcile_threshold = 0.01'''),
     ("md", "## Spend over time"),
     ("code", "sections.show(spend.spend_over_time(ctx, prices=prices))"),
     ("md", "## Spend per model, project and day"),
-    ("code", "sections.show(breakdown.spend_by(ctx, by=\"model\", prices=prices))\n"
-             "sections.show(breakdown.spend_by(ctx, by=\"project\", prices=prices))\n"
-             "sections.show(breakdown.spend_by(ctx, by=\"day\", prices=prices))"),
+    ("code", "for section in breakdown.spend_breakdowns(ctx, prices=prices):\n    sections.show(section)"),
     ("md", "## Spend"),
     ("code", "sections.show(core.spend(ctx))"),
     ("md", "## Cost distribution and tails"),
@@ -135,9 +133,7 @@ reconcile_threshold = 0.01'''),
     ("code", "sections.show(spend.spend_over_time(ctx, prices=prices))\nsections.show(core.spend(ctx))\n"
              "sections.show(money.attribution(ctx))"),
     ("md", "## Spend per model, project and day"),
-    ("code", "sections.show(breakdown.spend_by(ctx, by=\"model\", prices=prices))\n"
-             "sections.show(breakdown.spend_by(ctx, by=\"project\", prices=prices))\n"
-             "sections.show(breakdown.spend_by(ctx, by=\"day\", prices=prices))"),
+    ("code", "for section in breakdown.spend_breakdowns(ctx, prices=prices):\n    sections.show(section)"),
     ("md", "## Cache savings"),
     ("code", "sections.show(spend.cache(ctx, prices=prices))"),
     ("md", "## What if the same calls ran elsewhere"),

@@ -139,3 +139,24 @@ def test_tables_show_missing_nullable_values_as_unknown():
     page = table_html(table)
     assert "NA&gt;" not in page and "<NA>" not in page and "None" not in page
     assert page.count(">unknown<") == 4 and ">1,234,567<" in page and ">True<" in page
+
+
+def test_spend_breakdown_counts_unpriced_calls_as_unknown_and_reconciles_with_the_facts():
+    from aiscale.report.sections_breakdown import spend_breakdowns
+
+    spans = pd.DataFrame({"trace_id": ["a", "b", "b"], "span_id": ["1", "1", "2"], "kind": "llm",
+                          "provider": "openai", "model": ["gpt-4o-2024-08-06", "gpt-4o-2024-08-06", "my-llama"],
+                          "start_time": pd.to_datetime(["2025-01-01 10:00", "2025-01-02 10:00",
+                                                        "2025-01-02 11:00"], utc=True),
+                          "input_tokens": [1_000_000, 2_000_000, 5], "output_tokens": [0, 0, 5]})
+    # trace b mixes a priced and an unpriced call: its cost (and the facts' total) is unknown
+    facts = pd.DataFrame({"trace_id": ["a", "b"], "variant": "v", "cost_usd": [2.5, None]})
+    model, project, day = spend_breakdowns(Context(facts=facts, spans=spans, store=None))
+    groups = model.data["groups"]  # unknown stays unknown (NaN; None once shown), never 0
+    assert groups["gpt-4o-2024-08-06"] == pytest.approx(7.5) and pd.isna(groups["my-llama"])
+    assert model.data["total_usd"] == pytest.approx(7.5) and model.data["facts_total_usd"] == 2.5
+    assert "$5.00 of it is in traces that also have unpriced calls" in model.finding
+    assert "1 call has no price (my-llama): its cost is unknown, not $0." in model.finding
+    assert project.status == "why not" and "record no project" in project.finding
+    assert day.data["groups"] == {"2025-01-01": pytest.approx(2.5), "2025-01-02": pytest.approx(5.0)}
+    assert "the costliest day was 2025-01-02 ($5.00, 67%)" in day.finding

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from aiscale.analysis._result import check_choice, fmt_usd
-from aiscale.report.context import Context, Section, guarded, why_not
+from aiscale.report.context import Context, Section, empty_section, guarded, why_not
 from aiscale.report.sections_spend import calls_of
 
 Breakdown = Literal["model", "project", "day"]
@@ -37,11 +37,23 @@ _UNLABELLED = {"model": "(model unknown)", "project": "(no project)", "day": "(t
 _TOKENS = ("input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens")
 
 
-@guarded("Spend breakdown")
-def spend_by(ctx: Context, *, by: Breakdown = "model", prices=None) -> Section:
-    """Spend per model, per project or per UTC day, with unpriced calls counted, never $0."""
-    check_choice("by", by, list(_UNLABELLED))
+def spend_breakdowns(ctx: Context, *, prices=None) -> list[Section]:
+    """Spend per model, per project and per UTC day: three sections, the priced calls read once."""
+    if (empty := empty_section(ctx)) is not None:
+        return [empty]
     calls = calls_of(ctx, prices=prices)
+    return [spend_by(ctx, by=by, prices=prices, calls=calls) for by in ("model", "project", "day")]
+
+
+@guarded("Spend breakdown")
+def spend_by(ctx: Context, *, by: Breakdown = "model", prices=None,
+             calls: pd.DataFrame | None = None) -> Section:
+    """Spend per model, per project or per UTC day, with unpriced calls counted, never $0.
+
+    ``calls`` are the context's priced calls when already read (:func:`calls_of`).
+    """
+    check_choice("by", by, list(_UNLABELLED))
+    calls = calls if calls is not None else calls_of(ctx, prices=prices)
     if calls is None:
         return why_not(f"Spend per {by} needs LLM spans; this source has per-trace rows only.")
     if by == "project" and ("project" not in calls or calls["project"].isna().all()):
