@@ -78,6 +78,9 @@ def cache(ctx: Context, *, prices=None) -> Section:
     calls = calls_of(ctx, prices=prices, parts=True)
     if calls is None:
         return Section("Cache savings need LLM spans; this source has per-trace rows only.")
+    if calls["input_tokens"].isna().all():
+        return Section(f"Cache savings need token counts; none of the {len(calls):,} LLM calls reports "
+                       "them (unknown, not zero).")
     result = aiscale.cache_savings(calls, by="model")
     total = result.summary(by=()).iloc[0]
     if not (total["cache_read_tokens"] or 0) and not (total["cache_write_tokens"] or 0):
