@@ -27,7 +27,8 @@ def test_spark_equals_duckdb_on_hand_traces(tmp_path):
     assert_same_facts(store)
 
 
-@pytest.mark.parametrize("folder", ["mini-swe-agent-gemini3-verified", "tau-bench-historical"])
+@pytest.mark.parametrize("folder", ["mini-swe-agent-gemini3-verified", "tau-bench-historical",
+                                    "inspect-logs"])  # inspect: grader calls under evaluator spans
 def test_spark_equals_duckdb_on_real_data(tmp_path, real_data, folder):
     store = aiscale.load([real_data / folder], store=tmp_path / "s")
     if store.last_load.rows_loaded == 0:
