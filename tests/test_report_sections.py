@@ -160,3 +160,12 @@ def test_spend_breakdown_counts_unpriced_calls_as_unknown_and_reconciles_with_th
     assert project.status == "why not" and "record no project" in project.finding
     assert day.data["groups"] == {"2025-01-01": pytest.approx(2.5), "2025-01-02": pytest.approx(5.0)}
     assert "the costliest day was 2025-01-02 ($5.00, 67%)" in day.finding
+
+
+def test_iteration_fit_names_variants_whose_traces_all_take_the_same_number():
+    # Inspect's one-generate() tasks: every trace 1 iteration; a count fit has nothing to fit
+    # (statsmodels' negative binomial did not return on such data)
+    facts = pd.DataFrame({"trace_id": [f"t{i}" for i in range(24)], "variant": ["a"] * 12 + ["b"] * 12,
+                          "iterations": [1] * 12 + [2] * 12, "success": True})
+    section = loops.iteration_fit(Context(facts=facts, spans=None, store=None))
+    assert section.status == "why not" and "a: 1; b: 2" in section.finding
