@@ -210,3 +210,17 @@ def test_swebench_leaderboard_api_calls_per_model():
         assert mean == pytest.approx(facts.query("iterations >= 1")["iterations"].mean(), rel=1e-4)
         if (facts["iterations"] >= 1).all():  # the NB2 MLE mean is the sample mean: published
             assert mean == pytest.approx(published, rel=1e-4), run["name"]
+
+
+def test_traces_that_all_take_the_same_number_of_iterations_are_refused_not_fitted_forever():
+    facts = pd.DataFrame({"iterations": [1] * 50, "success": [True] * 50})
+    with pytest.raises(ValueError, match="All 50 traces take exactly 1 iterations: that is a point mass"):
+        aiscale.fit_iterations(facts)
+
+
+def test_underdispersed_counts_skip_nb1_with_the_reason_instead_of_hanging():
+    facts = pd.DataFrame({"iterations": [3] * 30 + [4] * 20, "success": [True] * 50})
+    fit = aiscale.fit_iterations(facts)
+    reasons = dict(fit.skipped)
+    assert "no overdispersion" in reasons["nb1"]
+    assert fit.best in FAMILIES

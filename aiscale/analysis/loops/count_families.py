@@ -321,5 +321,9 @@ def applicable(name: str, y: np.ndarray) -> str | None:
         return f"{family.modifier} families need counts >= 1"
     if family.modifier == "hurdle" and not (np.any(y == 0) and np.any(y > 0)):
         return "hurdle families need both zeros and positive counts"
+    if name == "nb1" and len(y) > 1 and np.var(y, ddof=1) <= np.mean(y):
+        # its likelihood peaks at alpha -> 0 (the Poisson fit), where statsmodels' Newton steps
+        # through ever slower polygamma terms and does not return
+        return "no overdispersion (variance <= mean): NB1 reduces to the Poisson fit"
     return None
 

@@ -147,6 +147,9 @@ def fit_iterations(facts: pd.DataFrame, *, column: str = "iterations",
     y, X, cens = y_all[keep], X_all[keep], cens_all[keep]
     if len(y) < 2:
         raise ValueError(f"`facts` has {len(y)} usable rows in {column!r}; at least 2 are needed.")
+    if not cens.any() and np.all(y == y[0]):  # no spread: the likelihoods have no maximum
+        raise ValueError(f"All {len(y)} traces take exactly {y[0]:g} {column}: that is a point mass, "
+                         "with no spread for a count law to fit.")
     fits, skipped = _fit_all(families, y, X, cens)
     if not fits:
         raise ValueError(f"No family could be fitted: {skipped}.")
