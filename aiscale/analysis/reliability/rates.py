@@ -214,8 +214,8 @@ def design_effect_notes(table: pd.DataFrame, by: str) -> tuple[str, ...]:
     --------
     >>> t = pd.DataFrame({"variant": ["a", "b"], "n_tasks": [5, 5], "n_trials": [10, 10],
     ...                   "design_effect": [1.8, 0.8]})
-    >>> [n[:40] for n in design_effect_notes(t, "variant")]
-    ['design effect above 1 for a (1.80): trial', 'design effect below 1 for b (0.80): trial']
+    >>> [n.split(":")[0] for n in design_effect_notes(t, "variant")]
+    ['design effect above 1 for a (1.80)', 'design effect below 1 for b (0.80)']
     """
     repeated = table.loc[(table["n_trials"] > table["n_tasks"]) & table["design_effect"].notna()]
     deff = repeated["design_effect"].astype(float)
