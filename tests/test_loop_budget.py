@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from loops_sim import STRONG, priced, strong_sim
+from scipy import stats
 
 import aiscale
 from aiscale.analysis.loops.cost_growth import cost_growth
@@ -113,3 +114,48 @@ def test_mini_swe_agent_loop_budget_curve(mini):
     assert (table["success_rate_low"] <= table["success_rate"]).all()
     assert 1 <= curve.knee_cap < table["cap"].max()
     assert curve.plot() is not None
+
+
+# Mean-cost intervals against a known truth (issue 18, item 6): skewed per-task cost.
+_CAPS = np.array([2, 5, 10, 20])
+
+
+def _skewed_tasks(rng, n_tasks, trials=2):
+    """Iterations 1 + NB(2, 0.25); cost = 0.05 x task effect x iterations x lognormal(0, 1) noise."""
+    task = np.repeat(np.arange(n_tasks), trials)
+    n = 1 + rng.negative_binomial(2, 0.25, len(task))
+    cost = 0.05 * rng.lognormal(0, 0.5, n_tasks)[task] * n * rng.lognormal(0, 1.0, len(task))
+    return pd.DataFrame({"task_id": task, "iterations": n, "success": rng.random(len(task)) < 0.5,
+                         "cost_usd": cost})
+
+
+def _true_mean_cost():
+    """Mean cost cut at each cap (approx='linear': C min(k, n) / n), from 400,000 tasks."""
+    big = _skewed_tasks(np.random.default_rng(99), 400_000, trials=1)
+    n, c = big["iterations"].to_numpy()[:, None], big["cost_usd"].to_numpy()[:, None]
+    return (c * np.minimum(_CAPS, n) / n).mean(axis=0)
+
+
+def _mean_cost_hits(reps, n_tasks, seed):
+    truth, rng = _true_mean_cost(), np.random.default_rng(seed)
+    hits = np.zeros((reps, len(_CAPS)), bool)
+    for r in range(reps):
+        t = loop_budget(_skewed_tasks(rng, n_tasks), caps=20, n_boot=500, seed=r).frame()
+        t = t.set_index("cap").loc[_CAPS]
+        hits[r] = (t["mean_cost_low"].to_numpy() <= truth) & (truth <= t["mean_cost_high"].to_numpy())
+    return hits
+
+
+def test_mean_cost_interval_covers_a_skewed_truth():
+    hits = _mean_cost_hits(200, 20, seed=5)
+    # caps of one replication share their data, so judge each cap on its own replications
+    for j in range(len(_CAPS)):
+        assert stats.binomtest(int(hits[:, j].sum()), len(hits), 0.95).pvalue > 0.01, hits.mean(0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n_tasks", [20, 50, 200])
+def test_mean_cost_interval_coverage_large(n_tasks):
+    hits = _mean_cost_hits(1000, n_tasks, seed=6)
+    print(f"{n_tasks} tasks: mean-cost 95% coverage at caps {list(_CAPS)}: {hits.mean(0).round(3)}")
+    assert np.all((0.93 <= hits.mean(0)) & (hits.mean(0) <= 0.97)), hits.mean(0)

@@ -179,3 +179,24 @@ def test_clustered_interval_covers_rare_success_with_few_tasks(rng, tasks, trial
 def test_clustered_interval_covers_rare_success_with_few_tasks_large(rng, tasks, trials, a, b):
     cover, upper_misses = _rare_coverage(rng, 5000, tasks, trials, a, b)
     assert 0.93 <= cover <= 0.98 and upper_misses <= 0.03, (cover, upper_misses)
+
+
+def test_design_effect_is_described_by_its_side_of_one():
+    """Below 1 trials are not correlated; the method sentence is said once, not per variant."""
+    rng = np.random.default_rng(3)
+    tasks = np.repeat(np.arange(40), 4)
+    p = rng.beta(0.5, 0.5, 40)[tasks]  # tasks differ a lot: design effect well above 1
+    alternating = np.tile([True, False], 80)  # every task 2 of 4: all variation within tasks
+    f = pd.concat([pd.DataFrame({"task_id": tasks, "variant": v, "success": s}) for v, s in
+                   [("hard-easy", rng.random(160) < p), ("alternating", alternating),
+                    ("alternating-2", alternating)]])
+    res = success_rate(f)
+    deff = res.summary().set_index("variant")["design_effect"]
+    assert deff["hard-easy"] > 1.1 and deff["alternating"] < 0.9
+    notes = " | ".join(res.notes)
+    assert sum("Miller" in n for n in res.notes) == 1, res.notes
+    below = next(n for n in res.notes if n.startswith("design effect below 1"))
+    assert "alternating (" in below and "alternating-2 (" in below and "not correlated" in below
+    above = next(n for n in res.notes if n.startswith("design effect above 1"))
+    assert "hard-easy (" in above and "alternating" not in above and "are correlated" in above
+    assert "correlated (design effect" not in notes

@@ -168,7 +168,8 @@ def forecast(ctx: Context, *, traffic_per_day: float | None, horizon_days: int,
                f"(95% interval ${row['lower_95']:,.2f}–${row['upper_95']:,.2f})")
     if budget_usd is not None:
         finding += f"; P(spend > ${budget_usd:,.0f}) = {row['p_over_budget']:.0%}"
-    return Section(finding + ".", figure=result.plot(), table=result.summary().round(2))
+    return Section(finding + ".", figure=result.plot(), table=result.summary().round(2),
+                   note=" ".join(result.notes))
 
 
 DRIFT_METRICS = ("cost", "output_tokens_per_call", "input_tokens_per_call", "iterations",

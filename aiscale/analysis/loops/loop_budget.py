@@ -205,7 +205,36 @@ def _curve(succ, cost_mat, size, n_boot, level, seed) -> pd.DataFrame:
     for name, values in point.items():
         table[name] = values
         table[f"{name}_low"], table[f"{name}_high"] = np.nanpercentile(boot[name], [lo, hi], axis=0)
+    table["mean_cost_low"], table["mean_cost_high"] = _studentised(weights, cost_mat, size, level)
     return table
+
+
+def _studentised(weights, cost_mat, size, level) -> tuple[np.ndarray, np.ndarray]:
+    """Bootstrap-t interval of mean cost per cap (sum of task costs / sum of task sizes).
+
+    Cost is skewed (a few dear tasks), so the mean of a resample moves with its spread and the
+    percentile interval missed high: with 200 tasks of lognormal(σ = 1.5) cost it covered the
+    true mean 87-91% at 95%, the truth above it ten times as often as below. Studentising each
+    resample by its own delta-method SE corrects the skew to second order (Hall 1992).
+    """
+    m = len(size)
+    c2, cs, s2 = cost_mat**2, cost_mat * size[:, None], size**2
+
+    def ratio_se(w):
+        den = w @ size
+        r = (w @ cost_mat) / den[:, None]
+        resid = w @ c2 - 2 * r * (w @ cs) + r**2 * (w @ s2)[:, None]
+        return r, np.sqrt(np.maximum(resid, 0) * m / (m - 1)) / den[:, None]
+
+    r0, se0 = ratio_se(np.ones((1, m)))
+    r, se = ratio_se(weights)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = (np.log(r) - np.log(r0)) / (se / r)
+        t[~np.isfinite(t)] = np.nan
+        alpha = float(_expanded_alpha(level, np.array([m]))[0])
+        q_lo, q_hi = np.nanquantile(t, [alpha, 1 - alpha], axis=0) if m > 1 else (np.nan, np.nan)
+        rel = se0[0] / r0[0]
+        return r0[0] * np.exp(-q_hi * rel), r0[0] * np.exp(-q_lo * rel)
 
 
 def knee(x, y) -> int:

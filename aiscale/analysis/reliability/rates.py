@@ -150,7 +150,7 @@ def _rates(out, interval: str, level: float, n_boot: int, seed, metric: str) -> 
                         interval, level, n_boot, seed)
         rows.append({out.by: group, **row, "n_unknown": int(out.unknown[group])})
     table = pd.DataFrame(rows, columns=_rate_columns(out.by))
-    notes = tuple(sorted(set(table["why"])))
+    notes = tuple(sorted(set(table["why"]))) + design_effect_notes(table, out.by)
     unknown = unknown_note(int(table["n_unknown"].sum()), out.column)
     notes += (unknown,) if unknown else ()
     return RateResult(table, out.by, out.column, metric, level, notes)
@@ -192,10 +192,39 @@ def _choose(interval, binary, g, total, mean, deff) -> tuple[str, str]:
         return "wilson tasks", ("several trials per task but every trial agrees: clustered SE "
                                 "is zero, so Wilson over tasks (each task counted once)")
     if not binary:
-        return "clustered", (f"several trials per task: trials of a task are correlated (design "
-                             f"effect {deff:.2f}), so the SE is clustered on tasks (Miller 2024) "
+        return "clustered", ("several trials per task: the SE is clustered on tasks (Miller 2024) "
                              "and the interval is t on tasks - 1 degrees of freedom")
-    return "clustered", (f"several trials per task: trials of a task are correlated (design "
-                         f"effect {deff:.2f}), so the SE is clustered on tasks (Miller 2024); "
+    return "clustered", ("several trials per task: the SE is clustered on tasks (Miller 2024); "
                          "Wilson at the effective sample size it implies, asymmetric near 0 "
                          "and 1 (plain Wilson would treat the trials as independent)")
+
+
+_DEFF_MEANING = {
+    "above": "trials of a task are correlated (tasks differ), so a repeat adds less than a new task",
+    "about": "trials of a task behave as if independent",
+    "below": "trials vary more within a task than between tasks (they are not correlated), so the "
+             "clustered interval is narrower than one treating trials as independent",
+}
+
+
+def design_effect_notes(table: pd.DataFrame, by: str) -> tuple[str, ...]:
+    """One note per side of 1 of the design effect (clustered / independent variance), naming groups.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"variant": ["a", "b"], "n_tasks": [5, 5], "n_trials": [10, 10],
+    ...                   "design_effect": [1.8, 0.8]})
+    >>> [n.split(":")[0] for n in design_effect_notes(t, "variant")]
+    ['design effect above 1 for a (1.80)', 'design effect below 1 for b (0.80)']
+    """
+    repeated = table.loc[(table["n_trials"] > table["n_tasks"]) & table["design_effect"].notna()]
+    deff = repeated["design_effect"].astype(float)
+    side = np.where(deff > 1.1, "above", np.where(deff < 0.9, "below", "about"))
+    notes = []
+    for name in ("above", "about", "below"):
+        rows = repeated.loc[side == name]
+        if len(rows):
+            groups = ", ".join(f"{g} ({d:.2f})" for g, d in zip(rows[by].astype(str),
+                                                                rows["design_effect"], strict=True))
+            notes.append(f"design effect {name} 1 for {groups}: {_DEFF_MEANING[name]}")
+    return tuple(notes)

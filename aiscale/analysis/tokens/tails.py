@@ -53,8 +53,12 @@ def hill(x: np.ndarray, k: np.ndarray | None = None) -> pd.DataFrame:
 
 
 def gpd_fit(excess: np.ndarray) -> tuple[float, float, float, float]:
-    """GPD MLE of excesses over a threshold: (xi, beta, se_xi, se_log_beta)."""
-    xi0, _, beta0 = stats.genpareto.fit(excess, floc=0)
+    """GPD MLE of excesses over a threshold: (xi, beta, se_xi, se_log_beta).
+
+    The search starts from the probability-weighted-moment estimate (Hosking and Wallis, 1987),
+    which is closed form (``scipy.stats.genpareto.fit`` took ~90 ms to give a start).
+    """
+    xi0, beta0 = _pwm(np.asarray(excess, float))
     theta0 = np.array([np.clip(xi0, -0.4, 2.0), np.log(beta0)])
 
     def nll(theta):
@@ -74,6 +78,18 @@ def gpd_fit(excess: np.ndarray) -> tuple[float, float, float, float]:
     cov = _mle._inverse(_mle.hessian(nll, res.x))
     return float(res.x[0]), float(np.exp(res.x[1])), float(np.sqrt(cov[0, 0])), \
         float(np.sqrt(cov[1, 1]))
+
+
+def _pwm(excess: np.ndarray) -> tuple[float, float]:
+    """Probability-weighted-moment GPD estimate (xi, beta), a start for the likelihood search."""
+    y = np.sort(excess)
+    n = len(y)
+    a0 = y.mean()
+    a1 = np.mean(y * (n - np.arange(1, n + 1)) / (n - 1))
+    d = a0 - 2 * a1
+    if not d > 0:
+        return 0.0, float(a0) if a0 > 0 else 1.0
+    return float(2 - a0 / d), float(2 * a0 * a1 / d)
 
 
 def _verdict(low: float, high: float, limit: float) -> str:
