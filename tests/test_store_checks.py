@@ -4,6 +4,7 @@ from a trace index so that a load reads only its new parts (and old parts of tra
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -143,3 +144,12 @@ def test_a_trace_claimed_by_two_sources_collides_in_later_loads_too(tmp_path):
     assert store.last_load.colliding_traces == [trace]
     store.load(write_spans(tmp_path / "d.parquet", agent_trace("t9")))
     assert store.last_load.colliding_traces == [trace]  # still named: the store still holds both
+
+
+def test_a_missing_part_of_a_touched_trace_is_named_with_the_fix(tmp_path):
+    store = aiscale.load(write_spans(tmp_path / "a.parquet", daily_traces(2, "a")), store=tmp_path / "s")
+    for part in store.parts("spans"):
+        Path(part).unlink()
+    late = pd.DataFrame([span("a1", "late", "root", "tool", 30, 31, tool_name="x")])
+    with pytest.raises(FileNotFoundError, match=r"part\(s\) named by the manifest are missing.*aiscale verify"):
+        store.load(write_spans(tmp_path / "b.parquet", late))

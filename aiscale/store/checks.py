@@ -131,7 +131,12 @@ class StoreChecks:
     def old_parts(self) -> list[str]:
         """The stored span parts holding a trace the file being added touches (after :meth:`add`)."""
         rows = self.con.execute("SELECT DISTINCT part FROM touched ORDER BY part").fetchall()
-        return [str(self.root / part) for (part,) in rows]
+        parts = [str(self.root / part) for (part,) in rows]
+        if missing := [p for p in parts if not Path(p).is_file()]:
+            raise FileNotFoundError(
+                f"{self.root}: {len(missing)} part(s) named by the manifest are missing (first: {missing[0]}); "
+                f"run `aiscale verify --store {self.root}` to see which loaded files to reload.")
+        return parts
 
     def colliding(self) -> list[str]:
         """Trace ids that different sources claim: spans from two formats, or a span-less facts
@@ -173,12 +178,13 @@ class StoreChecks:
         name = f"{INDEX}/{digest[:16]}.parquet"
         selects, values = [], {"prefix": len(str(self.root)) + 2}
         parts = entry.get("parts", {})
+        one = {"files": {digest: entry}}  # list_parts names a missing part and `aiscale verify`
         if parts.get("spans"):
-            values["spans"] = [str(self.root / "spans" / n) for n in parts["spans"]]
+            values["spans"] = list_parts(self.root, one, "spans")
             selects.append("SELECT DISTINCT trace_id, 'spans:' || coalesce(source, '') AS claim, "
                            "substr(filename, $prefix) AS part FROM read_parquet($spans, filename=true)")
         if parts.get("facts"):
-            values["facts"] = [str(self.root / "facts" / n) for n in parts["facts"]]
+            values["facts"] = list_parts(self.root, one, "facts")
             selects.append("SELECT DISTINCT trace_id, 'facts:' || substr(filename, $prefix) AS claim, "
                            "substr(filename, $prefix) AS part FROM read_parquet($facts, filename=true)")
         table = (self.con.sql(" UNION ALL ".join(selects), params=values).to_arrow_table().cast(_INDEX_SCHEMA)
