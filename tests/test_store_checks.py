@@ -118,6 +118,23 @@ def test_a_store_without_the_index_gets_it_at_its_next_load(tmp_path):
     assert all((store.root / e["index"]).is_file() for e in store.manifest()["files"].values())
 
 
+def test_a_file_entered_without_an_index_is_indexed_and_counted(tmp_path):
+    parent = pd.DataFrame([span("t1", "p", None, "agent", 0, 3)])
+    store = aiscale.load(write_spans(tmp_path / "p.parquet", parent), store=tmp_path / "s")
+    other = aiscale.load(write_spans(tmp_path / "c.parquet", pd.DataFrame(
+        [span("t1", "c", "gone", "tool", 1, 2, tool_name="x")])), store=tmp_path / "other")
+    manifest = store.manifest()  # another writer adds a file (its parts, an entry without index)
+    for digest, entry in other.manifest()["files"].items():
+        for name in entry["parts"]["spans"]:
+            (store.root / "spans" / name).parent.mkdir(parents=True, exist_ok=True)
+            (other.root / "spans" / name).rename(store.root / "spans" / name)
+        manifest["files"][digest] = {k: v for k, v in entry.items() if k != "index"}
+    store.write_manifest(manifest)
+    assert store.manifest()["orphan_spans"] == 0  # the count does not know the new file yet
+    store.load([])
+    assert store.last_load.orphan_spans == 1
+
+
 def test_dropping_a_damaged_file_counts_orphans_again(tmp_path):
     parent = pd.DataFrame([span("t1", "p", None, "agent", 0, 3)])
     child = pd.DataFrame([span("t1", "c", "p", "tool", 1, 2, tool_name="x")])

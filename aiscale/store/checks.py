@@ -71,8 +71,9 @@ class StoreChecks:
     root : Path
         The store folder.
     manifest : dict
-        The manifest as read at the start of the load; entries without an index get one
-        (written to ``index/``), and a missing ``orphan_spans`` count is taken once in full.
+        The manifest as read at the start of the load; entries without an index (written
+        before it existed, or by another writer) get one in ``index/``, and the
+        ``orphan_spans`` count is then taken once in full, as it is when missing.
         The caller writes the manifest back.
     """
 
@@ -89,7 +90,7 @@ class StoreChecks:
         if indexes:
             self.con.execute("INSERT INTO idx SELECT trace_id, claim, part FROM read_parquet($files)",
                              {"files": indexes})
-        if "orphan_spans" not in manifest:
+        if self.changed or "orphan_spans" not in manifest:  # files another writer added: count anew
             manifest["orphan_spans"] = count_orphans(self.root, manifest)
             self.changed = True
 
