@@ -59,11 +59,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from aiscale.loaders._otlp_attrs import lookup_columns
+from aiscale.loaders._otlp_flatten import flatten_requests
 from aiscale.loaders._otlp_seen import SeenSpans as _SeenSpans
 from aiscale.loaders._otlp_sql import (
     MACROS,
     bad_lines_query,
-    flat_query,
     fragments_query,
     lookup_keys,
     parse_query,
@@ -272,7 +272,7 @@ def _query_block(con: duckdb.DuckDBPyConnection, line_numbers: np.ndarray, offse
                for b in table.slice(lo, hi - lo).to_batches()]
     con.register("otlp_block", pa.Table.from_batches(batches, schema=table.schema))
     try:
-        flat = con.sql(flat_query(f"({parse_query('otlp_block')})")).to_arrow_table()
+        flat = flatten_requests(con, con.sql(parse_query("otlp_block")).to_arrow_table())
     finally:
         con.unregister("otlp_block")
     spanless = np.setdiff1d(line_numbers, pc.unique(flat.column("line_no")).to_numpy())

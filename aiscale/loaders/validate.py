@@ -149,9 +149,11 @@ def on_parent_cycle(spans: pd.DataFrame) -> pd.Series:
     n = len(spans)
     if n == 0 or "parent_id" not in spans or spans["parent_id"].isna().all():
         return pd.Series(False, index=spans.index)
-    keys = pd.MultiIndex.from_arrays([spans["trace_id"].astype("string"), spans["span_id"].astype("string")])
-    parents = pd.MultiIndex.from_arrays([spans["trace_id"].astype("string"),
-                                         spans["parent_id"].astype("string")])
+    trace = pd.factorize(spans["trace_id"].astype("string"))[0].astype(np.int64)
+    ids, distinct = pd.factorize(pd.concat([spans["span_id"], spans["parent_id"]]).astype("string"))
+    ids = ids.astype(np.int64)  # one number per id text, shared by span and parent ids; -1: null
+    keys = pd.Index(trace * (len(distinct) + 1) + ids[:n])
+    parents = np.where(ids[n:] < 0, -1, trace * (len(distinct) + 1) + ids[n:])
     step = keys.get_indexer(parents)  # -1: no parent in the frame
     step = np.where(step < 0, n, step).astype(np.int64)
     jump = np.append(step, n)  # the sink maps to itself

@@ -15,15 +15,12 @@ import uuid
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import duckdb
-
-from aiscale.facts.on_duckdb import bound_memory, quiet_progress
+from aiscale.store.checks import StoreChecks
 from aiscale.store.ingest import stage_file
 from aiscale.store.load_summary import FileLoad, LoadSummary
 from aiscale.store.manifest import (
     TABLES,
     file_digest,
-    list_parts,
     part_checksum,
     read_manifest,
     write_manifest,
@@ -116,23 +113,10 @@ def remove_staging(jobs: list[tuple]) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def repeats_spans(root: Path, staging: Path, record: dict) -> bool:
-    """Whether the staged spans share a (trace_id, span_id) with spans already stored."""
-    new = [str(staging / "spans" / name) for name in record["parts"]["spans"]]
-    old = list_parts(root, read_manifest(root), "spans")
-    if not new or not old:
-        return False
-    with duckdb.connect() as con:
-        con.read_parquet(new).create_view("new_spans")  # paths as values, never as SQL text
-        con.read_parquet(old).create_view("old_spans")
-        return con.execute(
-            "SELECT count(*) FROM (SELECT 1 FROM new_spans n JOIN old_spans o "
-            "ON n.trace_id = o.trace_id AND n.span_id = o.span_id LIMIT 1)").fetchone()[0] > 0
-
-def commit(root: Path, staging: Path, digest: str, record: dict) -> None:
-    """Move a staged file's parts into the store, then name them in the manifest."""
+def commit(root: Path, staging: Path, digest: str, record: dict, checks: StoreChecks) -> None:
+    """Move a staged file's parts into the store, index them and update the store checks, then
+    name them in the manifest (which is written last: until then the store is as it was)."""
     try:
-        repeats = repeats_spans(root, staging, record)
         for table in TABLES:
             for name in record["parts"][table]:
                 target = root / table / name
@@ -144,52 +128,17 @@ def commit(root: Path, staging: Path, digest: str, record: dict) -> None:
             os.replace(staging / "quarantine.jsonl", root / "quarantine" / f"{digest[:16]}.jsonl")
             record["quarantine"] = f"quarantine/{digest[:16]}.jsonl"
         manifest = read_manifest(root)
+        checks.add(manifest, digest, record)
         manifest["files"][digest] = record
-        manifest["spans_may_repeat"] = manifest.get("spans_may_repeat", False) or repeats
         write_manifest(root, manifest)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
-def count_orphans(root: Path) -> int:
-    """Spans whose parent span is in no loaded file (each span counted once)."""
-    manifest = read_manifest(root)
-    spans = list_parts(root, manifest, "spans")
-    if not spans:
-        return 0
-    distinct = ("SELECT trace_id, span_id, parent_id FROM (SELECT trace_id, span_id, parent_id, "
-                "row_number() OVER (PARTITION BY trace_id, span_id ORDER BY source_file, "
-                "source_row, filename) AS rn FROM spans_all) WHERE rn = 1"
-                if manifest.get("spans_may_repeat", False)
-                else "SELECT trace_id, span_id, parent_id FROM spans_all")
-    with duckdb.connect() as con:
-        quiet_progress(con)
-        bound_memory(con)
-        con.read_parquet(spans, filename=True).create_view("spans_all")
-        return int(con.execute(  # the `spans` view's rows, computed once, 3 columns
-            f"WITH d AS MATERIALIZED ({distinct}) "
-            "SELECT count(*) FROM d c WHERE parent_id IS NOT NULL AND NOT EXISTS "
-            "(SELECT 1 FROM d p WHERE p.trace_id = c.trace_id AND p.span_id = c.parent_id)"
-        ).fetchone()[0])
 
-
-def colliding_traces(root: Path) -> list[str]:
-    """Trace ids that different sources both claim: spans from two formats, or a span-less
-    facts row from one file beside spans or facts rows from another. Never merged silently:
-    the load summary names them."""
+def open_checks(root: Path) -> StoreChecks:
+    """The store's trace index for one load (built once for a store that lacks it)."""
     manifest = read_manifest(root)
-    spans, facts = list_parts(root, manifest, "spans"), list_parts(root, manifest, "facts")
-    if not facts and not spans:
-        return []
-    with duckdb.connect() as con:
-        quiet_progress(con)
-        bound_memory(con)
-        claims = []
-        if spans:
-            con.read_parquet(spans).create_view("span_rel")
-            claims.append("SELECT DISTINCT trace_id, 'spans:' || coalesce(source, '') AS claim FROM span_rel")
-        if facts:
-            con.read_parquet(facts, filename=True).create_view("fact_rel")
-            claims.append("SELECT DISTINCT trace_id, 'facts:' || filename AS claim FROM fact_rel")
-        rows = con.execute(f"SELECT trace_id FROM ({' UNION ALL '.join(claims)}) GROUP BY trace_id "
-                           "HAVING count(DISTINCT claim) > 1 ORDER BY trace_id").fetchall()
-    return [r[0] for r in rows]
+    checks = StoreChecks(root, manifest)
+    if checks.changed:
+        write_manifest(root, manifest)
+    return checks

@@ -7,6 +7,7 @@ Layout::
     STORE/traces/<hash>-<n>.parquet
     STORE/facts/<hash>-<n>.parquet       per-trace rows of span-less sources
     STORE/quarantine/<hash>.jsonl        rows that could not be used, with file, line, reason
+    STORE/index/<hash>.parquet           each file's traces and parts, for the load-time checks
 
 A file is identified by the SHA-256 of its bytes: loading it again adds nothing. A load
 writes into a temporary folder and moves parts into place before the manifest names
@@ -127,21 +128,23 @@ class TraceStore:
             loading.clean_interrupted(self.root)
             summary = LoadSummary(files=[])
             jobs = loading.plan(self.root, files, named, summary)
+            checks = loading.open_checks(self.root)
             try:
                 for path, record, seconds in loading.stage_all(jobs, format=format, progress=progress):
                     if record["status"] == "skipped":
                         summary.files.append(FileLoad(str(path), None, "skipped", reason=record["reason"]))
                         continue
                     examples = record.pop("examples")
-                    loading.commit(self.root, record.pop("staging"), record.pop("digest"), record)
+                    loading.commit(self.root, record.pop("staging"), record.pop("digest"), record, checks)
                     summary.files.append(FileLoad(
                         str(path), record["format"], "loaded", rows_read=record["rows_read"],
                         rows_loaded=record["rows_loaded"], rows_quarantined=record["rows_quarantined"],
                         unit=record["unit"], seconds=seconds, quarantine_examples=examples))
+                summary.orphan_spans = self.manifest().get("orphan_spans", 0)
+                summary.colliding_traces = checks.colliding()
             finally:
+                checks.close()
                 loading.remove_staging(jobs)
-            summary.orphan_spans = loading.count_orphans(self.root)
-            summary.colliding_traces = loading.colliding_traces(self.root)
             summary.contents = StoreContents.read(self)
         self.last_load = summary
         return summary

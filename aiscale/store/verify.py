@@ -102,5 +102,9 @@ def drop_damaged(root: Path) -> list[str]:
             for table, names in entry.get("parts", {}).items():
                 for name in names:
                     (root / table / name).unlink(missing_ok=True)
+            if entry.get("index"):
+                (root / entry["index"]).unlink(missing_ok=True)
+        if result.damaged:
+            manifest.pop("orphan_spans", None)  # counted again in full at the next load
         write_manifest(root, manifest)
     return [f["path"] for f in result.damaged]

@@ -1,0 +1,74 @@
+"""Unnest parsed OTLP requests to one row per span in Arrow (used by ``otlp``).
+
+DuckDB parses each line into a nested ``req`` struct (:func:`~aiscale.loaders._otlp_sql.parse_query`);
+unnesting it in SQL copies every span's whole struct three times (resourceSpans, scopeSpans,
+spans). Arrow's ``list_flatten`` does the same without copying: each level is a view of the
+level above, and ``list_parent_indices`` says which resource and scope a span belongs to.
+Only the per-resource and per-scope columns (a few rows per line) are computed in SQL, then
+taken to the spans. The rows and columns are those of
+:func:`~aiscale.loaders._otlp_sql.flat_query`, in the file's order.
+
+Examples
+--------
+>>> import duckdb, pyarrow as pa
+>>> from aiscale.loaders._otlp_sql import MACROS, parse_query
+>>> con = duckdb.connect(); _ = con.execute(MACROS)
+>>> line = b'{"resourceSpans":[{"scopeSpans":[{"spans":[{"spanId":"a"},{"spanId":"b"}]}]}]}'
+>>> _ = con.register("blk", pa.table({"line_no": [7], "raw": pa.array([line], pa.large_binary())}))
+>>> flat = flatten_requests(con, con.sql(parse_query("blk")).to_arrow_table())
+>>> flat.column("line_no").to_pylist(), pa.compute.struct_field(flat.column("sp"), "spanId").to_pylist()
+([7, 7], ['a', 'b'])
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from aiscale.loaders._otlp_sql import TRACE_KEYS
+
+
+def flatten_requests(con: duckdb.DuckDBPyConnection, parsed: pa.Table) -> pa.Table:
+    """Return one row per span of the parsed requests (``line_no``, ``req``) in ``parsed``.
+
+    Columns: ``line_no``, ``r:<key>`` (trace keys on the resource), ``res_json``,
+    ``scope_json``, ``scope_attrs_json`` and the span struct ``sp``.
+    """
+    req = parsed.column("req").combine_chunks()
+    line_no = parsed.column("line_no").combine_chunks()
+    resource_lists = pc.struct_field(req, "resourceSpans")
+    resources = pc.list_flatten(resource_lists)
+    resource_line = pc.take(line_no, pc.list_parent_indices(resource_lists))
+    scope_lists = pc.struct_field(resources, "scopeSpans")
+    scopes = pc.list_flatten(scope_lists)
+    scope_resource = pc.list_parent_indices(scope_lists)
+    span_lists = pc.struct_field(scopes, "spans")
+    spans = pc.list_flatten(span_lists)
+    span_scope = pc.list_parent_indices(span_lists)
+    span_resource = pc.take(scope_resource, span_scope)
+
+    resource_columns = _in_order(con, pa.table({"a": pc.struct_field(
+        pc.struct_field(resources, "resource"), "attributes")}), ", ".join(
+        [f"find_attr(a, '{k}') AS \"r:{k}\"" for k in TRACE_KEYS.values()] + ["attrs_json(a) AS res_json"]))
+    scope_columns = _in_order(con, pa.table({"s": pc.struct_field(scopes, "scope")}),
+                              "to_json({'name': s.name, 'version': s.version}) AS scope_json, "
+                              "attrs_json(s.attributes) AS scope_attrs_json")
+    columns = {"line_no": pc.take(resource_line, span_resource)}
+    columns.update({name: pc.take(resource_columns.column(name), span_resource)
+                    for name in resource_columns.column_names})
+    columns.update({name: pc.take(scope_columns.column(name), span_scope)
+                    for name in scope_columns.column_names})
+    columns["sp"] = spans
+    return pa.table(columns)
+
+
+def _in_order(con: duckdb.DuckDBPyConnection, table: pa.Table, select: str) -> pa.Table:
+    """``SELECT {select}`` over ``table``, one output row per input row, in its order."""
+    con.register("otlp_level", table)
+    try:
+        con.execute("SET preserve_insertion_order = true")
+        return con.sql(f"SELECT {select} FROM otlp_level").to_arrow_table()
+    finally:
+        con.execute("SET preserve_insertion_order = false")
+        con.unregister("otlp_level")
