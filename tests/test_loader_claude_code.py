@@ -310,7 +310,7 @@ def test_last_load_lists_sessions_calls_models_and_days(store):
     assert models["calls"].sum() == contents.llm_calls and len(models) == 6
     assert set(models.index) >= {m for *_, used in MEASURED.values() for m in used}
     assert "13 traces, 573 LLM calls, 6 models, 10 days" in repr(store.last_load)
-    assert "the store holds 13 traces with spans" in str(store.last_load)
+    assert "this load added 13 traces with spans" in str(store.last_load)
 
 
 def test_aiscale_load_lists_sessions_calls_models_and_days(tmp_path, capsys):

@@ -102,6 +102,16 @@ def test_a_load_of_new_traces_reads_no_old_span_part(tmp_path):
     assert sum(e["rows_loaded"] for e in store.manifest()["files"].values()) == 27 + 19
 
 
+def test_the_whole_load_with_its_summary_reads_no_old_span_part(tmp_path):
+    store = aiscale.load(write_spans(tmp_path / "a.parquet", daily_traces(3, "a")), store=tmp_path / "s")
+    for part in store.parts("spans"):  # any read of an old span part would now fail
+        open(part, "wb").write(b"not parquet")
+    summary = store.load(write_spans(tmp_path / "b.parquet", daily_traces(2, "b")))
+    added = pd.read_parquet(tmp_path / "b.parquet")
+    assert summary.contents.traces == added["trace_id"].nunique() == 2  # what this load added
+    assert summary.contents.llm_calls == int((added["kind"] == "llm").sum())
+
+
 def test_a_load_touching_an_old_trace_reads_only_the_part_holding_it(tmp_path):
     store = aiscale.load(write_spans(tmp_path / "a.parquet", daily_traces(3, "a")), store=tmp_path / "s")
     old = store.parts("spans")

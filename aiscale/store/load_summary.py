@@ -1,8 +1,9 @@
-"""What a load did: rows read, loaded and quarantined per file, and the totals; what the store holds.
+"""What a load did: rows read, loaded and quarantined per file, and the totals; what it added.
 
 :class:`StoreContents` (``LoadSummary.contents``, filled by ``TraceStore.load``) says what the
-store holds after the load, as a coding-agent user asks it: traces (sessions), LLM calls,
-models and the UTC days they ran on, read from the store with one query.
+load added, as a coding-agent user asks it: traces (sessions), LLM calls, models and the UTC
+days they ran on, read from the parts this load wrote only (a load into a large store does
+not re-read it; ``StoreContents.read(store)`` counts the whole store).
 
 Examples
 --------
@@ -68,11 +69,32 @@ class StoreContents:
     @classmethod
     def read(cls, store) -> StoreContents:
         """Count what ``store`` (anything with ``sql(query) -> DataFrame``) holds."""
-        row = store.sql(_CONTENTS_SQL).iloc[0]
+        return cls._counted(store.sql, store.sql("SELECT count(*) AS n FROM facts_raw").iloc[0, 0])
+
+    @classmethod
+    def read_parts(cls, spans: list[str], facts: list[str]) -> StoreContents:
+        """Count what the given Parquet parts hold (a load's own parts; paths are values)."""
+        import duckdb
+
+        from aiscale import schema
+
+        con = duckdb.connect()
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            relation = (con.read_parquet(spans) if spans else
+                        con.from_arrow(schema.schema_of("spans").empty_table()))
+            relation.create_view("spans")
+            fact_rows = con.read_parquet(facts).aggregate("count(*)").fetchone()[0] if facts else 0
+            return cls._counted(lambda query: con.execute(query).df(), fact_rows)
+        finally:
+            con.close()
+
+    @classmethod
+    def _counted(cls, sql, fact_rows: int) -> StoreContents:
+        row = sql(_CONTENTS_SQL).iloc[0]
         first, last = (None, None) if pd.isna(row["first"]) else (row["first"], row["last"])
         return cls(traces=int(row["traces"]), llm_calls=int(row["llm_calls"]), days=int(row["days"]),
-                   fact_rows=int(store.sql("SELECT count(*) AS n FROM facts_raw").iloc[0, 0]),
-                   models=store.sql(_MODELS_SQL), first=first, last=last)
+                   fact_rows=int(fact_rows), models=sql(_MODELS_SQL), first=first, last=last)
 
     def summary(self) -> pd.DataFrame:
         """One row per model (sessions, calls, days, first, last), most calls first."""
@@ -122,7 +144,7 @@ class LoadSummary:
     def __repr__(self) -> str:
         held = ""
         if (c := self.contents) is not None:
-            held = (f"; the store holds {c.traces} traces, {c.llm_calls} LLM calls, {len(c.models)} models, "
+            held = (f"; added {c.traces} traces, {c.llm_calls} LLM calls, {len(c.models)} models, "
                     f"{c.days} days")
         return (f"<aiscale.LoadSummary: {len(self.files)} files, {self.rows_read} rows read, "
                 f"{self.rows_loaded} loaded, {self.rows_quarantined} quarantined{held}>")
@@ -148,7 +170,7 @@ class LoadSummary:
             if f.status == "skipped":
                 lines.append(f"  skipped {f.path}: not a known format")
         if self.contents is not None:
-            lines.extend(["the store holds " + self.contents.lines()[0], *self.contents.lines()[1:]])
+            lines.extend(["this load added " + self.contents.lines()[0], *self.contents.lines()[1:]])
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -156,6 +178,6 @@ class LoadSummary:
 
         out = self.summary().to_html(escape=True, index=False)
         if self.contents is not None:
-            out += f"<p>The store holds {html.escape(self.contents.lines()[0])}.</p>"
+            out += f"<p>This load added {html.escape(self.contents.lines()[0])}.</p>"
             out += self.contents.summary().to_html(escape=True, index=False)
         return out

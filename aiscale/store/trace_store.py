@@ -128,6 +128,7 @@ class TraceStore:
             loading.clean_interrupted(self.root)
             summary = LoadSummary(files=[])
             jobs = loading.plan(self.root, files, named, summary)
+            added: dict[str, list[str]] = {"spans": [], "facts": []}
             checks = loading.open_checks(self.root)
             try:
                 for path, record, seconds in loading.stage_all(jobs, format=format, progress=progress):
@@ -136,6 +137,8 @@ class TraceStore:
                         continue
                     examples = record.pop("examples")
                     loading.commit(self.root, record.pop("staging"), record.pop("digest"), record, checks)
+                    for table in added:
+                        added[table] += [str(self.root / table / n) for n in record["parts"][table]]
                     summary.files.append(FileLoad(
                         str(path), record["format"], "loaded", rows_read=record["rows_read"],
                         rows_loaded=record["rows_loaded"], rows_quarantined=record["rows_quarantined"],
@@ -145,7 +148,7 @@ class TraceStore:
             finally:
                 checks.close()
                 loading.remove_staging(jobs)
-            summary.contents = StoreContents.read(self)
+            summary.contents = StoreContents.read_parts(added["spans"], added["facts"])
         self.last_load = summary
         return summary
 
