@@ -191,3 +191,9 @@ def test_a_missing_part_of_a_touched_trace_is_named_with_the_fix(tmp_path):
     late = pd.DataFrame([span("a1", "late", "root", "tool", 30, 31, tool_name="x")])
     with pytest.raises(FileNotFoundError, match=r"part\(s\) named by the manifest are missing.*aiscale verify"):
         store.load(write_spans(tmp_path / "b.parquet", late))
+
+
+def test_the_load_summary_counts_the_fact_rows_a_load_added(tmp_path):
+    runs = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "swe-agent-v0-traj"
+    store = aiscale.load(runs, store=tmp_path / "s")  # two instances, per-instance rows only
+    assert store.last_load.contents.fact_rows == 2 and store.last_load.contents.traces == 0

@@ -84,7 +84,7 @@ class StoreContents:
             relation = (con.read_parquet(spans) if spans else
                         con.from_arrow(schema.schema_of("spans").empty_table()))
             relation.create_view("spans")
-            fact_rows = con.read_parquet(facts).aggregate("count(*)").fetchone()[0] if facts else 0
+            fact_rows = con.execute("SELECT count(*) FROM read_parquet(?)", [facts]).fetchone()[0] if facts else 0
             return cls._counted(lambda query: con.execute(query).df(), fact_rows)
         finally:
             con.close()
