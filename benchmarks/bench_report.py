@@ -7,7 +7,8 @@ Usage::
 Simulates the traces (canonical Parquet, under benchmarks/out/, reused when present), loads
 them into a store, then times: a papermill run of a one-cell notebook (kernel start and
 imports), the overview notebook's execution minus that floor (the analyses), and the
-nbconvert export. Prints a Markdown table and writes it to benchmarks/RESULTS-report.md.
+nbconvert export, and each section's time from the report's progress lines. Prints a Markdown
+table and writes it to benchmarks/RESULTS-report.md.
 """
 
 from __future__ import annotations
