@@ -7,12 +7,16 @@ Usage::
 Simulates the traces (canonical Parquet, under benchmarks/out/, reused when present), loads
 them into a store, then times: a papermill run of a one-cell notebook (kernel start and
 imports), the overview notebook's execution minus that floor (the analyses), and the
-nbconvert export. Prints a Markdown table and writes it to benchmarks/RESULTS-report.md.
+nbconvert export, and each section's time from the report's progress lines. Prints a Markdown
+table and writes it to benchmarks/RESULTS-report.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
+import re
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,6 +34,22 @@ def _timed(fn, *args, **kwargs) -> tuple[float, object]:
     started = time.perf_counter()
     value = fn(*args, **kwargs)
     return time.perf_counter() - started, value
+
+
+class _Tee(io.StringIO):
+    """Echo the report's progress lines to stderr and keep them for the table."""
+
+    def write(self, text: str) -> int:
+        sys.stderr.write(text)
+        return super().write(text)
+
+
+def section_times(progress: str) -> list[tuple[str, float]]:
+    """(section, seconds) from the report's progress lines, summed per section."""
+    times: dict[str, float] = {}
+    for label, seconds in re.findall(r"^  (.+?)\s+([0-9.]+) s", progress, flags=re.MULTILINE):
+        times[label] = times.get(label, 0.0) + float(seconds)
+    return list(times.items())
 
 
 def main() -> None:
@@ -51,8 +71,9 @@ def main() -> None:
         nbformat.write(floor, tmp / "floor.ipynb")
         kernel_s, _ = _timed(report._execute, tmp / "floor.ipynb", tmp / "floor-out.ipynb", {}, tmp)
         source = report.available_notebooks()["overview"]
+        progress = _Tee()
         execute_s, _ = _timed(report._execute, source, tmp / "overview.ipynb",
-                              {"store": str(store_dir.resolve())}, tmp)
+                              {"store": str(store_dir.resolve())}, tmp, progress)
         export_s, body = _timed(report._export_html, tmp / "overview.ipynb", False)
     rows = [("traces", f"{args.traces:,}"), ("spans", f"{n_spans:,}"),
             ("load into the store (s)", f"{load_s:.1f}"),
@@ -61,6 +82,7 @@ def main() -> None:
             ("export to HTML (s)", f"{export_s:.1f}"),
             ("report total (s)", f"{execute_s + export_s:.1f}"),
             ("HTML size (KB)", f"{len(body.encode()) / 1024:.0f}")]
+    rows += [(f"section: {label}", f"{seconds:.1f}") for label, seconds in section_times(progress.getvalue())]
     table = "| measure | value |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
     print(table)
     (Path(__file__).resolve().parent / "RESULTS-report.md").write_text(

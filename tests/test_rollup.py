@@ -118,3 +118,19 @@ def test_grader_calls_under_an_evaluator_count_tokens_but_are_not_iterations():
     assert row.n_llm_calls == 3 and row.iterations == 2
     assert row.input_tokens == 600 and row.output_tokens == 60  # the grader's tokens count
     assert row.llm_latency_s == pytest.approx(1 + 1 + 3)
+
+
+def test_frame_of_gives_the_frame_duckdb_df_gives():
+    """Reading through Arrow gives DuckDB's .df() frame: nullable integers and booleans only
+    where nulls are, decimals as floats, a text column of nulls only as objects."""
+    import duckdb
+
+    from aiscale.facts.on_duckdb import frame_of
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    query = ("SELECT range AS a, CASE WHEN range % 2 = 0 THEN range END AS b, (range % 3 = 0) AS c, "
+             "CASE WHEN range > 0 THEN range % 2 = 0 END AS d, NULL::INTEGER AS e, 1.25::DECIMAL(6, 2) AS f, "
+             "'x' || range AS g, NULL::VARCHAR AS h, CASE WHEN range = 1 THEN 'y' END AS i, "
+             "TIMESTAMPTZ '2025-01-01 10:00:00' + to_seconds(range) AS j, range / 3 AS k FROM range(5)")
+    pd.testing.assert_frame_equal(frame_of(con.sql(query)), con.execute(query).df())

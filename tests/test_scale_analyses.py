@@ -41,6 +41,7 @@ def test_large_count_fits_equal_the_statsmodels_fits_and_the_truth(monkeypatch):
     facts = pd.DataFrame({"iterations": y})
     large = aiscale.fit_iterations(facts, families=["shifted_nb2", "poisson"])
     monkeypatch.setattr(count_families, "LARGE_ROWS", 10**9)
+    monkeypatch.setattr(count_families, "BINNED_ROWS", 10**9)
     small = aiscale.fit_iterations(facts, families=["shifted_nb2", "poisson"])
     a, b = large.ranking.set_index("family"), small.ranking.set_index("family")
     assert set(large.ranking["method"]) == {"MLE"} and set(small.ranking["method"]) == {"statsmodels"}
@@ -58,3 +59,30 @@ def test_distinct_rows_is_numpy_unique():
     want_rows, want_counts = np.unique(m, axis=0, return_counts=True)
     np.testing.assert_array_equal(rows, want_rows)
     np.testing.assert_array_equal(counts, want_counts)
+
+
+@pytest.mark.parametrize("censor_at", [None, 14])
+def test_binned_count_fits_equal_the_row_by_row_fits(monkeypatch, censor_at):
+    """From BINNED_ROWS repeated rows the counts are fitted as (value, censored) with their
+    multiplicity: the same likelihood, so the same maximum, estimates and standard errors
+    as the fit over every row, for every family."""
+    rng = np.random.default_rng(23)
+    n = 6_000
+    y = (1 + rng.negative_binomial(2.0, 2.0 / (2.0 + 5.0), n)).astype(float)  # 1 + NB2(mean 5, alpha 0.5)
+    censored = np.zeros(n, bool) if censor_at is None else y >= censor_at
+    facts = pd.DataFrame({"iterations": np.minimum(y, censor_at or np.inf)})
+    assert count_families.binned_pays(facts["iterations"].to_numpy(), np.ones((n, 1)), censored)
+    binned = aiscale.fit_iterations(facts, censored=censored)
+    monkeypatch.setattr(count_families, "BINNED_ROWS", 10**9)
+    rows = aiscale.fit_iterations(facts, censored=censored)
+    assert len(binned.ranking) == len(rows.ranking) >= 8
+    if censor_at is None:  # row by row, statsmodels fits the uncensored laws itself
+        assert set(rows.ranking["method"]) == {"statsmodels"} and set(binned.ranking["method"]) == {"MLE"}
+    a = binned.ranking.set_index("family")
+    b = rows.ranking.set_index("family").loc[a.index]
+    np.testing.assert_allclose(a["loglik"], b["loglik"], rtol=1e-8)
+    p = binned.params.set_index(["family", "term"])
+    q = rows.params.set_index(["family", "term"]).loc[p.index]
+    np.testing.assert_allclose(p["estimate"], q["estimate"], rtol=1e-3, atol=1e-5)
+    np.testing.assert_allclose(p["se"], q["se"], rtol=2e-2)
+    assert p.loc[("shifted_nb2", "mean_iterations"), "estimate"] == pytest.approx(6.0, rel=0.05)

@@ -67,3 +67,27 @@ def test_cache_writes_a_source_does_not_record_are_unknown_not_free():
     assert "paid for writes" not in section.finding
     assert section.table["write_premium_usd"].isna().all() and section.table["net_savings_usd"].isna().all()
     assert (section.table["read_savings_usd"] > 0).all()
+
+
+def test_calls_are_read_once_per_report_and_equal_a_fresh_read(tmp_path):
+    """Every spend section shares one read of the priced calls; without cost terms it is the
+    same frame a fresh read gives, and a context narrowed to other traces reads afresh."""
+    from pathlib import Path
+
+    import aiscale
+    from aiscale.report.context import open_context
+    from aiscale.report.sections_investigate import narrow
+
+    demo = Path(__file__).resolve().parents[1] / "data" / "demo" / "otlp-traces.jsonl"
+    store = aiscale.load([demo], store=tmp_path / "demo.store")
+    ctx = open_context(store.root, with_spans=False)
+    for parts in (True, False):
+        pd.testing.assert_frame_equal(money.calls_of(ctx, parts=parts),
+                                      money._read_calls(ctx, prices=None, parts=parts))
+    ids = ctx.facts["trace_id"].tolist()[:3]
+    few = money.calls_of(narrow(ctx, trace_ids=ids))
+    assert sorted(few["trace_id"].unique()) == sorted(ids)
+    shared = money.calls_of(ctx)
+    ctx.store = None  # nothing left to read from: the shared calls are still there
+    pd.testing.assert_frame_equal(money.calls_of(ctx), shared)
+    assert money.calls_of(ctx, prices="other-sheet.yaml") is None  # another price sheet is another read

@@ -63,6 +63,41 @@ def price_span_frame(spans: pd.DataFrame, rates: pd.DataFrame | None) -> pd.Data
     return out
 
 
+def frame_of(relation) -> pd.DataFrame:
+    """A DuckDB relation (or Arrow table) as pandas, with the dtypes of DuckDB's ``.df()``, faster.
+
+    ``.df()`` builds every string cell as a Python object; going through Arrow is 2-3x
+    quicker on wide span tables. Integer and boolean columns with nulls become pandas'
+    nullable dtypes (``Int64``, ``boolean``) and those without stay NumPy, decimals become
+    float64, as ``.df()`` gives them.
+
+    Examples
+    --------
+    >>> import duckdb
+    >>> con = duckdb.connect()
+    >>> frame_of(con.sql("SELECT 1::BIGINT a, NULL::BIGINT b, 1.5::DECIMAL(4,1) c")).dtypes.tolist()
+    [dtype('int64'), Int64Dtype(), dtype('float64')]
+    """
+    table = relation if isinstance(relation, pa.Table) else relation.to_arrow_table()
+    mapping, empty_text = {}, []
+    for i, field in enumerate(table.schema):
+        column, kind = table.column(i), field.type
+        if pa.types.is_decimal(kind):
+            table = table.set_column(i, field.name, column.cast(pa.float64()))
+        elif column.null_count and pa.types.is_boolean(kind):
+            mapping[field.name] = pd.BooleanDtype()
+        elif column.null_count and pa.types.is_integer(kind):
+            mapping[field.name] = pd.api.types.pandas_dtype(str(kind).replace("u", "U").replace("int", "Int"))
+        elif pa.types.is_string(kind) and len(column) and column.null_count == len(column):
+            empty_text.append(field.name)  # .df() gives objects (None) to a text column of nulls only
+    frame = table.to_pandas()
+    for name, dtype in mapping.items():
+        frame[name] = pd.array(table.column(name).to_numpy(zero_copy_only=False), dtype=dtype)
+    for name in empty_text:
+        frame[name] = pd.Series([None] * len(frame), dtype=object, index=frame.index)
+    return frame
+
+
 def duckdb_backend() -> ibis.BaseBackend:
     con = ibis.duckdb.connect()
     con.raw_sql("SET TimeZone = 'UTC'")

@@ -22,6 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import ibis
+import numpy as np
 import pandas as pd
 
 from aiscale.pricing import sheet as price_sheet
@@ -247,11 +248,12 @@ def price_frame(spans: pd.DataFrame, *, prices: PriceSheet | None = None,
     keys = frame.groupby(["provider", "model", "day"], dropna=False).size().rename("n_calls")
     rates = rate_table(keys.reset_index(), prices=prices)
     con = ibis.duckdb.connect()
-    table = ibis.memtable(_arrow(frame.assign(day=_naive_days(frame["day"]))))
+    table = ibis.memtable(_arrow(frame.assign(day=_naive_days(frame["day"]), _row=np.arange(len(frame)))))
     rate_t = ibis.memtable(_arrow(rates.assign(day=_naive_days(rates["day"]))))
-    out = con.to_pandas(price_spans(table.mutate(day=table.day.cast("date")),
-                                    rate_t.mutate(day=rate_t.day.cast("date")), parts=parts))
-    return out.drop(columns=["day"])
+    priced = price_spans(table.mutate(day=table.day.cast("date")),
+                         rate_t.mutate(day=rate_t.day.cast("date")), parts=parts)
+    out = con.to_pandas(priced.order_by("_row"))  # the rows in the order given
+    return out.drop(columns=["day", "_row"])
 
 
 def _arrow(frame: pd.DataFrame):

@@ -38,6 +38,28 @@ class Context:
     window: str = "all data"
     notes: list[str] = field(default_factory=list)
     prices: Any = None
+    memo: dict = field(default_factory=dict, repr=False, compare=False)
+
+
+def memoised(ctx: Context, key: Any, compute: Callable[[], Any]) -> Any:
+    """``compute()`` once per context and key, shared by the sections that need the same data.
+
+    A context narrowed to other facts (``dataclasses.replace``) shares the dict but not the
+    facts, so it computes afresh. Frames are shared: pandas copies on write, so a section
+    changing its copy changes no other section's.
+
+    Examples
+    --------
+    >>> ctx = Context(facts=pd.DataFrame({"x": [1]}), spans=None, store=None)
+    >>> memoised(ctx, "n", lambda: 1), memoised(ctx, "n", lambda: 2)
+    (1, 1)
+    """
+    hit = ctx.memo.get(key)
+    if hit is not None and hit[0] is ctx.facts:
+        return hit[1]
+    value = compute()
+    ctx.memo[key] = (ctx.facts, value)
+    return value
 
 
 UNKNOWN_VARIANT = "(variant unknown)"

@@ -16,17 +16,34 @@ Examples
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
 from aiscale.analysis._result import fmt_usd
-from aiscale.report.context import Context, Section, guarded, open_context
+from aiscale.report.context import Context, Section, guarded, memoised, open_context
 
 _LABELS = ("variant", "session_id", "user_id", "task_id")
 
 
 def calls_of(ctx: Context, *, prices=None, parts: bool = False) -> pd.DataFrame | None:
-    """The priced LLM calls of the context's traces, with their trace labels (None without spans)."""
+    """The priced LLM calls of the context's traces, with their trace labels (None without spans).
+
+    Read and priced once per context and price sheet (with the cost terms), shared by every
+    section; without ``parts`` the cost terms and rates are left out.
+    """
+    from aiscale.pricing.rates import COST_PARTS, RATE_COLUMNS
+
+    if not isinstance(prices, (str, Path, type(None))):  # a frame of prices: no key to share it by
+        return _read_calls(ctx, prices=prices, parts=parts)
+    calls = memoised(ctx, ("calls", str(prices)), lambda: _read_calls(ctx, prices=prices, parts=True))
+    if calls is None or parts:
+        return calls
+    return calls.drop(columns=[c for c in (*COST_PARTS, *RATE_COLUMNS) if c in calls.columns])
+
+
+def _read_calls(ctx: Context, *, prices, parts: bool) -> pd.DataFrame | None:
     from aiscale.analysis.spend.calls import llm_calls
 
     ids = ctx.facts["trace_id"].tolist() if "trace_id" in ctx.facts else []

@@ -34,7 +34,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from aiscale import schema
-from aiscale.facts.on_duckdb import bound_memory, price_span_frame, quiet_progress, rollup_on_duckdb
+from aiscale.facts.on_duckdb import (
+    bound_memory,
+    frame_of,
+    price_span_frame,
+    quiet_progress,
+    rollup_on_duckdb,
+)
 from aiscale.facts.rollup import finish, merged_traces_sql
 from aiscale.facts.window import in_window, window_days
 from aiscale.loaders import expand_paths
@@ -222,8 +228,8 @@ class TraceStore:
             if trace_ids is not None:
                 con.register("wanted_traces", pd.DataFrame({"trace_id": pd.Series(list(trace_ids), dtype=str)}))
                 where = " WHERE trace_id IN (SELECT trace_id FROM wanted_traces)"
-            frame = con.execute(f"SELECT {', '.join(read)} FROM spans{where} "
-                                "ORDER BY trace_id, start_time, span_id").df()
+            frame = frame_of(con.sql(f"SELECT {', '.join(read)} FROM spans{where} "
+                                     "ORDER BY trace_id, start_time, span_id"))
         if not priced:
             return frame
         frame = price_span_frame(frame, self.rates(prices=prices))

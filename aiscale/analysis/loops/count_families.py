@@ -158,21 +158,27 @@ def pmf_matrix(fit: FamilyFit, X: np.ndarray, grid: np.ndarray) -> np.ndarray:
 
 
 # -- fitting ----------------------------------------------------------------------------------
-# Above this many rows, statsmodels only starts the fit (on this many rows spread evenly
+# Above this many rows, statsmodels only starts the fit (on START_ROWS rows spread evenly
 # over the data); the likelihood of all rows is then maximised on distinct rows with weights.
 LARGE_ROWS = 50_000
+# From this many rows, counts that repeat (at most one distinct row in BINNED_RATIO) are
+# fitted binned the same way: (value, censored, covariates) once, with its multiplicity.
+BINNED_ROWS = 5_000
+BINNED_RATIO = 10
+START_ROWS = 5_000
 
 
 def fit_family(name: str, y: np.ndarray, X: np.ndarray, censored: np.ndarray) -> FamilyFit:
     """Fit one family by maximum likelihood (statsmodels when nothing is censored).
 
-    Above :data:`LARGE_ROWS` rows the fit is still the MLE of every row, not of a sample:
-    identical rows are collapsed and weighted (counts repeat a lot), started from a
-    statsmodels fit of ``LARGE_ROWS`` evenly spaced rows.
+    Above :data:`LARGE_ROWS` rows, or from :data:`BINNED_ROWS` rows when counts repeat, the
+    fit is still the MLE of every row, not of a sample: identical rows are collapsed and
+    weighted (the binned likelihood is the same function of the parameters), started from a
+    statsmodels fit of :data:`START_ROWS` evenly spaced rows.
     """
     family = FAMILIES[name]
     y = np.asarray(y, dtype=float)
-    if len(y) > LARGE_ROWS:
+    if len(y) > LARGE_ROWS or binned_pays(y, X, censored):
         return _fit_large(family, y, X, censored)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -185,8 +191,23 @@ def fit_family(name: str, y: np.ndarray, X: np.ndarray, censored: np.ndarray) ->
         return _fit_censored(family, y, X, censored, params)  # the naive fit only starts it
 
 
+def binned_pays(y: np.ndarray, X: np.ndarray, censored: np.ndarray) -> bool:
+    """Whether ``y`` has :data:`BINNED_ROWS` rows or more in few distinct (count, censored, X) rows.
+
+    Examples
+    --------
+    >>> y = np.arange(6_000) % 40.0
+    >>> binned_pays(y, np.ones((6_000, 1)), np.zeros(6_000, bool))
+    True
+    """
+    if len(y) < BINNED_ROWS:
+        return False
+    rows, _ = distinct_rows(np.column_stack([y, censored, X]))
+    return len(rows) * BINNED_RATIO <= len(y)
+
+
 def _fit_large(family: Family, y: np.ndarray, X: np.ndarray, censored: np.ndarray) -> FamilyFit:
-    pick = np.linspace(0, len(y) - 1, LARGE_ROWS).astype(np.int64)
+    pick = np.linspace(0, len(y) - 1, min(START_ROWS, len(y))).astype(np.int64)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:

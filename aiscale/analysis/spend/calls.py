@@ -26,6 +26,8 @@ import numpy as np
 import pandas as pd
 
 from aiscale.analysis._result import check_columns
+from aiscale.facts.on_duckdb import frame_of
+from aiscale.facts.rollup import merged_traces_sql
 from aiscale.facts.window import utc_timestamp
 
 TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
@@ -68,8 +70,9 @@ def llm_calls(data, *, prices: PriceSheet = None, since=None, until=None,
     """
     from aiscale.pricing.rates import price_frame
 
-    calls = _store_calls(data, trace_ids) if is_store(data) else _frame_calls(data)
-    if trace_ids is not None:
+    from_store = is_store(data)
+    calls = _store_calls(data, trace_ids) if from_store else _frame_calls(data)
+    if trace_ids is not None and not from_store:  # a store's query already kept only these
         calls = calls.loc[calls["trace_id"].isin(list(trace_ids))]
     started = pd.to_datetime(calls["start_time"], utc=True)
     keep = np.ones(len(calls), dtype=bool)
@@ -84,15 +87,26 @@ def llm_calls(data, *, prices: PriceSheet = None, since=None, until=None,
 
 
 def _store_calls(store, trace_ids=None) -> pd.DataFrame:
-    columns = [c for c in SPAN_COLUMNS if c != "attributes"]
+    """The store's LLM calls with their trace labels, read, filtered and joined in one query."""
+    columns = ", ".join(f"s.{c}" for c in SPAN_COLUMNS if c != "attributes")
+    labels = ", ".join(f"t.{c}" for c in TRACE_LABELS if c != "project")
     with store.connect() as con:
         where = ""
         if trace_ids is not None:
             con.register("wanted", pd.DataFrame({"trace_id": pd.Series(list(trace_ids), dtype=str)}))
-            where = " AND trace_id IN (SELECT trace_id FROM wanted)"
-        calls = con.execute(f"SELECT {', '.join(columns)}, {_ttl_sql()} FROM spans WHERE kind = 'llm'"
-                            f"{where} ORDER BY trace_id, start_time, span_id").df()
-    return _with_labels(calls, store.traces())
+            where = " AND s.trace_id IN (SELECT trace_id FROM wanted)"
+        if not con.execute("SELECT count(*) FROM traces").fetchall()[0][0]:  # no trace rows: no labels
+            query = (f"SELECT {columns}, {_ttl_sql('s.')} FROM spans s WHERE s.kind = 'llm'{where} "
+                     "ORDER BY s.trace_id, s.start_time, s.span_id")
+            return _with_labels(frame_of(con.sql(query)))
+        project = ("coalesce(json_extract_string(t.metadata, '$.project'), "
+                   "json_extract_string(t.metadata, '$.cwd')) AS project")
+        query = (f"SELECT {columns}, {_ttl_sql('s.')}, {labels}, {project} FROM spans s "
+                 f"LEFT JOIN ({merged_traces_sql('traces')}) t ON s.trace_id = t.trace_id "
+                 f"WHERE s.kind = 'llm'{where} ORDER BY s.trace_id, s.start_time, s.span_id")
+        calls = frame_of(con.sql(query))
+    calls["project"] = calls["project"].astype("string")
+    return _with_labels(calls)
 
 
 def _frame_calls(spans: pd.DataFrame) -> pd.DataFrame:
@@ -104,7 +118,7 @@ def _frame_calls(spans: pd.DataFrame) -> pd.DataFrame:
     calls = calls.drop(columns=[c for c in calls.columns if c in priced]).reset_index(drop=True)
     ttl_columns = ["cache_write_1h_tokens", "cache_write_5m_tokens"]
     if "attributes" not in calls.columns and set(ttl_columns) <= set(calls.columns):
-        return _with_labels(calls, None)  # already read (calls of an earlier llm_calls)
+        return _with_labels(calls)  # already read (calls of an earlier llm_calls)
     if "attributes" in calls.columns:
         con = duckdb.connect()
         con.register("calls_in", calls[["attributes"]].astype({"attributes": "string"}))
@@ -115,34 +129,25 @@ def _frame_calls(spans: pd.DataFrame) -> pd.DataFrame:
                             for c in ("cache_write_1h_tokens", "cache_write_5m_tokens")})
     keep = [c for c in calls.columns if c != "attributes" and c not in ttl.columns]
     out = pd.concat([calls[keep], ttl.reset_index(drop=True)], axis=1)
-    return _with_labels(out, None)
+    return _with_labels(out)
 
 
-def _ttl_sql() -> str:
-    """DuckDB expressions reading the recorded 1-hour / 5-minute cache-write tokens."""
+def _ttl_sql(table: str = "") -> str:
+    """DuckDB expressions reading the recorded 1-hour / 5-minute cache-write tokens.
+
+    Only attributes that name the key are parsed (a substring test is much cheaper than
+    parsing every call's JSON).
+    """
+    attributes = f"{table}attributes"
     return ", ".join(
-        f"TRY_CAST(json_extract_string(attributes, '$.cache_write_{ttl}_tokens') AS BIGINT) "
-        f"AS cache_write_{ttl}_tokens" for ttl in ("1h", "5m"))
+        f"CASE WHEN contains({attributes}, 'cache_write_{ttl}_tokens') THEN TRY_CAST(json_extract_string("
+        f"{attributes}, '$.cache_write_{ttl}_tokens') AS BIGINT) END AS cache_write_{ttl}_tokens"
+        for ttl in ("1h", "5m"))
 
 
-def _with_labels(calls: pd.DataFrame, traces: pd.DataFrame | None) -> pd.DataFrame:
+def _with_labels(calls: pd.DataFrame) -> pd.DataFrame:
+    """The token columns as nullable integers (the trace labels come with the store's query)."""
     for column in TOKENS:
         values = calls[column] if column in calls.columns else pd.Series(pd.NA, index=calls.index)
         calls[column] = pd.to_numeric(values).astype("Int64")
-    if traces is None or traces.empty:
-        return calls
-    labels = traces[["trace_id", *[c for c in TRACE_LABELS if c in traces.columns]]].copy()
-    if "project" not in labels.columns and "metadata" in traces.columns:
-        labels["project"] = _project(traces["metadata"])
-    drop = [c for c in labels.columns if c in calls.columns and c != "trace_id"]
-    return calls.drop(columns=drop).merge(labels, on="trace_id", how="left")
-
-
-def _project(metadata: pd.Series) -> pd.Series:
-    """The ``project`` (else ``cwd``) of each trace's metadata JSON, null when absent."""
-    con = duckdb.connect()
-    con.register("meta", pd.DataFrame({"m": metadata.astype("string")}))
-    out = con.execute("SELECT coalesce(json_extract_string(m, '$.project'), "
-                      "json_extract_string(m, '$.cwd')) AS p FROM meta").df()["p"]
-    con.close()
-    return out.astype("string").set_axis(metadata.index)
+    return calls
