@@ -50,3 +50,32 @@ def shifted(frame: pd.DataFrame, *, days: int) -> pd.DataFrame:
     """The same spans, ``days`` later."""
     return frame.assign(start_time=frame["start_time"] + pd.Timedelta(days=days),
                         end_time=frame["end_time"] + pd.Timedelta(days=days))
+
+
+# costs whose shortest decimal and exact binary value round apart at 18 decimals (DuckDB and
+# Spark cast them to decimal differently), classic 0.1 + 0.2, tiny and large values
+AWKWARD_COSTS = (0.008504, 0.017466, 0.0099172, 0.0078562, 0.0131578, 0.1, 0.2, 0.3, 1e-12,
+                 3.3e-17, 1234.5678, 0.123456789012345678, 7.0)
+
+
+def costed_traces(costs=AWKWARD_COSTS, n_traces=5, seed=0):
+    """LLM spans carrying ``reported_cost_usd``: each trace a shuffled run of ``costs``."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for t in range(n_traces):
+        for k, cost in enumerate(rng.permutation(np.asarray(costs, dtype="float64"))):
+            rows.append(span(f"c{t}", f"l{k}", None, "llm", k, k + 1, model="m", row=k,
+                             reported_cost_usd=float(cost)))
+    return pd.DataFrame(rows)
+
+
+def exact_sum_truth(costs):
+    """The sum the rollup promises: each cost floored to a multiple of 2**-60, summed
+    exactly (fractions), rounded to a float once."""
+    import math
+    from fractions import Fraction
+
+    units = sum(math.floor(Fraction(c) * 2 ** 60) for c in costs)
+    return float(Fraction(units, 2 ** 60))

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import math
+import random
+from fractions import Fraction
+
 import pandas as pd
 import pytest
-from spanbuilder import agent_trace, span
+from spanbuilder import AWKWARD_COSTS, agent_trace, costed_traces, exact_sum_truth, span
 
 import aiscale
 from aiscale import schema
@@ -134,3 +138,15 @@ def test_frame_of_gives_the_frame_duckdb_df_gives():
              "'x' || range AS g, NULL::VARCHAR AS h, CASE WHEN range = 1 THEN 'y' END AS i, "
              "TIMESTAMPTZ '2025-01-01 10:00:00' + to_seconds(range) AS j, range / 3 AS k FROM range(5)")
     pd.testing.assert_frame_equal(frame_of(con.sql(query)), con.execute(query).df())
+
+
+def test_costs_sum_exactly_whatever_the_order_and_round_once():
+    facts = facts_of(costed_traces())  # five traces, the same costs in five orders
+    truth = exact_sum_truth(AWKWARD_COSTS)
+    assert facts["reported_cost_usd"].tolist() == [truth] * 5
+    exact = sum(Fraction(c) for c in AWKWARD_COSTS)
+    # the 2**-60 floor per cost is far below the float's last bit of the total
+    assert abs(Fraction(truth) - exact) <= Fraction(math.ulp(truth)) / 2 + len(AWKWARD_COSTS) * Fraction(1, 2 ** 60)
+    running = {sum(random.Random(seed).sample(AWKWARD_COSTS, len(AWKWARD_COSTS))) for seed in range(50)}
+    assert len(running) > 1  # a float running sum depends on the order: the case is not trivial
+    assert math.isnan(facts_of(costed_traces(costs=(None, None)))["reported_cost_usd"].iloc[0])

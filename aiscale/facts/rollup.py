@@ -54,9 +54,27 @@ def _seconds(end: ibis.Value, start: ibis.Value) -> ibis.Value:
     return end.delta(start, unit="microsecond").cast("float64") / 1e6
 
 
+_FIXED_BITS = 60  # a float is summed as a whole number of 2**-60 (8.7e-19 of a dollar)
+_LIMB = 2.0 ** 40
+
+
 def _exact_sum(values: ibis.Value) -> ibis.Value:
-    """A float sum that does not depend on the order rows arrive in (parallel engines)."""
-    return values.cast("decimal(38, 18)").sum().cast("float64")
+    """A float sum with the same bits on every engine, whatever order the rows arrive in.
+
+    Each value is split, with float operations that are exact (scaling by powers of two,
+    ``floor``), into two whole numbers: ``v * 2**60 = hi * 2**40 + lo`` with ``lo`` in
+    [0, 2**40), the part below 2**-60 floored off. Their sums are exact decimals, and the
+    total is converted to a float once (correctly rounded on DuckDB and Spark alike) and
+    scaled back by 2**-60 (exact). Casting a float to a decimal is not used: DuckDB
+    scales it in floating point first, Spark rounds its shortest decimal string, and the
+    two differed in the last bit on real exports. Null when every value is null.
+    """
+    dec = "decimal(38, 0)"
+    scaled = values * 2.0 ** _FIXED_BITS
+    hi = (scaled / _LIMB).floor()
+    lo = (scaled - hi.cast("float64") * _LIMB).floor()
+    total = hi.cast(dec).sum() * ibis.literal(int(_LIMB), dec) + lo.cast(dec).sum()
+    return total.cast("float64") * 2.0 ** -_FIXED_BITS
 
 
 def _seconds_sum(end: ibis.Value, start: ibis.Value, where: ibis.Value | None = None) -> ibis.Value:
