@@ -18,6 +18,7 @@ Examples
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 
 import pandas as pd
@@ -39,6 +40,7 @@ def spark_conf(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
         "spark.sql.shuffle.partitions": "8",
         "spark.driver.memory": "2g",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.ui.showConsoleProgress": "false",
     }
     for item in filter(None, environ.get("AISCALE_SPARK_CONF", "").split(",")):
         key, _, value = item.partition("=")
@@ -68,6 +70,8 @@ def spark_session():
         from pyspark.sql import SparkSession
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(_INSTALL_HINT) from exc
+    # Python workers (the Spark load's executors) run the driver's Python unless told otherwise
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName("aiscale")
     for key, value in spark_conf().items():
         builder = builder.config(key, value)
