@@ -109,3 +109,18 @@ def test_spark_load_refuses_what_it_cannot_read(tmp_path):
     pretty.write_text(json.dumps(json.loads(_line(_span("00000000000000d1"))), indent=2))
     with pytest.raises(ValueError, match="pretty-printed"):
         load_on_spark(TraceStore(tmp_path / "s"), [pretty])
+
+
+def test_aiscale_load_engine_spark_on_the_command_line(tmp_path, capsys):
+    from aiscale.cli.main import main
+
+    path = tmp_path / "one.jsonl"
+    path.write_bytes(SDK.read_bytes().rstrip(b"\n") + b"\nthis is not json\n")
+    store = tmp_path / "s"
+    code = main(["load", str(path), "--store", str(store), "--engine", "spark"])
+    out = capsys.readouterr().out
+    assert code == 1  # the bad line is quarantined: a partial load
+    assert "quarantined" in out and "traces with spans" in out
+    local = aiscale.load([path], store=tmp_path / "local")
+    pd.testing.assert_frame_equal(local.facts(), TraceStore(store).facts(), check_exact=True)
+    assert main(["load", str(path), "--store", str(store), "--engine", "spark", "--format", "langsmith"]) == 2

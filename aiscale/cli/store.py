@@ -24,6 +24,8 @@ def _cmd_load(args: argparse.Namespace) -> int:
     from aiscale.store.trace_store import TraceStore
 
     store = TraceStore(args.store)
+    if args.engine == "spark":
+        return _load_on_spark(store, args)
     expand_paths(args.paths)  # a missing path fails here, before anything is read
     bar = tqdm(unit=" rows", unit_scale=True, disable=None, delay=2.0, file=sys.stderr, desc="loading")
 
@@ -35,6 +37,24 @@ def _cmd_load(args: argparse.Namespace) -> int:
     summary = store.load(args.paths, format=args.format, progress=progress, wait=not args.no_wait,
                          on_wait=lambda message: print(message, file=sys.stderr))
     bar.close()
+    return _report_load(store, summary, started)
+
+
+def _load_on_spark(store, args: argparse.Namespace) -> int:
+    from aiscale.loaders import expand_paths
+    from aiscale.store.spark_load import is_uri, load_on_spark
+
+    if args.format not in (None, "otlp"):
+        raise ValueError(f"The value for `--format` with `--engine spark` must be 'otlp', but "
+                         f"{args.format!r} was passed (load other formats without --engine spark).")
+    expand_paths([p for p in args.paths if not is_uri(p)])  # a missing local path fails here
+    started = time.perf_counter()
+    summary = load_on_spark(store, args.paths, wait=not args.no_wait,
+                            on_wait=lambda message: print(message, file=sys.stderr))
+    return _report_load(store, summary, started)
+
+
+def _report_load(store, summary, started: float) -> int:
     print(summary)
     print(f"store {store.root}; took {time.perf_counter() - started:.1f} s")
     if summary.rows_quarantined:
@@ -88,6 +108,9 @@ def add_store_commands(commands) -> None:
     load.add_argument("--format", help="force a format (see `aiscale formats`)")
     load.add_argument("--no-wait", action="store_true",
                       help="fail at once when another load into the store is running (default: wait)")
+    load.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb",
+                      help="spark: read OTLP JSON on a Spark cluster (paths may be s3a://, hdfs://, "
+                           "... URIs; see AISCALE_SPARK_MASTER)")
     load.set_defaults(handler=_cmd_load)
 
     facts = commands.add_parser("facts", help="write trace facts (one row per trace)")
