@@ -26,7 +26,7 @@ import pyarrow as pa
 from aiscale import schema
 from aiscale.loaders import otlp
 from aiscale.loaders.base import excerpt
-from aiscale.loaders.validate import validate_spans
+from aiscale.loaders.validate import lost_call, validate_spans
 
 _TRACE_FIELDS = [pa.field("task_id", pa.string()), pa.field("trial", pa.int64()),
                  pa.field("variant", pa.string()), pa.field("success", pa.bool_()),
@@ -40,7 +40,8 @@ FLAT_SCHEMA = pa.schema([pa.field("line_no", pa.int64()), pa.field("pos", pa.int
 """Rows of :func:`flatten_lines`: a span (``line_bad`` null) or a bad line (``line_bad`` set)."""
 
 OUT_SCHEMA = pa.schema([*schema.SPANS, pa.field("day", pa.string()),
-                        pa.field("q_reason", pa.string()), pa.field("q_excerpt", pa.string())])
+                        pa.field("q_reason", pa.string()), pa.field("q_excerpt", pa.string()),
+                        pa.field("q_trace", pa.string()), pa.field("q_lost", pa.bool_())])
 """Rows of :func:`canonical_rows`: a span to store (``q_reason`` null) or a quarantined row."""
 
 
@@ -89,18 +90,21 @@ def canonical_rows(source_file: str):
         flat = flat.sort_values(["line_no", "pos"], kind="stable").reset_index(drop=True)
         quarantine = []
         lines = flat.loc[flat["line_bad"].notna()]
-        quarantine += [(int(n), why, text) for n, why, text
+        quarantine += [(int(n), why, text, None, False) for n, why, text
                        in lines[["line_no", "line_bad", "excerpt"]].itertuples(index=False)]
         spans = flat.loc[flat["line_bad"].isna()]
         bad = spans["span_bad"].notna()
-        quarantine += [(int(n), str(why), excerpt(f"span {s} {name!r}")) for n, why, s, name
-                       in spans.loc[bad, ["line_no", "span_bad", "span_id", "name"]]
-                       .itertuples(index=False)]
+        for n, why, s, name, trace, kind in spans.loc[bad, [
+                "line_no", "span_bad", "span_id", "name", "trace_id", "kind"]].itertuples(index=False):
+            lost = {} if why.startswith("duplicate") else lost_call({"trace_id": trace, "kind": kind})
+            quarantine.append((int(n), str(why), excerpt(f"span {s} {name!r}"),
+                               lost.get("trace_id"), lost.get("lost_llm_call", False)))
         spans = spans.loc[~bad]
         rows = spans[[f.name for f in _LOADED]].assign(
             source="otlp", source_file=source_file, source_row=spans["line_no"])
         good, rejected = validate_spans(rows.reset_index(drop=True))
-        quarantine += [(q.source_row, q.reason, q.excerpt) for q in rejected]
+        quarantine += [(q.source_row, q.reason, q.excerpt, q.trace_id, q.lost_llm_call)
+                       for q in rejected]
         if len(good):
             table = schema.conform(good, "spans")
             days = pd.Series(pd.to_datetime(good["start_time"], utc=True)).dt.strftime("%Y-%m-%d")
@@ -108,11 +112,13 @@ def canonical_rows(source_file: str):
                           "day": pa.array(days.fillna("unknown").tolist(), pa.string())},
                          table.num_rows, OUT_SCHEMA)
         if quarantine:
-            rows_q, reasons, texts = zip(*quarantine, strict=True)
+            rows_q, reasons, texts, traces, lost = zip(*quarantine, strict=True)
             yield _typed({"source_file": pa.array([source_file] * len(rows_q), pa.string()),
                           "source_row": pa.array(rows_q, pa.int64()),
                           "q_reason": pa.array(reasons, pa.string()),
-                          "q_excerpt": pa.array(texts, pa.string())}, len(rows_q), OUT_SCHEMA)
+                          "q_excerpt": pa.array(texts, pa.string()),
+                          "q_trace": pa.array(traces, pa.string()),
+                          "q_lost": pa.array(lost, pa.bool_())}, len(rows_q), OUT_SCHEMA)
 
     return run
 

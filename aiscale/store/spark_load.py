@@ -187,7 +187,7 @@ def _stage(session, source: str, digest: str, staging: Path, root: Path, named: 
             "compression", "zstd").parquet(f"{target}/spans")
         _traces(flat).write.option("compression", "zstd").parquet(f"{target}/traces")
         bad = out.filter(F.col("q_reason").isNotNull()).select(
-            "source_row", "q_reason", "q_excerpt").toPandas()
+            "source_row", "q_reason", "q_excerpt", "q_trace", "q_lost").toPandas()
         rows_read = flat.count()
         out.unpersist()
     finally:
@@ -218,7 +218,8 @@ def _record(source: str, staging: Path, digest: str, rows_read: int, bad: pd.Dat
             name = part.with_name(f"{digest[:16]}-s{number:05d}.parquet")
             part.rename(name)
             parts[table].append(str(name.relative_to(folder)))
-    quarantine = [Quarantined(source, int(r.source_row), r.q_reason, r.q_excerpt or "")
+    quarantine = [Quarantined(source, int(r.source_row), r.q_reason, r.q_excerpt or "",
+                              r.q_trace if isinstance(r.q_trace, str) else None, bool(r.q_lost))
                   for r in bad.sort_values(["source_row", "q_reason"]).itertuples(index=False)]
     if quarantine:
         pd.DataFrame([vars(q) for q in quarantine]).to_json(
