@@ -179,7 +179,8 @@ def _stage(session, source: str, digest: str, staging: Path, root: Path, named: 
     lines, parts = _numbered_lines(session, source)
     flat = lines.mapInArrow(flatten_lines, from_arrow_schema(FLAT_SCHEMA)).persist()
     try:
-        out = (flat.repartition(parts, "trace_id").sortWithinPartitions("line_no", "pos")
+        # a quarter of an input split each: a partition is held whole in pandas
+        out = (flat.repartition(4 * parts, "trace_id").sortWithinPartitions("line_no", "pos")
                .mapInArrow(canonical_rows(source), from_arrow_schema(OUT_SCHEMA)).persist())
         target = spark_paths(str(root), [str(staging)])[0]
         kept = out.filter(F.col("q_reason").isNull())
