@@ -38,7 +38,7 @@ from aiscale.loaders import expand_paths, otlp
 from aiscale.loaders.base import Quarantined
 from aiscale.store import loading
 from aiscale.store._spark_flatten import FLAT_SCHEMA, OUT_SCHEMA, canonical_rows, flatten_lines
-from aiscale.store.load_summary import FileLoad, LoadSummary
+from aiscale.store.load_summary import FileLoad, LoadSummary, StoreContents
 from aiscale.store.lock import load_lock
 from aiscale.store.manifest import TABLES, file_digest, read_manifest
 
@@ -78,7 +78,8 @@ def load_on_spark(store, paths: Iterable[str | Path] | str | Path, *, wait: bool
         loading.clean_interrupted(root)
         summary = LoadSummary(files=[])
         known = read_manifest(root)["files"]
-        stagings = []
+        stagings, added = [], []
+        checks = loading.open_checks(root)
         try:
             for source, named_file in files:
                 digest = _digest(session, source)
@@ -94,17 +95,20 @@ def load_on_spark(store, paths: Iterable[str | Path] | str | Path, *, wait: bool
                                                   reason="not OTLP JSON (the Spark engine reads OTLP only)"))
                     continue
                 examples = record.pop("examples")
-                loading.commit(root, staging, digest, record)
+                loading.commit(root, staging, digest, record, checks)
                 known[digest] = record
+                added += [str(root / "spans" / n) for n in record["parts"]["spans"]]
                 seconds = (datetime.now(timezone.utc) - started).total_seconds()
                 summary.files.append(FileLoad(
                     source, "otlp", "loaded", rows_read=record["rows_read"],
                     rows_loaded=record["rows_loaded"], rows_quarantined=record["rows_quarantined"],
                     unit="span", seconds=seconds, quarantine_examples=examples))
+            summary.orphan_spans = read_manifest(root).get("orphan_spans", 0)
+            summary.colliding_traces = checks.colliding()
         finally:
+            checks.close()
             loading.remove_staging([(None, None, None, s) for s in stagings])
-        summary.orphan_spans = loading.count_orphans(root)
-        summary.colliding_traces = loading.colliding_traces(root)
+        summary.contents = StoreContents.read_parts(added, [])
     store.last_load = summary
     return summary
 
