@@ -211,6 +211,15 @@ class _Gunzip(io.RawIOBase):
         super().close()
 
 
+class DamagedStream(Exception):
+    """Raised by a reader after the last whole part of a compressed stream that was cut short
+    or is corrupt: ``line`` is the first line lost, ``why`` the damage."""
+
+    def __init__(self, line: int, why: str) -> None:
+        super().__init__(why)
+        self.line, self.why = line, why
+
+
 def stream_damage(handle: IO[bytes]) -> str | None:
     """What broke a compressed stream opened by :func:`open_binary` (None when intact or plain)."""
     return getattr(getattr(handle, "raw", None), "damage", None)

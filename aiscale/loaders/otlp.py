@@ -69,7 +69,14 @@ from aiscale.loaders._otlp_sql import (
     parse_query,
     spans_query,
 )
-from aiscale.loaders.base import Chunk, Quarantined, excerpt, open_binary, stream_damage
+from aiscale.loaders.base import (
+    Chunk,
+    DamagedStream,
+    Quarantined,
+    excerpt,
+    open_binary,
+    stream_damage,
+)
 from aiscale.loaders.validate import lost_call
 
 NAME = "otlp"
@@ -115,18 +122,11 @@ def _batches(path: Path) -> Iterator[tuple[pa.RecordBatch, tuple]]:
         for block in _blocks(path):
             for batch in _query_block(con, *block):
                 yield batch, block
-    except _DamagedStream as damaged:  # a cut or corrupt gzip: what decompressed is loaded
+    except DamagedStream as damaged:  # a cut or corrupt gzip: what decompressed is loaded
         nothing = (np.array([damaged.line]), np.array([0, 0]), memoryview(b""), np.array([0]))
         yield pa.record_batch({"line_no": [damaged.line], "line_bad": [damaged.why]}), nothing
     finally:
         con.close()
-
-
-class _DamagedStream(Exception):
-    """Raised after the last whole block of a gzip stream that was cut short or is corrupt."""
-
-    def __init__(self, line: int, why: str) -> None:
-        super().__init__(why); self.line, self.why = line, why  # noqa: E702
 
 
 def _prefetched(items: Iterator, depth: int = 1) -> Iterator:
@@ -220,7 +220,7 @@ def _blocks(path: Path) -> Iterator[tuple[np.ndarray, np.ndarray, memoryview, np
             first_line += len(offsets) - 1
             pending = pending[end:] + more
         if stream_damage(handle):
-            raise _DamagedStream(first_line, f"{stream_damage(handle)}; the lines from here on are lost")
+            raise DamagedStream(first_line, f"{stream_damage(handle)}; the lines from here on are lost")
 
 
 def _skip_line(handle, data: bytes) -> tuple[bytes, int, bytes]:
