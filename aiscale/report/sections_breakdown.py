@@ -34,7 +34,6 @@ from aiscale.report.sections_spend import calls_of
 
 Breakdown = Literal["model", "project", "day"]
 _UNLABELLED = {"model": "(model unknown)", "project": "(no project)", "day": "(time unknown)"}
-_TOKENS = ("input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens")
 
 
 def spend_breakdowns(ctx: Context, *, prices=None) -> list[Section]:
@@ -86,21 +85,17 @@ def breakdown(calls: pd.DataFrame, by: Breakdown) -> pd.DataFrame:
     ``cost_usd`` sums the priced calls (null when a group has none); ``share`` is of the
     priced total; ``unpriced_calls`` counts calls whose cost is unknown.
     """
+    from aiscale.analysis.spend.over_time import group_sums
+
     if by == "day":
         key = pd.to_datetime(calls["start_time"], utc=True).dt.strftime("%Y-%m-%d")
     else:
         key = calls[by].astype("string")
-    work = calls.assign(_key=key.fillna(_UNLABELLED[by]), _cost=calls["cost_usd"].astype(float),
-                        _unpriced=(~calls["priced"].astype(bool)).astype(int))
-    g = work.groupby("_key", sort=True)
-    table = pd.DataFrame({"traces": g["trace_id"].nunique(), "calls": g.size()})
-    for column in _TOKENS:
-        if column in work:
-            table[column] = g[column].sum(min_count=1).astype(float)  # NaN shows as unknown
-    table["cost_usd"] = g["_cost"].sum(min_count=1)
-    table["share"] = table["cost_usd"] / table["cost_usd"].sum(min_count=1)
-    table["unpriced_calls"] = g["_unpriced"].sum()
-    table = table.rename_axis(by).reset_index()
+    work = calls.assign(**{by: key.fillna(_UNLABELLED[by]), "_n": 1})
+    table = group_sums(work, [by], count="_n", traces="trace_id",
+                       unpriced=(~calls["priced"].astype(bool)).astype(int))
+    table.insert(table.columns.get_loc("unpriced_calls"), "share",
+                 table["cost_usd"] / table["cost_usd"].sum(min_count=1))
     if by != "day":
         table = table.sort_values(["cost_usd", "calls"], ascending=False, na_position="last")
     return table.reset_index(drop=True)

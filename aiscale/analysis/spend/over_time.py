@@ -141,9 +141,18 @@ def _aggregate(frame: pd.DataFrame, time: str, by: str, group: str, *, count: st
                unpriced: pd.Series) -> pd.DataFrame:
     started = pd.to_datetime(frame[time], utc=True)
     period = started.dt.tz_localize(None).dt.to_period(_FREQ[by]).dt.start_time
-    work = frame.assign(period=period, _unpriced=np.asarray(unpriced),
-                        _cost=frame["cost_usd"].astype(float))
-    keys = ["period", group]
+    return group_sums(frame.assign(period=period), ["period", group], count=count, traces=traces,
+                      unpriced=unpriced)
+
+
+def group_sums(frame: pd.DataFrame, keys: list[str], *, count: str, traces: str,
+               unpriced: pd.Series) -> pd.DataFrame:
+    """Per group of ``keys``: traces, calls (``count`` summed), token sums, cost, unpriced calls.
+
+    Sums of a group with no known value are null (unknown), never 0: ``cost_usd`` sums the
+    priced rows only and ``unpriced_calls`` counts the rest.
+    """
+    work = frame.assign(_unpriced=np.asarray(unpriced), _cost=frame["cost_usd"].astype(float))
     g = work.groupby(keys, dropna=False, sort=True)
     out = pd.DataFrame({
         "traces": g[traces].nunique() if traces in work.columns else g.size(),
