@@ -60,6 +60,7 @@ import pyarrow.compute as pc
 
 from aiscale.loaders._otlp_attrs import lookup_columns
 from aiscale.loaders._otlp_flatten import flatten_requests
+from aiscale.loaders._otlp_quarantine import REPEAT, quarantined_spans
 from aiscale.loaders._otlp_seen import SeenSpans as _SeenSpans
 from aiscale.loaders._otlp_sql import (
     MACROS,
@@ -77,7 +78,6 @@ from aiscale.loaders.base import (
     open_binary,
     stream_damage,
 )
-from aiscale.loaders.validate import lost_call
 
 NAME = "otlp"
 READS_GZIP = True  # a .jsonl.gz export is read as it is
@@ -359,18 +359,10 @@ def _chunk(batch: pa.RecordBatch, path: Path, seen: _SeenSpans) -> Chunk:
     rows_read = len(spans)
     seen_before = seen.check_and_add(spans["span_hash"])
     if seen_before.any():
-        spans = spans.assign(span_bad=spans["span_bad"].mask(
-            spans["span_bad"].isna() & seen_before,
-            "duplicate span_id within the trace (an earlier line has it)"))
+        spans = spans.assign(span_bad=spans["span_bad"].mask(spans["span_bad"].isna() & seen_before, REPEAT))
     bad_span = spans["span_bad"].notna().to_numpy()
-    quarantined = []
-    if bad_span.any():
-        rows = spans.loc[bad_span, ["line_no", "span_bad", "span_id", "name", "trace_id", "kind"]]
-        quarantined = [Quarantined(str(path), int(n), str(why), excerpt(f"span {s} {name!r}"),
-                                   **({} if why.startswith("duplicate") else
-                                      lost_call({"trace_id": trace, "kind": kind})))
-                       for n, why, s, name, trace, kind in rows.itertuples(index=False)]
-        spans = spans.loc[~bad_span]
+    quarantined = quarantined_spans(spans.loc[bad_span], str(path))
+    spans = spans.loc[~bad_span]
     return Chunk(spans=_span_rows(spans, path), traces=_trace_rows(spans),
                  quarantined=quarantined, rows_read=rows_read)
 

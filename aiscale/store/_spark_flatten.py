@@ -25,8 +25,8 @@ import pyarrow as pa
 
 from aiscale import schema
 from aiscale.loaders import otlp
-from aiscale.loaders.base import excerpt
-from aiscale.loaders.validate import lost_call, validate_spans
+from aiscale.loaders._otlp_quarantine import quarantined_spans
+from aiscale.loaders.validate import validate_spans
 
 _TRACE_FIELDS = [pa.field("task_id", pa.string()), pa.field("trial", pa.int64()),
                  pa.field("variant", pa.string()), pa.field("success", pa.bool_()),
@@ -94,17 +94,13 @@ def canonical_rows(source_file: str):
                        in lines[["line_no", "line_bad", "excerpt"]].itertuples(index=False)]
         spans = flat.loc[flat["line_bad"].isna()]
         bad = spans["span_bad"].notna()
-        for n, why, s, name, trace, kind in spans.loc[bad, [
-                "line_no", "span_bad", "span_id", "name", "trace_id", "kind"]].itertuples(index=False):
-            lost = {} if why.startswith("duplicate") else lost_call({"trace_id": trace, "kind": kind})
-            quarantine.append((int(n), str(why), excerpt(f"span {s} {name!r}"),
-                               lost.get("trace_id"), lost.get("lost_llm_call", False)))
+        rejected = quarantined_spans(spans.loc[bad], source_file)
         spans = spans.loc[~bad]
         rows = spans[[f.name for f in _LOADED]].assign(
             source="otlp", source_file=source_file, source_row=spans["line_no"])
-        good, rejected = validate_spans(rows.reset_index(drop=True))
+        good, invalid = validate_spans(rows.reset_index(drop=True))
         quarantine += [(q.source_row, q.reason, q.excerpt, q.trace_id, q.lost_llm_call)
-                       for q in rejected]
+                       for q in rejected + invalid]
         if len(good):
             table = schema.conform(good, "spans")
             days = pd.Series(pd.to_datetime(good["start_time"], utc=True)).dt.strftime("%Y-%m-%d")

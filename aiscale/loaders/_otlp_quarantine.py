@@ -1,0 +1,31 @@
+"""Span rows the OTLP flatten flagged (``span_bad``) as quarantine records, for the local and
+the Spark load alike.
+
+A flagged LLM span of a known trace is a lost call (its trace's cost becomes unknown), except
+a repeat of a span an earlier line had: that span's first copy is kept.
+
+Examples
+--------
+>>> import pandas as pd
+>>> rows = pd.DataFrame({"line_no": [3, 4], "span_bad": ["gen_ai.usage.input_tokens is absurd", REPEAT],
+...                      "span_id": ["a", "b"], "name": ["chat", "chat"], "trace_id": "t", "kind": "llm"})
+>>> [(q.source_row, q.lost_llm_call) for q in quarantined_spans(rows, "f.jsonl")]
+[(3, True), (4, False)]
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from aiscale.loaders.base import Quarantined, excerpt
+from aiscale.loaders.validate import lost_call
+
+REPEAT = "duplicate span_id within the trace (an earlier line has it)"
+
+
+def quarantined_spans(spans: pd.DataFrame, source_file: str) -> list[Quarantined]:
+    """A :class:`Quarantined` per row of ``spans`` (line_no, span_bad, span_id, name, trace_id, kind)."""
+    columns = ["line_no", "span_bad", "span_id", "name", "trace_id", "kind"]
+    return [Quarantined(source_file, int(n), str(why), excerpt(f"span {s} {name!r}"),
+                        **({} if why == REPEAT else lost_call({"trace_id": trace, "kind": kind})))
+            for n, why, s, name, trace, kind in spans[columns].itertuples(index=False)]
