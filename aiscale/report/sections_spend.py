@@ -240,11 +240,19 @@ def call_latency(ctx: Context) -> Section:
 
 
 def _with_attributes(ctx: Context, calls: pd.DataFrame) -> pd.DataFrame:
+    """The calls with the attributes that can hold a time to first token (others null).
+
+    Only attributes naming one of the keys :func:`aiscale.call_latency` reads are fetched (a
+    substring test in the store's query): the others hold no time to first token.
+    """
+    from aiscale.analysis.tradeoffs.call_latency import TTFT_KEYS, TTFT_MS_KEYS
+
+    named = " OR ".join(f"contains(attributes, '{key}')" for key in (*TTFT_KEYS, *TTFT_MS_KEYS))
     with ctx.store.connect() as con:
-        con.register("wanted", calls[["trace_id", "span_id"]].drop_duplicates())
-        attrs = con.execute("SELECT s.trace_id, s.span_id, any_value(s.attributes) AS attributes "
-                            "FROM spans s JOIN wanted w ON s.trace_id = w.trace_id AND "
-                            "s.span_id = w.span_id GROUP BY ALL").df()
+        attrs = con.execute("SELECT trace_id, span_id, any_value(attributes) AS attributes FROM spans "
+                            f"WHERE kind = 'llm' AND ({named}) GROUP BY ALL").df()
+    if attrs.empty:
+        return calls.assign(attributes=pd.Series(pd.NA, index=calls.index, dtype="string"))
     return calls.merge(attrs, on=["trace_id", "span_id"], how="left")
 
 
