@@ -21,10 +21,10 @@ Examples
 >>> import tempfile, pyarrow as pa
 >>> from pathlib import Path
 >>> root = Path(tempfile.mkdtemp())
->>> key = facts_key(b"{}", None, None)
+>>> key = facts_key(b"", None, None)  # a store nothing was loaded into
 >>> read_cached(root, key) is None
 True
->>> write_cached(root, key, pa.table({"trace_id": ["t"]}), b"{}")
+>>> write_cached(root, key, pa.table({"trace_id": ["t"]}), b"")
 >>> read_cached(root, key).num_rows
 1
 """

@@ -36,10 +36,7 @@ import pyarrow.parquet as pq
 from aiscale import schema
 from aiscale.facts.on_duckdb import (
     bound_memory,
-    frame_of,
-    priced_calls_sql,
     quiet_progress,
-    rates_arrow,
     rollup_on_duckdb,
 )
 from aiscale.facts.rollup import finish_table, merged_traces_sql, to_pandas
@@ -51,6 +48,7 @@ from aiscale.store.load_summary import FileLoad, LoadSummary, StoreContents
 from aiscale.store.lock import load_lock
 from aiscale.store.manifest import TABLES, list_parts, read_manifest, write_manifest
 from aiscale.store.safe_output import neutralise_formulas, write_atomically
+from aiscale.store.span_read import read_spans
 
 Engine = Literal["duckdb", "spark"]
 
@@ -223,24 +221,7 @@ class TraceStore:
                              f"{list(schema.SPAN_COLUMNS)}, but {unknown} was passed.")
         rates = self.rates(prices=prices) if priced else None
         with self.connect() as con:
-            where = ""
-            if trace_ids is not None:
-                con.register("wanted_traces", pd.DataFrame({"trace_id": pd.Series(list(trace_ids), dtype=str)}))
-                where = " WHERE trace_id IN (SELECT trace_id FROM wanted_traces)"
-            con.execute(f"CREATE TEMP VIEW chosen AS SELECT * FROM spans{where}")
-            columns, join = ", ".join(f"s.{c}" for c in wanted), ""
-            if priced:  # priced in the same query, by the rollup's own expression
-                table = rates_arrow(rates) if rates is not None and len(rates) else None
-                if table is not None:
-                    con.register("rates", table)
-                prices_sql = priced_calls_sql("chosen", None if table is None else table.schema)
-                columns += ", p.cost_usd, p.priced"
-                join = f" LEFT JOIN ({prices_sql}) p ON s.trace_id = p.trace_id AND s.span_id = p.span_id"
-            frame = frame_of(con.sql(f"SELECT {columns} FROM chosen s{join} "
-                                     "ORDER BY s.trace_id, s.start_time, s.span_id"))
-        if priced:  # NA on spans that are no LLM call: only LLM calls carry cost (counted once)
-            frame["priced"] = frame["priced"].astype("boolean").to_numpy()
-        return frame
+            return read_spans(con, wanted, trace_ids=trace_ids, priced=priced, rates=rates)
 
     def rates(self, *, prices: str | Path | pd.DataFrame | None = None) -> pd.DataFrame | None:
         """The rate table of every (provider, model, day) of the store's LLM calls (None when none)."""
