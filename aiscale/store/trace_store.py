@@ -8,6 +8,7 @@ Layout::
     STORE/facts/<hash>-<n>.parquet       per-trace rows of span-less sources
     STORE/quarantine/<hash>.jsonl        rows that could not be used, with file, line, reason
     STORE/index/<hash>.parquet           each file's traces and parts, for the load-time checks
+    STORE/cache/facts-<key>.parquet      facts already rolled up (see :mod:`aiscale.store.facts_cache`)
 
 A file is identified by the SHA-256 of its bytes: loading it again adds nothing. A load
 writes into a temporary folder and moves parts into place before the manifest names
