@@ -90,6 +90,23 @@ def test_unknown_model_and_unknown_tokens_are_unpriced_never_zero():
     assert out["cost_usd"].iloc[0] == pytest.approx(100 * 2.5e-6 + 10 * 10e-6)
 
 
+def test_columns_pricing_does_not_read_ride_along_unchanged():
+    spans = _spans(model=["gpt-4o", "my-private-model", "gpt-4o"], provider=["openai"] * 3,
+                   input_tokens=[100, 100, None], output_tokens=[10, 10, None])
+    extra = {"trace_id": pd.array(["a", None, "c"], dtype="string"), "span_id": ["1", "2", "3"],
+             "score": [0.5, np.nan, 2.0], "end_time": pd.to_datetime(["2025-11-19 00:01", None, None], utc=True),
+             "n": pd.array([1, None, 3], dtype="Int64")}
+    wide = pd.concat([pd.DataFrame(extra), spans], axis=1).set_axis([7, 3, 5])  # not a default index
+    out = pricing.price_frame(wide, parts=True)
+    bare = pricing.price_frame(spans, parts=True)
+    assert list(out.columns) == [*wide.columns, *[c for c in bare.columns if c not in spans.columns]]
+    pd.testing.assert_frame_equal(out[bare.columns], bare)  # the extra columns change no price
+    assert out["trace_id"].tolist()[::2] == ["a", "c"] and pd.isna(out["trace_id"].iloc[1])
+    assert out["span_id"].tolist() == ["1", "2", "3"] and out["score"].tolist()[::2] == [0.5, 2.0]
+    assert out["end_time"].iloc[0] == pd.Timestamp("2025-11-19 00:01", tz="UTC") and out["end_time"].isna()[1:].all()
+    assert out["n"].tolist()[::2] == [1, 3] and pd.isna(out["n"].iloc[1])
+
+
 def test_price_sheet_csv_wins_by_date_and_expresses_discounts_and_gpus(tmp_path):
     sheet = tmp_path / "prices.csv"
     sheet.write_text(

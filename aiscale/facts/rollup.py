@@ -101,11 +101,16 @@ def merge_traces(traces: ibis.Table) -> ibis.Table:
     )
 
 
+def _priced(spans: ibis.Table, rates: ibis.Table | None) -> ibis.Table:
+    """LLM spans with ``day``, ``cost_usd`` and ``priced`` (unpriced without rates)."""
+    llm = spans.filter(spans.kind == "llm").mutate(day=spans.start_time.date())
+    return price_spans(llm, rates) if rates is not None else bill_failed_attempts(llm.mutate(
+        cost_usd=ibis.null("float64"), priced=ibis.literal(False)))
+
+
 def _llm_calls(spans: ibis.Table, rates: ibis.Table | None) -> ibis.Table:
     """LLM spans with cost, priced flag and an ``in_main_loop`` flag."""
-    llm = spans.filter(spans.kind == "llm").mutate(day=spans.start_time.date())
-    llm = price_spans(llm, rates) if rates is not None else bill_failed_attempts(llm.mutate(
-        cost_usd=ibis.null("float64"), priced=ibis.literal(False)))
+    llm = _priced(spans, rates)
     agents = spans.filter(spans.kind == "agent")
     first = ibis.window(group_by=agents.trace_id, order_by=[agents.start_time, agents.span_id])
     agents = agents.mutate(_rank=ibis.row_number().over(first))
@@ -124,7 +129,7 @@ def priced_llm_calls(spans: ibis.Table, rates: ibis.Table | None) -> ibis.Table:
     The same rule as the facts (a failed attempt without usage is billed 0); the store hands
     these costs to the analyses so that spans and facts agree to the cent.
     """
-    return _llm_calls(spans, rates).select("trace_id", "span_id", "cost_usd", "priced")
+    return _priced(spans, rates).select("trace_id", "span_id", "cost_usd", "priced")
 
 
 def _llm_aggregates(llm: ibis.Table) -> ibis.Table:
@@ -228,10 +233,14 @@ def to_pandas(table: pa.Table) -> pd.DataFrame:
 
 def finish(facts: pd.DataFrame, stored_facts: pd.DataFrame | None = None) -> pd.DataFrame:
     """Conform rolled-up facts (plus span-less fact rows) to the facts schema, sorted by trace."""
+    return to_pandas(finish_table(facts, stored_facts))
+
+
+def finish_table(facts: pd.DataFrame, stored_facts: pd.DataFrame | None = None) -> pa.Table:
+    """The Arrow table :func:`finish` turns into pandas (the facts schema, sorted by trace)."""
     frames = [facts] + ([stored_facts] if stored_facts is not None and len(stored_facts) else [])
     tables = [schema.conform(f, "facts") for f in frames]
-    table = pa.concat_tables(tables).sort_by("trace_id")
-    return to_pandas(table)
+    return pa.concat_tables(tables).sort_by("trace_id")
 
 
 def merged_traces_sql(view: str = "traces") -> str:

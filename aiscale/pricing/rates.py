@@ -244,16 +244,39 @@ def price_frame(spans: pd.DataFrame, *, prices: PriceSheet | None = None,
                    "reasoning_tokens"):
         frame[column] = pd.to_numeric(frame[column]).astype("Int64") if column in frame else pd.NA
         frame[column] = frame[column].astype("Int64")
-    frame["day"] = pd.to_datetime(frame["start_time"], utc=True).dt.floor("D").dt.date
-    keys = frame.groupby(["provider", "model", "day"], dropna=False).size().rename("n_calls")
-    rates = rate_table(keys.reset_index(), prices=prices)
+    day = pd.to_datetime(frame["start_time"], utc=True).dt.floor("D").dt.tz_localize(None).astype("datetime64[us]")
+    keys = pd.DataFrame({"provider": frame["provider"], "model": frame["model"], "day": day})
+    keys = keys.groupby(["provider", "model", "day"], dropna=False).size().rename("n_calls").reset_index()
+    rates = rate_table(keys.assign(day=keys["day"].dt.date), prices=prices)
+    columns = [c for c in frame.columns if c != "day"]
+    kept = [c for c in columns if c not in _PRICED_FROM and _kept_as_is(frame[c])]
     con = ibis.duckdb.connect()
-    table = ibis.memtable(_arrow(frame.assign(day=_naive_days(frame["day"]), _row=np.arange(len(frame)))))
+    table = ibis.memtable(_arrow(frame.drop(columns=kept).assign(day=day, _row=np.arange(len(frame)))))
     rate_t = ibis.memtable(_arrow(rates.assign(day=_naive_days(rates["day"]))))
     priced = price_spans(table.mutate(day=table.day.cast("date")),
                          rate_t.mutate(day=rate_t.day.cast("date")), parts=parts)
     out = con.to_pandas(priced.order_by("_row"))  # the rows in the order given
-    return out.drop(columns=["day", "_row"])
+    for column in kept:  # not sent through DuckDB: as the round trip gives them back
+        values = frame[column]
+        out[column] = (values.astype("str") if isinstance(values.dtype, pd.StringDtype) else values).array
+    added = [c for c in out.columns if c not in frame.columns and c not in ("day", "_row")]
+    return out[[*columns, *added]]
+
+
+_PRICED_FROM = ("provider", "model", "status", "input_tokens", "output_tokens", "cache_read_tokens",
+                "cache_write_tokens", "reasoning_tokens")
+
+
+def _kept_as_is(values: pd.Series) -> bool:
+    """Columns pricing does not read whose DuckDB round trip changes nothing but text's dtype.
+
+    Text with a value (it comes back as ``str``), floats and UTC times; other columns (nullable
+    integers, objects, text of nulls only) take the round trip, as their dtype may change.
+    """
+    dtype = values.dtype
+    if isinstance(dtype, pd.StringDtype):
+        return bool(values.notna().any())
+    return dtype == np.float64 or str(dtype).startswith("datetime64[") and str(dtype).endswith(", UTC]")
 
 
 def _arrow(frame: pd.DataFrame):

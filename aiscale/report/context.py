@@ -137,7 +137,9 @@ def open_context(store: str | Path, *, since: str | None = None, until: str | No
     spans = None
     if with_spans and len(facts):
         columns = [c for c in schema.SPAN_COLUMNS if c not in ("attributes", "source", "source_file", "name")]
-        spans = trace_store.spans(columns=columns, trace_ids=facts["trace_id"].tolist(), prices=prices)
+        whole = start is None and end is None and not variants  # every trace of the store: no filter
+        ids = None if whole else facts["trace_id"].tolist()
+        spans = trace_store.spans(columns=columns, trace_ids=ids, prices=prices)
         spans = spans if len(spans) else None
     notes = [f"variants that name one model: {'; '.join(notes)}"] if notes else []
     return Context(facts=facts.reset_index(drop=True), spans=spans, store=trace_store, window=window,

@@ -70,7 +70,7 @@ def spend_over_time(ctx: Context, *, prices=None, by: str | None = None) -> Sect
     started = pd.to_datetime(ctx.facts["started_at"], utc=True)
     days = (started.max() - started.min()) / pd.Timedelta(days=1) if started.notna().any() else 0
     by = by or ("day" if days <= 62 else "week")
-    result = aiscale.spend(data, by=by, group=group)
+    result = aiscale.spend(data, by=by, group=group, prices=prices, already_priced=calls is not None)
     table = result.summary()
     if table["cost_usd"].notna().sum() == 0:
         return Section(f"Spend over time is unknown: none of the {int(table['calls'].sum()):,} calls "
@@ -98,7 +98,7 @@ def cache(ctx: Context, *, prices=None) -> Section:
     if calls["input_tokens"].isna().all():
         return Section(f"Cache savings need token counts; none of the {len(calls):,} LLM calls reports "
                        "them (unknown, not zero).")
-    result = aiscale.cache_savings(calls, by="model")
+    result = aiscale.cache_savings(calls, by="model", prices=prices, already_priced=True)
     total = result.summary(by=()).iloc[0]
     if not (total["cache_read_tokens"] or 0) and not (total["cache_write_tokens"] or 0):
         return Section(f"No call in this window read or wrote a prompt cache ({int(total['calls']):,} "
@@ -173,7 +173,7 @@ def whatif(ctx: Context, *, models: list[str] | None = None, prices=None) -> Sec
     """The window's calls re-priced as other models (default: each other model it used)."""
     import aiscale
 
-    calls = calls_of(ctx, prices=prices)
+    calls = calls_of(ctx, prices=prices, parts=True)
     if calls is None:
         return Section("What-if re-pricing needs LLM spans; this source has per-trace rows only.")
     used = calls["model"].dropna().value_counts().index.tolist()
@@ -183,7 +183,7 @@ def whatif(ctx: Context, *, models: list[str] | None = None, prices=None) -> Sec
     if not targets:
         return Section(f"Every call used {used[0] if used else 'an unknown model'}; set `whatif_models` "
                        "to re-price the window on another model.")
-    result = aiscale.whatif(calls, list(targets), prices=prices, n_boot=400)
+    result = aiscale.whatif(calls, list(targets), prices=prices, n_boot=400, already_priced=True)
     t = result.summary()
     actual = t.iloc[0]
     best = t.iloc[1:].sort_values("total_usd").iloc[0]
@@ -205,8 +205,7 @@ def reported_vs_computed(ctx: Context, *, threshold: float = 0.01, prices=None) 
     calls = calls_of(ctx, prices=prices)
     if calls is None or calls["reported_cost_usd"].notna().sum() == 0:
         return Section("The source reports no cost of its own: nothing to reconcile.")
-    table = aiscale.reconcile(calls.drop(columns=["cost_usd", "priced", "price_source"]),
-                              prices=prices).summary()
+    table = aiscale.reconcile(calls, prices=prices, already_priced=True).summary()
     big = table.loc[table["gap_pct"].abs() > 100 * threshold]
     if big.empty:
         return Section(f"Reported and computed cost agree within {threshold:.0%} for every model "
@@ -241,11 +240,19 @@ def call_latency(ctx: Context) -> Section:
 
 
 def _with_attributes(ctx: Context, calls: pd.DataFrame) -> pd.DataFrame:
+    """The calls with the attributes that can hold a time to first token (others null).
+
+    Only attributes naming one of the keys :func:`aiscale.call_latency` reads are fetched (a
+    substring test in the store's query): the others hold no time to first token.
+    """
+    from aiscale.analysis.tradeoffs.call_latency import TTFT_KEYS, TTFT_MS_KEYS
+
+    named = " OR ".join(f"contains(attributes, '{key}')" for key in (*TTFT_KEYS, *TTFT_MS_KEYS))
     with ctx.store.connect() as con:
-        con.register("wanted", calls[["trace_id", "span_id"]].drop_duplicates())
-        attrs = con.execute("SELECT s.trace_id, s.span_id, any_value(s.attributes) AS attributes "
-                            "FROM spans s JOIN wanted w ON s.trace_id = w.trace_id AND "
-                            "s.span_id = w.span_id GROUP BY ALL").df()
+        attrs = con.execute("SELECT trace_id, span_id, any_value(attributes) AS attributes FROM spans "
+                            f"WHERE kind = 'llm' AND ({named}) GROUP BY ALL").df()
+    if attrs.empty:
+        return calls.assign(attributes=pd.Series(pd.NA, index=calls.index, dtype="string"))
     return calls.merge(attrs, on=["trace_id", "span_id"], how="left")
 
 

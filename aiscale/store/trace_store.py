@@ -8,6 +8,7 @@ Layout::
     STORE/facts/<hash>-<n>.parquet       per-trace rows of span-less sources
     STORE/quarantine/<hash>.jsonl        rows that could not be used, with file, line, reason
     STORE/index/<hash>.parquet           each file's traces and parts, for the load-time checks
+    STORE/cache/facts-<key>.parquet      facts already rolled up (see :mod:`aiscale.store.facts_cache`)
 
 A file is identified by the SHA-256 of its bytes: loading it again adds nothing. A load
 writes into a temporary folder and moves parts into place before the manifest names
@@ -36,24 +37,21 @@ import pyarrow.parquet as pq
 from aiscale import schema
 from aiscale.facts.on_duckdb import (
     bound_memory,
-    frame_of,
-    price_span_frame,
     quiet_progress,
     rollup_on_duckdb,
 )
-from aiscale.facts.rollup import finish, merged_traces_sql
+from aiscale.facts.rollup import finish_table, merged_traces_sql, to_pandas
 from aiscale.facts.window import in_window, window_days
 from aiscale.loaders import expand_paths
 from aiscale.pricing.rates import rate_table
-from aiscale.store import loading
+from aiscale.store import facts_cache, loading
 from aiscale.store.load_summary import FileLoad, LoadSummary, StoreContents
 from aiscale.store.lock import load_lock
 from aiscale.store.manifest import TABLES, list_parts, read_manifest, write_manifest
 from aiscale.store.safe_output import neutralise_formulas, write_atomically
+from aiscale.store.span_read import read_spans
 
 Engine = Literal["duckdb", "spark"]
-PRICING_COLUMNS = ("trace_id", "span_id", "parent_id", "kind", "start_time", "status", "provider", "model",
-                   *schema.TOKEN_COLUMNS)
 
 
 class TraceStore:
@@ -222,18 +220,9 @@ class TraceStore:
         if unknown:
             raise ValueError(f"The value for `columns` must be canonical span columns "
                              f"{list(schema.SPAN_COLUMNS)}, but {unknown} was passed.")
-        read = wanted + [c for c in PRICING_COLUMNS if priced and c not in wanted]
+        rates = self.rates(prices=prices) if priced else None
         with self.connect() as con:
-            where = ""
-            if trace_ids is not None:
-                con.register("wanted_traces", pd.DataFrame({"trace_id": pd.Series(list(trace_ids), dtype=str)}))
-                where = " WHERE trace_id IN (SELECT trace_id FROM wanted_traces)"
-            frame = frame_of(con.sql(f"SELECT {', '.join(read)} FROM spans{where} "
-                                     "ORDER BY trace_id, start_time, span_id"))
-        if not priced:
-            return frame
-        frame = price_span_frame(frame, self.rates(prices=prices))
-        return frame[[*wanted, "cost_usd", "priced"]]
+            return read_spans(con, wanted, trace_ids=trace_ids, priced=priced, rates=rates)
 
     def rates(self, *, prices: str | Path | pd.DataFrame | None = None) -> pd.DataFrame | None:
         """The rate table of every (provider, model, day) of the store's LLM calls (None when none)."""
@@ -291,13 +280,34 @@ class TraceStore:
         -------
         pandas.DataFrame
             Columns of :data:`aiscale.schema.FACT_COLUMNS`, sorted by trace_id.
+
+        Notes
+        -----
+        The DuckDB rollup's facts are kept in the store's ``cache/`` folder, keyed on the
+        manifest, the price sheet, the days read and the code (:mod:`aiscale.store.facts_cache`):
+        the same store state and sheet give the same facts without rolling up again.
         """
         if engine not in ("duckdb", "spark"):
             raise ValueError(f"The value for `engine` must be one of ['duckdb', 'spark'], but {engine!r} was passed.")
         low, high, days = window_days(since, until)
+        manifest = facts_cache.manifest_bytes(self.root)
+        parts = {name: self.parts(name, days=days) for name in TABLES}  # raises when one is missing
+        key = facts_cache.facts_key(manifest, prices, days) if engine == "duckdb" else None
+        table = facts_cache.read_cached(self.root, key) if key else None
+        if table is None:
+            table = self._rolled_up(engine, parts, prices)
+            if key:
+                facts_cache.write_cached(self.root, key, table, manifest)
+        facts = to_pandas(table)
+        if days is None:
+            return facts
+        return facts.loc[in_window(facts["started_at"], low, high)].reset_index(drop=True)
+
+    def _rolled_up(self, engine: Engine, parts: dict[str, list[str]], prices) -> pa.Table:
+        """Spans rolled up to facts on ``engine``, plus the span-less fact rows (Arrow)."""
+        parts = {name: parts[name] for name in ("spans", "traces")}
         rates = self.rates(prices=prices)
         stored = self.sql("SELECT * FROM facts_raw")
-        parts = {name: self.parts(name, days=days) for name in ("spans", "traces")}
         if engine == "spark":
             from aiscale.facts.spark import rollup_on_spark
 
@@ -305,10 +315,7 @@ class TraceStore:
                                      lost=self.lost_llm_calls())
         else:
             rolled = rollup_on_duckdb(parts, rates, dedupe=self.spans_may_repeat, lost=self.lost_llm_calls())
-        facts = finish(rolled, stored)
-        if days is None:
-            return facts
-        return facts.loc[in_window(facts["started_at"], low, high)].reset_index(drop=True)
+        return finish_table(rolled, stored)
 
     def export_facts(self, out: str | Path, *, raw_csv: bool = False, **kwargs) -> Path:
         """Write trace facts to ``out`` (.csv or .parquet) atomically and return the path.

@@ -94,7 +94,7 @@ class CacheSavings(ResultDisplay):
 
 
 def cache_savings(data, *, by: str | list[str] = ("model", "day"), prices: PriceSheet = None,
-                  since=None, until=None) -> CacheSavings:
+                  since=None, until=None, already_priced: bool = False) -> CacheSavings:
     """What prompt caching saved per model and day, what writes cost, which writes were wasted.
 
     Parameters
@@ -107,6 +107,9 @@ def cache_savings(data, *, by: str | list[str] = ("model", "day"), prices: Price
         A price sheet that wins over genai-prices.
     since, until : optional
         The window ``[since, until)``.
+    already_priced : bool, default=False
+        ``data`` holds calls :func:`~aiscale.analysis.spend.calls.llm_calls` already priced
+        with the same ``prices``, with their cost terms (``parts=True``): they are not priced again (same result, faster).
 
     Returns
     -------
@@ -114,7 +117,8 @@ def cache_savings(data, *, by: str | list[str] = ("model", "day"), prices: Price
         ``summary()`` per group; ``frame()`` per call; ``plot()`` savings per day.
     """
     by = (by,) if isinstance(by, str) else tuple(by)
-    calls = llm_calls(data, prices=prices, since=since, until=until, parts=True)
+    calls = llm_calls(data, prices=prices, since=since, until=until, parts=True,
+                      already_priced=already_priced)
     calls["day"] = pd.to_datetime(calls["start_time"], utc=True).dt.tz_localize(None).dt.floor("D")
     for key in by:
         check_choice("by", key, list(calls.columns))

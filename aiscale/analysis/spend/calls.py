@@ -45,7 +45,7 @@ def is_store(data) -> bool:
 
 
 def llm_calls(data, *, prices: PriceSheet = None, since=None, until=None,
-              parts: bool = False, trace_ids=None) -> pd.DataFrame:
+              parts: bool = False, trace_ids=None, already_priced: bool = False) -> pd.DataFrame:
     """Return the priced LLM calls of a store or spans frame in ``[since, until)``.
 
     Parameters
@@ -60,6 +60,10 @@ def llm_calls(data, *, prices: PriceSheet = None, since=None, until=None,
         Also return the cost terms and rates (see :func:`aiscale.pricing.rates.price_spans`).
     trace_ids : list of str, optional
         Only the calls of these traces.
+    already_priced : bool, default=False
+        ``data`` is a frame this function returned (with the same ``prices``; with the cost
+        terms when ``parts``): its ``cost_usd`` and ``priced`` are kept, not priced again.
+        The calls are still windowed and selected; the result is the same as re-pricing.
 
     Returns
     -------
@@ -71,16 +75,17 @@ def llm_calls(data, *, prices: PriceSheet = None, since=None, until=None,
     from aiscale.pricing.rates import price_frame
 
     from_store = is_store(data)
-    calls = _store_calls(data, trace_ids) if from_store else _frame_calls(data)
+    if already_priced:
+        calls = _priced_calls(data, parts)
+    else:
+        calls = _store_calls(data, trace_ids) if from_store else _frame_calls(data)
     if trace_ids is not None and not from_store:  # a store's query already kept only these
         calls = calls.loc[calls["trace_id"].isin(list(trace_ids))]
-    started = pd.to_datetime(calls["start_time"], utc=True)
-    keep = np.ones(len(calls), dtype=bool)
-    if since is not None:
-        keep &= (started >= utc_timestamp(since)).fillna(False).to_numpy(dtype=bool)
-    if until is not None:
-        keep &= (started < utc_timestamp(until)).fillna(False).to_numpy(dtype=bool)
-    calls = calls.loc[keep].reset_index(drop=True)
+    if since is not None or until is not None:
+        calls = calls.loc[_in_window(calls["start_time"], since, until)]
+    calls = calls.reset_index(drop=True)
+    if already_priced:
+        return calls
     priced = price_frame(calls, prices=prices, parts=parts)
     priced["cost_usd"] = priced["cost_usd"].astype(float).where(priced["priced"], np.nan)
     return priced
@@ -107,6 +112,30 @@ def _store_calls(store, trace_ids=None) -> pd.DataFrame:
         calls = frame_of(con.sql(query))
     calls["project"] = calls["project"].astype("string")
     return _with_labels(calls)
+
+
+def _in_window(start_time: pd.Series, since, until) -> np.ndarray:
+    """Which calls started in ``[since, until)`` (a call without a start time is in no window)."""
+    started = pd.to_datetime(start_time, utc=True)
+    keep = np.ones(len(started), dtype=bool)
+    if since is not None:
+        keep &= (started >= utc_timestamp(since)).fillna(False).to_numpy(dtype=bool)
+    if until is not None:
+        keep &= (started < utc_timestamp(until)).fillna(False).to_numpy(dtype=bool)
+    return keep
+
+
+def _priced_calls(calls, parts: bool) -> pd.DataFrame:
+    """Calls priced earlier by :func:`llm_calls` (``already_priced=True``), checked, LLM rows only."""
+    from aiscale.pricing.rates import COST_PARTS, RATE_COLUMNS
+
+    if not isinstance(calls, pd.DataFrame):
+        raise TypeError("`already_priced=True` needs the DataFrame of calls `llm_calls` returned, "
+                        f"but {type(calls).__name__} was passed.")
+    needed = ["trace_id", "start_time", "model", "cost_usd", "priced", *TOKENS,
+              "cache_write_1h_tokens", "cache_write_5m_tokens", *((*COST_PARTS, *RATE_COLUMNS) if parts else ())]
+    check_columns(calls, needed, "calls (already_priced=True: priced by llm_calls)")
+    return calls.loc[calls["kind"] == "llm"] if "kind" in calls.columns else calls
 
 
 def _frame_calls(spans: pd.DataFrame) -> pd.DataFrame:

@@ -87,7 +87,7 @@ class Spend(ResultDisplay):
 
 
 def spend(data, *, by: Period = "day", group: str = "model", since=None, until=None,
-          prices: PriceSheet = None) -> Spend:
+          prices: PriceSheet = None, already_priced: bool = False) -> Spend:
     """Spend per period and group, with unpriced calls counted, never priced at $0.
 
     Parameters
@@ -104,6 +104,9 @@ def spend(data, *, by: Period = "day", group: str = "model", since=None, until=N
         The window ``[since, until)``.
     prices : path or DataFrame, optional
         A price sheet that wins over genai-prices (spans and stores only).
+    already_priced : bool, default=False
+        ``data`` holds calls :func:`~aiscale.analysis.spend.calls.llm_calls` already priced
+        with the same ``prices``: they are not priced again (same result, faster).
 
     Returns
     -------
@@ -117,7 +120,7 @@ def spend(data, *, by: Period = "day", group: str = "model", since=None, until=N
     if not (is_store(data) or isinstance(data, pd.DataFrame)):
         raise TypeError(f"`data` must be a TraceStore or a DataFrame, but {type(data).__name__} "
                         "was passed.")
-    calls = llm_calls(data, prices=prices, since=since, until=until)
+    calls = llm_calls(data, prices=prices, since=since, until=until, already_priced=already_priced)
     check_columns(calls, [group], "calls")
     calls["n"] = 1
     table = _aggregate(calls, "start_time", by, group, count="n", traces="trace_id",

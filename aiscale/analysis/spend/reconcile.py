@@ -96,7 +96,7 @@ class Reconciliation(ResultDisplay):
 
 
 def reconcile(data, *, by: str | None = None, prices: str | Path | pd.DataFrame | None = None,
-              tolerance: float = 0.01) -> Reconciliation:
+              tolerance: float = 0.01, already_priced: bool = False) -> Reconciliation:
     """Compare reported costs with aiscale's prices, per model (or per variant for facts).
 
     Parameters
@@ -110,6 +110,9 @@ def reconcile(data, *, by: str | None = None, prices: str | Path | pd.DataFrame 
         A price sheet that overrides genai-prices (spans only).
     tolerance : float, default=0.01
         Relative gap under which a call counts as agreeing.
+    already_priced : bool, default=False
+        ``data`` holds calls :func:`~aiscale.analysis.spend.calls.llm_calls` already priced
+        with the same ``prices``: their ``cost_usd`` is used, not priced again (same result).
 
     Returns
     -------
@@ -125,7 +128,7 @@ def reconcile(data, *, by: str | None = None, prices: str | Path | pd.DataFrame 
     if "model" in data.columns:
         check_columns(data, ["start_time", "model", "reported_cost_usd"])
         calls = data[data["kind"] == "llm"] if "kind" in data.columns else data
-        calls = _priced(calls, prices)
+        calls = _priced(calls, prices, already_priced)
         return Reconciliation(by=by or "model", calls=calls, unit="call", tolerance=tolerance)
     check_columns(data, ["cost_usd", "reported_cost_usd"], "data")
     group = by or "variant"
@@ -135,11 +138,15 @@ def reconcile(data, *, by: str | None = None, prices: str | Path | pd.DataFrame 
     return Reconciliation(by=group, calls=calls, unit="trace", tolerance=tolerance)
 
 
-def _priced(calls: pd.DataFrame, prices) -> pd.DataFrame:
+def _priced(calls: pd.DataFrame, prices, already_priced: bool = False) -> pd.DataFrame:
     from aiscale.pricing.rates import price_frame
 
-    out = price_frame(calls.drop(columns=[c for c in ("cost_usd", "priced", "price_source")
-                                          if c in calls.columns]), prices=prices)
+    if already_priced:
+        check_columns(calls, ["cost_usd", "priced"], "calls (already_priced=True: priced by llm_calls)")
+        out = calls.reset_index(drop=True)
+    else:
+        out = price_frame(calls.drop(columns=[c for c in ("cost_usd", "priced", "price_source")
+                                              if c in calls.columns]), prices=prices)
     out["reported_cost_usd"] = pd.to_numeric(out["reported_cost_usd"]).astype(float)
     out["cost_usd"] = out["cost_usd"].astype(float).where(out["priced"], np.nan)
     return out

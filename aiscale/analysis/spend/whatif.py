@@ -84,7 +84,8 @@ class WhatIf(ResultDisplay):
 
 
 def whatif(data, scenarios, *, prices: PriceSheet = None, since=None, until=None,
-           n_boot: int = 1000, level: float = 0.95, seed: int | None = 0) -> WhatIf:
+           n_boot: int = 1000, level: float = 0.95, seed: int | None = 0,
+           already_priced: bool = False) -> WhatIf:
     """Re-price every call of a window under each scenario.
 
     Parameters
@@ -100,6 +101,10 @@ def whatif(data, scenarios, *, prices: PriceSheet = None, since=None, until=None
         The window ``[since, until)``.
     n_boot, level, seed
         Bootstrap over traces: resamples, interval level, seed.
+    already_priced : bool, default=False
+        ``data`` holds calls :func:`~aiscale.analysis.spend.calls.llm_calls` already priced
+        with the same ``prices``, with their cost terms (``parts=True``); the scenarios are
+        priced all the same: they are not priced again (same result, faster).
 
     Returns
     -------
@@ -108,7 +113,8 @@ def whatif(data, scenarios, *, prices: PriceSheet = None, since=None, until=None
         (+ interval, paired), mean_usd and p95_usd per trace (+ intervals).
     """
     specs = _specs(scenarios)
-    calls = llm_calls(data, prices=prices, since=since, until=until, parts=True)
+    calls = llm_calls(data, prices=prices, since=since, until=until, parts=True,
+                      already_priced=already_priced)
     columns, unpriced = {"actual": calls["cost_usd"].to_numpy(float)}, {"actual": _unpriced(calls)}
     for name, spec in specs.items():
         cost = _scenario_cost(calls, spec, prices)

@@ -1,0 +1,110 @@
+"""Trace facts kept beside the store, keyed on everything they are computed from.
+
+Rolling a large store's spans up to facts takes seconds, and a report, ``aiscale check`` and
+``aiscale facts`` on an unchanged store compute the same rows again. The facts table of a
+DuckDB rollup is kept as ``STORE/cache/facts-<key>.parquet``; the key is a SHA-256 of:
+
+- the manifest's bytes: which files are loaded, their parts and checksums, whether spans
+  repeat (a load, a repair or ``--drop-damaged`` writes another manifest);
+- the price sheet's rows as read (a path is read, so editing the file changes the key);
+- the days read (a window reads only its days' parts);
+- the code and data that compute facts: the source of aiscale's schema, facts, pricing and
+  store-reading modules, aiscale's and genai-prices' versions.
+
+Anything else is another key and the facts are rolled up afresh. A cache is written only when
+the manifest did not change while the facts were computed; a store that cannot be written to
+(or a damaged cache file) is no error: the facts are computed instead. The newest
+:data:`KEEP` files are kept.
+
+Examples
+--------
+>>> import tempfile, pyarrow as pa
+>>> from pathlib import Path
+>>> root = Path(tempfile.mkdtemp())
+>>> key = facts_key(b"", None, None)  # a store nothing was loaded into
+>>> read_cached(root, key) is None
+True
+>>> write_cached(root, key, pa.table({"trace_id": ["t"]}), b"")
+>>> read_cached(root, key).num_rows
+1
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from aiscale.store.manifest import MANIFEST
+from aiscale.store.safe_output import write_atomically
+
+FOLDER = "cache"
+KEEP = 4
+_CODE = ("schema.py", "facts", "pricing", "store/trace_store.py", "store/facts_cache.py")
+
+
+@lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """SHA-256 of the source that computes facts, and of aiscale's and genai-prices' versions."""
+    import aiscale
+    from aiscale.pricing.genai import genai_version
+
+    package = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256(f"{aiscale.__version__}\0{genai_version()}".encode())
+    for name in _CODE:
+        path = package / name
+        for source in sorted(path.glob("*.py")) if path.is_dir() else [path]:
+            digest.update(source.name.encode() + b"\0" + source.read_bytes())
+    return digest.hexdigest()
+
+
+def sheet_fingerprint(prices) -> str:
+    """The price sheet's rows as :func:`~aiscale.pricing.sheet.read_price_sheet` reads them."""
+    if prices is None:
+        return "genai-prices"
+    from aiscale.pricing.sheet import read_price_sheet
+
+    return read_price_sheet(prices).to_csv(index=False)  # floats written exactly (shortest round trip)
+
+
+def manifest_bytes(root: Path) -> bytes:
+    """The manifest as stored (empty for a store nothing was loaded into)."""
+    path = Path(root) / MANIFEST
+    return path.read_bytes() if path.exists() else b""
+
+
+def facts_key(manifest: bytes, prices, days: tuple[str, str] | None) -> str:
+    """The cache key of the facts of a store state, a price sheet and the days read."""
+    digest = hashlib.sha256(code_fingerprint().encode())
+    for part in (manifest, sheet_fingerprint(prices).encode(), repr(days).encode()):
+        digest.update(len(part).to_bytes(8, "little") + part)
+    return digest.hexdigest()
+
+
+def read_cached(root: Path, key: str) -> pa.Table | None:
+    """The cached facts table of ``key``, or None (none kept, or unreadable)."""
+    path = Path(root) / FOLDER / f"facts-{key}.parquet"
+    if not path.is_file():
+        return None
+    try:
+        return pq.read_table(path)
+    except (OSError, pa.ArrowException):
+        return None
+
+
+def write_cached(root: Path, key: str, table: pa.Table, manifest: bytes) -> None:
+    """Keep ``table`` under ``key`` when the manifest is still ``manifest``; drop older files."""
+    folder = Path(root) / FOLDER
+    try:
+        if manifest_bytes(root) != manifest:  # a load committed meanwhile: these facts are of neither state
+            return
+        folder.mkdir(exist_ok=True)
+        write_atomically(folder / f"facts-{key}.parquet", lambda tmp: pq.write_table(table, tmp))
+        kept = sorted(folder.glob("facts-*.parquet"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in kept[KEEP:]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        return

@@ -1,0 +1,86 @@
+"""Facts kept in the store's cache are the facts of the same store state, price sheet and days:
+read back identical, and never served after a load, for another sheet (or an edited one), for
+another window, or when the cache file is damaged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import aiscale
+from aiscale.store import facts_cache
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+TAU2 = REAL / "tau2-bench-results"
+FIRST = TAU2 / "gpt-4.1_airline_default_gpt-4.1_1trials.json"
+SECOND = REAL / "claude-code-sessions" / "packmind-context-evaluator-entire"
+
+
+def _cached(store) -> list[Path]:
+    return sorted((store.root / facts_cache.FOLDER).glob("facts-*.parquet"))
+
+
+def _poison(path: Path) -> None:
+    """Rewrite a cached facts file with every cost doubled (to see whether it is read)."""
+    table = pq.read_table(path)
+    i = table.schema.get_field_index("cost_usd")
+    pq.write_table(table.set_column(i, "cost_usd", pa.compute.multiply(table["cost_usd"], 2.0)), path)
+
+
+@pytest.fixture
+def store(tmp_path):
+    return aiscale.load([FIRST], store=tmp_path / "s.store")
+
+
+def test_cached_facts_equal_the_rollup_and_are_what_is_read(store):
+    fresh = store.facts()
+    assert len(_cached(store)) == 1
+    pd.testing.assert_frame_equal(store.facts(), fresh, check_exact=True)  # read back: same values and dtypes
+    _poison(_cached(store)[0])
+    assert store.facts()["cost_usd"].sum() == pytest.approx(2 * fresh["cost_usd"].sum())
+
+
+def test_a_load_invalidates_the_cached_facts(store):
+    before = store.facts()
+    _poison(_cached(store)[0])
+    store.load([SECOND])
+    after = store.facts()
+    assert len(after) > len(before)
+    kept = after.loc[after["trace_id"].isin(before["trace_id"])].reset_index(drop=True)
+    pd.testing.assert_frame_equal(kept, before, check_exact=True)  # rolled up again, not the poisoned file
+
+
+def test_another_or_edited_price_sheet_and_another_window_are_other_keys(store, tmp_path):
+    listed = store.facts()
+    _poison(_cached(store)[0])
+    sheet = tmp_path / "sheet.csv"
+    sheet.write_text("model,discount\ngpt-4.1*,0.5\n")
+    half = store.facts(prices=sheet)
+    assert half["cost_usd"].sum() == pytest.approx(listed["cost_usd"].sum() / 2)
+    sheet.write_text("model,discount\ngpt-4.1*,0.25\n")  # the same path, edited
+    assert store.facts(prices=sheet)["cost_usd"].sum() == pytest.approx(listed["cost_usd"].sum() * 0.75)
+    start = listed["started_at"].min()
+    window = store.facts(since=start, until=start + pd.Timedelta(days=1))
+    assert window["cost_usd"].sum() == pytest.approx(
+        listed.loc[listed["started_at"] < start + pd.Timedelta(days=1), "cost_usd"].sum())
+    assert len(_cached(store)) == 4
+
+
+def test_damaged_cache_files_are_rolled_up_again_and_old_ones_dropped(store, tmp_path):
+    fresh = store.facts()
+    _cached(store)[0].write_bytes(b"PAR1 not parquet")
+    pd.testing.assert_frame_equal(store.facts(), fresh, check_exact=True)
+    for discount in (0.1, 0.2, 0.3, 0.4, 0.5):
+        store.facts(prices=pd.DataFrame({"model": ["*"], "discount": [discount]}))
+    assert len(_cached(store)) == facts_cache.KEEP
+
+
+def test_facts_of_a_state_that_changed_meanwhile_are_not_kept(store):
+    manifest = facts_cache.manifest_bytes(store.root)
+    key = facts_cache.facts_key(manifest + b" ", None, None)
+    facts_cache.write_cached(store.root, key, pa.table({"trace_id": ["t"]}), manifest + b" ")
+    assert facts_cache.read_cached(store.root, key) is None and not _cached(store)
