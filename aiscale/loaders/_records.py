@@ -11,7 +11,9 @@ quarantine rule for the one record that breaks it: a line over
 :data:`~aiscale.loaders.base.MAX_RECORD_BYTES` (skipped unread), invalid UTF-8, nesting deeper
 than :data:`~aiscale.loaders.base.MAX_DEPTH` (measured only on lines with that many brackets).
 Whether each line is a JSON object is for the loader's query to say
-(:func:`aiscale.loaders._platform_sql.parsed`). In CSV and Parquet, text cells holding JSON
+(:mod:`aiscale.loaders._platform_sql`). A JSONL record's text is its line without its own
+newline, led by the newline of the line before it (the bytes are not copied; readers take
+the leading newline off with ``ltrim``). In CSV and Parquet, text cells holding JSON
 (``{...}`` or ``[...]``) become nested JSON, and camelCase column names become snake_case.
 
 Examples
@@ -80,7 +82,10 @@ def _line_batch(path: Path, data: bytes | memoryview, first_line: int) -> tuple[
         ends = np.append(ends, len(raw))
     starts = np.r_[0, ends[:-1]]
     rows = np.arange(first_line, first_line + len(ends))
-    lines = pa.StringArray.from_buffers(len(ends), pa.py_buffer(np.r_[starts, len(raw)].astype(np.int32)),
+    # each line's own newline is left out and the one before it leads instead (no bytes copied):
+    # line i is "\n" + its text; the SQL takes that off with a cheap ltrim (never an rtrim)
+    cuts = ends - (raw[ends - 1] == 10)
+    lines = pa.StringArray.from_buffers(len(ends), pa.py_buffer(np.r_[0, cuts].astype(np.int32)),
                                         pa.py_buffer(data))
     keep = (ends - starts) > 1  # not just a newline; whitespace-only lines are dropped by the query
     bad: list[Quarantined] = []
