@@ -269,10 +269,13 @@ def mapped_batches(path: Path, query: str | Callable[[pa.Table], str],
 def split_problems(table: pa.Table, path: str) -> tuple[pa.Table, list[Quarantined]]:
     """Rows with a ``_problem`` become Quarantined (invalid JSON gets the parser's message).
 
-    The rows kept lose ``_problem`` and ``line``.
+    The rows kept lose ``_problem`` and ``line``, and come in the batch's order.
     """
     bad = pc.is_valid(table.column("_problem"))
     good = table.drop_columns([c for c in ("_problem", LINE) if c in table.column_names])
+    if len(good) > 1 and not np.all(np.diff(good.column(ROW).to_numpy()) > 0):  # a join may shuffle rows
+        order = pc.sort_indices(good, [(ROW, "ascending")])
+        good, table, bad = good.take(order), table.take(order), pc.take(bad, order)
     if not pc.any(bad).as_py():
         return good, []
     quarantined = []
