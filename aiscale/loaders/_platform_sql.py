@@ -257,13 +257,26 @@ def mapped_batches(path: Path, query: str | Callable[[pa.Table], str],
     ``query`` is the SQL, or a function of the batch giving it; ``rows`` is None for a batch
     without records.
     """
-    con = connect()
+    con, views = connect(), {}
     for batch, bad in read_batches(path):
         if not batch.num_rows:
             yield None, bad
             continue
-        rows, more = split_problems(run(con, batch, query if isinstance(query, str) else query(batch)), str(path))
+        rows, more = split_problems(_run_view(con, views, batch, query if isinstance(query, str) else query(batch)),
+                                    str(path))
         yield (demote_wrappers(con, rows) if "kind" in rows.column_names else rows), bad + more
+
+
+def _run_view(con: duckdb.DuckDBPyConnection, views: dict[str, str], batch: pa.Table, sql: str) -> pa.Table:
+    """:func:`run`, with the query made a view once per file (its long text is then read once)."""
+    con.register("batch", batch)
+    try:
+        if sql not in views:
+            views[sql] = f"_mapped_{len(views)}"
+            con.execute(f"CREATE TEMP VIEW {views[sql]} AS {sql}")
+        return con.sql(f"SELECT * FROM {views[sql]}").to_arrow_table()
+    finally:
+        con.unregister("batch")
 
 
 def split_problems(table: pa.Table, path: str) -> tuple[pa.Table, list[Quarantined]]:
