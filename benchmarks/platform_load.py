@@ -10,8 +10,8 @@ stay separate and parents stay linked). Then, each path in its own process (``os
 gives its CPU time and peak RSS), median of ``--rounds``, interleaved:
 
 ``aiscale``  ``aiscale.load`` of the file into a fresh store (read, map, validate, write Parquet);
-             "load" is that call alone (wall, and CPU of all its threads), "process" adds Python
-             start-up and ``import aiscale``;
+             "load" is that call alone (wall, and CPU of all its threads; the store and the
+             loaders imported before), "process" adds Python start-up and the imports;
 ``duckdb``   DuckDB's bare ``read_json`` of the same file to Parquet (the floor the issue names),
              whole process.
 """
@@ -35,7 +35,8 @@ ID_FIELDS = {"langsmith": ("id", "trace_id", "parent_run_id"),
              "phoenix": ("context.span_id", "context.trace_id", "parent_id"),
              "langfuse": ("id", "traceId", "parentObservationId")}
 SCRIPTS = {
-    "aiscale": "import sys, time; import aiscale; t, c = time.perf_counter(), time.process_time();"
+    "aiscale": "import sys, time; import aiscale, aiscale.store.trace_store, aiscale.loaders;"
+               " aiscale.loaders.formats(); t, c = time.perf_counter(), time.process_time();"
                " s = aiscale.load([sys.argv[1]], store=sys.argv[2] + '/store');"
                " print(s.last_load.rows_loaded, time.perf_counter() - t, time.process_time() - c)",
     "duckdb": "import duckdb, sys; duckdb.connect().execute(\"COPY (SELECT * FROM read_json(?)) TO '\""

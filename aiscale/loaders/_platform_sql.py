@@ -2,12 +2,12 @@
 
 Not a loader (the leading underscore keeps it out of the registry). A batch of records (an
 Arrow table of JSON texts, :mod:`aiscale.loaders._records`) is parsed by one
-``json_extract_string`` call with every text path a loader reads (and one ``json_extract`` for
-the values kept as JSON); the loader's own SELECT maps those values to span columns, and
-:func:`finished` adds aiscale's flags to ``attributes`` in the same query. Then
-:func:`demote_wrappers` counts an LLM span that wraps another LLM span once (Arrow hash
-lookups; only the wrappers are rewritten). Nothing is done per row in Python. Each value that cannot be what it claims gives its row a ``_problem`` (the
-first rule broken), and the row is quarantined with it:
+``json_extract_string`` call with every path a loader reads; the loader's own SELECT maps
+those values to span columns, and :func:`finished` adds aiscale's flags to ``attributes`` in
+the same query. Then :func:`demote_wrappers` counts an LLM span that wraps another LLM span
+once (Arrow hash lookups; only the wrappers are rewritten). Nothing is done per row in Python.
+Each value that cannot be what it claims gives its row a ``_problem`` (the first rule broken),
+and the row is quarantined with it:
 
 - a line that is not JSON, or not a JSON object;
 - a time that is neither ISO 8601 text nor a number since 1970, has a UTC offset beyond
@@ -65,23 +65,20 @@ def spellings(name: str) -> tuple[tuple[str, ...], ...]:
     return ((name,), (camel(name),)) if camel(name) != name else ((name,),)
 
 
-def extract(fields: dict[str, Iterable[tuple[str, ...]]],
-            json_fields: dict[str, Iterable[tuple[str, ...]]] | None = None, *, lstrip: str = WHITESPACE) -> str:
+def extract(fields: dict[str, Iterable[tuple[str, ...]]], *, lstrip: str = WHITESPACE) -> str:
     """``WITH`` clause whose table ``y`` has each field (first non-null of its key paths) as text.
 
     Columns of ``y``: ``_row``, ``line`` (the record with the characters ``lstrip`` taken off
-    its start), ``_json_ok`` (the line parsed as an object), one per field and one per
-    ``json_fields`` entry (that value as JSON: a string keeps its quotes). The caller
-    appends its ``SELECT ... FROM y``.
+    its start), ``_json_ok`` (the line parsed as an object) and one per field. The caller
+    appends its ``SELECT ... FROM y``; values it needs as JSON it extracts itself, only for the
+    rows that need them (each extraction parses the line again).
     """
-    text, text_paths = _columns(fields, "_v")
-    kept, json_paths = _columns(json_fields or {}, "_j")
-    as_json = f", try(json_extract({LINE}, {_listing(json_paths)})) AS _j" if json_paths else ""
+    text, paths = _columns(fields, "_v")
     trimmed = LINE if lstrip == WHITESPACE else f"ltrim({LINE}, '{WHITESPACE}')"
-    return (f"WITH x AS (SELECT {ROW}, {LINE}, try(json_extract_string({LINE}, {_listing(text_paths)})) AS _v"
-            f"{as_json} FROM (SELECT {ROW}, ltrim({LINE}, '{lstrip}') AS {LINE} FROM batch) WHERE {trimmed} <> ''), "
+    return (f"WITH x AS (SELECT {ROW}, {LINE}, try(json_extract_string({LINE}, {_listing(paths)})) AS _v "
+            f"FROM (SELECT {ROW}, ltrim({LINE}, '{lstrip}') AS {LINE} FROM batch) WHERE {trimmed} <> ''), "
             f"y AS (SELECT {ROW}, {LINE}, _v IS NOT NULL AND {trimmed}[1] = '{{' AS _json_ok, "
-            f"{', '.join(text + kept)} FROM x) ")
+            f"{', '.join(text)} FROM x) ")
 
 
 def _columns(fields: dict[str, Iterable[tuple[str, ...]]], values: str) -> tuple[list[str], list[str]]:

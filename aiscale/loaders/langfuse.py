@@ -73,13 +73,13 @@ _OBSERVATIONS = finished(extract({
     **_fields("id", "trace_id", "type", "parent_observation_id", "start_time", "end_time", "name",
               "provided_model_name", "model", "total_cost", "calculated_total_cost", "level",
               "status_message", "user_id", "session_id"),
-    "detail_cost": [("cost_details", "total"), ("costDetails", "total")]},
-    {name: [(name,)] for name in ("usage_details", "usageDetails", "usage", "input")}) + f"""
-, z AS (SELECT *, {_KIND} AS kind, {time_sql("start_time")} AS start_ts, {time_sql("end_time")} AS end_ts,
-    CASE WHEN {_KIND} = 'llm' THEN coalesce(
-        CASE WHEN len(json_keys(coalesce(usage_details, "usageDetails", '{{}}'))) > 0
-             THEN coalesce(usage_details, "usageDetails") END, usage) END AS _usage
+    "detail_cost": [("cost_details", "total"), ("costDetails", "total")]}) + f"""
+, u AS (SELECT *, {_KIND} AS kind, {time_sql("start_time")} AS start_ts, {time_sql("end_time")} AS end_ts,
+    CASE WHEN {_KIND} = 'llm' THEN json_extract({LINE}, ['$.usage_details', '$.usageDetails', '$.usage']) END AS _u
   FROM y),
+z AS (SELECT *, CASE WHEN kind = 'llm' THEN coalesce(
+        CASE WHEN len(json_keys(coalesce(_u[1], _u[2], '{{}}'))) > 0 THEN coalesce(_u[1], _u[2]) END, _u[3]) END AS _usage
+  FROM u),
 e AS (SELECT z.{ROW}, j.key AS k, TRY_CAST(j.value AS DOUBLE) AS v, j.type AS t FROM z, json_each(z._usage) AS j
       WHERE json_type(z._usage) = 'OBJECT' AND j.type <> 'NULL'),
 n AS (SELECT {ROW}, k, t, CASE WHEN t IN ('UBIGINT', 'BIGINT') OR (t = 'DOUBLE' AND isfinite(v) AND v = floor(v))
@@ -113,8 +113,9 @@ SELECT {ROW}, {LINE}, trace_id, id AS span_id, nullif(parent_observation_id, '')
     CASE WHEN kind = 'llm' THEN coalesce({number_sql("total_cost")}, {number_sql("calculated_total_cost")},
                                          {number_sql("detail_cost")}) END AS reported_cost_usd,
     CASE WHEN kind = 'tool' THEN name END AS tool_name,
-    CASE WHEN kind = 'tool' THEN CASE json_type(coalesce(input, 'null'))
-        WHEN 'NULL' THEN NULL WHEN 'VARCHAR' THEN input ->> '$' ELSE input::VARCHAR END END AS tool_arguments,
+    CASE WHEN kind = 'tool' THEN CASE json_type(coalesce(json_extract({LINE}, '$.input'), 'null'))
+        WHEN 'NULL' THEN NULL WHEN 'VARCHAR' THEN json_extract_string({LINE}, '$.input')
+        ELSE json_extract({LINE}, '$.input')::VARCHAR END END AS tool_arguments,
     CASE WHEN ends_with({LINE}, '}}') THEN {LINE} ELSE rtrim({LINE}, '{WHITESPACE}') END AS attributes,
     NULL::VARCHAR AS _how, user_id, session_id,
     {first_problem(time_problem("start_time", "start_time", "start_ts"), time_problem("end_time", "end_time", "end_ts"),
@@ -122,13 +123,14 @@ SELECT {ROW}, {LINE}, trace_id, id AS span_id, nullif(parent_observation_id, '')
                    "|| not_whole END",
                    f"CASE WHEN kind = 'llm' THEN {number_problem('total_cost', 'total_cost')} END")} AS _problem
 FROM w""", ("user_id", "session_id"))
-_TRACES = extract(_fields("id", "timestamp", "user_id", "session_id"), {"metadata": [("metadata",)]}) + f"""
-, z AS (SELECT *, {time_sql("timestamp")} AS started_at FROM y)
+_TRACES = extract(_fields("id", "timestamp", "user_id", "session_id")) + f"""
+, z AS (SELECT *, {time_sql("timestamp")} AS started_at,
+    CASE WHEN _json_ok THEN json_extract({LINE}, '$.metadata') END AS _metadata FROM y)
 SELECT {ROW}, {LINE}, nullif(trim(id), '') AS trace_id, started_at, user_id, session_id,
     CASE WHEN NOT _json_ok THEN NULL
-        WHEN json_type(coalesce(metadata, 'null')) = 'NULL' THEN NULL
-        WHEN json_type(metadata) = 'VARCHAR' THEN metadata ->> '$'
-        ELSE metadata::VARCHAR END AS metadata,
+        WHEN json_type(coalesce(_metadata, 'null')) = 'NULL' THEN NULL
+        WHEN json_type(_metadata) = 'VARCHAR' THEN _metadata ->> '$'
+        ELSE _metadata::VARCHAR END AS metadata,
     {first_problem("CASE WHEN nullif(trim(id), '') IS NULL THEN 'missing trace id (`id`)' END",
                    time_problem("timestamp", "timestamp", "started_at"))} AS _problem
 FROM z"""

@@ -59,8 +59,8 @@ _STATUS = {"OK": "ok", "ERROR": "error", "UNSET": "unset"}
 _TEXT = ("openinference.span.kind", "llm.model_name", "llm.provider", "llm.system", "tool.name", "session.id",
          "user.id")
 _NUMBERS = (*TOKENS.values(), TOTAL, COST_TOTAL, COST_PROMPT, COST_COMPLETION)
-_EXCEPTION = ("""list_filter(try(from_json(events, '[{"name": "VARCHAR", "attributes": "JSON"}]')), """
-              "lambda e: e.name = 'exception')[1].attributes")
+_EXCEPTION = (f"list_filter(try(from_json(json_extract({LINE}, '$.events'), "
+              """'[{"name": "VARCHAR", "attributes": "JSON"}]')), lambda e: e.name = 'exception')[1].attributes""")
 
 
 def _keys(key: str, nested: bool) -> list[tuple[str, ...]]:
@@ -89,7 +89,7 @@ def _query(nested: bool) -> str:
     rules = [time_problem("start_time", "start_time", "start_ts"), time_problem("end_time", "end_time", "end_ts"),
              *(f"CASE WHEN {_RAW_KIND} = 'LLM' THEN {number_problem(k, k)} END" for k in _NUMBERS)]
     llm = "CASE WHEN kind = 'llm' THEN"
-    return finished(extract(fields, {"events": [("events",)]}, lstrip="\n") + f"""
+    return finished(extract(fields, lstrip="\n") + f"""
 , z AS (SELECT *, {time_sql("start_time")} AS start_ts, {time_sql("end_time")} AS end_ts, {_KIND} AS kind FROM y)
 SELECT {ROW}, {LINE}, trace_id, span_id, nullif(parent_id, '') AS parent_id, kind, name,
     start_ts AS start_time, end_ts AS end_time, coalesce({_STATUS_SQL}, 'unset') AS status,
