@@ -65,7 +65,8 @@ _FIELDS = {
     **{name: [(name,)] for name in (
         "id", "trace_id", "parent_run_id", "name", "run_type", "start_time", "end_time", "status", "error",
         "prompt_cost", "completion_cost", "total_cost", "reference_example_id", "prompt_tokens",
-        "completion_tokens", "total_tokens", "prompt_token_details", "completion_token_details")},
+        "completion_tokens", "total_tokens", "prompt_token_details", "completion_token_details",
+        "feedback_stats")},
     # the SDK's usage_metadata (in outputs, else extra.metadata): one small object, read apart
     "usage": [("outputs", "usage_metadata"), ("extra", "metadata", "usage_metadata")],
     "provider": [("extra", "metadata", "ls_provider")],
@@ -98,7 +99,8 @@ _POINTER = "'/' || replace(replace(_key, '~', '~0'), '/', '~1')"  # a JSON point
 _MAPPED = extract(_FIELDS) + f"""
 , z AS (SELECT *, {_KIND} AS kind, {time_sql("start_time")} AS start_ts, {time_sql("end_time")} AS end_ts,
     {", ".join(f"CASE WHEN {_KIND} = 'llm' THEN {sql} END AS {name}" for name, sql in _COUNT_SQL.items())},
-    CASE WHEN _json_ok AND nullif(parent_run_id, '') IS NULL THEN json_extract({LINE}, '$.feedback_stats') END AS _fb
+    CASE WHEN _json_ok AND nullif(parent_run_id, '') IS NULL AND starts_with(feedback_stats, '{{')
+        THEN json_extract({LINE}, '$.feedback_stats') END AS _fb  -- parsed again only where it can be an object
   FROM y),
 k AS (SELECT *, CASE WHEN json_type(_fb) = 'OBJECT' THEN {_KEY} END AS _key FROM z),
 v AS (SELECT *, CASE WHEN json_type(json_extract(_fb, {_POINTER})) = 'OBJECT'
