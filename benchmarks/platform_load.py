@@ -10,7 +10,8 @@ stay separate and parents stay linked). Then, each path in its own process (``os
 gives its CPU time and peak RSS), median of ``--rounds``, interleaved:
 
 ``aiscale``  ``aiscale.load`` of the file into a fresh store (read, map, validate, write Parquet);
-             "load s" is that call alone, "process" adds Python start-up and ``import aiscale``;
+             "load" is that call alone (wall, and CPU of all its threads; the store and the
+             loaders imported before), "process" adds Python start-up and the imports;
 ``duckdb``   DuckDB's bare ``read_json`` of the same file to Parquet (the floor the issue names),
              whole process.
 """
@@ -34,9 +35,10 @@ ID_FIELDS = {"langsmith": ("id", "trace_id", "parent_run_id"),
              "phoenix": ("context.span_id", "context.trace_id", "parent_id"),
              "langfuse": ("id", "traceId", "parentObservationId")}
 SCRIPTS = {
-    "aiscale": "import sys, time; import aiscale; t = time.perf_counter();"
+    "aiscale": "import sys, time; import aiscale, aiscale.store.trace_store, aiscale.loaders;"
+               " aiscale.loaders.formats(); t, c = time.perf_counter(), time.process_time();"
                " s = aiscale.load([sys.argv[1]], store=sys.argv[2] + '/store');"
-               " print(s.last_load.rows_loaded, time.perf_counter() - t)",
+               " print(s.last_load.rows_loaded, time.perf_counter() - t, time.process_time() - c)",
     "duckdb": "import duckdb, sys; duckdb.connect().execute(\"COPY (SELECT * FROM read_json(?)) TO '\""
               " + sys.argv[2] + \"/bare.parquet' (FORMAT parquet)\", [sys.argv[1]]).fetchall(); print('ok')",
 }
@@ -78,9 +80,9 @@ def timed(script: str, path: Path) -> dict:
         wall = time.perf_counter() - started
         if os.waitstatus_to_exitcode(status) not in (0, 1):
             raise RuntimeError(f"{script} on {path} failed: {child.stderr.read().decode()[-500:]}")
-    load = float(out[1]) if script == "aiscale" else wall
-    return {"wall_s": wall, "load_s": load, "cpu_s": usage.ru_utime + usage.ru_stime,
-            "rss_gb": usage.ru_maxrss / 1e6}
+    cpu = usage.ru_utime + usage.ru_stime
+    load, load_cpu = (float(out[1]), float(out[2])) if script == "aiscale" else (wall, cpu)
+    return {"wall_s": wall, "load_s": load, "load_cpu_s": load_cpu, "cpu_s": cpu, "rss_gb": usage.ru_maxrss / 1e6}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -97,14 +99,16 @@ def main(argv: list[str] | None = None) -> None:
         for name, path in files.items():
             for script in SCRIPTS:
                 results.setdefault((name, script), []).append(timed(script, path))
-    print(f"| platform ({args.rows:,} JSONL rows) | path | process wall s | load s | rows/s (load) | "
-          "process CPU s | peak RSS GB |")
-    print("|---|---|---|---|---|---|---|")
+    print(f"| platform ({args.rows:,} JSONL rows) | path | process wall s | process CPU s | load wall s | "
+          "load CPU s | rows/s (load wall) | peak RSS GB |")
+    print("|---|---|---|---|---|---|---|---|")
     for (name, script), runs in results.items():
-        wall, load, cpu = (statistics.median(r[k] for r in runs) for k in ("wall_s", "load_s", "cpu_s"))
+        wall, cpu, load, load_cpu = (statistics.median(r[k] for r in runs)
+                                     for k in ("wall_s", "cpu_s", "load_s", "load_cpu_s"))
         rss = max(r["rss_gb"] for r in runs)
         label = "`aiscale.load`" if script == "aiscale" else "DuckDB bare `read_json` → Parquet"
-        print(f"| {name} | {label} | {wall:.2f} | {load:.2f} | {args.rows / load:,.0f} | {cpu:.2f} | {rss:.2f} |")
+        print(f"| {name} | {label} | {wall:.2f} | {cpu:.2f} | {load:.2f} | {load_cpu:.2f} | "
+              f"{args.rows / load:,.0f} | {rss:.2f} |")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,9 @@ quarantine rule for the one record that breaks it: a line over
 :data:`~aiscale.loaders.base.MAX_RECORD_BYTES` (skipped unread), invalid UTF-8, nesting deeper
 than :data:`~aiscale.loaders.base.MAX_DEPTH` (measured only on lines with that many brackets).
 Whether each line is a JSON object is for the loader's query to say
-(:func:`aiscale.loaders._platform_sql.parsed`). In CSV and Parquet, text cells holding JSON
+(:mod:`aiscale.loaders._platform_sql`). A JSONL record's text is its line without its own
+newline, led by the newline of the line before it (the bytes are not copied; readers take
+the leading newline off with ``ltrim``). In CSV and Parquet, text cells holding JSON
 (``{...}`` or ``[...]``) become nested JSON, and camelCase column names become snake_case.
 
 Examples
@@ -80,7 +82,10 @@ def _line_batch(path: Path, data: bytes | memoryview, first_line: int) -> tuple[
         ends = np.append(ends, len(raw))
     starts = np.r_[0, ends[:-1]]
     rows = np.arange(first_line, first_line + len(ends))
-    lines = pa.StringArray.from_buffers(len(ends), pa.py_buffer(np.r_[starts, len(raw)].astype(np.int32)),
+    # each line's own newline is left out and the one before it leads instead (no bytes copied):
+    # line i is "\n" + its text; the SQL takes that off with a cheap ltrim (never an rtrim)
+    cuts = ends - (raw[ends - 1] == 10)
+    lines = pa.StringArray.from_buffers(len(ends), pa.py_buffer(np.r_[0, cuts].astype(np.int32)),
                                         pa.py_buffer(data))
     keep = (ends - starts) > 1  # not just a newline; whitespace-only lines are dropped by the query
     bad: list[Quarantined] = []
@@ -117,11 +122,26 @@ def _not_utf8(lines: pa.Array, data: bytes, starts: np.ndarray, ends: np.ndarray
     return "line is not valid UTF-8", mask
 
 
+_PAGE = 4096
+
+
 def _too_deep(raw: np.ndarray, data: bytes, starts: np.ndarray, ends: np.ndarray) -> tuple[str, np.ndarray]:
-    """Lines nested deeper than MAX_DEPTH: measured on lines with at least that many brackets."""
-    opens = np.flatnonzero((raw | 32) == ord("{"))
-    counts = np.bincount(np.searchsorted(ends, opens, side="right"), minlength=len(starts))[:len(starts)]
+    """Lines nested deeper than MAX_DEPTH: measured on lines with at least that many brackets.
+
+    Brackets are first counted per 4 KB page: a line can only hold MAX_DEPTH of them when the
+    pages it touches do, so most blocks are cleared without counting line by line.
+    """
     mask = np.zeros(len(starts), dtype=bool)
+    opening = np.bitwise_or(raw, 32)  # '[' -> '{'
+    np.equal(opening, ord("{"), out=opening.view(bool))
+    whole = len(raw) // _PAGE * _PAGE
+    pages = np.r_[0, opening[:whole].reshape(-1, _PAGE).sum(axis=1, dtype=np.int64),
+                  opening[whole:].sum(dtype=np.int64)].cumsum()
+    bound = pages[(ends - 1) // _PAGE + 1] - pages[starts // _PAGE]
+    if not (bound >= MAX_DEPTH).any():
+        return TOO_DEEP, mask
+    opens = np.flatnonzero(opening)
+    counts = np.bincount(np.searchsorted(ends, opens, side="right"), minlength=len(starts))[:len(starts)]
     for i in np.flatnonzero(counts >= MAX_DEPTH):
         mask[i] = max_depth(bytes(data[starts[i]:ends[i]])) > MAX_DEPTH
     return TOO_DEEP, mask

@@ -17,7 +17,7 @@ Scores (``trace_id``, ``name``, ``value``, ``data_type``) give outcomes: a BOOLE
 ``success``; a NUMERIC score (else the boolean's 0/1) sets ``score``; with several names, the
 first of ``SCORE_PREFERENCE`` present, else the first by name. Rows are file records, mapped in
 DuckDB a batch at a time (:mod:`aiscale.loaders._platform_sql` states the rules for times and
-numbers).
+numbers); nothing is done per row in Python.
 
 Examples
 --------
@@ -36,10 +36,12 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from aiscale.loaders._platform import classify_keys, demote_llm_wrappers, number, sniff_platform
+from aiscale.loaders._platform import classify_keys, number, sniff_platform
 from aiscale.loaders._platform_sql import (
+    WHITESPACE,
     connect,
     extract,
+    finished,
     first_problem,
     mapped_batches,
     number_problem,
@@ -47,7 +49,6 @@ from aiscale.loaders._platform_sql import (
     spellings,
     time_problem,
     time_sql,
-    with_flags,
 )
 from aiscale.loaders._platform_sql import number as number_sql
 from aiscale.loaders._records import LINE, ROW
@@ -68,20 +69,19 @@ def _fields(*names: str) -> dict[str, list[tuple[str, ...]]]:
 
 
 _KIND = "CASE upper(type) " + " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in KINDS.items()) + " ELSE 'other' END"
-_OBSERVATIONS = extract({
+_OBSERVATIONS = finished(extract({
     **_fields("id", "trace_id", "type", "parent_observation_id", "start_time", "end_time", "name",
               "provided_model_name", "model", "total_cost", "calculated_total_cost", "level",
               "status_message", "user_id", "session_id"),
     "detail_cost": [("cost_details", "total"), ("costDetails", "total")]}) + f"""
-, z AS (SELECT *, {_KIND} AS kind, {time_sql("start_time")} AS start_ts, {time_sql("end_time")} AS end_ts,
-    CASE WHEN {_KIND} = 'llm' THEN coalesce(
-        CASE WHEN len(json_keys(coalesce(json_extract({LINE}, '$.usage_details'), json_extract({LINE}, '$.usageDetails'),
-                                         '{{}}'))) > 0
-             THEN coalesce(json_extract({LINE}, '$.usage_details'), json_extract({LINE}, '$.usageDetails')) END,
-        json_extract({LINE}, '$.usage')) END AS usage
+, u AS (SELECT *, {_KIND} AS kind, {time_sql("start_time")} AS start_ts, {time_sql("end_time")} AS end_ts,
+    CASE WHEN {_KIND} = 'llm' THEN json_extract({LINE}, ['$.usage_details', '$.usageDetails', '$.usage']) END AS _u
   FROM y),
-e AS (SELECT z.{ROW}, j.key AS k, TRY_CAST(j.value AS DOUBLE) AS v, j.type AS t FROM z, json_each(z.usage) AS j
-      WHERE json_type(z.usage) = 'OBJECT' AND j.type <> 'NULL'),
+z AS (SELECT *, CASE WHEN kind = 'llm' THEN coalesce(
+        CASE WHEN len(json_keys(coalesce(_u[1], _u[2], '{{}}'))) > 0 THEN coalesce(_u[1], _u[2]) END, _u[3]) END AS _usage
+  FROM u),
+e AS (SELECT z.{ROW}, j.key AS k, TRY_CAST(j.value AS DOUBLE) AS v, j.type AS t FROM z, json_each(z._usage) AS j
+      WHERE json_type(z._usage) = 'OBJECT' AND j.type <> 'NULL'),
 n AS (SELECT {ROW}, k, t, CASE WHEN t IN ('UBIGINT', 'BIGINT') OR (t = 'DOUBLE' AND isfinite(v) AND v = floor(v))
                              THEN v END AS v FROM e),
 a AS (SELECT {ROW},
@@ -104,30 +104,33 @@ SELECT {ROW}, {LINE}, trace_id, id AS span_id, nullif(parent_observation_id, '')
     start_ts AS start_time, end_ts AS end_time,
     CASE WHEN upper(level) = 'ERROR' THEN 'error' ELSE 'unset' END AS status,
     CASE WHEN upper(level) = 'ERROR' THEN left(status_message, 200) END AS error_type,
-    coalesce(provided_model_name, model) AS model,
+    NULL::VARCHAR AS provider, coalesce(provided_model_name, model) AS model,
     CASE WHEN n_parts > 0 THEN CASE WHEN inclusive THEN base_in ELSE inp END END AS input_tokens,
     CASE WHEN n_parts > 0 THEN CASE WHEN inclusive THEN base_out ELSE outp END END AS output_tokens,
     CASE WHEN n_parts > 0 THEN cache_read_tokens END AS cache_read_tokens,
     CASE WHEN n_parts > 0 THEN cache_write_tokens END AS cache_write_tokens,
     CASE WHEN n_parts > 0 THEN reasoning_tokens END AS reasoning_tokens,
-    coalesce({number_sql("total_cost")}, {number_sql("calculated_total_cost")}, {number_sql("detail_cost")})
-        AS reported_cost_usd,
+    CASE WHEN kind = 'llm' THEN coalesce({number_sql("total_cost")}, {number_sql("calculated_total_cost")},
+                                         {number_sql("detail_cost")}) END AS reported_cost_usd,
+    CASE WHEN kind = 'tool' THEN name END AS tool_name,
     CASE WHEN kind = 'tool' THEN CASE json_type(coalesce(json_extract({LINE}, '$.input'), 'null'))
         WHEN 'NULL' THEN NULL WHEN 'VARCHAR' THEN json_extract_string({LINE}, '$.input')
         ELSE json_extract({LINE}, '$.input')::VARCHAR END END AS tool_arguments,
-    user_id, session_id,
+    CASE WHEN ends_with({LINE}, '}}') THEN {LINE} ELSE rtrim({LINE}, '{WHITESPACE}') END AS attributes,
+    NULL::VARCHAR AS _how, user_id, session_id,
     {first_problem(time_problem("start_time", "start_time", "start_ts"), time_problem("end_time", "end_time", "end_ts"),
                    "CASE WHEN kind = 'llm' AND not_whole IS NOT NULL THEN 'usage_details is not whole numbers: ' "
                    "|| not_whole END",
                    f"CASE WHEN kind = 'llm' THEN {number_problem('total_cost', 'total_cost')} END")} AS _problem
-FROM w"""
+FROM w""", ("user_id", "session_id"))
 _TRACES = extract(_fields("id", "timestamp", "user_id", "session_id")) + f"""
-, z AS (SELECT *, {time_sql("timestamp")} AS started_at FROM y)
+, z AS (SELECT *, {time_sql("timestamp")} AS started_at,
+    CASE WHEN _json_ok THEN json_extract({LINE}, '$.metadata') END AS _metadata FROM y)
 SELECT {ROW}, {LINE}, nullif(trim(id), '') AS trace_id, started_at, user_id, session_id,
     CASE WHEN NOT _json_ok THEN NULL
-        WHEN json_type(coalesce(json_extract({LINE}, '$.metadata'), 'null')) = 'NULL' THEN NULL
-        WHEN json_type(json_extract({LINE}, '$.metadata')) = 'VARCHAR' THEN json_extract_string({LINE}, '$.metadata')
-        ELSE json_extract({LINE}, '$.metadata')::VARCHAR END AS metadata,
+        WHEN json_type(coalesce(_metadata, 'null')) = 'NULL' THEN NULL
+        WHEN json_type(_metadata) = 'VARCHAR' THEN _metadata ->> '$'
+        ELSE _metadata::VARCHAR END AS metadata,
     {first_problem("CASE WHEN nullif(trim(id), '') IS NULL THEN 'missing trace id (`id`)' END",
                    time_problem("timestamp", "timestamp", "started_at"))} AS _problem
 FROM z"""
@@ -150,20 +153,20 @@ def read(path: str | Path) -> Iterator[Chunk]:
         return {"langfuse-observations": _OBSERVATIONS, "langfuse-scores": _SCORES}.get(kinds[0], _TRACES)
 
     scores: list[pd.DataFrame] = []
-    for records, bad in mapped_batches(path, query):
+    for rows, bad in mapped_batches(path, query):
         kind = kinds[0] if kinds else None
-        if not len(records):
+        if rows is None or not rows.num_rows:
             yield Chunk(quarantined=bad, rows_read=len(bad), unit="row")
         elif kind == "langfuse-observations":
-            spans, traces = observations_to_spans(records, path)
-            yield Chunk(spans=spans, traces=traces, quarantined=bad, rows_read=len(records) + len(bad))
+            spans, traces = observations_to_spans(rows, path)
+            yield Chunk(spans=spans, traces=traces, quarantined=bad, rows_read=rows.num_rows + len(bad))
         elif kind == "langfuse-scores":
-            good, more = _checked_scores(records, path)
+            good, more = _checked_scores(rows.to_pandas(), path)
             scores.append(good)
-            yield Chunk(quarantined=bad + more, rows_read=len(records) + len(bad), unit="row")
+            yield Chunk(quarantined=bad + more, rows_read=rows.num_rows + len(bad), unit="row")
         else:
-            yield Chunk(traces=records[["trace_id", "started_at", "user_id", "session_id", "metadata"]],
-                        quarantined=bad, rows_read=len(records) + len(bad), unit="row")
+            traces = rows.select(["trace_id", "started_at", "user_id", "session_id", "metadata"]).to_pandas()
+            yield Chunk(traces=traces, quarantined=bad, rows_read=rows.num_rows + len(bad), unit="row")
     if scores:
         yield Chunk(traces=score_outcomes(pd.concat(scores, ignore_index=True)), rows_read=0, unit="row")
 
@@ -187,28 +190,19 @@ def usage_columns(usage: Any) -> tuple[int | None, ...]:
     """
     line = json.dumps({"id": "o", "trace_id": "t", "type": "GENERATION", "usage_details": usage})
     batch = pa.table({LINE: [line], ROW: [1]})
-    row = run(connect(), batch, _OBSERVATIONS).iloc[0]
-    return tuple(None if pd.isna(row[c]) else int(row[c]) for c in TOKENS)
+    row = run(connect(), batch, _OBSERVATIONS).to_pylist()[0]
+    return tuple(None if row[c] is None else int(row[c]) for c in TOKENS)
 
 
-def observations_to_spans(records: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Map one batch of Langfuse observations (the query's columns) to canonical spans and trace rows.
+def observations_to_spans(rows: pa.Table, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One batch of mapped Langfuse observations (the query's rows) as canonical spans and trace rows.
 
     ``attributes`` is the observation as exported (every field), with aiscale's flags added.
     """
-    is_llm = records["kind"] == "llm"
-    spans = records[["trace_id", "span_id", "parent_id", "kind", "name", "start_time", "end_time", "status",
-                     "error_type", "model", *TOKENS, "reported_cost_usd", "tool_arguments"]].copy()
-    for name in (*TOKENS, "reported_cost_usd"):
-        spans[name] = spans[name].where(is_llm)
-    spans["tool_name"] = records["name"].where(records["kind"] == "tool")
-    no_usage = is_llm & spans[list(TOKENS)].isna().all(axis=1)
-    spans["attributes"] = with_flags(records[LINE].str.strip(),
-                                     {"aiscale.usage_missing": no_usage.where(no_usage)})
-    spans["source"], spans["source_file"], spans["source_row"] = NAME, str(path), records[ROW].to_numpy()
-    spans = demote_llm_wrappers(spans)
-    traces = pd.DataFrame({"trace_id": spans["trace_id"], "user_id": records["user_id"],
-                           "session_id": records["session_id"]})
+    frame = rows.to_pandas()
+    spans = frame.drop(columns=[ROW, "user_id", "session_id"])
+    spans["source"], spans["source_file"], spans["source_row"] = NAME, str(path), frame[ROW].to_numpy()
+    traces = frame[["trace_id", "user_id", "session_id"]]
     return spans, traces.groupby("trace_id", sort=False, as_index=False).first()
 
 

@@ -12,8 +12,9 @@ keep them there, never counted). For the trace (from the root run):
 ``reference_example_id`` is the task id (repeated runs of one example are trials 0, 1, ...
 by start time), ``feedback_stats`` the outcome (``score`` = the mean of the chosen key,
 ``success`` = it when every value is 0 or 1), metadata ``user_id`` and ``thread_id`` /
-``session_id``. Records are mapped in DuckDB, a batch at a time
-(:mod:`aiscale.loaders._platform_sql`, which also states the quarantine rules for times and counts).
+``session_id``. Records are mapped in DuckDB, a batch at a time, by one query and nothing per
+row in Python (:mod:`aiscale.loaders._platform_sql`, which also states the quarantine rules for
+times and counts).
 
 Examples
 --------
@@ -29,17 +30,22 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
-from aiscale.loaders._platform import demote_llm_wrappers, normalise_tokens, sniff_platform
+from aiscale.loaders._platform import sniff_platform
 from aiscale.loaders._platform_sql import (
+    WHITESPACE,
+    connect,
     extract,
+    finished,
     first_problem,
     mapped_batches,
+    normalised,
     number,
     number_problem,
+    run,
     time_problem,
     time_sql,
-    with_flags,
 )
 from aiscale.loaders._records import LINE, ROW
 from aiscale.loaders.base import Chunk
@@ -59,7 +65,8 @@ _FIELDS = {
     **{name: [(name,)] for name in (
         "id", "trace_id", "parent_run_id", "name", "run_type", "start_time", "end_time", "status", "error",
         "prompt_cost", "completion_cost", "total_cost", "reference_example_id", "prompt_tokens",
-        "completion_tokens", "total_tokens", "prompt_token_details", "completion_token_details")},
+        "completion_tokens", "total_tokens", "prompt_token_details", "completion_token_details",
+        "feedback_stats")},
     # the SDK's usage_metadata (in outputs, else extra.metadata): one small object, read apart
     "usage": [("outputs", "usage_metadata"), ("extra", "metadata", "usage_metadata")],
     "provider": [("extra", "metadata", "ls_provider")],
@@ -83,26 +90,44 @@ _COUNT_SQL = {  # count: the run's own field, else usage_metadata's
 _COUNTS = ("input", "output", "total", "cache_read", "cache_write", "reasoning")
 _KIND = "CASE lower(run_type) " + " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in KINDS.items()) + " ELSE 'other' END"
 _STATUS_SQL = "CASE lower(status) " + " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in _STATUS.items()) + " END"
-QUERY = extract(_FIELDS) + f"""
+_INPUT, _OUTPUT, _HOW = normalised(*(number(c) for c in ("input", "output", "cache_read", "cache_write",
+                                                            "reasoning", "total")))
+_PREFERENCE = "[" + ", ".join(f"'{k}'" for k in FEEDBACK_PREFERENCE) + "]"
+# feedback_stats of a root run: its preferred key (else the first by name), that entry's avg
+_KEY = f"coalesce(list_filter({_PREFERENCE}, lambda k: list_contains(json_keys(_fb), k))[1], list_sort(json_keys(_fb))[1])"
+_POINTER = "'/' || replace(replace(_key, '~', '~0'), '/', '~1')"  # a JSON pointer: any key, no quoting
+_MAPPED = extract(_FIELDS) + f"""
 , z AS (SELECT *, {_KIND} AS kind, {time_sql("start_time")} AS start_ts, {time_sql("end_time")} AS end_ts,
-    {", ".join(f"CASE WHEN {_KIND} = 'llm' THEN {sql} END AS {name}" for name, sql in _COUNT_SQL.items())}
-  FROM y)
+    {", ".join(f"CASE WHEN {_KIND} = 'llm' THEN {sql} END AS {name}" for name, sql in _COUNT_SQL.items())},
+    CASE WHEN _json_ok AND nullif(parent_run_id, '') IS NULL AND starts_with(feedback_stats, '{{')
+        THEN json_extract({LINE}, '$.feedback_stats') END AS _fb  -- parsed again only where it can be an object
+  FROM y),
+k AS (SELECT *, CASE WHEN json_type(_fb) = 'OBJECT' THEN {_KEY} END AS _key FROM z),
+v AS (SELECT *, CASE WHEN json_type(json_extract(_fb, {_POINTER})) = 'OBJECT'
+                     THEN json_extract(json_extract(_fb, {_POINTER}), '$.avg') END AS _avg FROM k),
+o AS (SELECT *, CASE WHEN json_type(_avg) IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN TRY_CAST(_avg AS DOUBLE) END AS score
+      FROM v)
 SELECT {ROW}, {LINE}, trace_id, id AS span_id, nullif(parent_run_id, '') AS parent_id, kind, name,
     start_ts AS start_time, end_ts AS end_time,
     CASE WHEN nullif(error, '') IS NOT NULL THEN 'error' ELSE coalesce({_STATUS_SQL}, 'unset') END AS status,
-    left(split_part(nullif(error, ''), chr(10), 1), 200) AS error_type, provider, model,
-    {", ".join(f"{number(c)} AS {c}" for c in _COUNTS)},
-    coalesce({number("total_cost")}, {number("prompt_cost")} + {number("completion_cost")}) AS cost,
+    left(split_part(nullif(error, ''), chr(10), 1), 200) AS error_type, provider,
+    CASE WHEN kind = 'llm' THEN model END AS model, {_INPUT} AS input_tokens, {_OUTPUT} AS output_tokens,
+    {number("cache_read")} AS cache_read_tokens, {number("cache_write")} AS cache_write_tokens,
+    {number("reasoning")} AS reasoning_tokens,
+    CASE WHEN kind = 'llm' THEN coalesce({number("total_cost")}, {number("prompt_cost")} + {number("completion_cost")})
+        END AS reported_cost_usd,
+    CASE WHEN kind = 'tool' THEN name END AS tool_name,
     CASE WHEN kind = 'tool' THEN json_extract({LINE}, '$.inputs')::VARCHAR END AS tool_arguments,
-    CASE WHEN _json_ok AND nullif(parent_run_id, '') IS NULL
-        THEN json_extract({LINE}, '$.feedback_stats')::VARCHAR END
-        AS feedback,
+    CASE WHEN ends_with({LINE}, '}}') THEN {LINE} ELSE rtrim({LINE}, '{WHITESPACE}') END AS attributes,
+    CASE WHEN kind = 'llm' THEN {_HOW} END AS _how,
     nullif(reference_example_id, '') AS task_id, user_id, session_id,
+    CASE WHEN score = 0 THEN false WHEN score = 1 THEN true END AS success, score,
     {first_problem(time_problem("start_time", "start_time", "start_ts"),
                    time_problem("end_time", "end_time", "end_ts"),
                    *(f"CASE WHEN kind = 'llm' THEN {number_problem(c, c + '_tokens')} END" for c in _COUNTS),
                    "CASE WHEN kind = 'llm' THEN " + number_problem("total_cost", "total_cost") + " END")} AS _problem
-FROM z"""
+FROM o"""
+QUERY = finished(_MAPPED, ("task_id", "user_id", "session_id", "success", "score"))
 
 
 def sniff(path: Path, head: bytes) -> bool:
@@ -114,64 +139,35 @@ def read(path: str | Path) -> Iterator[Chunk]:
     """Yield span and trace rows of a LangSmith run export, then the trials of repeated runs."""
     path = Path(path)
     roots: list[pd.DataFrame] = []
-    for records, bad in mapped_batches(path, QUERY):
-        if not len(records):
+    for rows, bad in mapped_batches(path, QUERY):
+        if rows is None or not rows.num_rows:
             yield Chunk(quarantined=bad, rows_read=len(bad))
             continue
-        spans, traces = to_spans(records, path)
+        spans, traces = to_spans(rows, path)
         roots.append(traces[["trace_id", "task_id", "started_at"]])
-        yield Chunk(spans=spans, traces=traces, quarantined=bad, rows_read=len(records) + len(bad))
+        yield Chunk(spans=spans, traces=traces, quarantined=bad, rows_read=rows.num_rows + len(bad))
     trials = _trials(roots)
     if trials is not None:
         yield Chunk(traces=trials, rows_read=0)
 
 
-def to_spans(records: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Map one batch of LangSmith runs (the query's columns) to canonical spans and trace rows.
+def to_spans(rows: pa.Table, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One batch of mapped LangSmith runs (the query's rows) as canonical spans and trace rows.
 
     ``attributes`` is the run as exported (every field, lossless), with aiscale's flags added.
     """
-    is_llm = records["kind"] == "llm"
-    inp, out, how = normalise_tokens(records["input"], records["output"], records["cache_read"],
-                                     records["cache_write"], records["reasoning"], records["total"])
-    tokens = {"input_tokens": inp, "output_tokens": out, "cache_read_tokens": records["cache_read"],
-              "cache_write_tokens": records["cache_write"], "reasoning_tokens": records["reasoning"]}
-    tokens = {name: values.where(is_llm) for name, values in tokens.items()}
-    no_usage = is_llm & pd.concat(list(tokens.values()), axis=1).isna().all(axis=1)
-    spans = pd.DataFrame({
-        "trace_id": records["trace_id"], "span_id": records["span_id"], "parent_id": records["parent_id"],
-        "kind": records["kind"].astype(object), "name": records["name"],
-        "start_time": records["start_time"], "end_time": records["end_time"],
-        "status": records["status"].astype(object), "error_type": records["error_type"],
-        "provider": records["provider"], "model": records["model"].where(is_llm), **tokens,
-        "reported_cost_usd": records["cost"].where(is_llm),
-        "tool_name": records["name"].where(records["kind"] == "tool"),
-        "tool_arguments": records["tool_arguments"],
-    })
-    spans["attributes"] = with_flags(records[LINE].str.strip(), {
-        "aiscale.usage_missing": no_usage.where(no_usage),
-        "aiscale.tokens_normalised": how.where(is_llm & (how != ""))})
-    spans["source"], spans["source_file"], spans["source_row"] = NAME, str(path), records[ROW].to_numpy()
-    spans = demote_llm_wrappers(spans)
-    return spans, _traces(records, spans)
-
-
-def _traces(records: pd.DataFrame, spans: pd.DataFrame) -> pd.DataFrame:
-    feedback = records["feedback"].dropna()
-    outcome = pd.Series([feedback_outcome(json.loads(text)) for text in feedback], index=feedback.index,
-                        dtype=object).reindex(records.index)  # one per root run with feedback
+    frame = rows.to_pandas()
+    spans = frame.drop(columns=[ROW, "task_id", "user_id", "session_id", "success", "score"])
+    spans["source"], spans["source_file"], spans["source_row"] = NAME, str(path), frame[ROW].to_numpy()
     traces = pd.DataFrame({
-        "trace_id": spans["trace_id"], "task_id": records["task_id"], "started_at": spans["start_time"],
-        "success": outcome.map(lambda o: o[0], na_action="ignore"),
-        "score": outcome.map(lambda o: o[1], na_action="ignore"),
-        "user_id": records["user_id"], "session_id": records["session_id"],
-        "_root": spans["parent_id"].isna(),
+        "trace_id": frame["trace_id"], "task_id": frame["task_id"], "started_at": frame["start_time"],
+        "success": frame["success"], "score": frame["score"], "user_id": frame["user_id"],
+        "session_id": frame["session_id"], "_root": frame["parent_id"].isna(),
     })
     traces = traces.sort_values("_root", ascending=False, kind="stable")
     firsts = traces.drop(columns="_root").groupby("trace_id", sort=False, as_index=False).first()
     roots = traces.loc[traces["_root"], ["trace_id", "started_at"]].drop_duplicates("trace_id")
-    firsts = firsts.drop(columns="started_at").merge(roots, on="trace_id", how="left")
-    return firsts
+    return spans, firsts.drop(columns="started_at").merge(roots, on="trace_id", how="left")
 
 
 def feedback_outcome(stats: Any) -> tuple[bool | None, float | None]:
@@ -179,6 +175,7 @@ def feedback_outcome(stats: Any) -> tuple[bool | None, float | None]:
 
     The key is the only one, else the first of ``FEEDBACK_PREFERENCE`` present, else the
     first by name. ``score`` is its mean; ``success`` is set only for 0/1 feedback.
+    The loader's own SQL, run on one ``feedback_stats`` object.
 
     Examples
     --------
@@ -187,15 +184,9 @@ def feedback_outcome(stats: Any) -> tuple[bool | None, float | None]:
     >>> feedback_outcome({"helpful": {"n": 1, "avg": 0.8}, "correctness": {"n": 1, "avg": 1.0}})
     (True, 1.0)
     """
-    if not isinstance(stats, dict) or not stats:
-        return None, None
-    key = next((k for k in FEEDBACK_PREFERENCE if k in stats), sorted(stats)[0])
-    entry = stats[key] if isinstance(stats[key], dict) else {}
-    avg = entry.get("avg")
-    if isinstance(avg, bool) or not isinstance(avg, (int, float)):
-        return None, None
-    success = bool(avg == 1) if avg in (0, 1) else None
-    return success, float(avg)
+    line = json.dumps({"id": "r", "trace_id": "r", "run_type": "chain", "feedback_stats": stats})
+    row = run(connect(), pa.table({LINE: [line], ROW: [1]}), QUERY).to_pylist()[0]
+    return row["success"], row["score"]
 
 
 def _trials(roots: list[pd.DataFrame]) -> pd.DataFrame | None:

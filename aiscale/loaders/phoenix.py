@@ -11,7 +11,7 @@ nested ``attributes`` object), mapped with OpenInference semantics
 TOOL spans as the tool arguments, and ``session.id``, ``user.id``, ``metadata`` for the trace.
 
 ``attributes`` is the row as exported, the ``attributes.`` prefix taken off its keys. Rows are
-spans, mapped in DuckDB a batch at a time; a row is quarantined with its file and row (JSONL
+spans, mapped in DuckDB a batch at a time by one query (nothing per row in Python); a row is quarantined with its file and row (JSONL
 line) number and the rule it broke (:mod:`aiscale.loaders._platform_sql`).
 
 Examples
@@ -32,21 +32,21 @@ from aiscale.loaders._openinference import (
     COST_COMPLETION,
     COST_PROMPT,
     COST_TOTAL,
+    KINDS,
     TOKENS,
     TOTAL,
-    map_openinference,
 )
-from aiscale.loaders._platform import demote_llm_wrappers, sniff_platform
+from aiscale.loaders._platform import sniff_platform
 from aiscale.loaders._platform_sql import (
     extract,
+    finished,
     first_problem,
     mapped_batches,
+    normalised,
     number,
     number_problem,
-    path,
     time_problem,
     time_sql,
-    with_flags,
 )
 from aiscale.loaders._records import LINE, ROW
 from aiscale.loaders.base import Chunk
@@ -68,11 +68,16 @@ def _keys(key: str, nested: bool) -> list[tuple[str, ...]]:
     return [(_PREFIX + key,), *((("attributes", key), ("attributes", *key.split("."))) if nested else ())]
 
 
-# "attributes.llm.model_name": -> "llm.model_name": (only keys: a key is a string followed by a colon)
-_ATTRIBUTES = (f"regexp_replace(rtrim({LINE}, chr(10) || chr(13)), "
+# "attributes.llm.model_name": -> "llm.model_name": (only keys: a key is a string followed by a colon);
+# the line loses its trailing carriage returns, as its newline (leading spaces are kept, as exported)
+_ATTRIBUTES = (f"regexp_replace(CASE WHEN ends_with({LINE}, chr(13)) THEN rtrim({LINE}, chr(13)) ELSE {LINE} END, "
                r"""'"attributes\.([^"\\]*)"(\s*):', '"\1"\2:', 'g')""")
 _STATUS_SQL = "CASE upper(status_code) " + " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in _STATUS.items()) + " END"
-_KIND = 'upper(coalesce(span_kind, "openinference.span.kind"))'
+_RAW_KIND = 'upper(coalesce(span_kind, "openinference.span.kind"))'
+_KIND = f"CASE {_RAW_KIND} " + " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in KINDS.items()) + " ELSE 'other' END"
+_INPUT, _OUTPUT, _HOW = normalised(*(number(TOKENS[c]) for c in ("input_tokens", "output_tokens", "cache_read_tokens",
+                                                                 "cache_write_tokens", "reasoning_tokens")),
+                                   number(TOTAL))
 
 
 def _query(nested: bool) -> str:
@@ -80,22 +85,27 @@ def _query(nested: bool) -> str:
     fields = {"trace_id": [("context.trace_id",), ("trace_id",)], "span_id": [("context.span_id",), ("span_id",)],
               **{name: [(name,)] for name in ("parent_id", "name", "span_kind", "start_time", "end_time",
                                               "status_code", "status_message")},
-              **{key: _keys(key, nested) for key in (*_TEXT, *_NUMBERS, "metadata")}}
-    tool_input = ", ".join(f"json_extract_string({LINE}, '{path(*keys)}')" for keys in _keys("input.value", nested))
+              **{key: _keys(key, nested) for key in (*_TEXT, *_NUMBERS, "metadata", "input.value")}}
     rules = [time_problem("start_time", "start_time", "start_ts"), time_problem("end_time", "end_time", "end_ts"),
-             *(f"CASE WHEN {_KIND} = 'LLM' THEN {number_problem(k, k)} END" for k in _NUMBERS)]
-    return extract(fields) + f"""
-, z AS (SELECT *, {time_sql("start_time")} AS start_ts, {time_sql("end_time")} AS end_ts FROM y)
-SELECT {ROW}, {LINE}, trace_id, span_id, nullif(parent_id, '') AS parent_id, name,
-    coalesce(span_kind, "openinference.span.kind") AS span_kind, start_ts AS start_time, end_ts AS end_time,
-    coalesce({_STATUS_SQL}, 'unset') AS status,
+             *(f"CASE WHEN {_RAW_KIND} = 'LLM' THEN {number_problem(k, k)} END" for k in _NUMBERS)]
+    llm = "CASE WHEN kind = 'llm' THEN"
+    return finished(extract(fields, lstrip="\n") + f"""
+, z AS (SELECT *, {time_sql("start_time")} AS start_ts, {time_sql("end_time")} AS end_ts, {_KIND} AS kind FROM y)
+SELECT {ROW}, {LINE}, trace_id, span_id, nullif(parent_id, '') AS parent_id, kind, name,
+    start_ts AS start_time, end_ts AS end_time, coalesce({_STATUS_SQL}, 'unset') AS status,
     CASE WHEN {_STATUS_SQL} = 'error' THEN coalesce(
         {_EXCEPTION} ->> '$."exception.type"', {_EXCEPTION} ->> '$."exception.message"',
         nullif(left(status_message, 200), '')) END AS error_type,
-    {", ".join(f'"{k}"' for k in _TEXT)}, {", ".join(f'{number(k)} AS "{k}"' for k in _NUMBERS)},
-    CASE WHEN {_KIND} = 'TOOL' THEN coalesce({tool_input}) END AS "input.value",
-    metadata, {_ATTRIBUTES} AS attributes, {first_problem(*rules)} AS _problem
-FROM z"""
+    coalesce("llm.provider", "llm.system") AS provider, "llm.model_name" AS model,
+    {llm} {_INPUT} END AS input_tokens, {llm} {_OUTPUT} END AS output_tokens,
+    {", ".join(f'{llm} {number(TOKENS[c])} END AS {c}' for c in ("cache_read_tokens", "cache_write_tokens",
+                                                                  "reasoning_tokens"))},
+    {llm} coalesce({number(COST_TOTAL)}, {number(COST_PROMPT)} + {number(COST_COMPLETION)}) END AS reported_cost_usd,
+    CASE WHEN kind = 'tool' THEN coalesce("tool.name", name) ELSE "tool.name" END AS tool_name,
+    CASE WHEN kind = 'tool' THEN "input.value" END AS tool_arguments, {_ATTRIBUTES} AS attributes,
+    {llm} {_HOW} END AS _how, "session.id" AS session_id, "user.id" AS user_id, metadata,
+    {first_problem(*rules)} AS _problem
+FROM z""", ("session_id", "user_id", "metadata"))
 
 
 _FLAT, _NESTED = _query(False), _query(True)
@@ -109,12 +119,12 @@ def sniff(path: Path, head: bytes) -> bool:
 def read(path: str | Path) -> Iterator[Chunk]:
     """Yield span and trace rows of a Phoenix spans dataframe file, chunk by chunk."""
     path = Path(path)
-    for records, bad in mapped_batches(path, lambda batch: _NESTED if _nested(batch) else _FLAT):
-        if not len(records):
+    for rows, bad in mapped_batches(path, lambda batch: _NESTED if _nested(batch) else _FLAT):
+        if rows is None or not rows.num_rows:
             yield Chunk(quarantined=bad, rows_read=len(bad))
             continue
-        spans, traces = to_spans(records, path)
-        yield Chunk(spans=spans, traces=traces, quarantined=bad, rows_read=len(records) + len(bad))
+        spans, traces = to_spans(rows, path)
+        yield Chunk(spans=spans, traces=traces, quarantined=bad, rows_read=rows.num_rows + len(bad))
 
 
 def _nested(batch: pa.Table) -> bool:
@@ -122,29 +132,15 @@ def _nested(batch: pa.Table) -> bool:
     return any('"attributes":' in line for line in batch.column(LINE).slice(0, 10).to_pylist())
 
 
-def to_spans(records: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Map one batch of Phoenix rows (the query's columns) to canonical spans and trace rows.
+def to_spans(rows: pa.Table, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One batch of mapped Phoenix rows (the query's rows) as canonical spans and trace rows.
 
     ``attributes`` is the row as exported with the ``attributes.`` prefix taken off its keys,
     plus aiscale's flags.
     """
-    mapped, keep = map_openinference(records[[*_TEXT, *_NUMBERS, "metadata"]], kind=records["span_kind"])
-    spans = mapped.drop(columns=["session_id", "user_id", "metadata"])
-    for name in ("trace_id", "span_id", "parent_id", "name", "start_time", "end_time", "status", "error_type"):
-        spans[name] = records[name]
-    spans["status"] = spans["status"].astype(object)
-    is_tool = spans["kind"] == "tool"
-    spans["tool_name"] = spans["tool_name"].where(~is_tool | spans["tool_name"].notna(), spans["name"])
-    spans["tool_arguments"] = records["input.value"].where(is_tool)
-    spans["attributes"] = with_flags(records["attributes"], {
-        flag: keep[flag] for flag in ("aiscale.usage_missing", "aiscale.tokens_normalised")})
-    spans["source"] = NAME
-    spans["source_file"] = str(path)
-    spans["source_row"] = records[ROW].to_numpy()
-    spans = demote_llm_wrappers(spans)
-    traces = pd.DataFrame({"trace_id": spans["trace_id"], "session_id": mapped["session_id"],
-                           "user_id": mapped["user_id"], "metadata": mapped["metadata"],
-                           "_root": spans["parent_id"].isna()})
+    frame = rows.to_pandas()
+    spans = frame.drop(columns=[ROW, "session_id", "user_id", "metadata"])
+    spans["source"], spans["source_file"], spans["source_row"] = NAME, str(path), frame[ROW].to_numpy()
+    traces = frame[["trace_id", "session_id", "user_id", "metadata"]].assign(_root=frame["parent_id"].isna())
     traces = traces.sort_values("_root", ascending=False, kind="stable").drop(columns="_root")
-    traces = traces.groupby("trace_id", sort=False, as_index=False).first()
-    return spans, traces
+    return spans, traces.groupby("trace_id", sort=False, as_index=False).first()

@@ -87,6 +87,8 @@ def _split(frame: pd.DataFrame, rules: list[tuple[str, pd.Series]], *,
         mask = mask.fillna(True).astype(bool) if mask.dtype == object else mask.astype(bool)
         reason = reason.mask(reason.isna() & mask, text)
     bad = reason.notna()
+    if not bad.any():  # the common case: no copy of the frame
+        return frame, []
     quarantined = [
         Quarantined(str(row.get("source_file", "")),
                     None if pd.isna(row.get("source_row")) else int(row.get("source_row")),
