@@ -52,7 +52,9 @@ def previous(tmp_path_factory) -> dict:
         shown = subprocess.run(["git", "-C", str(REPO), "show", f"{PREVIOUS}:aiscale/loaders/{name}.py"],
                                capture_output=True, text=True)
         if shown.returncode:
-            pytest.fail(f"this test needs the repository's git history (commit {PREVIOUS}): {shown.stderr}")
+            # A shallow clone has no earlier commit to compare with; the platform loaders' own
+            # tests still run there. Every full clone (and this repository) runs the comparison.
+            pytest.skip(f"needs the repository's git history (commit {PREVIOUS}): {shown.stderr.strip()}")
         text = re.sub(r"\baiscale\.loaders\.(" + "|".join(MODULES) + r")\b", r"previous_platform.\1", shown.stdout)
         (package / f"{name}.py").write_text(text)
     sys.path.insert(0, str(root))
