@@ -101,15 +101,34 @@ def busy_seconds(spans: pd.DataFrame, *, kind: str = "llm") -> pd.Series:
     start, end = (pd.to_datetime(calls[c], utc=True).dt.as_unit("us").astype("int64").to_numpy()
                   for c in ("start_time", "end_time"))
     keep = end >= start
-    work = pd.DataFrame({"trace_id": calls["trace_id"].to_numpy()[keep], "start": start[keep],
-                         "end": end[keep]}).sort_values(["trace_id", "start"], kind="stable")
-    reach = work.groupby("trace_id", sort=False)["end"].cummax()
-    before = reach.groupby(work["trace_id"], sort=False).shift()
-    block = (before.isna() | (work["start"] > before)).cumsum()
-    spans_of = work.groupby(block.to_numpy()).agg(trace_id=("trace_id", "first"), start=("start", "min"),
-                                                 end=("end", "max"))
-    busy = (spans_of["end"] - spans_of["start"]).groupby(spans_of["trace_id"]).sum() / 1e6
-    return busy.astype(float).rename(f"{kind}_busy_s")
+    codes, ids = pd.factorize(calls["trace_id"])
+    codes, origin = codes[keep], start[keep].min(initial=0)
+    start, end = start[keep] - origin, end[keep] - origin
+    order = np.lexsort((start, codes))
+    codes, start, end = codes[order], start[order], end[order]
+    reach = _running_max_by(codes, end)  # the furthest end reached so far in the trace
+    first = np.ones(len(codes), bool)  # a call that starts a block of overlapping calls
+    first[1:] = (codes[1:] != codes[:-1]) | (start[1:] > reach[:-1])
+    last = np.append(first[1:], True)
+    busy = np.bincount(codes[first], weights=(reach[last] - start[first]) / 1e6, minlength=len(ids))
+    seen = np.bincount(codes, minlength=len(ids)) > 0
+    return pd.Series(busy[seen], index=pd.Index(np.asarray(ids)[seen], name="trace_id"),
+                     name=f"{kind}_busy_s")
+
+
+def _running_max_by(codes: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Running max of non-negative int ``values`` restarting at each run of ``codes`` (sorted by code).
+
+    One running max over the values lifted by their code; over value ranks when the lift would
+    overflow int64.
+    """
+    ranks, size = None, int(values.max(initial=0)) + 1
+    if (int(codes.max(initial=0)) + 1) * size >= 2**62:
+        ranks, values = np.unique(values, return_inverse=True)
+        size = len(ranks)
+    lift = codes.astype(np.int64) * size
+    out = np.maximum.accumulate(values.ravel() + lift) - lift
+    return out if ranks is None else ranks[out]
 
 
 def latency(facts: pd.DataFrame, *, by: str | None = "variant", column: str = "latency_s",
