@@ -170,6 +170,44 @@ def test_predictability_bootstrap_ci_covers_the_true_p90():
     assert 0.88 <= hits / 150 <= 0.99
 
 
+def _quantile_coverage(n: int, reps: int) -> dict[str, float]:
+    """How often the exact order-statistic bootstrap of p50/p90/p99/ratio covers lognormal truth."""
+    from aiscale.analysis.tokens.predictability import quantile_draws
+
+    z = stats.norm.ppf
+    truth = {"p50": 1.0, "p90": np.exp(z(0.9)), "p99": np.exp(z(0.99)), "p99/p50": np.exp(z(0.99))}
+    hits = dict.fromkeys(truth, 0)
+    for rep in range(reps):
+        x = np.random.default_rng(100 + rep).lognormal(0, 1, n)
+        draws = quantile_draws(x, 1000, np.random.default_rng(rep))
+        for k, value in truth.items():
+            lo, hi = np.quantile(draws[k], [0.025, 0.975])
+            hits[k] += lo <= value <= hi
+    return {k: h / reps for k, h in hits.items()}
+
+
+def test_quantile_draws_are_the_resampling_bootstrap_and_cover_at_scale():
+    # the same law as np.quantile over resampled values (checked at n = 1,000) ...
+    from aiscale.analysis.tokens.predictability import quantile_draws
+
+    x = np.random.default_rng(1).lognormal(0, 1, 1000)
+    exact = quantile_draws(x, 20_000, np.random.default_rng(2))
+    resampled = np.quantile(x[np.random.default_rng(3).integers(0, 1000, (20_000, 1000))],
+                            [0.5, 0.99], axis=1)
+    for k, brute in (("p50", resampled[0]), ("p99/p50", resampled[1] / resampled[0])):
+        assert np.mean(exact[k]) == pytest.approx(np.mean(brute), rel=0.01)
+        assert np.std(exact[k]) == pytest.approx(np.std(brute), rel=0.03)
+    # ... and, on 50,000 values (resampled in full, no longer m-out-of-n), it covers the truth
+    coverage = _quantile_coverage(50_000, 300)
+    assert all(0.91 <= c <= 0.98 for c in coverage.values()), coverage
+
+
+@pytest.mark.slow
+def test_quantile_draws_cover_at_scale_long_run():
+    coverage = _quantile_coverage(200_000, 2_000)
+    assert all(0.935 <= c <= 0.965 for c in coverage.values()), coverage
+
+
 def test_drivers_recover_known_gamma_glm_coefficients():
     hits = 0
     for seed in range(60):
