@@ -237,29 +237,37 @@ def weighted_quantiles(values: np.ndarray, codes: np.ndarray, task_weights: np.n
     order = np.argsort(values, kind="stable")
     v, c = values[order], np.asarray(codes)[order]
     tw = np.asarray(task_weights, dtype=float)
+    qs = np.asarray(qs, dtype=float)
     out = np.full((len(tw), len(qs)), np.nan)
     if len(v) == 0:
         return out
-    total = tw @ np.bincount(c, minlength=tw.shape[1])
-    for j, q in enumerate(np.asarray(qs, dtype=float)):
-        out[:, j] = _crossing(v, c, tw, (q - 1e-12) * total)
+    n, t = len(v), tw.shape[1]
+    # a window of sorted positions around each quantile; the weight below each window and the
+    # total weight are one matrix product (the weights are read once, not once per quantile)
+    windows = []
+    for q in qs - 1e-12:
+        k = int(np.clip(q * n, 0, n - 1))
+        m = 50 + int(8 * np.sqrt(max(n * q * (1 - q), 0.0)))
+        windows.append((max(0, k - m), min(n, k + m)))
+    counts = np.column_stack([np.bincount(c, minlength=t)] +
+                             [np.bincount(c[:lo], minlength=t) for lo, _ in windows])
+    sums = tw @ counts
+    total = sums[:, 0]
+    for j, q in enumerate(qs):
+        out[:, j] = _crossing(v, c, tw, (q - 1e-12) * total, sums[:, 1 + j], windows[j])
     out[total <= 0] = np.nan
     return out
 
 
-def _crossing(v, c, tw, target) -> np.ndarray:
+def _crossing(v, c, tw, target, below, window) -> np.ndarray:
     """v at the first position where the cumulative weight reaches ``target``, per resample.
 
-    Only a window of sorted values around the estimate is summed position by position; the
-    weight below the window is one matrix-vector product. Resamples whose crossing falls outside
-    the window (rare, heavily clustered data) are redone over all values.
+    Only the ``window`` of sorted positions around the estimate is summed position by position;
+    ``below`` is each resample's weight before it. Resamples whose crossing falls outside the
+    window (rare, heavily clustered data) are redone over all values.
     """
-    n, t = len(v), tw.shape[1]
-    share = np.median(target / np.maximum(tw @ np.bincount(c, minlength=t), 1e-300))
-    k = int(np.clip(share * n, 0, n - 1))
-    m = 50 + int(8 * np.sqrt(n * share * (1 - share)))
-    lo, hi = max(0, k - m), min(n, k + m)
-    below = tw @ np.bincount(c[:lo], minlength=t)
+    n = len(v)
+    lo, hi = window
     cum = below[:, None] + np.cumsum(np.take(tw, c[lo:hi], axis=1), axis=1)
     idx = lo + (cum < target[:, None]).sum(axis=1)
     redo = np.flatnonzero((below >= target) & (lo > 0) | (cum[:, -1] < target) & (hi < n))
