@@ -178,8 +178,8 @@ def fit_family(name: str, y: np.ndarray, X: np.ndarray, censored: np.ndarray) ->
     """
     family = FAMILIES[name]
     y = np.asarray(y, dtype=float)
-    if len(y) > LARGE_ROWS or binned_pays(y, X, censored):
-        return _fit_large(family, y, X, censored)
+    if (binned := binned_pays(y, X, censored)) or len(y) > LARGE_ROWS:
+        return _fit_large(family, y, X, censored, binned)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -206,12 +206,13 @@ def binned_pays(y: np.ndarray, X: np.ndarray, censored: np.ndarray) -> bool:
     return len(rows) * BINNED_RATIO <= len(y)
 
 
-def _fit_large(family: Family, y: np.ndarray, X: np.ndarray, censored: np.ndarray) -> FamilyFit:
+def _fit_large(family: Family, y: np.ndarray, X: np.ndarray, censored: np.ndarray,
+               binned: bool) -> FamilyFit:
     """The binned MLE, started from moments when rows repeat (a statsmodels model costs more
     than the whole binned fit), else from statsmodels on :data:`START_ROWS` spread rows."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if binned_pays(y, X, censored):
+        if binned:
             return _fit_censored(family, y, X, censored, _moment_start(family, y, X))
         pick = np.linspace(0, len(y) - 1, min(START_ROWS, len(y))).astype(np.int64)
         try:
