@@ -94,6 +94,8 @@ def busy_seconds(spans: pd.DataFrame, *, kind: str = "llm") -> pd.Series:
     ...                       "end_time": at([3, 4, 11])})
     >>> busy_seconds(spans).to_dict()  # [0, 3] and [2, 4] overlap: 4 s, then 1 s; not 3 + 2 + 1
     {'a': 5.0}
+    >>> busy_seconds(spans, kind="tool").to_dict()  # no tool call: no trace
+    {}
     """
     return busy_by_kind(spans, (kind,))[kind].dropna().rename(f"{kind}_busy_s")
 
@@ -118,9 +120,10 @@ def busy_by_kind(spans: pd.DataFrame, kinds: tuple[str, ...]) -> pd.DataFrame:
     reach = _running_max_by(codes, end)  # the furthest end reached so far in the trace
     first = np.ones(len(codes), bool)  # a call that starts a block of overlapping calls
     first[1:] = (codes[1:] != codes[:-1]) | (start[1:] > reach[:-1])
-    last = np.append(first[1:], True)
+    last = np.append(first[1:], True)[:len(first)]  # a call that ends its block
     size = len(ids) * len(kinds)
-    busy = np.bincount(codes[first], weights=(reach[last] - start[first]) / 1e6, minlength=size)
+    busy = np.bincount(codes[first], weights=(reach[last] - start[first]) / 1e6,
+                       minlength=size).astype(float)
     busy[np.bincount(codes, minlength=size) == 0] = np.nan
     frame = pd.DataFrame(busy.reshape(len(ids), len(kinds)), columns=list(kinds),
                          index=pd.Index(ids, name="trace_id"))
