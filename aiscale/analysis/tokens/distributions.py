@@ -146,9 +146,18 @@ class DistributionFits(ResultDisplay):
         """Parameters with 95% CIs for every family."""
         return pd.concat([f.params() for f in self.fits], ignore_index=True)
 
-    def frame(self) -> pd.DataFrame:
-        """Empirical survival (Kaplan–Meier) and each family's fitted survival at the data."""
+    def frame(self, max_points: int | None = None) -> pd.DataFrame:
+        """Empirical survival (Kaplan–Meier) and each family's fitted survival at the data.
+
+        With ``max_points``, at most that many points: the largest 1,000 values all kept (the
+        tail), the others evenly spaced in rank (what a plot can show).
+        """
         x, s = kaplan_meier(self.values, self.censored)
+        if max_points is not None and len(x) > max_points:
+            top = min(1_000, max_points // 2)
+            keep = np.union1d(np.linspace(0, len(x) - top - 1, max_points - top).astype(np.int64),
+                              np.arange(len(x) - top, len(x)))
+            x, s = x[keep], s[keep]
         out = pd.DataFrame({"x": x, "empirical_sf": (1 - self.zero_share) * s})
         for f in self.fits:
             out[f.family.name] = f.sf(x)
@@ -160,7 +169,7 @@ class DistributionFits(ResultDisplay):
         check_choice("kind", kind, ["survival", "qq"])
         ax = new_axes(ax)
         chosen = [self[f] for f in families] if families else list(self.fits[:3])
-        frame = self.frame()
+        frame = self.frame(max_points=4_000)
         if kind == "survival":
             ax.step(frame["x"], frame["empirical_sf"], where="post", color="black", label="data")
             for f in chosen:
