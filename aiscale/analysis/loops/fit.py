@@ -164,11 +164,12 @@ def fit_iterations(facts: pd.DataFrame, *, column: str = "iterations",
 
 def _fit_all(families, y, X, cens) -> tuple[dict[str, FamilyFit], list[tuple[str, str]]]:
     fits, skipped = {}, []
+    cells = distinct_rows(np.column_stack([y, cens, X]))  # shared by every family's fit
     for name in families:
         reason = applicable(name, y)
         if reason is None:
             try:
-                fit = fit_family(name, y, X, cens)
+                fit = fit_family(name, y, X, cens, cells=cells)
                 if np.isfinite(fit.loglik):
                     fits[name] = fit
                     continue
