@@ -184,14 +184,15 @@ def latency(facts: pd.DataFrame, *, by: str | None = "variant", column: str = "l
     if spans is not None:
         facts = _with_busy_time(facts, spans, column)
     ttft = ttft or next((c for c in _TTFT if c in facts), None)
-    groups = facts[by].astype(object).where(facts[by].notna(), "(none)") if by else pd.Series(
-        "all", index=facts.index)
-    tasks = task_keys(facts)
+    codes, labels = (pd.factorize(facts[by], use_na_sentinel=False) if by
+                     else (np.zeros(len(facts), np.int64), ["all"]))  # groups in order of appearance
+    used = [c for c in (column, ttft, "llm_latency_s", "tool_latency_s") if c and c in facts]
+    data, tasks = facts[used], task_keys(facts)
     rows = []
-    for g in pd.unique(groups):
-        sel = (groups == g).to_numpy()
-        rows.append({by or "group": g, **_group(facts[sel], tasks[sel], column, quantiles, ttft,
-                                                level, n_boot, seed)})
+    for j, g in enumerate(labels):
+        sel = codes == j
+        rows.append({by or "group": "(none)" if pd.isna(g) else g,
+                     **_group(data[sel], tasks[sel], column, quantiles, ttft, level, n_boot, seed)})
     notes = () if ttft else ("no time-to-first-token column in this source",)
     return LatencyResult(pd.DataFrame(rows), by or "group", tuple(quantiles), level, notes)
 
