@@ -113,3 +113,40 @@ def test_unknown_target_is_unpriced_not_free_and_bad_keys_are_named():
         aiscale.whatif(_calls(), {"x": {"modle": "a"}})
     with pytest.raises(ValueError, match="discount"):
         aiscale.whatif(_calls(), {"x": {"discount": 1.5}})
+
+
+def _whatif_coverage(n_traces: int, reps: int, seed: int) -> dict[str, float]:
+    """How often the what-if intervals cover the truth: per-trace cost lognormal(-3, 1), the
+    scenario 0.3x with lognormal(0, 0.2) noise and 5% of its traces unpriced (unknown)."""
+    from aiscale.analysis.spend.whatif import _table
+
+    mean_a, z95 = np.exp(-3 + 0.5), 1.6448536269514722
+    truth = {("actual", "mean"): mean_a, ("actual", "p95"): np.exp(-3 + z95),
+             ("as b", "mean"): 0.3 * mean_a * np.exp(0.02),
+             ("as b", "p95"): 0.3 * np.exp(-3 + z95 * np.sqrt(1 + 0.04))}
+    rng = np.random.default_rng(seed)
+    hits = dict.fromkeys(truth, 0)
+    for rep in range(reps):
+        a = rng.lognormal(-3, 1, n_traces)
+        b = np.where(rng.random(n_traces) < 0.05, np.nan, 0.3 * a * rng.lognormal(0, 0.2, n_traces))
+        table = _table(pd.DataFrame({"actual": a, "as b": b}), {"actual": 0, "as b": 0}, 400, 0.95,
+                       rep).set_index("scenario")
+        for (scenario, stat), value in truth.items():
+            hits[scenario, stat] += table.loc[scenario, f"{stat}_lower"] <= value <= table.loc[
+                scenario, f"{stat}_upper"]
+    return {f"{s} {stat}": h / reps for (s, stat), h in hits.items()}
+
+
+def test_whatif_intervals_cover_known_means_and_p95():
+    """Mean and p95 intervals (p95 drawn from order statistics) cover the simulated truth."""
+    coverage = _whatif_coverage(400, 150, seed=3)
+    assert all(0.88 <= c <= 1.0 for c in coverage.values()), coverage
+
+
+@pytest.mark.slow
+def test_whatif_intervals_cover_known_means_and_p95_long_run():
+    # measured: p95 95.4% / 95.1%; the mean (percentile bootstrap of a skewed mean, unchanged
+    # here) 93.4% / 93.7%
+    coverage = _whatif_coverage(2_000, 1_000, seed=4)
+    assert all(0.93 <= c <= 0.97 for k, c in coverage.items() if k.endswith("p95")), coverage
+    assert all(0.92 <= c <= 0.97 for k, c in coverage.items() if k.endswith("mean")), coverage

@@ -16,6 +16,7 @@ Examples
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from aiscale.report.context import (
@@ -39,21 +40,39 @@ def loop_caps(facts: pd.DataFrame) -> pd.DataFrame:
     ``termination_reason`` max_steps, mini-swe-agent's ``LimitsExceeded``) or when it reached
     its cap without succeeding.
     """
-    meta = facts["metadata"].astype("string") if "metadata" in facts else pd.Series(pd.NA, index=facts.index,
-                                                                                      dtype="string")
-    cap = pd.to_numeric(meta.str.extract(r'"step_cap"\s*:\s*(\d+)')[0], errors="coerce").astype(float)
-    reason = meta.str.extract(r'"(?:termination_reason|exit_status)"\s*:\s*"([^"]*)"')[0]
-    stopped = reason.isin(STOPPED_AT_LIMIT).fillna(False).to_numpy(dtype=bool)
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    meta = pa.array(facts["metadata"].astype("string") if "metadata" in facts else [None] * len(facts),
+                    type=pa.string(), from_pandas=True)
+    # one vectorised regex per key over the JSON text (Arrow), not a Python call per trace
+    cap = pc.struct_field(pc.extract_regex(meta, r'"step_cap"\s*:\s*(?P<v>\d+)'), "v")  # null: no match
+    cap = pc.cast(cap, pa.float64()).to_numpy(zero_copy_only=False)
+    reason = pc.struct_field(pc.extract_regex(
+        meta, r'"(?:termination_reason|exit_status)"\s*:\s*"(?P<v>[^"]*)"'), "v")
+    stopped = pc.is_in(reason, pa.array(STOPPED_AT_LIMIT)).fill_null(False).to_numpy(zero_copy_only=False)
     iters = pd.to_numeric(facts["iterations"], errors="coerce").astype(float).to_numpy()
     ok = facts["success"].astype("boolean").fillna(False).to_numpy(dtype=bool) if "success" in facts else False
-    at_cap = (iters >= cap.to_numpy()) & ~ok
-    return pd.DataFrame({"cap": cap.to_numpy(), "censored": stopped | at_cap}, index=facts.index)
+    at_cap = (iters >= cap) & ~ok
+    return pd.DataFrame({"cap": cap, "censored": stopped | at_cap}, index=facts.index)
 
 
 def _variants(facts: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     """Variants with at least MIN_GROUP traces, largest first."""
     sizes = facts["variant"].astype(str).value_counts()
     return [(v, facts.loc[facts["variant"].astype(str) == v]) for v in sizes.index if sizes[v] >= MIN_GROUP]
+
+
+def _llm_spans_by_variant(spans: pd.DataFrame, facts: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The LLM spans of each variant's traces in ``facts``: one lookup of every span's trace,
+    then one take per variant (not a scan of every span per variant)."""
+    keep = ["trace_id", "kind", "start_time", "input_tokens", "output_tokens", "cost_usd", "status"]
+    keep = keep if set(keep) <= set(spans.columns) else list(spans.columns)  # unpriced: all, to price
+    llm = spans.loc[(spans["kind"] == "llm").to_numpy(dtype=bool, na_value=False), keep]
+    at = pd.Index(facts["trace_id"].astype(str)).get_indexer(llm["trace_id"].astype(str))
+    codes, labels = pd.factorize(facts["variant"].astype(str))
+    of_span = np.where(at >= 0, codes[at], -1)
+    return {label: llm.iloc[np.flatnonzero(of_span == j)] for j, label in enumerate(labels)}
 
 
 @guarded("Iteration fit")
@@ -138,13 +157,14 @@ def budget(ctx: Context) -> Section:
     if not groups:
         return why_not(f"No variant has {MIN_GROUP} or more traces with outcomes: no loop budget.")
     rows, figure, unpriced = [], None, []
+    calls = _llm_spans_by_variant(ctx.spans, facts) if ctx.spans is not None else {}
     for variant, group in groups:
         label = cost_of(group)[1]
         if label == "none":
             unpriced.append(variant)
             continue
         by_call = label == "cost_usd" and ctx.spans is not None  # spans carry the same prices
-        spans = ctx.spans.loc[ctx.spans["trace_id"].isin(group["trace_id"])] if by_call else None
+        spans = calls.get(variant, ctx.spans.iloc[:0]) if by_call else None
         result = aiscale.loop_budget(priced_facts(group), spans=spans, cost="cost_usd", n_boot=200)
         points = result.summary().set_index("point")
         rows.append({"variant": variant, "traces": len(group), "knee_cap": int(points.loc["knee", "cap"]),

@@ -43,7 +43,8 @@ def cost_distribution(ctx: Context) -> Section:
         return why_not(f"Too few priced traces ({len(values)}) to fit a cost distribution.")
     bootstrap = 49 if len(values) <= GOF_BOOTSTRAP_MAX_N else 0
     fits = aiscale.fit_distribution(values.to_numpy(), gof_bootstrap=bootstrap, seed=0)
-    pred = aiscale.predictability(ctx.facts.assign(_cost=cost), column="_cost", by=None).summary()
+    pred = aiscale.predictability(ctx.facts.assign(_cost=cost), column="_cost", by=None,
+                                  metrics=["p50", "p99", "p99/p50"]).summary()
     ratio = pred.set_index("metric").loc["p99/p50"] if "p99/p50" in set(pred["metric"]) else None
     best = fits.summary().iloc[0]
     finding = f"The best-fitting family for cost per trace ({column}) is {best['family']}"
@@ -51,7 +52,7 @@ def cost_distribution(ctx: Context) -> Section:
         finding += (f"; p99 is {ratio['estimate']:.1f}× the median "
                     f"(95% CI {ratio['ci_low']:.1f}–{ratio['ci_high']:.1f})")
     try:
-        tail = aiscale.tail_index(values.to_numpy()).summary().iloc[0]
+        tail = aiscale.tail_index(values.to_numpy(), scan=()).summary().iloc[0]  # no stability refits
         finding += f"; tail index {tail['xi']:.2f}, finite variance: {tail['finite_variance']}"
     except ValueError:
         finding += "; too few large traces to estimate the tail"
@@ -124,9 +125,12 @@ def model_attribution(facts: pd.DataFrame, spans: pd.DataFrame) -> pd.DataFrame:
     from aiscale.analysis._result import trace_cost
 
     _, source = trace_cost(facts)
-    ids = facts["trace_id"].astype(str)
-    llm = spans.loc[spans["kind"] == "llm"].assign(trace_id=lambda s: s["trace_id"].astype(str))
-    by_aiscale = llm.loc[llm["trace_id"].isin(ids[source == "cost_usd"])]
+    columns = [c for c in ("trace_id", "model", "span_id", "cost_usd") if c in spans.columns]
+    llm = spans.loc[(spans["kind"] == "llm").to_numpy(dtype=bool, na_value=False), columns]
+    # each call's trace source, by one hash lookup of its trace among the facts' traces
+    at = pd.Index(facts["trace_id"].astype(str)).get_indexer(llm["trace_id"].astype(str))
+    of_call = np.where(at >= 0, np.asarray(source, dtype=object)[at], None)
+    by_aiscale = llm.loc[of_call == "cost_usd"]
     rows = (by_aiscale.groupby("model", dropna=False)
             .agg(calls=("span_id", "size"), cost_usd=("cost_usd", lambda c: c.sum(min_count=1)))
             .reset_index().assign(priced_by="aiscale"))
@@ -135,7 +139,7 @@ def model_attribution(facts: pd.DataFrame, spans: pd.DataFrame) -> pd.DataFrame:
         rows.loc[len(rows)] = {"model": "(the source's reported cost, not split by model)",
                                "calls": int(reported["n_llm_calls"].fillna(0).sum()),
                                "cost_usd": float(reported["reported_cost_usd"].sum()), "priced_by": "source"}
-    unknown = llm.loc[llm["trace_id"].isin(ids[source == ""])]
+    unknown = llm.loc[of_call == ""]
     if len(unknown):
         extra = unknown.groupby("model", dropna=False).size().rename("calls").reset_index()
         rows = pd.concat([rows, extra.assign(cost_usd=np.nan, priced_by="unknown (trace not counted)")],

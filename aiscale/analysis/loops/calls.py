@@ -120,21 +120,19 @@ def llm_calls(spans: pd.DataFrame, *, cost: str | None = None) -> pd.DataFrame:
     check_columns(spans, ["trace_id", "kind", "start_time"], "spans")
     if cost is None:
         cost = "cost_usd" if "cost_usd" in spans.columns else "reported_cost_usd"
-    mask = (spans["kind"] == "llm").to_numpy(dtype=bool, na_value=False)
-    cols = [c for c in ("trace_id", "start_time", "input_tokens", "output_tokens", cost, "status")
-            if c in spans.columns]
-    llm = spans.loc[mask, cols]
-    order, codes, names, _, start = sorted_groups(llm["trace_id"], epoch_us(llm["start_time"]))
-    llm = llm.iloc[order]
-    out = pd.DataFrame({"trace_id": names[codes]})
+    rows = np.flatnonzero((spans["kind"] == "llm").to_numpy(dtype=bool, na_value=False))
+    start_us = epoch_us(spans["start_time"].iloc[rows])
+    order, _, _, _, start = sorted_groups(spans["trace_id"].iloc[rows], start_us)
+    rows, start_us = rows[order], start_us[order]  # one take of each column, in call order
+    out = pd.DataFrame({"trace_id": spans["trace_id"].iloc[rows].reset_index(drop=True)})
     out["call"] = np.arange(len(out)) - start + 1
-    out["start_us"] = epoch_us(llm["start_time"])
+    out["start_us"] = start_us
     for col in ("input_tokens", "output_tokens"):
-        out[col] = coerce_floats(llm[col]) if col in llm.columns else np.nan
-    out["cost"] = coerce_floats(llm[cost]) if cost in llm.columns else np.nan
+        out[col] = coerce_floats(spans[col].iloc[rows]) if col in spans.columns else np.nan
+    out["cost"] = coerce_floats(spans[cost].iloc[rows]) if cost in spans.columns else np.nan
     out["cum_cost"] = group_cumsum(np.nan_to_num(out["cost"].to_numpy()), start)
-    status = llm["status"].astype(object).to_numpy() if "status" in llm.columns else None
-    out["status"] = status if status is not None else "unset"
-    ok = (out["status"] != "error").to_numpy(dtype=bool)
+    out["status"] = (spans["status"].iloc[rows].reset_index(drop=True) if "status" in spans.columns
+                     else "unset")
+    ok = (out["status"] != "error").to_numpy(dtype=bool, na_value=True)
     out["iteration"] = group_cumsum(ok.astype(np.int64), start) + ~ok
     return out

@@ -168,18 +168,20 @@ BINNED_RATIO = 10
 START_ROWS = 5_000
 
 
-def fit_family(name: str, y: np.ndarray, X: np.ndarray, censored: np.ndarray) -> FamilyFit:
+def fit_family(name: str, y: np.ndarray, X: np.ndarray, censored: np.ndarray, *,
+               cells: tuple[np.ndarray, np.ndarray] | None = None) -> FamilyFit:
     """Fit one family by maximum likelihood (statsmodels when nothing is censored).
 
     Above :data:`LARGE_ROWS` rows, or from :data:`BINNED_ROWS` rows when counts repeat, the
     fit is still the MLE of every row, not of a sample: identical rows are collapsed and
     weighted (the binned likelihood is the same function of the parameters), started from a
-    statsmodels fit of :data:`START_ROWS` evenly spaced rows.
+    statsmodels fit of :data:`START_ROWS` evenly spaced rows. ``cells`` are the distinct
+    (count, censored, covariates) rows and their counts, when the caller fits several families.
     """
     family = FAMILIES[name]
     y = np.asarray(y, dtype=float)
-    if len(y) > LARGE_ROWS or binned_pays(y, X, censored):
-        return _fit_large(family, y, X, censored)
+    if (binned := binned_pays(y, X, censored, cells)) or len(y) > LARGE_ROWS:
+        return _fit_large(family, y, X, censored, binned, cells)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -188,10 +190,10 @@ def fit_family(name: str, y: np.ndarray, X: np.ndarray, censored: np.ndarray) ->
             params, ok = _plain_start(family, y, X), False
         if ok and not censored.any():
             return FamilyFit(family, params, cov, llf, len(y), ok, "statsmodels")
-        return _fit_censored(family, y, X, censored, params)  # the naive fit only starts it
+        return _fit_censored(family, y, X, censored, params, cells)  # the naive fit only starts it
 
 
-def binned_pays(y: np.ndarray, X: np.ndarray, censored: np.ndarray) -> bool:
+def binned_pays(y: np.ndarray, X: np.ndarray, censored: np.ndarray, cells=None) -> bool:
     """Whether ``y`` has :data:`BINNED_ROWS` rows or more in few distinct (count, censored, X) rows.
 
     Examples
@@ -202,20 +204,35 @@ def binned_pays(y: np.ndarray, X: np.ndarray, censored: np.ndarray) -> bool:
     """
     if len(y) < BINNED_ROWS:
         return False
-    rows, _ = distinct_rows(np.column_stack([y, censored, X]))
+    rows, _ = cells or distinct_rows(np.column_stack([y, censored, X]))
     return len(rows) * BINNED_RATIO <= len(y)
 
 
-def _fit_large(family: Family, y: np.ndarray, X: np.ndarray, censored: np.ndarray) -> FamilyFit:
-    pick = np.linspace(0, len(y) - 1, min(START_ROWS, len(y))).astype(np.int64)
+def _fit_large(family: Family, y: np.ndarray, X: np.ndarray, censored: np.ndarray,
+               binned: bool, cells=None) -> FamilyFit:
+    """The binned MLE, started from moments when rows repeat (a statsmodels model costs more
+    than the whole binned fit), else from statsmodels on :data:`START_ROWS` spread rows."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        if binned:
+            return _fit_censored(family, y, X, censored, _moment_start(family, y, X), cells)
+        pick = np.linspace(0, len(y) - 1, min(START_ROWS, len(y))).astype(np.int64)
         try:
             start = _fit_statsmodels(family, y[pick], X[pick], censored[pick])[0]
         except (ValueError, np.linalg.LinAlgError):
             start = _plain_start(family, y, X)
-        fit = _fit_censored(family, y, X, censored, start)
-    return fit
+        return _fit_censored(family, y, X, censored, start, cells)
+
+
+def _moment_start(family: Family, y: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """:func:`_plain_start` with the dispersion from the moments of the counts the law models."""
+    start = _plain_start(family, y, X)
+    if family.has_alpha:
+        body = y[y > 0] if family.modifier in ("zt", "hurdle") else y - (family.modifier == "shifted")
+        mean, var = max(float(np.mean(body)), 1e-3), float(np.var(body))
+        alpha = (var - mean) / mean**2 if family.base == "nb2" else var / mean - 1
+        start[X.shape[1]] = np.log(max(alpha, 0.05))
+    return start
 
 
 def _plain_start(family: Family, y: np.ndarray, X: np.ndarray) -> np.ndarray:
@@ -281,13 +298,13 @@ def _block(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
-def _fit_censored(family: Family, y, X, censored, start) -> FamilyFit:
+def _fit_censored(family: Family, y, X, censored, start, cells=None) -> FamilyFit:
     """Maximise the censored likelihood (statsmodels' generic MLE, numerical Hessian)."""
     from statsmodels.base.model import GenericLikelihoodModel
 
     n_obs = len(y)
     # identical (count, censored, covariates) rows enter once, weighted by their number
-    rows, weight = distinct_rows(np.column_stack([y, censored, X]))
+    rows, weight = cells or distinct_rows(np.column_stack([y, censored, X]))
     y, cens, X = rows[:, 0], rows[:, 1].astype(bool), rows[:, 2:]
 
     class _Censored(GenericLikelihoodModel):

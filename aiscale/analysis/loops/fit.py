@@ -30,6 +30,7 @@ from aiscale.analysis.loops.count_families import (
     FAMILIES,
     FamilyFit,
     applicable,
+    distinct_rows,
     fit_family,
     pmf_matrix,
 )
@@ -163,11 +164,12 @@ def fit_iterations(facts: pd.DataFrame, *, column: str = "iterations",
 
 def _fit_all(families, y, X, cens) -> tuple[dict[str, FamilyFit], list[tuple[str, str]]]:
     fits, skipped = {}, []
+    cells = distinct_rows(np.column_stack([y, cens, X]))  # shared by every family's fit
     for name in families:
         reason = applicable(name, y)
         if reason is None:
             try:
-                fit = fit_family(name, y, X, cens)
+                fit = fit_family(name, y, X, cens, cells=cells)
                 if np.isfinite(fit.loglik):
                     fits[name] = fit
                     continue
@@ -230,17 +232,24 @@ def dispersion_tests(y: np.ndarray, X: np.ndarray, fits: dict[str, FamilyFit]) -
     """
     import statsmodels.api as sm
 
-    pois = sm.GLM(y, X, family=sm.families.Poisson()).fit()
+    # over the distinct (count, covariates) rows, each weighted by its number: the same sums
+    rows, w = distinct_rows(np.column_stack([y, X]))
+    y, X, w = rows[:, 0], rows[:, 1:], w.astype(float)
+    pois = sm.GLM(y, X, family=sm.families.Poisson(), freq_weights=w).fit()
     mu = pois.fittedvalues
-    dof = max(len(y) - X.shape[1], 1)
-    pearson = float(np.sum((y - mu) ** 2 / mu))
+    n = w.sum()
+    dof = max(n - X.shape[1], 1)
+    pearson = float(np.sum(w * (y - mu) ** 2 / mu))
     aux = ((y - mu) ** 2 - y) / mu
     rows = [("pearson_dispersion", pearson / dof, float(stats.chi2.sf(pearson, dof)),
              "Pearson chi2 / dof; > 1 is over-dispersion")]
     for name, regressor in (("cameron_trivedi_nb2", mu), ("cameron_trivedi_nb1", np.ones_like(mu))):
-        ols = sm.OLS(aux, regressor[:, None]).fit()
-        t = float(ols.tvalues[0])
-        rows.append((name, t, float(stats.t.sf(t, ols.df_resid)), "t of alpha; one-sided"))
+        # OLS of aux on the regressor without intercept, its slope's t (frequency-weighted rows)
+        sxx = np.sum(w * regressor**2)
+        slope = np.sum(w * regressor * aux) / sxx
+        s2 = np.sum(w * (aux - slope * regressor) ** 2) / max(n - 1, 1)
+        t = float(slope / np.sqrt(s2 / sxx))
+        rows.append((name, t, float(stats.t.sf(t, max(n - 1, 1))), "t of alpha; one-sided"))
     if "poisson" in fits and "nb2" in fits:
         lr = 2 * (fits["nb2"].loglik - fits["poisson"].loglik)
         rows.append(("lr_poisson_vs_nb2", lr, float(0.5 * stats.chi2.sf(max(lr, 0), 1)),

@@ -130,12 +130,14 @@ def stuck_loops(spans: pd.DataFrame, *, facts: pd.DataFrame | None = None, min_r
         raise ValueError(f"The value for `min_repeats` must be an integer >= 2, but {min_repeats!r} "
                          "was passed.")
     check_columns(spans, ["trace_id", "kind", "start_time"], "spans")
-    kind = spans["kind"].to_numpy(dtype=object, na_value="")
-    tool = spans.loc[kind == "tool", [c for c in ("trace_id", "start_time", "tool_name",
-                                                  "tool_arguments") if c in spans.columns]]
+    def of_kind(kind: str, columns) -> pd.DataFrame:  # only the columns used: each is a take
+        rows = (spans["kind"] == kind).to_numpy(dtype=bool, na_value=False)
+        return spans.loc[rows, [c for c in columns if c in spans.columns]]
+
+    tool = of_kind("tool", ("trace_id", "start_time", "tool_name", "tool_arguments"))
     tools = _runs(tool, _tool_keys(tool), mode).rename(
         columns={"repeats": "tool_repeats", "since": "t_since"})
-    llm = spans.loc[kind == "llm"]
+    llm = of_kind("llm", dict.fromkeys(("trace_id", "start_time", "attributes", output or "attributes")))
     out_codes, _ = pd.factorize(_llm_outputs(llm, output), use_na_sentinel=True)
     outs = _runs(llm[["trace_id", "start_time"]], out_codes, mode).rename(
         columns={"repeats": "output_repeats", "since": "o_since"})
@@ -173,8 +175,8 @@ def _tool_keys(tool: pd.DataFrame) -> np.ndarray:
 def _runs(frame: pd.DataFrame, key: np.ndarray, mode: str) -> pd.DataFrame:
     """Per trace: the largest repeat count of one key, and the start (epoch us) of its first call."""
     key = np.asarray(key)
-    frame = frame.loc[key >= 0]
-    key = key[key >= 0]
+    if (key < 0).any():
+        frame, key = frame.loc[key >= 0], key[key >= 0]
     if len(frame) == 0:
         return pd.DataFrame({"repeats": pd.Series(dtype=float), "since": pd.Series(dtype=float)},
                             index=pd.Index([], name="trace_id"))
@@ -297,8 +299,11 @@ def wasted_spend(facts: pd.DataFrame, *, spans: pd.DataFrame | None = None,
     else:
         rows.append(("after stuck loops began", np.nan, 0, "needs spans"))
     if spans is not None:
-        calls = llm_calls(spans, cost=cost if cost in spans.columns else None)
-        errors = calls.loc[calls["status"] == "error", "cost"]
+        column = cost if cost in spans.columns else "reported_cost_usd"  # as llm_calls reads it
+        failed_call = ((spans["kind"] == "llm") & (spans["status"] == "error") if "status" in spans
+                       else pd.Series(False, index=spans.index)).to_numpy(dtype=bool, na_value=False)
+        errors = pd.Series(coerce_floats(spans.loc[failed_call, column]) if column in spans
+                           else np.full(int(failed_call.sum()), np.nan))
         rows.append(("failed LLM calls", float(errors.sum()), len(errors),
                      f"calls; {int(errors.isna().sum())} without a cost"))
     else:

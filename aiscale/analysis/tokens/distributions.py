@@ -146,9 +146,18 @@ class DistributionFits(ResultDisplay):
         """Parameters with 95% CIs for every family."""
         return pd.concat([f.params() for f in self.fits], ignore_index=True)
 
-    def frame(self) -> pd.DataFrame:
-        """Empirical survival (Kaplan–Meier) and each family's fitted survival at the data."""
+    def frame(self, max_points: int | None = None) -> pd.DataFrame:
+        """Empirical survival (Kaplan–Meier) and each family's fitted survival at the data.
+
+        With ``max_points``, at most that many points: the largest 1,000 values all kept (the
+        tail), the others evenly spaced in rank (what a plot can show).
+        """
         x, s = kaplan_meier(self.values, self.censored)
+        if max_points is not None and len(x) > max_points:
+            top = min(1_000, max_points // 2)
+            keep = np.union1d(np.linspace(0, len(x) - top - 1, max_points - top).astype(np.int64),
+                              np.arange(len(x) - top, len(x)))
+            x, s = x[keep], s[keep]
         out = pd.DataFrame({"x": x, "empirical_sf": (1 - self.zero_share) * s})
         for f in self.fits:
             out[f.family.name] = f.sf(x)
@@ -160,7 +169,7 @@ class DistributionFits(ResultDisplay):
         check_choice("kind", kind, ["survival", "qq"])
         ax = new_axes(ax)
         chosen = [self[f] for f in families] if families else list(self.fits[:3])
-        frame = self.frame()
+        frame = self.frame(max_points=4_000)
         if kind == "survival":
             ax.step(frame["x"], frame["empirical_sf"], where="post", color="black", label="data")
             for f in chosen:
@@ -235,8 +244,8 @@ def fit_distribution(data, *, column: str | None = None, families: Sequence[str]
         Parametric-bootstrap resamples for the KS p-value of the best family (0 skips it).
         Above 5,000 values each resample draws 5,000 and compares sqrt(n)-scaled KS
         distances (m-out-of-n bootstrap); the fits themselves use every value (above
-        50,000 distinct values, rounded to 0.1% on a log grid and counted, so a fit costs
-        O(distinct values), not O(n)).
+        2,000 distinct values, rounded on a log grid of at most 2,000 steps and counted, so
+        a fit costs O(cells), not O(n); log-likelihoods, AIC and KS use the exact values).
     seed : int, default=0
         Seed of the bootstrap.
 
@@ -266,7 +275,15 @@ def fit_distribution(data, *, column: str | None = None, families: Sequence[str]
     order = np.argsort(x)  # sorted once: cells for the fits and the KS distances
     x, mask = x[order], mask[order]
     cells = _mle.compress(x, mask)
-    fits, notes = _fit_all(names, x, mask, cells, notes)
+    grid = _mle.coarsen(*cells)
+    fits, notes = _fit_all(names, x, mask, grid, notes)
+    if grid[0] is not cells[0]:  # fitted over rounded values: the exact log-likelihood ranks
+        fits = [_mle.exact_loglik(f, *cells) for f in fits]
+        notes += [f"{f.family.name} left out of the ranking: an exact value lies outside the support "
+                  "fitted to the rounded values" for f in fits if not f.converged]
+        fits = sorted((f for f in fits if f.converged), key=lambda m: m.aic)
+        if not fits:
+            raise ValueError(f"No family could be fitted: {'; '.join(notes)}.")
     p0 = n_zero / n_values
     ranked = [FittedFamily(f, _mle.ks_distance(f, *cells), zero_share=p0, n_values=n_values)
               for f in fits]

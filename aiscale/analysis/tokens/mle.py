@@ -13,7 +13,7 @@ Examples
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import optimize
@@ -59,27 +59,53 @@ def loglik(family: Family, theta, x, censored, aux, weights=None) -> float:
     return total if np.isfinite(total) else -np.inf
 
 
-# Above this many distinct values the likelihood runs over values rounded to a log grid.
-COMPRESS_ABOVE = 50_000
-LOG_GRID = 1e-3  # relative rounding of at most 0.05%, far below any CI at these sizes
-
-
 def compress(x: np.ndarray, censored: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Distinct (value, censored) cells with their counts, so a fit costs O(distinct values).
+    """Distinct (value, censored) cells with their counts, exactly (no rounding).
 
-    ``x`` must be sorted (ties of one value may mix censored and exact). Token counts are
-    integers: 1 M of them have a few thousand distinct values and the likelihood over them is
-    exact. Costs are continuous: above ``COMPRESS_ABOVE`` distinct values they are rounded to
-    a grid of step ``LOG_GRID`` in log (relative error < 0.05%, ~2,300 cells per decade),
-    which moves no estimate beyond its fourth digit.
+    ``x`` must be sorted (ties of one value may mix censored and exact). The cells carry the
+    whole sample: a likelihood or KS distance over them with their counts as weights equals
+    the one over every value. Token counts are integers: 1 M of them make a few thousand cells.
     """
-    values = x
-    if len(x) > COMPRESS_ABOVE and np.count_nonzero(np.diff(x)) >= COMPRESS_ABOVE:
-        values = np.exp(np.round(np.log(x) / LOG_GRID) * LOG_GRID)
-    change = (np.diff(values) != 0) | (np.diff(censored.astype(np.int8)) != 0)
+    change = (np.diff(x) != 0) | (np.diff(censored.astype(np.int8)) != 0)
     starts = np.concatenate([[0], np.flatnonzero(change) + 1])
     counts = np.diff(np.append(starts, len(x))).astype(float)
-    return values[starts], censored[starts], counts
+    return x[starts], censored[starts], counts
+
+
+# Above this many distinct exact values, the fits run over values rounded to a log grid.
+MAX_CELLS = 2_000
+LOG_GRID = 1e-3  # the finest grid step (relative rounding of at most 0.05%)
+
+
+def coarsen(values: np.ndarray, censored: np.ndarray, counts: np.ndarray,
+            max_cells: int = MAX_CELLS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cells of :func:`compress` with the exact values rounded to a log grid of <= ``max_cells``.
+
+    Only when there are more than ``max_cells`` distinct exact values (continuous costs, or
+    token counts spread over many values); censored values are kept as they are. The step is
+    ``max(LOG_GRID, log range / max_cells)``, e.g. 0.005 for values over five decades: the
+    rounding moves a log-value by at most half a step, which adds ``step**2 / 12`` (2e-6) to a
+    log-variance and moves no estimate by more than a thousandth of its standard error even at
+    10 M values. The maximum-likelihood fit then costs O(cells), not O(n); its log-likelihood is
+    re-evaluated over the exact cells (:func:`exact_loglik`).
+    """
+    exact = ~censored
+    if int(exact.sum()) <= max_cells:
+        return values, censored, counts
+    logs = np.log(values[exact])
+    step = max(LOG_GRID, float(logs.max() - logs.min()) / max_cells)
+    grid, where = np.unique(np.round(logs / step), return_inverse=True)
+    weights = np.bincount(where.ravel(), weights=counts[exact], minlength=len(grid))
+    out_v = np.concatenate([np.exp(grid * step), values[censored]])
+    out_c = np.concatenate([np.zeros(len(grid), bool), np.ones(int(censored.sum()), bool)])
+    order = np.argsort(out_v, kind="stable")
+    return out_v[order], out_c[order], np.concatenate([weights, counts[censored]])[order]
+
+
+def exact_loglik(fit: MLE, values: np.ndarray, censored: np.ndarray, counts: np.ndarray) -> MLE:
+    """``fit`` with its log-likelihood evaluated over the exact cells (see :func:`coarsen`)."""
+    value = loglik(fit.family, fit.theta, values, censored, fit.aux, counts)
+    return replace(fit, loglik=value, converged=fit.converged and bool(np.isfinite(value)))
 
 
 def mle(family: Family, x: np.ndarray, censored: np.ndarray, start=None, aux=None,
