@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 
 from aiscale import schema
-from aiscale.facts.rollup import finish, priced_llm_calls, rollup
+from aiscale.facts.rollup import finish, priced_llm_calls, repeated_traces, rollup
 from aiscale.pricing.rates import RATE_COLUMNS
 
 
@@ -195,8 +195,11 @@ def rollup_on_duckdb(parts: dict[str, list[str]], rates: pd.DataFrame | None, *,
             tables[name] = register(con, f"{name}_src", schema.schema_of(name).empty_table())
     rates_t = register(con, "rates", rates_arrow(rates)) if rates is not None and len(rates) else None
     lost_t = register(con, "lost", lost_arrow(lost)) if lost is not None and len(lost) else None
-    return rollup(tables["spans"], tables["traces"], rates_t, dedupe=dedupe,
-                  lost=lost_t).to_pyarrow().to_pandas()
+    repeated = None
+    if dedupe:  # the few traces that need de-duplicating, found first
+        repeated = register(con, "repeated", repeated_traces(tables["spans"]).to_pyarrow())
+    return rollup(tables["spans"], tables["traces"], rates_t, dedupe=dedupe, lost=lost_t,
+                  repeated=repeated).to_pyarrow().to_pandas()
 
 
 def lost_arrow(lost: pd.DataFrame) -> pa.Table:
