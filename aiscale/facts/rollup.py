@@ -42,8 +42,6 @@ from __future__ import annotations
 
 import ibis
 import ibis.expr.datatypes as dt
-import pandas as pd
-import pyarrow as pa
 
 from aiscale import schema
 from aiscale.pricing.rates import bill_failed_attempts, price_spans
@@ -268,23 +266,6 @@ def _outer_join(left: ibis.Table, right: ibis.Table) -> ibis.Table:
     """
     joined = left.outer_join(right, "trace_id", rname="{name}_right")
     return joined.mutate(trace_id=joined.trace_id.fill_null(joined.trace_id_right)).drop("trace_id_right")
-
-
-def to_pandas(table: pa.Table) -> pd.DataFrame:
-    mapping = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}
-    return table.to_pandas(types_mapper=mapping.get)
-
-
-def finish(facts: pd.DataFrame, stored_facts: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Conform rolled-up facts (plus span-less fact rows) to the facts schema, sorted by trace."""
-    return to_pandas(finish_table(facts, stored_facts))
-
-
-def finish_table(facts: pd.DataFrame, stored_facts: pd.DataFrame | None = None) -> pa.Table:
-    """The Arrow table :func:`finish` turns into pandas (the facts schema, sorted by trace)."""
-    frames = [facts] + ([stored_facts] if stored_facts is not None and len(stored_facts) else [])
-    tables = [schema.conform(f, "facts") for f in frames]
-    return pa.concat_tables(tables).sort_by("trace_id")
 
 
 def merged_traces_sql(view: str = "traces") -> str:
