@@ -37,8 +37,12 @@ print(cpu() - start)
 
 
 def _run(command: list[str], env: dict) -> tuple[float, float, str]:
-    """CPU seconds, peak RSS (GB) and stdout of one child process."""
-    child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
+    """CPU seconds, peak RSS (GB) and stdout of one child process.
+
+    It runs in a neutral folder: ``python -m`` and ``-c`` put the working folder first on
+    the path, which would shadow the tree named by PYTHONPATH when run from a checkout.
+    """
+    child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True, cwd=tempfile.gettempdir())
     printed = child.stdout.read()
     _, status, usage = os.wait4(child.pid, 0)
     child.returncode = os.waitstatus_to_exitcode(status)
@@ -59,19 +63,22 @@ def main(argv: list[str] | None = None) -> None:
     rows, first = [], None
     for round_ in range(args.rounds):
         if args.file:
-            cpu, rss, _ = _run([sys.executable, str(HERE / "pyarrow_flatten.py"), args.file,
+            cpu, rss, _ = _run([sys.executable, str(HERE / "pyarrow_flatten.py"), str(Path(args.file).resolve()),
                                 str(out / "flat.parquet")], dict(os.environ))
             rows.append(("pyarrow flatten", round_, cpu, rss))
         for name, tree in trees.items():
             cache = out / f"cache-{name}-{round_}"  # empty: the first run compiles and keeps
             env = dict(os.environ, PYTHONPATH=str(Path(tree).resolve()), AISCALE_CACHE_DIR=str(cache))
             target = out / f"{name}-{round_}.parquet"
-            command = [sys.executable, "-m", "aiscale.cli", "facts", "--store", args.store, "-o", str(target)]
+            store = str(Path(args.store).resolve())
+            command = [sys.executable, "-m", "aiscale.cli", "facts", "--store", store, "-o", str(target)]
             for label in ("aiscale facts, cold cache", "aiscale facts"):
                 cpu, rss, _ = _run(command, env)
                 rows.append((f"{name}: {label}", round_, cpu, rss))
-            cpu, rss, printed = _run([sys.executable, "-c", IN_PROCESS, args.store], env)
+            cpu, rss, printed = _run([sys.executable, "-c", IN_PROCESS, store], env)
             rows.append((f"{name}: store.facts() call", round_, float(printed.strip()), rss))
+            probe = "import aiscale, sys; print(aiscale.__file__)"
+            assert _run([sys.executable, "-c", probe], env)[2].startswith(str(Path(tree).resolve()))
             facts = pd.read_parquet(target)
             if first is None:
                 first = facts
