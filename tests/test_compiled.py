@@ -98,6 +98,11 @@ def test_a_cache_that_cannot_be_written_or_read_is_skipped(demo_store, tmp_path,
         entry.write_text("{not json")  # damaged entries are compiled again and replaced
     pd.testing.assert_frame_equal(demo_store.facts(), expected, check_exact=True)
     assert all(json.loads(entry.read_text())["sql"] for entry in broken.glob("query-*.json"))
+    for entry in broken.glob("query-*.json"):  # a query others could have written is not run
+        entry.write_text(json.dumps({**json.loads(entry.read_text()), "sql": "SELECT 1 AS trace_id"}))
+        entry.chmod(0o666)
+    pd.testing.assert_frame_equal(demo_store.facts(), expected, check_exact=True)
+    assert all(entry.stat().st_mode & 0o022 == 0 for entry in broken.glob("query-*.json"))
 
 
 def test_the_fingerprint_follows_the_inputs_and_the_code(tmp_path):

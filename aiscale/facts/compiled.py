@@ -8,7 +8,8 @@ options given, so it is compiled once for each such fingerprint and read back af
 the Arrow schema Ibis gives the result. The cache folder is ``$AISCALE_CACHE_DIR``, else
 ``$XDG_CACHE_HOME/aiscale``, else ``~/.cache/aiscale``; where it cannot be written nothing is
 kept and each call compiles. The SQL is made from aiscale's own expressions (table names
-fixed by the code, file paths passed as values), never from trace data.
+fixed by the code, file paths passed as values), never from trace data; a kept query that
+another user owns, or that others may write, is compiled again rather than run.
 
 Examples
 --------
@@ -90,6 +91,8 @@ def run_compiled(con, build: Callable, *, key: dict, tables: Sequence[str]) -> p
     """
     path = cache_dir() / f"query-{fingerprint(con, key, tables)}.json"
     try:
+        if not _trusted(path):
+            raise ValueError(f"{path}: not written by this user alone")
         entry = json.loads(path.read_text())
         sql, schema = entry["sql"], pa.ipc.read_schema(pa.py_buffer(base64.b64decode(entry["schema"])))
     except (OSError, ValueError, KeyError, pa.ArrowInvalid):
@@ -104,6 +107,13 @@ def _compile(con, build: Callable) -> tuple[str, pa.Schema]:
     backend = ibis.duckdb.from_connection(con)
     expr = build(backend).as_table()
     return str(backend.compile(expr)), expr.schema().to_pyarrow()
+
+
+def _trusted(path: Path) -> bool:
+    """Whether a kept query is the current user's and writable by no one else (it is run)."""
+    status = path.stat()
+    owner = getattr(os, "getuid", lambda: status.st_uid)()
+    return status.st_uid == owner and not status.st_mode & 0o022
 
 
 def _keep(path: Path, entry: dict) -> None:
