@@ -3,7 +3,8 @@
 Each round runs, each in its own process, for every tree given: the CLI with an empty query
 cache folder (``cold cache``: it compiles the rollup and keeps it), the CLI again (the cache
 warm) and ``store.facts()`` in-process (the call alone, after the imports); and once per
-round the pyarrow flatten of the store's source file when ``--file`` is given. CPU seconds are user +
+round the pyarrow flatten of the store's source file when ``--file`` is given. The facts a
+store keeps (``STORE/cache``) are removed before each run, so each one rolls up. CPU seconds are user +
 system of the process (DuckDB's threads included); RSS is the process's peak.
 
     .venv/bin/python benchmarks/bench_facts.py --store S --tree before=/work/main \\
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -73,8 +75,10 @@ def main(argv: list[str] | None = None) -> None:
             store = str(Path(args.store).resolve())
             command = [sys.executable, "-m", "aiscale.cli", "facts", "--store", store, "-o", str(target)]
             for label in ("aiscale facts, cold cache", "aiscale facts"):
+                shutil.rmtree(Path(store) / "cache", ignore_errors=True)  # facts kept by the store
                 cpu, rss, _ = _run(command, env)
                 rows.append((f"{name}: {label}", round_, cpu, rss))
+            shutil.rmtree(Path(store) / "cache", ignore_errors=True)
             cpu, rss, printed = _run([sys.executable, "-c", IN_PROCESS, store], env)
             rows.append((f"{name}: store.facts() call", round_, float(printed.strip()), rss))
             probe = "import aiscale, sys; print(aiscale.__file__)"
