@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 import aiscale
 from aiscale import schema
-from aiscale.facts.rollup import to_pandas
+from aiscale.facts.frame import to_pandas
 from aiscale.sim.simulate import iter_chunks
 
 TRACE_ONLY = ["score", "user_id", "session_id", "metadata"]

@@ -40,3 +40,16 @@ def real_data() -> Path:
     if not REAL_DATA.is_dir():
         pytest.fail(f"the shared real data is missing: expected it at {REAL_DATA}")
     return REAL_DATA
+
+
+@pytest.fixture(autouse=True, scope="session")
+def query_cache(tmp_path_factory):
+    """Compiled queries go to a folder of this test session, not the user's cache."""
+    folder = tmp_path_factory.mktemp("query-cache")
+    old = os.environ.get("AISCALE_CACHE_DIR")
+    os.environ["AISCALE_CACHE_DIR"] = str(folder)
+    yield folder
+    if old is None:
+        os.environ.pop("AISCALE_CACHE_DIR", None)
+    else:
+        os.environ["AISCALE_CACHE_DIR"] = old

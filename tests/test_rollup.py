@@ -150,3 +150,34 @@ def test_costs_sum_exactly_whatever_the_order_and_round_once():
     running = {sum(random.Random(seed).sample(AWKWARD_COSTS, len(AWKWARD_COSTS))) for seed in range(50)}
     assert len(running) > 1  # a float running sum depends on the order: the case is not trivial
     assert math.isnan(facts_of(costed_traces(costs=(None, None)))["reported_cost_usd"].iloc[0])
+
+
+def test_only_the_traces_that_repeat_a_span_are_de_duplicated_and_the_first_copy_is_kept(tmp_path):
+    import pyarrow.parquet as pq
+
+    from aiscale.facts.on_duckdb import duckdb_backend, register
+    from aiscale.facts.rollup import repeated_traces, rollup
+
+    spans = pd.concat([agent_trace("t1"), agent_trace("t2")], ignore_index=True)
+    # a later file carries t1 again, its copies with other token counts: kept, they would
+    # change the sums; only the first copy by source file and row may count
+    again = agent_trace("t1").assign(source_file="later.jsonl", input_tokens=7)
+    single = facts_of(spans)
+    con = duckdb_backend()
+    both = register(con, "spans_both", schema.conform(pd.concat([spans, again], ignore_index=True), "spans"))
+    traces = register(con, "traces_none", schema.conform(schema.empty("traces"), "traces"))
+    found = repeated_traces(both).to_pyarrow()
+    assert found.column("trace_id").to_pylist() == ["t1"]
+    repeated = register(con, "repeated", found)
+    for kwargs in ({"repeated": repeated}, {}):  # only t1 through the window; every trace
+        facts = rollup(both, traces, **kwargs).to_pyarrow().to_pandas().set_index("trace_id")
+        assert facts.loc["t1", "input_tokens"] == 100 + 200 + 50 + 300  # not 7s, not twice
+        assert facts.loc["t1", "n_llm_calls"] == 4
+        for column in ("input_tokens", "n_llm_calls", "iterations", "repeated_calls", "llm_latency_s"):
+            assert facts[column].sort_index().tolist() == single[column].sort_index().tolist(), column
+    pq.write_table(schema.conform(spans, "spans"), tmp_path / "first.parquet")
+    pq.write_table(schema.conform(again, "spans"), tmp_path / "later.parquet")  # sorts after
+    store = aiscale.load([tmp_path / "first.parquet", tmp_path / "later.parquet"], store=tmp_path / "s")
+    assert store.spans_may_repeat
+    alone = aiscale.load([tmp_path / "first.parquet"], store=tmp_path / "alone")
+    pd.testing.assert_frame_equal(store.facts(), alone.facts(), check_exact=True)

@@ -12,13 +12,18 @@ Examples
 
 from __future__ import annotations
 
-import ibis
+from typing import TYPE_CHECKING
+
 import pandas as pd
 import pyarrow as pa
 
 from aiscale import schema
-from aiscale.facts.rollup import finish, priced_llm_calls, rollup
+from aiscale.facts.compiled import run_compiled
+from aiscale.facts.frame import finish
 from aiscale.pricing.rates import RATE_COLUMNS
+
+if TYPE_CHECKING:
+    import ibis
 
 
 def rollup_frames(spans: pd.DataFrame, traces: pd.DataFrame, *,
@@ -27,6 +32,8 @@ def rollup_frames(spans: pd.DataFrame, traces: pd.DataFrame, *,
 
     Convenience for notebooks and tests; stores use :meth:`TraceStore.facts`.
     """
+    from aiscale.facts.rollup import rollup
+
     con = duckdb_backend()
     spans_t = register(con, "spans_src", schema.conform(spans, "spans"))
     traces_t = register(con, "traces_src", schema.conform(traces, "traces"))
@@ -51,6 +58,8 @@ def price_span_frame(spans: pd.DataFrame, rates: pd.DataFrame | None) -> pd.Data
     out = spans.copy()
     if out.empty:
         return out.assign(cost_usd=pd.Series(dtype="float64"), priced=pd.Series(dtype="boolean"))
+    from aiscale.facts.rollup import priced_llm_calls
+
     con = duckdb_backend()
     table = register(con, "spans_src", schema.conform(spans, "spans"))
     rates_t = register(con, "rates", rates_arrow(rates)) if rates is not None and len(rates) else None
@@ -76,6 +85,10 @@ def priced_calls_sql(view: str, rates: pa.Schema | None) -> str:
     >>> "cost_usd" in priced_calls_sql("spans", None)
     True
     """
+    import ibis
+
+    from aiscale.facts.rollup import priced_llm_calls
+
     spans = ibis.table(ibis.Schema.from_pyarrow(schema.schema_of("spans")), name=view)
     rated = None if rates is None else ibis.table(ibis.Schema.from_pyarrow(rates), name="rates")
     return ibis.to_sql(priced_llm_calls(spans, rated), dialect="duckdb")
@@ -117,10 +130,28 @@ def frame_of(relation) -> pd.DataFrame:
 
 
 def duckdb_backend() -> ibis.BaseBackend:
+    """An Ibis DuckDB backend set as :func:`duckdb_connection` sets its connection."""
+    import ibis
+
     con = ibis.duckdb.connect()
     con.raw_sql("SET TimeZone = 'UTC'")
     quiet_progress(con.con)
     bound_memory(con.con)
+    return con
+
+
+def duckdb_connection():
+    """A DuckDB connection as the rollup runs it: UTC, no progress bar, bounded memory.
+
+    Table names resolve only to the connection's own tables, never to Python variables
+    (as Ibis sets its connections).
+    """
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'; SET python_enable_replacements = false")
+    quiet_progress(con)
+    bound_memory(con)
     return con
 
 
@@ -184,19 +215,41 @@ def rollup_on_duckdb(parts: dict[str, list[str]], rates: pd.DataFrame | None, *,
     lost : pandas.DataFrame, optional
         ``trace_id, lost_llm_calls``: LLM calls quarantined at load (their traces' cost is unknown).
     """
-    con = duckdb_backend()
-    tables = {}
+    con = duckdb_connection()
     for name in ("spans", "traces"):
         files = parts.get(name) or []
         if files:
-            con.con.read_parquet(files).create_view(f"{name}_src")  # paths as values, never as SQL
-            tables[name] = con.table(f"{name}_src")
+            con.read_parquet(files).create_view(f"{name}_src")  # paths as values, never as SQL
         else:
-            tables[name] = register(con, f"{name}_src", schema.schema_of(name).empty_table())
-    rates_t = register(con, "rates", rates_arrow(rates)) if rates is not None and len(rates) else None
-    lost_t = register(con, "lost", lost_arrow(lost)) if lost is not None and len(lost) else None
-    return rollup(tables["spans"], tables["traces"], rates_t, dedupe=dedupe,
-                  lost=lost_t).to_pyarrow().to_pandas()
+            con.register(f"{name}_src", schema.schema_of(name).empty_table())
+    inputs = ["spans_src", "traces_src"]
+    if rates is not None and len(rates):
+        con.register("rates", rates_arrow(rates))
+        inputs.append("rates")
+    if lost is not None and len(lost):
+        con.register("lost", lost_arrow(lost))
+        inputs.append("lost")
+    if dedupe:  # the few traces that need de-duplicating, found first
+        con.register("repeated", run_compiled(con, _repeated, key={"query": "repeated traces"},
+                                              tables=["spans_src"]))
+        inputs.append("repeated")
+    facts = run_compiled(con, lambda backend: _rollup(backend, inputs, dedupe),
+                         key={"query": "rollup", "dedupe": dedupe}, tables=inputs)
+    return facts.to_pandas()
+
+
+def _repeated(backend: ibis.BaseBackend) -> ibis.Table:
+    from aiscale.facts.rollup import repeated_traces
+
+    return repeated_traces(backend.table("spans_src"))
+
+
+def _rollup(backend: ibis.BaseBackend, inputs: list[str], dedupe: bool) -> ibis.Table:
+    from aiscale.facts.rollup import rollup
+
+    given = {name: backend.table(name) if name in inputs else None for name in ("rates", "lost", "repeated")}
+    return rollup(backend.table("spans_src"), backend.table("traces_src"), given["rates"],
+                  dedupe=dedupe, lost=given["lost"], repeated=given["repeated"])
 
 
 def lost_arrow(lost: pd.DataFrame) -> pa.Table:

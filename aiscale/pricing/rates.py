@@ -20,13 +20,16 @@ Examples
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import ibis
 import numpy as np
 import pandas as pd
 
 from aiscale.pricing import sheet as price_sheet
 from aiscale.pricing.genai import genai_rates
+
+if TYPE_CHECKING:  # Ibis is imported where an expression is built: rate tables need none
+    import ibis
 
 RATE_COLUMNS = (
     "input_usd_per_token", "cache_read_usd_per_token", "cache_write_usd_per_token",
@@ -144,6 +147,8 @@ def price_spans(llm_spans: ibis.Table, rates: ibis.Table, *, parts: bool = False
         A span is priced when its key has a rate and the tokens that rate needs are known.
         Rates without the tier columns are treated as untiered.
     """
+    import ibis
+
     def column(name: str, dtype: str) -> ibis.Value:
         present = name in rates.columns
         return rates[name].cast(dtype) if present else ibis.null(dtype)
@@ -193,6 +198,8 @@ COST_PARTS = ("uncached_input_usd", "cache_read_usd", "cache_write_usd", "output
 
 def _cost_terms(t: ibis.Table) -> tuple[dict[str, ibis.Value], ibis.Value]:
     """The terms of a span's cost (they sum to ``cost_usd``) and whether it is priced."""
+    import ibis
+
     zero = ibis.literal(0, "int64")
     cache_read = t.cache_read_tokens.fill_null(zero)
     cache_write = t.cache_write_tokens.fill_null(zero)
@@ -250,6 +257,8 @@ def price_frame(spans: pd.DataFrame, *, prices: PriceSheet | None = None,
     rates = rate_table(keys.assign(day=keys["day"].dt.date), prices=prices)
     columns = [c for c in frame.columns if c != "day"]
     kept = [c for c in columns if c not in _PRICED_FROM and _kept_as_is(frame[c])]
+    import ibis
+
     con = ibis.duckdb.connect()
     table = ibis.memtable(_arrow(frame.drop(columns=kept).assign(day=day, _row=np.arange(len(frame)))))
     rate_t = ibis.memtable(_arrow(rates.assign(day=_naive_days(rates["day"]))))

@@ -35,12 +35,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from aiscale import schema
+from aiscale.facts.frame import finish_table, to_pandas
 from aiscale.facts.on_duckdb import (
     bound_memory,
     quiet_progress,
     rollup_on_duckdb,
 )
-from aiscale.facts.rollup import finish_table, merged_traces_sql, to_pandas
 from aiscale.facts.window import in_window, window_days
 from aiscale.loaders import expand_paths
 from aiscale.pricing.rates import rate_table
@@ -232,6 +232,8 @@ class TraceStore:
 
     def traces(self) -> pd.DataFrame:
         """Return one row per trace (trace rows merged across files)."""
+        from aiscale.facts.rollup import merged_traces_sql
+
         columns = ", ".join(schema.TRACE_COLUMNS)
         return self.sql(f"SELECT {columns} FROM ({merged_traces_sql('traces')}) ORDER BY trace_id")
 

@@ -1,0 +1,99 @@
+"""Time ``aiscale facts`` of one store with one or more source trees, interleaved.
+
+Each round runs, each in its own process, for every tree given: the CLI with an empty query
+cache folder (``cold cache``: it compiles the rollup and keeps it), the CLI again (the cache
+warm) and ``store.facts()`` in-process (the call alone, after the imports); and once per
+round the pyarrow flatten of the store's source file when ``--file`` is given. The facts a
+store keeps (``STORE/cache``) are removed before each run, so each one rolls up. CPU seconds are user +
+system of the process (DuckDB's threads included); RSS is the process's peak.
+
+    .venv/bin/python benchmarks/bench_facts.py --store S --tree before=/work/main \\
+        --tree after=. --file data-1m/otlp-traces.jsonl --rounds 3
+
+Every facts export of every tree is compared with the first (``check_exact=True``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+IN_PROCESS = """
+import resource, sys
+from aiscale.store.trace_store import TraceStore
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+start = cpu()
+TraceStore(sys.argv[1]).facts()
+print(cpu() - start)
+"""
+
+
+def _run(command: list[str], env: dict) -> tuple[float, float, str]:
+    """CPU seconds, peak RSS (GB) and stdout of one child process.
+
+    It runs in a neutral folder: ``python -m`` and ``-c`` put the working folder first on
+    the path, which would shadow the tree named by PYTHONPATH when run from a checkout.
+    """
+    child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True, cwd=tempfile.gettempdir())
+    printed = child.stdout.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise SystemExit(f"{command} exited with {child.returncode}")
+    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024 ** 2, printed
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store", required=True)
+    parser.add_argument("--tree", action="append", required=True, help="NAME=PATH of an aiscale source tree")
+    parser.add_argument("--file", help="the OTLP file the store was loaded from (times the pyarrow flatten)")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args(argv)
+    trees = dict(item.split("=", 1) for item in args.tree)
+    out = Path(tempfile.mkdtemp(prefix="bench-facts-"))
+    rows, first = [], None
+    for round_ in range(args.rounds):
+        if args.file:
+            cpu, rss, _ = _run([sys.executable, str(HERE / "pyarrow_flatten.py"), str(Path(args.file).resolve()),
+                                str(out / "flat.parquet")], dict(os.environ))
+            rows.append(("pyarrow flatten", round_, cpu, rss))
+        for name, tree in trees.items():
+            cache = out / f"cache-{name}-{round_}"  # empty: the first run compiles and keeps
+            env = dict(os.environ, PYTHONPATH=str(Path(tree).resolve()), AISCALE_CACHE_DIR=str(cache))
+            target = out / f"{name}-{round_}.parquet"
+            store = str(Path(args.store).resolve())
+            command = [sys.executable, "-m", "aiscale.cli", "facts", "--store", store, "-o", str(target)]
+            for label in ("aiscale facts, cold cache", "aiscale facts"):
+                shutil.rmtree(Path(store) / "cache", ignore_errors=True)  # facts kept by the store
+                cpu, rss, _ = _run(command, env)
+                rows.append((f"{name}: {label}", round_, cpu, rss))
+            shutil.rmtree(Path(store) / "cache", ignore_errors=True)
+            cpu, rss, printed = _run([sys.executable, "-c", IN_PROCESS, store], env)
+            rows.append((f"{name}: store.facts() call", round_, float(printed.strip()), rss))
+            probe = "import aiscale, sys; print(aiscale.__file__)"
+            assert _run([sys.executable, "-c", probe], env)[2].startswith(str(Path(tree).resolve()))
+            facts = pd.read_parquet(target)
+            if first is None:
+                first = facts
+            pd.testing.assert_frame_equal(first, facts, check_exact=True)
+    table = pd.DataFrame(rows, columns=["path", "round", "cpu_s", "peak_rss_gb"])
+    summary = table.groupby("path", sort=False).agg(cpu_s_median=("cpu_s", "median"), cpu_s_min=("cpu_s", "min"),
+                                                   cpu_s_max=("cpu_s", "max"), peak_rss_gb=("peak_rss_gb", "max"),
+                                                   runs=("cpu_s", "size"))
+    print(summary.round(2).to_string())
+    print(f"every facts export equal to the first ({len(trees)} trees x {args.rounds} rounds)")
+
+
+if __name__ == "__main__":
+    main()
