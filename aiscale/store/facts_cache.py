@@ -8,8 +8,9 @@ DuckDB rollup is kept as ``STORE/cache/facts-<key>.parquet``; the key is a SHA-2
   repeat (a load, a repair or ``--drop-damaged`` writes another manifest);
 - the price sheet's rows as read (a path is read, so editing the file changes the key);
 - the days read (a window reads only its days' parts);
-- the code and data that compute facts: the source of aiscale's schema, facts, pricing and
-  store-reading modules, aiscale's and genai-prices' versions.
+- the code and data that compute facts: the fingerprint the compiled rollup query is kept under
+  (every aiscale module's source, the query libraries' versions; see
+  :mod:`aiscale.facts.compiled`) and genai-prices' version.
 
 Anything else is another key and the facts are rolled up afresh. A cache is written only when
 the manifest did not change while the facts were computed; a store that cannot be written to
@@ -32,7 +33,6 @@ True
 from __future__ import annotations
 
 import hashlib
-from functools import lru_cache
 from pathlib import Path
 
 import pyarrow as pa
@@ -43,22 +43,14 @@ from aiscale.store.safe_output import write_atomically
 
 FOLDER = "cache"
 KEEP = 4
-_CODE = ("schema.py", "facts", "pricing", "store/trace_store.py", "store/facts_cache.py")
 
 
-@lru_cache(maxsize=1)
 def code_fingerprint() -> str:
-    """SHA-256 of the source that computes facts, and of aiscale's and genai-prices' versions."""
-    import aiscale
+    """The compiled-query fingerprint (every aiscale module, the query libraries) and genai-prices' version."""
+    from aiscale.facts.compiled import code_fingerprint as source_fingerprint
     from aiscale.pricing.genai import genai_version
 
-    package = Path(__file__).resolve().parents[1]
-    digest = hashlib.sha256(f"{aiscale.__version__}\0{genai_version()}".encode())
-    for name in _CODE:
-        path = package / name
-        for source in sorted(path.glob("*.py")) if path.is_dir() else [path]:
-            digest.update(source.name.encode() + b"\0" + source.read_bytes())
-    return digest.hexdigest()
+    return hashlib.sha256(f"{source_fingerprint()}\0{genai_version()}".encode()).hexdigest()
 
 
 def sheet_fingerprint(prices) -> str:
