@@ -130,14 +130,10 @@ def frame_of(relation) -> pd.DataFrame:
 
 
 def duckdb_backend() -> ibis.BaseBackend:
-    """An Ibis DuckDB backend set as :func:`duckdb_connection` sets its connection."""
+    """An Ibis DuckDB backend on a :func:`duckdb_connection` (UTC, quiet, bounded memory)."""
     import ibis
 
-    con = ibis.duckdb.connect()
-    con.raw_sql("SET TimeZone = 'UTC'")
-    quiet_progress(con.con)
-    bound_memory(con.con)
-    return con
+    return ibis.duckdb.from_connection(duckdb_connection())
 
 
 def duckdb_connection():
