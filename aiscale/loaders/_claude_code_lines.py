@@ -275,21 +275,6 @@ def first_timestamp(path: Path, max_lines: int = 20) -> tuple[str | None, str | 
     return None, None
 
 
-@lru_cache(maxsize=64)
-def agent_file_starts(folder: str, modified_ns: int) -> dict[str, str]:
-    """Earliest first timestamp of the ``agent-*.jsonl`` files in a folder, per session id.
-
-    Read once per folder (and modification time): a 2.0.x project folder holds every
-    session's flat subagent files side by side.
-    """
-    starts: dict[str, str] = {}
-    for path in sorted(Path(folder).glob("agent-*.jsonl")):
-        session, ts = first_timestamp(path)
-        if session is not None and ts is not None and (session not in starts or ts < starts[session]):
-            starts[session] = ts
-    return starts
-
-
 def last_timestamp(path: Path, tail: int = 1 << 18) -> tuple[str | None, str | None]:
     """``(sessionId, timestamp)`` of the last timestamped line among a file's last ``tail`` bytes."""
     with open(path, "rb") as handle:
@@ -308,11 +293,17 @@ def last_timestamp(path: Path, tail: int = 1 << 18) -> tuple[str | None, str | N
 
 
 @lru_cache(maxsize=64)
-def agent_file_ends(folder: str, modified_ns: int) -> dict[str, str]:
-    """Latest last timestamp of the ``agent-*.jsonl`` files in a folder, per session id."""
-    ends: dict[str, str] = {}
+def agent_file_times(folder: str, modified_ns: int) -> dict[str, tuple[str | None, str | None]]:
+    """Earliest first and latest last timestamp of the ``agent-*.jsonl`` files in a folder, per session id.
+
+    Read once per folder (and modification time): a 2.0.x project folder holds every
+    session's flat subagent files side by side.
+    """
+    times: dict[str, list[str | None]] = {}
     for path in sorted(Path(folder).glob("agent-*.jsonl")):
-        session, ts = last_timestamp(path)
-        if session is not None and ts is not None and (session not in ends or ts > ends[session]):
-            ends[session] = ts
-    return ends
+        for end, (session, ts) in enumerate((first_timestamp(path), last_timestamp(path))):
+            if session is None or ts is None:
+                continue
+            known = times.setdefault(session, [None, None])
+            known[end] = ts if known[end] is None else (min, max)[end](known[end], ts)
+    return {session: (first, last) for session, (first, last) in times.items()}

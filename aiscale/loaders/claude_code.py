@@ -53,8 +53,7 @@ import pandas as pd
 from aiscale.loaders._claude_code_lines import (
     Call,
     SessionLines,
-    agent_file_ends,
-    agent_file_starts,
+    agent_file_times,
     first_timestamp,
     last_timestamp,
     read_session_lines,
@@ -131,8 +130,9 @@ def read(path: str | Path) -> Iterator[Chunk]:
     spans = [*_agent_spans(lines, times), *_call_spans(lines, times), *_tool_spans(lines, times)]
     traces = None
     if not lines.is_subagent_file:
-        start = _session_start(path, lines, times)
-        spans.insert(0, _root_span(lines, times, start, _session_end(path, lines, times)))
+        starts, ends = _subagent_times(path, lines.session_id)
+        start = _session_start(lines, times, starts)
+        spans.insert(0, _root_span(lines, times, start, _session_end(lines, times, ends)))
         traces = frame([_trace(path, lines, start)], TRACE_COLUMNS)
     for span in spans:
         span.update(trace_id=trace_id, source=NAME, source_file=str(path))
@@ -160,16 +160,16 @@ def _agent_span_id(agent: str | None) -> str:
     return ROOT if agent is None else f"agent:{agent}"
 
 
-def _session_start(path: Path, lines: SessionLines, times: _Times) -> pd.Timestamp | None:
+def _session_start(lines: SessionLines, times: _Times, subagent_starts: list[str]) -> pd.Timestamp | None:
     """The session's first timestamp, or its subagent files' when one began earlier."""
-    earlier = [pd.to_datetime(t, utc=True, errors="coerce") for t in _subagent_starts(path, lines.session_id)]
+    earlier = [pd.to_datetime(t, utc=True, errors="coerce") for t in subagent_starts]
     known = [t for t in [times(lines.first_ts), *earlier] if t is not None and not pd.isna(t)]
     return min(known, default=None)
 
 
-def _session_end(path: Path, lines: SessionLines, times: _Times) -> pd.Timestamp | None:
+def _session_end(lines: SessionLines, times: _Times, subagent_ends: list[str]) -> pd.Timestamp | None:
     """The session's last timestamp, or its subagent files' when one ended later (they run in parallel)."""
-    later = [pd.to_datetime(t, utc=True, errors="coerce") for t in _subagent_ends(path, lines.session_id)]
+    later = [pd.to_datetime(t, utc=True, errors="coerce") for t in subagent_ends]
     known = [t for t in [times(lines.last_ts), *later] if t is not None and not pd.isna(t)]
     return max(known, default=None)
 
@@ -183,20 +183,13 @@ def _root_span(lines: SessionLines, times: _Times, start: pd.Timestamp | None,
             "attributes": json_text(counts)}
 
 
-def _subagent_starts(path: Path, session_id: str) -> list[str]:
-    """First timestamps of this session's subagent files, in either file layout."""
-    starts = [first_timestamp(p) for p in (path.parent / path.stem / "subagents").glob("agent-*.jsonl")]
-    found = [ts for session, ts in starts if session == session_id and ts is not None]
-    flat = agent_file_starts(str(path.parent), path.parent.stat().st_mtime_ns)
-    return found + ([flat[session_id]] if session_id in flat else [])
-
-
-def _subagent_ends(path: Path, session_id: str) -> list[str]:
-    """Last timestamps of this session's subagent files, in either file layout."""
-    ends = [last_timestamp(p) for p in (path.parent / path.stem / "subagents").glob("agent-*.jsonl")]
-    found = [ts for session, ts in ends if session == session_id and ts is not None]
-    flat = agent_file_ends(str(path.parent), path.parent.stat().st_mtime_ns)
-    return found + ([flat[session_id]] if session_id in flat else [])
+def _subagent_times(path: Path, session_id: str) -> tuple[list[str], list[str]]:
+    """First and last timestamps of this session's subagent files, in either file layout."""
+    files = sorted((path.parent / path.stem / "subagents").glob("agent-*.jsonl"))
+    starts = [ts for session, ts in map(first_timestamp, files) if session == session_id and ts is not None]
+    ends = [ts for session, ts in map(last_timestamp, files) if session == session_id and ts is not None]
+    first, last = agent_file_times(str(path.parent), path.parent.stat().st_mtime_ns).get(session_id, (None, None))
+    return starts + ([first] if first is not None else []), ends + ([last] if last is not None else [])
 
 
 def _agent_spans(lines: SessionLines, times: _Times) -> list[dict]:
