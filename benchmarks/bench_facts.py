@@ -7,9 +7,10 @@ round the pyarrow flatten of the store's source file when ``--file`` is given. T
 store keeps (``STORE/cache``) are removed before each run, so each one rolls up. CPU seconds are user +
 system of the process (DuckDB's threads included); RSS is the process's peak.
 
-    .venv/bin/python benchmarks/bench_facts.py --store S --tree before=/work/main \\
+    .venv/bin/python benchmarks/bench_facts.py --store S --tree before=../aiscale-main \\
         --tree after=. --file data-1m/otlp-traces.jsonl --rounds 3
 
+A tree is a checkout of the revision to compare (``git worktree add ../aiscale-main main``).
 Every facts export of every tree is compared with the first (``check_exact=True``).
 """
 

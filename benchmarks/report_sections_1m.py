@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/report_sections_1m.py /work/benchdata/report-100000.store [--copies 10]
+    .venv/bin/python benchmarks/report_sections_1m.py benchmarks/out/report-100000.store [--copies 10]
 
 The store's trace facts (100,000 simulated traces for the store ``bench_report.py`` builds) are
 repeated ``--copies`` times with fresh trace and task ids and each cost multiplied by
