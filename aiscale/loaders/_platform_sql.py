@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
@@ -45,6 +46,7 @@ EARLIEST, LATEST = "1990-01-01", "2100-01-01"
 _FIRST_S, _LAST_S = 631_152_000, 4_102_444_800  # 1990-01-01 and 2100-01-01 in seconds since 1970
 UNITS = ((1, 1e6), (1e3, 1e3), (1e6, 1.0), (1e9, 1e-3))  # (per second, to microseconds)
 WHITESPACE = " \t\r\n"  # JSON's whitespace: all a valid record can have around it
+SLICE_ROWS = 4096  # rows per Arrow record batch handed to DuckDB: its threads share a batch
 TOKEN_NAMES = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
 
 
@@ -252,16 +254,30 @@ def mapped_batches(path: Path, query: str | Callable[[pa.Table], str],
     """``(rows, quarantined)`` per batch of a file: the loader's query run, rows with a problem split off.
 
     ``query`` is the SQL, or a function of the batch giving it; ``rows`` is None for a batch
-    without records.
+    without records. Both cores work: the next batch is read and mapped in a second thread
+    (DuckDB and Arrow run without the GIL) while the caller handles this one, and DuckDB
+    scans each batch in slices of :data:`SLICE_ROWS` on its own threads. At most two
+    batches are held ahead, so memory stays bounded.
     """
     con, views = connect(), {}
-    for batch, bad in read_batches(path):
+
+    def mapped(batch: pa.Table, bad: list[Quarantined]) -> tuple[pa.Table | None, list[Quarantined]]:
         if not batch.num_rows:
-            yield None, bad
-            continue
-        rows, more = split_problems(_run_view(con, views, batch, query if isinstance(query, str) else query(batch)),
-                                    str(path))
-        yield (demote_wrappers(con, rows) if "kind" in rows.column_names else rows), bad + more
+            return None, bad
+        sliced = pa.Table.from_batches(batch.to_batches(max_chunksize=SLICE_ROWS), batch.schema)
+        rows, more = split_problems(_run_view(con, views, sliced, query if isinstance(query, str)
+                                              else query(batch)), str(path))
+        return (demote_wrappers(con, rows) if "kind" in rows.column_names else rows), bad + more
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="aiscale-map") as pool:
+        ahead: Future | None = None
+        for batch, bad in read_batches(path):
+            following = pool.submit(mapped, batch, bad)
+            if ahead is not None:
+                yield ahead.result()
+            ahead = following
+        if ahead is not None:
+            yield ahead.result()
 
 
 def _run_view(con: duckdb.DuckDBPyConnection, views: dict[str, str], batch: pa.Table, sql: str) -> pa.Table:

@@ -61,31 +61,40 @@ _USAGE = {"input": ("input_tokens",), "output": ("output_tokens",), "total": ("t
           "cache_read": ("input_token_details", "cache_read"),
           "cache_creation": ("input_token_details", "cache_creation"),
           "reasoning": ("output_token_details", "reasoning")}
+_USAGE_AT = {"outputs": ("outputs",), "metadata": ("extra", "metadata")}
+_DETAILS = {"prompt_token_details": ("cache_read", "cache_creation", "cache_write"),
+            "completion_token_details": ("reasoning",)}
 _FIELDS = {
     **{name: [(name,)] for name in (
         "id", "trace_id", "parent_run_id", "name", "run_type", "start_time", "end_time", "status", "error",
         "prompt_cost", "completion_cost", "total_cost", "reference_example_id", "prompt_tokens",
-        "completion_tokens", "total_tokens", "prompt_token_details", "completion_token_details",
-        "feedback_stats")},
-    # the SDK's usage_metadata (in outputs, else extra.metadata): one small object, read apart
-    "usage": [("outputs", "usage_metadata"), ("extra", "metadata", "usage_metadata")],
+        "completion_tokens", "total_tokens", "feedback_stats")},
+    # the SDK's usage_metadata (in outputs, else extra.metadata): which one holds it, and its counts
+    "usage_in_outputs": [("outputs", "usage_metadata")],
+    **{f"{where}_{name}": [(*at, "usage_metadata", *keys)] for where, at in _USAGE_AT.items()
+       for name, keys in _USAGE.items()},
+    **{f"{detail}_{key}": [(detail, key)] for detail, keys in _DETAILS.items() for key in keys},
     "provider": [("extra", "metadata", "ls_provider")],
     "model": [("outputs", "model"), ("extra", "metadata", "ls_model_name"), ("extra", "invocation_params", "model")],
     "user_id": [("extra", "metadata", "user_id")],
     "session_id": [("extra", "metadata", "thread_id"), ("extra", "metadata", "session_id"),
                    ("extra", "metadata", "conversation_id")],
 }
+
+
+def _usage(name: str) -> str:
+    """A count of usage_metadata: the one in ``outputs`` when there is one, else extra.metadata's."""
+    return f"CASE WHEN usage_in_outputs IS NULL THEN metadata_{name} ELSE outputs_{name} END"
+
+
 _COUNT_SQL = {  # count: the run's own field, else usage_metadata's
-    "input": "coalesce(prompt_tokens, json_extract_string(usage, '$.input_tokens'))",
-    "output": "coalesce(completion_tokens, json_extract_string(usage, '$.output_tokens'))",
-    "total": "coalesce(total_tokens, json_extract_string(usage, '$.total_tokens'))",
-    "cache_read": "coalesce(json_extract_string(prompt_token_details, '$.cache_read'), "
-                  "json_extract_string(usage, '$.input_token_details.cache_read'))",
-    "cache_write": "coalesce(json_extract_string(prompt_token_details, '$.cache_creation'), "
-                   "json_extract_string(prompt_token_details, '$.cache_write'), "
-                   "json_extract_string(usage, '$.input_token_details.cache_creation'))",
-    "reasoning": "coalesce(json_extract_string(completion_token_details, '$.reasoning'), "
-                 "json_extract_string(usage, '$.output_token_details.reasoning'))",
+    "input": f"coalesce(prompt_tokens, {_usage('input')})",
+    "output": f"coalesce(completion_tokens, {_usage('output')})",
+    "total": f"coalesce(total_tokens, {_usage('total')})",
+    "cache_read": f"coalesce(prompt_token_details_cache_read, {_usage('cache_read')})",
+    "cache_write": "coalesce(prompt_token_details_cache_creation, prompt_token_details_cache_write, "
+                   f"{_usage('cache_creation')})",
+    "reasoning": f"coalesce(completion_token_details_reasoning, {_usage('reasoning')})",
 }
 _COUNTS = ("input", "output", "total", "cache_read", "cache_write", "reasoning")
 _KIND = "CASE lower(run_type) " + " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in KINDS.items()) + " ELSE 'other' END"
