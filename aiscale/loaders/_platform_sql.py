@@ -46,6 +46,7 @@ EARLIEST, LATEST = "1990-01-01", "2100-01-01"
 _FIRST_S, _LAST_S = 631_152_000, 4_102_444_800  # 1990-01-01 and 2100-01-01 in seconds since 1970
 UNITS = ((1, 1e6), (1e3, 1e3), (1e6, 1.0), (1e9, 1e-3))  # (per second, to microseconds)
 WHITESPACE = " \t\r\n"  # JSON's whitespace: all a valid record can have around it
+RECORD_TEXT = "NULL::VARCHAR"  # a loader's ``attributes``: the record as exported, taken from the batch in Arrow
 SLICE_ROWS = 4096  # rows per Arrow record batch handed to DuckDB: its threads share a batch
 TOKEN_NAMES = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
 
@@ -187,17 +188,20 @@ def finished(mapped: str, extra: Sequence[str] = ()) -> str:
     """The rows of a batch, from a loader's query of its span columns, with aiscale's flags added.
 
     ``mapped`` gives ``_row``, ``line``, ``_problem``, :data:`SPAN_COLUMNS`, ``attributes``
-    (the record's JSON text), ``_how`` (what token normalisation added, else null) and the
-    ``extra`` columns. ``attributes`` gains ``aiscale.usage_missing`` (an LLM span without any
-    token count) and ``aiscale.tokens_normalised``; only rows with one of these are rewritten.
-    ``line`` is kept for rows with a problem only (their excerpt). Row by row, in batch order.
+    (JSON text; :data:`RECORD_TEXT` for the record as exported, which :func:`mapped_batches`
+    takes from the batch in Arrow instead of copying it through DuckDB), ``_how`` (what token
+    normalisation added, else null) and the ``extra`` columns. ``attributes`` gains
+    ``aiscale.usage_missing`` (an LLM span without any token count) and
+    ``aiscale.tokens_normalised``; only rows with one of these are rewritten. ``line`` is kept
+    for rows with a problem only (their excerpt). Row by row, in batch order.
     """
     no_usage = "kind = 'llm' AND " + " AND ".join(f"{c} IS NULL" for c in TOKEN_NAMES)
     patch = (f"json_object('aiscale.usage_missing', CASE WHEN {no_usage} THEN true END, "
              "'aiscale.tokens_normalised', _how)")
     return f"""SELECT {ROW}, _problem, CASE WHEN _problem IS NOT NULL THEN {LINE} END AS {LINE}, {", ".join(SPAN_COLUMNS)},
     CASE WHEN _problem IS NULL AND (({no_usage}) OR _how IS NOT NULL)
-        THEN json_merge_patch(attributes, {patch})::VARCHAR ELSE attributes END AS attributes
+        THEN json_merge_patch(coalesce(attributes, rtrim({LINE}, '{WHITESPACE}')), {patch})::VARCHAR
+        ELSE attributes END AS attributes
     {"".join(", " + c for c in extra)}
 FROM ({mapped})"""
 
@@ -267,6 +271,7 @@ def mapped_batches(path: Path, query: str | Callable[[pa.Table], str],
         sliced = pa.Table.from_batches(batch.to_batches(max_chunksize=SLICE_ROWS), batch.schema)
         rows, more = split_problems(_run_view(con, views, sliced, query if isinstance(query, str)
                                               else query(batch)), str(path))
+        rows = record_text(rows, batch)
         return (demote_wrappers(con, rows) if "kind" in rows.column_names else rows), bad + more
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="aiscale-map") as pool:
@@ -290,6 +295,25 @@ def _run_view(con: duckdb.DuckDBPyConnection, views: dict[str, str], batch: pa.T
         return con.sql(f"SELECT * FROM {views[sql]}").to_arrow_table()
     finally:
         con.unregister("batch")
+
+
+def record_text(rows: pa.Table, batch: pa.Table) -> pa.Table:
+    """``attributes`` left null by the query (:data:`RECORD_TEXT`) become the record's text.
+
+    The text is the batch's line with JSON's whitespace trimmed off both ends, found by
+    ``_row`` (both in file order); Arrow copies it once, with no parse.
+    """
+    if "attributes" not in rows.column_names or not rows.num_rows:
+        return rows
+    attributes = rows.column("attributes")
+    if not attributes.null_count:
+        return rows
+    lines = batch.column(LINE)
+    if rows.num_rows != batch.num_rows:  # rows kept are a subset of the batch's, in the same order
+        lines = lines.take(np.searchsorted(batch.column(ROW).to_numpy(), rows.column(ROW).to_numpy()))
+    text = pc.utf8_trim(lines, WHITESPACE)
+    filled = text if attributes.null_count == rows.num_rows else pc.if_else(pc.is_null(attributes), text, attributes)
+    return rows.set_column(rows.schema.get_field_index("attributes"), "attributes", filled)
 
 
 def split_problems(table: pa.Table, path: str) -> tuple[pa.Table, list[Quarantined]]:

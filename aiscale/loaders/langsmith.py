@@ -34,7 +34,7 @@ import pyarrow as pa
 
 from aiscale.loaders._platform import sniff_platform
 from aiscale.loaders._platform_sql import (
-    WHITESPACE,
+    RECORD_TEXT,
     connect,
     extract,
     finished,
@@ -127,7 +127,7 @@ SELECT {ROW}, {LINE}, trace_id, id AS span_id, nullif(parent_run_id, '') AS pare
         END AS reported_cost_usd,
     CASE WHEN kind = 'tool' THEN name END AS tool_name,
     CASE WHEN kind = 'tool' THEN json_extract({LINE}, '$.inputs')::VARCHAR END AS tool_arguments,
-    CASE WHEN ends_with({LINE}, '}}') THEN {LINE} ELSE rtrim({LINE}, '{WHITESPACE}') END AS attributes,
+    {RECORD_TEXT} AS attributes,
     CASE WHEN kind = 'llm' THEN {_HOW} END AS _how,
     nullif(reference_example_id, '') AS task_id, user_id, session_id,
     CASE WHEN score = 0 THEN false WHEN score = 1 THEN true END AS success, score,
