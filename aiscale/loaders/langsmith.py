@@ -99,19 +99,21 @@ _COUNT_SQL = {  # count: the run's own field, else usage_metadata's
 _COUNTS = ("input", "output", "total", "cache_read", "cache_write", "reasoning")
 _KIND = "CASE lower(run_type) " + " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in KINDS.items()) + " ELSE 'other' END"
 _STATUS_SQL = "CASE lower(status) " + " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in _STATUS.items()) + " END"
-_INPUT, _OUTPUT, _HOW = normalised(*(number(c) for c in ("input", "output", "cache_read", "cache_write",
-                                                            "reasoning", "total")))
+_NUMBERS = (*_COUNTS, "total_cost", "prompt_cost", "completion_cost")  # each cast once, as _<name>
+_INPUT, _OUTPUT, _HOW = normalised(*(f"_{c}" for c in ("input", "output", "cache_read", "cache_write",
+                                                        "reasoning", "total")))
 _PREFERENCE = "[" + ", ".join(f"'{k}'" for k in FEEDBACK_PREFERENCE) + "]"
 # feedback_stats of a root run: its preferred key (else the first by name), that entry's avg
 _KEY = f"coalesce(list_filter({_PREFERENCE}, lambda k: list_contains(json_keys(_fb), k))[1], list_sort(json_keys(_fb))[1])"
 _POINTER = "'/' || replace(replace(_key, '~', '~0'), '/', '~1')"  # a JSON pointer: any key, no quoting
 _MAPPED = extract(_FIELDS) + f"""
-, z AS (SELECT *, {_KIND} AS kind, {time_sql("start_time")} AS start_ts, {time_sql("end_time")} AS end_ts,
-    {", ".join(f"CASE WHEN {_KIND} = 'llm' THEN {sql} END AS {name}" for name, sql in _COUNT_SQL.items())},
+, t AS (SELECT *, {_KIND} AS kind, {time_sql("start_time")} AS start_ts, {time_sql("end_time")} AS end_ts FROM y),
+z AS (SELECT *, {", ".join(f"CASE WHEN kind = 'llm' THEN {sql} END AS {name}" for name, sql in _COUNT_SQL.items())},
     CASE WHEN _json_ok AND nullif(parent_run_id, '') IS NULL AND starts_with(feedback_stats, '{{')
         THEN json_extract({LINE}, '$.feedback_stats') END AS _fb  -- parsed again only where it can be an object
-  FROM y),
-k AS (SELECT *, CASE WHEN json_type(_fb) = 'OBJECT' THEN {_KEY} END AS _key FROM z),
+  FROM t),
+n AS (SELECT *, {", ".join(f"{number(c)} AS _{c}" for c in _NUMBERS)} FROM z),
+k AS (SELECT *, CASE WHEN json_type(_fb) = 'OBJECT' THEN {_KEY} END AS _key FROM n),
 v AS (SELECT *, CASE WHEN json_type(json_extract(_fb, {_POINTER})) = 'OBJECT'
                      THEN json_extract(json_extract(_fb, {_POINTER}), '$.avg') END AS _avg FROM k),
 o AS (SELECT *, CASE WHEN json_type(_avg) IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN TRY_CAST(_avg AS DOUBLE) END AS score
@@ -121,10 +123,8 @@ SELECT {ROW}, {LINE}, trace_id, id AS span_id, nullif(parent_run_id, '') AS pare
     CASE WHEN nullif(error, '') IS NOT NULL THEN 'error' ELSE coalesce({_STATUS_SQL}, 'unset') END AS status,
     left(split_part(nullif(error, ''), chr(10), 1), 200) AS error_type, provider,
     CASE WHEN kind = 'llm' THEN model END AS model, {_INPUT} AS input_tokens, {_OUTPUT} AS output_tokens,
-    {number("cache_read")} AS cache_read_tokens, {number("cache_write")} AS cache_write_tokens,
-    {number("reasoning")} AS reasoning_tokens,
-    CASE WHEN kind = 'llm' THEN coalesce({number("total_cost")}, {number("prompt_cost")} + {number("completion_cost")})
-        END AS reported_cost_usd,
+    _cache_read AS cache_read_tokens, _cache_write AS cache_write_tokens, _reasoning AS reasoning_tokens,
+    CASE WHEN kind = 'llm' THEN coalesce(_total_cost, _prompt_cost + _completion_cost) END AS reported_cost_usd,
     CASE WHEN kind = 'tool' THEN name END AS tool_name,
     CASE WHEN kind = 'tool' THEN json_extract({LINE}, '$.inputs')::VARCHAR END AS tool_arguments,
     {RECORD_TEXT} AS attributes,
