@@ -4,8 +4,10 @@ Not a loader (the leading underscore keeps it out of the registry). A batch of r
 Arrow table of JSON texts, :mod:`aiscale.loaders._records`) is parsed by one
 ``json_extract_string`` call with every path a loader reads; the loader's own SELECT maps
 those values to span columns, and :func:`finished` adds aiscale's flags to ``attributes`` in
-the same query. Then :func:`demote_wrappers` counts an LLM span that wraps another LLM span
-once (Arrow hash lookups; only the wrappers are rewritten). Nothing is done per row in Python.
+the same query (a record kept as exported is not copied through DuckDB: :func:`record_text`
+takes it from the batch in Arrow). Then :func:`demote_wrappers` counts an LLM span that wraps
+another LLM span once (Arrow hash lookups; only the wrappers are rewritten). Nothing is done
+per row in Python, and the next batch is mapped in a second thread while this one is stored.
 Each value that cannot be what it claims gives its row a ``_problem`` (the first rule broken),
 and the row is quarantined with it:
 

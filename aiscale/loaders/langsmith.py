@@ -4,7 +4,8 @@ Fields read: ``id``, ``trace_id``, ``parent_run_id``, ``name``, ``run_type`` (ll
 retriever, embedding, prompt, parser), ``start_time``, ``end_time``, ``status``, ``error``;
 for ``llm`` runs only: ``prompt_tokens``, ``completion_tokens``, ``total_tokens``,
 ``prompt_token_details`` (``cache_read``, ``cache_creation``), ``completion_token_details``
-(``reasoning``), or else the SDK's ``usage_metadata`` (in ``outputs`` or ``extra.metadata``); ``total_cost`` (or prompt +
+(``reasoning``), or else the SDK's ``usage_metadata`` (the one in ``outputs`` when there is one,
+else ``extra.metadata``'s; one that is no object gives no counts); ``total_cost`` (or prompt +
 completion cost) as ``reported_cost_usd``; ``extra.metadata.ls_provider`` /
 ``ls_model_name`` (the response's ``outputs.model`` first; else ``extra.invocation_params.model``).
 ``attributes`` is the run as exported (so chain and root runs that carry their children's totals
