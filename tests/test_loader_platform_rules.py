@@ -66,6 +66,29 @@ def test_langsmith_values_that_cannot_be_what_they_claim_are_quarantined(tmp_pat
     assert store.spans()["start_time"].notna().all()  # nothing became an unknown time silently
 
 
+def test_langsmith_usage_that_is_no_object_is_unknown_and_a_repeated_key_counts_once(tmp_path):
+    """usage_metadata in ``outputs`` wins over extra.metadata's, even when it holds no counts;
+    of a key written twice the first counts (as every JSON path read here takes it)."""
+    rows = records("langsmith_sdk_runs.jsonl")
+    root = rows[0]
+    start = root["start_time"]
+    base = {"trace_id": root["trace_id"], "parent_run_id": root["id"], "run_type": "llm", "start_time": start}
+    odd = [{**base, "id": "text", "outputs": {"usage_metadata": "120 tokens"}},
+           {**base, "id": "list", "outputs": {"usage_metadata": [120]},
+            "extra": {"metadata": {"usage_metadata": {"input_tokens": 5}}}},
+           {**base, "id": "null", "outputs": {"usage_metadata": None},
+            "extra": {"metadata": {"usage_metadata": {"input_tokens": 5, "output_tokens": 2}}}}]
+    twice = json.dumps({**base, "id": "twice", "extra": {"metadata": {"usage_metadata": {"input_tokens": 7}}}})
+    twice = twice.replace('"input_tokens": 7', '"input_tokens": 7, "output_tokens": 3, "input_tokens": 9')
+    store, found = load_one(tmp_path, write(tmp_path / "runs.jsonl", [*rows, *odd, twice]))
+    assert found == {}
+    spans = store.spans().set_index("span_id")
+    assert spans.loc[["text", "list"], "input_tokens"].isna().all()
+    assert spans.loc[["text", "list"], "attributes"].map(lambda a: json.loads(a)["aiscale.usage_missing"]).all()
+    assert spans.loc["null", ["input_tokens", "output_tokens"]].tolist() == [5, 2]
+    assert spans.loc["twice", ["input_tokens", "output_tokens"]].tolist() == [7, 3]
+
+
 @pytest.mark.parametrize("value, rule", [
     (math.nan, "llm.token_count.prompt is not finite"), ("lots", "llm.token_count.prompt is not a number")])
 def test_phoenix_token_counts_that_are_no_numbers_are_quarantined(tmp_path, value, rule):

@@ -38,7 +38,7 @@ import pyarrow as pa
 
 from aiscale.loaders._platform import classify_keys, number, sniff_platform
 from aiscale.loaders._platform_sql import (
-    WHITESPACE,
+    RECORD_TEXT,
     connect,
     extract,
     finished,
@@ -116,7 +116,7 @@ SELECT {ROW}, {LINE}, trace_id, id AS span_id, nullif(parent_observation_id, '')
     CASE WHEN kind = 'tool' THEN CASE json_type(coalesce(json_extract({LINE}, '$.input'), 'null'))
         WHEN 'NULL' THEN NULL WHEN 'VARCHAR' THEN json_extract_string({LINE}, '$.input')
         ELSE json_extract({LINE}, '$.input')::VARCHAR END END AS tool_arguments,
-    CASE WHEN ends_with({LINE}, '}}') THEN {LINE} ELSE rtrim({LINE}, '{WHITESPACE}') END AS attributes,
+    {RECORD_TEXT} AS attributes,
     NULL::VARCHAR AS _how, user_id, session_id,
     {first_problem(time_problem("start_time", "start_time", "start_ts"), time_problem("end_time", "end_time", "end_ts"),
                    "CASE WHEN kind = 'llm' AND not_whole IS NOT NULL THEN 'usage_details is not whole numbers: ' "

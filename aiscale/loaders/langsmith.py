@@ -4,7 +4,8 @@ Fields read: ``id``, ``trace_id``, ``parent_run_id``, ``name``, ``run_type`` (ll
 retriever, embedding, prompt, parser), ``start_time``, ``end_time``, ``status``, ``error``;
 for ``llm`` runs only: ``prompt_tokens``, ``completion_tokens``, ``total_tokens``,
 ``prompt_token_details`` (``cache_read``, ``cache_creation``), ``completion_token_details``
-(``reasoning``), or else the SDK's ``usage_metadata`` (in ``outputs`` or ``extra.metadata``); ``total_cost`` (or prompt +
+(``reasoning``), or else the SDK's ``usage_metadata`` (the one in ``outputs`` when there is one,
+else ``extra.metadata``'s; one that is no object gives no counts); ``total_cost`` (or prompt +
 completion cost) as ``reported_cost_usd``; ``extra.metadata.ls_provider`` /
 ``ls_model_name`` (the response's ``outputs.model`` first; else ``extra.invocation_params.model``).
 ``attributes`` is the run as exported (so chain and root runs that carry their children's totals
@@ -34,7 +35,7 @@ import pyarrow as pa
 
 from aiscale.loaders._platform import sniff_platform
 from aiscale.loaders._platform_sql import (
-    WHITESPACE,
+    RECORD_TEXT,
     connect,
     extract,
     finished,
@@ -61,48 +62,59 @@ _USAGE = {"input": ("input_tokens",), "output": ("output_tokens",), "total": ("t
           "cache_read": ("input_token_details", "cache_read"),
           "cache_creation": ("input_token_details", "cache_creation"),
           "reasoning": ("output_token_details", "reasoning")}
+_USAGE_AT = {"outputs": ("outputs",), "metadata": ("extra", "metadata")}
+_DETAILS = {"prompt_token_details": ("cache_read", "cache_creation", "cache_write"),
+            "completion_token_details": ("reasoning",)}
 _FIELDS = {
     **{name: [(name,)] for name in (
         "id", "trace_id", "parent_run_id", "name", "run_type", "start_time", "end_time", "status", "error",
         "prompt_cost", "completion_cost", "total_cost", "reference_example_id", "prompt_tokens",
-        "completion_tokens", "total_tokens", "prompt_token_details", "completion_token_details",
-        "feedback_stats")},
-    # the SDK's usage_metadata (in outputs, else extra.metadata): one small object, read apart
-    "usage": [("outputs", "usage_metadata"), ("extra", "metadata", "usage_metadata")],
+        "completion_tokens", "total_tokens", "feedback_stats")},
+    # the SDK's usage_metadata (in outputs, else extra.metadata): which one holds it, and its counts
+    "usage_in_outputs": [("outputs", "usage_metadata")],
+    **{f"{where}_{name}": [(*at, "usage_metadata", *keys)] for where, at in _USAGE_AT.items()
+       for name, keys in _USAGE.items()},
+    **{f"{detail}_{key}": [(detail, key)] for detail, keys in _DETAILS.items() for key in keys},
     "provider": [("extra", "metadata", "ls_provider")],
     "model": [("outputs", "model"), ("extra", "metadata", "ls_model_name"), ("extra", "invocation_params", "model")],
     "user_id": [("extra", "metadata", "user_id")],
     "session_id": [("extra", "metadata", "thread_id"), ("extra", "metadata", "session_id"),
                    ("extra", "metadata", "conversation_id")],
 }
+
+
+def _usage(name: str) -> str:
+    """A count of usage_metadata: the one in ``outputs`` when there is one, else extra.metadata's."""
+    return f"CASE WHEN usage_in_outputs IS NULL THEN metadata_{name} ELSE outputs_{name} END"
+
+
 _COUNT_SQL = {  # count: the run's own field, else usage_metadata's
-    "input": "coalesce(prompt_tokens, json_extract_string(usage, '$.input_tokens'))",
-    "output": "coalesce(completion_tokens, json_extract_string(usage, '$.output_tokens'))",
-    "total": "coalesce(total_tokens, json_extract_string(usage, '$.total_tokens'))",
-    "cache_read": "coalesce(json_extract_string(prompt_token_details, '$.cache_read'), "
-                  "json_extract_string(usage, '$.input_token_details.cache_read'))",
-    "cache_write": "coalesce(json_extract_string(prompt_token_details, '$.cache_creation'), "
-                   "json_extract_string(prompt_token_details, '$.cache_write'), "
-                   "json_extract_string(usage, '$.input_token_details.cache_creation'))",
-    "reasoning": "coalesce(json_extract_string(completion_token_details, '$.reasoning'), "
-                 "json_extract_string(usage, '$.output_token_details.reasoning'))",
+    "input": f"coalesce(prompt_tokens, {_usage('input')})",
+    "output": f"coalesce(completion_tokens, {_usage('output')})",
+    "total": f"coalesce(total_tokens, {_usage('total')})",
+    "cache_read": f"coalesce(prompt_token_details_cache_read, {_usage('cache_read')})",
+    "cache_write": "coalesce(prompt_token_details_cache_creation, prompt_token_details_cache_write, "
+                   f"{_usage('cache_creation')})",
+    "reasoning": f"coalesce(completion_token_details_reasoning, {_usage('reasoning')})",
 }
 _COUNTS = ("input", "output", "total", "cache_read", "cache_write", "reasoning")
 _KIND = "CASE lower(run_type) " + " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in KINDS.items()) + " ELSE 'other' END"
 _STATUS_SQL = "CASE lower(status) " + " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in _STATUS.items()) + " END"
-_INPUT, _OUTPUT, _HOW = normalised(*(number(c) for c in ("input", "output", "cache_read", "cache_write",
-                                                            "reasoning", "total")))
+_NUMBERS = (*_COUNTS, "total_cost", "prompt_cost", "completion_cost")  # each cast once, as _<name>
+_INPUT, _OUTPUT, _HOW = normalised(*(f"_{c}" for c in ("input", "output", "cache_read", "cache_write",
+                                                        "reasoning", "total")))
 _PREFERENCE = "[" + ", ".join(f"'{k}'" for k in FEEDBACK_PREFERENCE) + "]"
 # feedback_stats of a root run: its preferred key (else the first by name), that entry's avg
 _KEY = f"coalesce(list_filter({_PREFERENCE}, lambda k: list_contains(json_keys(_fb), k))[1], list_sort(json_keys(_fb))[1])"
 _POINTER = "'/' || replace(replace(_key, '~', '~0'), '/', '~1')"  # a JSON pointer: any key, no quoting
 _MAPPED = extract(_FIELDS) + f"""
-, z AS (SELECT *, {_KIND} AS kind, {time_sql("start_time")} AS start_ts, {time_sql("end_time")} AS end_ts,
-    {", ".join(f"CASE WHEN {_KIND} = 'llm' THEN {sql} END AS {name}" for name, sql in _COUNT_SQL.items())},
+, t AS (SELECT *, {_KIND} AS kind, {time_sql("start_time")} AS start_ts, {time_sql("end_time")} AS end_ts FROM y),
+z AS (SELECT *, {", ".join(f"CASE WHEN kind = 'llm' THEN {sql} END AS {name}" for name, sql in _COUNT_SQL.items())},
     CASE WHEN _json_ok AND nullif(parent_run_id, '') IS NULL AND starts_with(feedback_stats, '{{')
         THEN json_extract({LINE}, '$.feedback_stats') END AS _fb  -- parsed again only where it can be an object
-  FROM y),
-k AS (SELECT *, CASE WHEN json_type(_fb) = 'OBJECT' THEN {_KEY} END AS _key FROM z),
+  FROM t),
+n AS (SELECT *, {", ".join(f"{number(c)} AS _{c}" for c in _NUMBERS)} FROM z),
+k AS (SELECT *, CASE WHEN json_type(_fb) = 'OBJECT' THEN {_KEY} END AS _key FROM n),
 v AS (SELECT *, CASE WHEN json_type(json_extract(_fb, {_POINTER})) = 'OBJECT'
                      THEN json_extract(json_extract(_fb, {_POINTER}), '$.avg') END AS _avg FROM k),
 o AS (SELECT *, CASE WHEN json_type(_avg) IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN TRY_CAST(_avg AS DOUBLE) END AS score
@@ -112,13 +124,11 @@ SELECT {ROW}, {LINE}, trace_id, id AS span_id, nullif(parent_run_id, '') AS pare
     CASE WHEN nullif(error, '') IS NOT NULL THEN 'error' ELSE coalesce({_STATUS_SQL}, 'unset') END AS status,
     left(split_part(nullif(error, ''), chr(10), 1), 200) AS error_type, provider,
     CASE WHEN kind = 'llm' THEN model END AS model, {_INPUT} AS input_tokens, {_OUTPUT} AS output_tokens,
-    {number("cache_read")} AS cache_read_tokens, {number("cache_write")} AS cache_write_tokens,
-    {number("reasoning")} AS reasoning_tokens,
-    CASE WHEN kind = 'llm' THEN coalesce({number("total_cost")}, {number("prompt_cost")} + {number("completion_cost")})
-        END AS reported_cost_usd,
+    _cache_read AS cache_read_tokens, _cache_write AS cache_write_tokens, _reasoning AS reasoning_tokens,
+    CASE WHEN kind = 'llm' THEN coalesce(_total_cost, _prompt_cost + _completion_cost) END AS reported_cost_usd,
     CASE WHEN kind = 'tool' THEN name END AS tool_name,
     CASE WHEN kind = 'tool' THEN json_extract({LINE}, '$.inputs')::VARCHAR END AS tool_arguments,
-    CASE WHEN ends_with({LINE}, '}}') THEN {LINE} ELSE rtrim({LINE}, '{WHITESPACE}') END AS attributes,
+    {RECORD_TEXT} AS attributes,
     CASE WHEN kind = 'llm' THEN {_HOW} END AS _how,
     nullif(reference_example_id, '') AS task_id, user_id, session_id,
     CASE WHEN score = 0 THEN false WHEN score = 1 THEN true END AS success, score,
