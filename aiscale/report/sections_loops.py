@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from aiscale.analysis.loops.calls import positions
 from aiscale.report.context import (
     MIN_GROUP,
     Context,
@@ -73,7 +74,7 @@ def _llm_spans_by_variant(spans: pd.DataFrame, facts: pd.DataFrame) -> dict[str,
     keep = ["trace_id", "kind", "start_time", "input_tokens", "output_tokens", "cost_usd", "status"]
     keep = keep if set(keep) <= set(spans.columns) else list(spans.columns)  # unpriced: all, to price
     llm = spans.loc[(spans["kind"] == "llm").to_numpy(dtype=bool, na_value=False), keep]
-    at = pd.Index(facts["trace_id"].astype(str)).get_indexer(llm["trace_id"].astype(str))
+    at = positions(llm["trace_id"], facts["trace_id"])
     codes, labels = pd.factorize(facts["variant"].astype(str))
     of_span = np.where(at >= 0, codes[at], -1)
     return {label: llm.iloc[np.flatnonzero(of_span == j)] for j, label in enumerate(labels)}

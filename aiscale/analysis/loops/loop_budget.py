@@ -31,7 +31,7 @@ import pandas as pd
 
 from aiscale.analysis._result import ResultDisplay, check_choice, check_columns, new_axes
 from aiscale.analysis._stats import _expanded_alpha, bootstrap_weights
-from aiscale.analysis.loops.calls import coerce_floats, llm_calls, nullable_bools
+from aiscale.analysis.loops.calls import coerce_floats, llm_calls, nullable_bools, positions
 
 
 @dataclass(frozen=True, repr=False)
@@ -175,7 +175,7 @@ def _span_costs(spans, data, task, n_tasks, K, cost):
         raise ValueError(f"the spans carry no {cost!r} for any LLM call, so the cost of the first k "
                          "calls is unknown (not zero); pass facts only to use the approximation, or "
                          "price the spans (aiscale.price_frame).")
-    row = pd.Index(data["trace_id"].astype("string")).get_indexer(calls["trace_id"].astype("string"))
+    row = positions(calls["trace_id"], data["trace_id"])
     found = (row >= 0) & (calls["iteration"].to_numpy() <= K)
     call = calls["iteration"].to_numpy()[found]
     mat = _cum_by_task(task[row[found]], call, np.nan_to_num(calls["cost"].to_numpy()[found]), n_tasks, K)
