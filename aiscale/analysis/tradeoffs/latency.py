@@ -1,7 +1,8 @@
 """How long traces take: latency quantiles with intervals, LLM vs tool time, time to first token.
 
 Quantiles are the inverse empirical CDF; their intervals come from a bootstrap that resamples
-tasks (all trials of a task together). The LLM and tool shares are ratios of time over
+tasks (all trials of a task together), or, from 2,000 tasks on, from closed forms clustered on
+tasks (Woodruff intervals of the quantiles, delta-method intervals of the shares). The LLM and tool shares are ratios of time over
 traces where both are known: with ``spans``, the time at least one call of the kind was in
 flight (the union of its call intervals, :func:`busy_seconds`, at most the trace's latency), so
 parallel calls (sub-agents) are not counted twice and each share is at most 1; without spans, the facts' summed call
@@ -171,7 +172,9 @@ def latency(facts: pd.DataFrame, *, by: str | None = "variant", column: str = "l
         Time-to-first-token column; by default ``ttft_s`` or ``time_to_first_token_s`` when
         the source has one.
     level, n_boot, seed
-        Interval level, task-bootstrap resamples, random seed.
+        Interval level, task-bootstrap resamples, random seed. From
+        :data:`~aiscale.analysis._stats.CLOSED_FORM_TASKS` tasks in a group on, its intervals
+        are the closed forms (no resampling; ``n_boot=0`` still leaves them out).
     spans : pandas.DataFrame, optional
         The traces' spans: the LLM and tool shares then use the time calls of each kind were
         in flight (:func:`busy_seconds`) instead of their summed durations.
