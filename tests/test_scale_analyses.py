@@ -8,6 +8,7 @@ import pytest
 from scipy import stats
 
 import aiscale
+from aiscale.analysis._stats import distinct_rows
 from aiscale.analysis.loops import count_families
 
 
@@ -53,12 +54,16 @@ def test_large_count_fits_equal_the_statsmodels_fits_and_the_truth(monkeypatch):
     assert params[("shifted_nb2", "alpha")] == pytest.approx(0.5, rel=0.05)
 
 
-def test_distinct_rows_is_numpy_unique():
-    m = np.random.default_rng(0).integers(0, 7, (5_000, 3)).astype(float)
-    rows, counts = count_families.distinct_rows(m)
-    want_rows, want_counts = np.unique(m, axis=0, return_counts=True)
-    np.testing.assert_array_equal(rows, want_rows)
-    np.testing.assert_array_equal(counts, want_counts)
+@pytest.mark.parametrize("shape", [(5_000, 3), (3_000, 40), (2_000, 1)])
+def test_distinct_rows_is_numpy_unique(shape):
+    """Also with 40 columns of 7 values (7^40 key combinations: the key is kept dense) and NaN."""
+    rng = np.random.default_rng(0)
+    for m in (rng.integers(0, 7, shape).astype(float),
+              np.where(rng.random(shape) < 0.01, np.nan, rng.integers(0, 2, shape))):
+        rows, counts = distinct_rows(m)
+        want_rows, want_counts = np.unique(m, axis=0, return_counts=True)
+        np.testing.assert_array_equal(rows, want_rows)
+        np.testing.assert_array_equal(counts, want_counts)
 
 
 @pytest.mark.parametrize("censor_at", [None, 14])

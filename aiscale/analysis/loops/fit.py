@@ -25,12 +25,12 @@ import pandas as pd
 from scipy import stats
 
 from aiscale.analysis._result import ResultDisplay, check_choice, check_columns, new_axes
+from aiscale.analysis._stats import distinct_rows
 from aiscale.analysis.loops.calls import censor_mask, coerce_floats, design_matrix
 from aiscale.analysis.loops.count_families import (
     FAMILIES,
     FamilyFit,
     applicable,
-    distinct_rows,
     fit_family,
     pmf_matrix,
 )
@@ -261,7 +261,7 @@ def _rootogram(fits: dict[str, FamilyFit], y, X, cens) -> pd.DataFrame:
     kmax = int(np.max(y[~cens] if (~cens).any() else y))
     grid = np.arange(kmax + 1)
     observed = np.bincount(y[~cens].astype(int), minlength=kmax + 1).astype(float)
-    cells, weight = np.unique(X, axis=0, return_counts=True)
+    cells, weight = distinct_rows(X)
     if len(cells) > 200:  # many distinct covariate rows: sum over a sample of rows
         cells = X[np.random.default_rng(0).choice(len(X), 200, replace=False)]
         weight = np.full(200, len(X) / 200)

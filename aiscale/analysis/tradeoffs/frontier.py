@@ -165,7 +165,9 @@ def _latency_sets(lat, g_code, v):
     if lat is None:
         return []
     ok = ~np.isnan(lat)
-    return [(lat[ok & (g_code == j)], np.flatnonzero(ok & (g_code == j))) for j in range(v)]
+    sets = [np.flatnonzero(ok & (g_code == j)) for j in range(v)]
+    # sorted once: each bootstrap chunk's weighted quantiles then sort already-sorted values
+    return [(lat[i][order], i[order]) for i in sets for order in [np.argsort(lat[i], kind="stable")]]
 
 
 def _bootstrap(sy, ny, sc, nc, lat_sets, t_code, t, n_boot, seed):
