@@ -87,10 +87,15 @@ def _write(table: str, frame: pd.DataFrame | pa.Table, staging: Path, stem: str)
         folder = staging / "spans" / day
         folder.mkdir(parents=True, exist_ok=True)
         part = table if hi - lo == len(order) else table.take(order[lo:hi])
-        pq.write_table(part, folder / f"{stem}.parquet", compression="zstd")
+        pq.write_table(part, folder / f"{stem}.parquet", compression="zstd", use_dictionary=DICTIONARY)
         names.append(f"{day}/{stem}.parquet")
     return names
 
+
+DICTIONARY = ["trace_id", "kind", "name", "status", "error_type", "provider", "model", "tool_name",
+              "source", "source_file"]
+"""Span columns written dictionary-encoded (few distinct values); ids, attributes and tool
+arguments are nearly all distinct, and trying a dictionary on them cost a third of the write."""
 
 _NO_DAY = np.iinfo(np.int64).max  # sorts after every day, as "day=unknown" does after "day=2..."
 
