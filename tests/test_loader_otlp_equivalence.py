@@ -135,6 +135,9 @@ def _awkward_lines() -> list[bytes]:
              span("00000000000000e6", status={"code": "STATUS_CODE_OK"}, traceId=trace),
              span("00000000000000e7", status={"code": 2}, traceId=trace,
                   endTimeUnixNano="0", parentSpanId="0000000000000000"),
+             *(span(f"00000000000000f{i}", traceId=trace, startTimeUnixNano=t) for i, t in enumerate(
+                 ["1750000000", "99999999999999999999", "-5", "abc", "0", 1.75e18])),
+             span("00000000000000f9", traceId=trace, endTimeUnixNano="12"),
              span("00000000000000d1", traceId=trace),  # a repeat, a later line
              span("00000000000000e8", {"openinference.span.kind": "TOOL", "tool.name": "search",
                                        "input.value": '{"q": 1}'}, traceId=trace)]
