@@ -6,8 +6,9 @@ is read in blocks of lines; DuckDB parses and unnests each block (``try(from_jso
 line gives no span and stops nothing), the attribute look-ups are done in Arrow
 (:mod:`aiscale.loaders._otlp_attrs`), the mapping in SQL (:mod:`aiscale.loaders._otlp_sql`),
 and the rows stream out as chunks of at most :data:`CHUNK_ROWS` spans, in bounded memory,
-with no Python loop per span. Only the lines that gave no span are looked at again, to say
-why they are bad.
+with no Python loop per span. Each chunk carries Arrow tables already in the store's span and
+trace schemas (:mod:`aiscale.loaders._otlp_rows`), which the store validates and writes
+without pandas. Only the lines that gave no span are looked at again, to say why they are bad.
 
 Values that cannot be what they claim are quarantined with their rule, never stored as
 null: a token count that is not a whole number within int64 (1e20, 2^63, NaN, Infinity), an
