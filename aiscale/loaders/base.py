@@ -116,8 +116,15 @@ class ArrowChunk(Chunk):
         self.span_table, self.trace_table = span_table, trace_table
         super().__init__(quarantined=quarantined or [], rows_read=rows_read)
 
-    spans = property(lambda self: _pandas(self.span_table), lambda self, value: None)
-    traces = property(lambda self: _pandas(self.trace_table), lambda self, value: None)
+    spans = property(lambda self: _pandas(self.span_table), lambda self, value: _read_only(value))
+    traces = property(lambda self: _pandas(self.trace_table), lambda self, value: _read_only(value))
+
+
+def _read_only(value: object) -> None:
+    """``Chunk.__init__`` sets ``spans`` and ``traces`` to None; an ArrowChunk's come from its tables."""
+    if value is not None:
+        raise AttributeError("an ArrowChunk's spans and traces are read from span_table and "
+                             "trace_table; set those instead")
 
 
 def _pandas(table: pa.Table | None) -> pd.DataFrame | None:
