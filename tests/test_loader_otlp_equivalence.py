@@ -165,7 +165,7 @@ def test_an_awkward_file_stages_as_before(previous, tmp_path, monkeypatch, chunk
 
 
 def test_the_demo_and_a_simulated_file_give_the_same_store_and_facts(previous, tmp_path, monkeypatch):
-    simulate_to(tmp_path / "sim", 400, seed=5, format="otlp")
+    simulate_to(tmp_path / "sim", 200, seed=5, format="otlp")
     for path in (DEMO, tmp_path / "sim" / "otlp-traces.jsonl"):
         assert_same(previous, path, tmp_path / path.parent.name)
         after = aiscale.load([path], store=tmp_path / f"after-{path.parent.name}")
