@@ -174,3 +174,30 @@ def _to_arrow(series: pd.Series, field: pa.Field) -> pa.Array:
         return pa.array(series.astype("boolean"), type=field.type, from_pandas=True)
     values = series.astype("string")
     return pa.array(values, type=field.type, from_pandas=True)
+
+
+def conform_table(table: pa.Table, name: TableName) -> pa.Table:
+    """Cast an Arrow table to a canonical table, as :func:`conform` does a pandas frame.
+
+    Missing columns are added as null, extra ones dropped, types cast; a float NaN is stored
+    as null (unknown), as :func:`conform` stores it.
+
+    Examples
+    --------
+    >>> t = conform_table(pa.table({"trace_id": ["t"], "score": [float("nan")]}), "traces")
+    >>> t.column("score").to_pylist(), t.schema == TRACES
+    ([None], True)
+    """
+    import pyarrow.compute as pc
+
+    target = schema_of(name)
+    arrays = []
+    for field in target:
+        if field.name not in table.column_names:
+            arrays.append(pa.nulls(table.num_rows, type=field.type))
+            continue
+        column = table.column(field.name).cast(field.type)
+        if pa.types.is_floating(field.type) and column.null_count < len(column):
+            column = pc.if_else(pc.is_nan(column), pa.scalar(None, field.type), column)
+        arrays.append(column)
+    return pa.Table.from_arrays(arrays, schema=target)

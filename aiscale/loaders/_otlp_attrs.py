@@ -63,8 +63,13 @@ def lookup_columns(attrs: pa.Array, keys: list[str]) -> dict[str, pa.Array]:
     values = pc.take(flat, pa.array(at, pa.int64()))
     text = pc.coalesce(*(pc.struct_field(pc.struct_field(values, "value"), f) for f in VALUE_FIELDS))
     out: dict[str, pa.Array] = {}
+    by_key = np.argsort(key_of, kind="stable")  # one sort, not one scan per key
+    bounds = np.searchsorted(key_of[by_key], np.arange(len(keys) + 1))
     for code, key in enumerate(keys):
-        mine = np.flatnonzero(key_of == code)
+        mine = by_key[bounds[code]:bounds[code + 1]]
+        if len(mine) == 0:  # a key no span here has
+            out[f"a:{key}"], out[f"p:{key}"] = pa.nulls(n, text.type), pa.nulls(n, pa.int64())
+            continue
         index = np.full(n, -1, dtype=np.int64)
         index[rows[mine]] = mine
         missing = index < 0

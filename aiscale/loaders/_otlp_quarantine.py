@@ -16,6 +16,7 @@ Examples
 from __future__ import annotations
 
 import pandas as pd
+import pyarrow as pa
 
 from aiscale.loaders.base import Quarantined, excerpt
 from aiscale.loaders.validate import lost_call
@@ -23,9 +24,12 @@ from aiscale.loaders.validate import lost_call
 REPEAT = "duplicate span_id within the trace (an earlier line has it)"
 
 
-def quarantined_spans(spans: pd.DataFrame, source_file: str) -> list[Quarantined]:
-    """A :class:`Quarantined` per row of ``spans`` (line_no, span_bad, span_id, name, trace_id, kind)."""
+def quarantined_spans(spans: pd.DataFrame | pa.Table, source_file: str) -> list[Quarantined]:
+    """A :class:`Quarantined` per row of ``spans`` (line_no, span_bad, span_id, name, trace_id,
+    kind), a pandas frame or an Arrow table."""
     columns = ["line_no", "span_bad", "span_id", "name", "trace_id", "kind"]
+    rows = (spans[columns].itertuples(index=False) if isinstance(spans, pd.DataFrame)
+            else zip(*(spans.column(c).to_pylist() for c in columns), strict=True))
     return [Quarantined(source_file, int(n), str(why), excerpt(f"span {s} {name!r}"),
                         **({} if why == REPEAT else lost_call({"trace_id": trace, "kind": kind})))
-            for n, why, s, name, trace, kind in spans[columns].itertuples(index=False)]
+            for n, why, s, name, trace, kind in rows]

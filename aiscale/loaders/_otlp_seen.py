@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 
 class SeenSpans:
@@ -16,8 +15,8 @@ class SeenSpans:
     def __init__(self) -> None:
         self.runs: list[np.ndarray] = []
 
-    def check_and_add(self, hashes: pd.Series) -> pd.Series:
-        values = hashes.to_numpy(dtype=np.uint64, na_value=0)
+    def check_and_add(self, hashes: np.ndarray) -> np.ndarray:
+        values = np.asarray(hashes, dtype=np.uint64)
         found = np.zeros(len(values), dtype=bool)
         for run in self.runs:
             at = np.minimum(np.searchsorted(run, values), len(run) - 1)
@@ -27,4 +26,4 @@ class SeenSpans:
         while len(self.runs) > 1 and 2 * len(self.runs[-1]) >= len(self.runs[-2]):
             newest = self.runs.pop()
             self.runs[-1] = np.sort(np.concatenate([self.runs[-1], newest]))
-        return pd.Series(found, index=hashes.index)
+        return found

@@ -61,8 +61,6 @@ CREATE OR REPLACE MACRO otel_id(x, nbytes) AS nullif(CASE
     WHEN length(x) = 4 * ceil(nbytes / 3) AND octet_length(try(from_base64(x))) = nbytes
         THEN lower(hex(from_base64(x)))
     ELSE x END, repeat('0', 2 * nbytes));
-CREATE OR REPLACE MACRO nanos_ts(x) AS CASE WHEN try_cast(x AS BIGINT) >= {MIN_NANOS}
-    THEN CAST(make_timestamp(try_cast(x AS BIGINT) // 1000) AS TIMESTAMPTZ) END;
 CREATE OR REPLACE MACRO nanos_bad(x, name) AS CASE
     WHEN x IS NULL THEN NULL
     WHEN try_cast(x AS BIGINT) IS NULL THEN name || CASE
@@ -243,8 +241,15 @@ m AS (SELECT *, {_kind()} AS kind,
              AND {_key_col("llm.cost.completion")} IS NOT NULL THEN
              try_cast({_key_col("llm.cost.prompt")} AS DOUBLE)
              + try_cast({_key_col("llm.cost.completion")} AS DOUBLE) END AS cost_parts,
-        sp.status.code AS status_code
+        sp.status.code AS status_code, try_cast(sp.startTimeUnixNano AS BIGINT) AS start_ns,
+        nullif(sp.endTimeUnixNano, '0') AS end_raw, try_cast(end_raw AS BIGINT) AS end_ns
       FROM {table})"""
+
+
+def _nanos_ts(nanos: str) -> str:
+    """The time of ``nanos`` (unix nanoseconds, the text cast to an integer once), null before
+    1990; ``nanos_bad`` holds exactly where this is null and the text is not."""
+    return f"CASE WHEN {nanos} >= {MIN_NANOS} THEN CAST(make_timestamp({nanos} // 1000) AS TIMESTAMPTZ) END"
 
 
 def _final() -> str:
@@ -288,7 +293,7 @@ x AS (SELECT *, list_filter({excluded}, lambda x: x IS NOT NULL) AS used_at FROM
 f AS (SELECT line_no,
     otel_id(sp.traceId, 16) AS trace_id, otel_id(sp.spanId, 8) AS span_id,
     otel_id(sp.parentSpanId, 8) AS parent_id, kind, sp.name AS name,
-    nanos_ts(sp.startTimeUnixNano) AS start_time, nanos_ts(sp.endTimeUnixNano) AS end_time,
+    {_nanos_ts("start_ns")} AS start_time, {_nanos_ts("end_ns")} AS end_time,
     CASE WHEN status_code IS NULL OR status_code IN ('0', 'STATUS_CODE_UNSET') THEN 'unset'
          WHEN status_code IN ('1', 'STATUS_CODE_OK') THEN 'ok'
          WHEN status_code IN ('2', 'STATUS_CODE_ERROR') THEN 'error' END AS status,
@@ -309,10 +314,10 @@ f AS (SELECT line_no,
          WHEN kind IS NULL THEN kind_problem {token_bad}
          WHEN {counted} AND cost IS NOT NULL AND try_cast(cost AS DOUBLE) IS NULL
              THEN "key:cost" || ' is not a number: ' || to_json(cost)
-         WHEN nanos_bad(sp.startTimeUnixNano, 'startTimeUnixNano') IS NOT NULL
+         WHEN sp.startTimeUnixNano IS NOT NULL AND coalesce(start_ns < {MIN_NANOS}, true)
              THEN nanos_bad(sp.startTimeUnixNano, 'startTimeUnixNano')
-         WHEN nanos_bad(nullif(sp.endTimeUnixNano, '0'), 'endTimeUnixNano') IS NOT NULL
-             THEN nanos_bad(nullif(sp.endTimeUnixNano, '0'), 'endTimeUnixNano')
+         WHEN end_raw IS NOT NULL AND coalesce(end_ns < {MIN_NANOS}, true)
+             THEN nanos_bad(end_raw, 'endTimeUnixNano')
          WHEN int_bad IS NOT NULL THEN 'attribute ' || int_bad
          END AS span_bad,
     task_id, try_cast(trial AS BIGINT) AS trial, variant, try_cast(success AS BOOLEAN) AS success,

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import pandas as pd
+import pyarrow as pa
 
 EXCERPT_CHARS = 200
 MAX_RECORD_BYTES = 16 << 20
@@ -94,6 +95,42 @@ class Chunk:
     quarantined: list[Quarantined] = field(default_factory=list)
     rows_read: int = 0
     unit: str = "span"
+
+
+class ArrowChunk(Chunk):
+    """A :class:`Chunk` whose spans and traces are Arrow tables, already in the store's schemas.
+
+    The store validates and writes ``span_table`` and ``trace_table`` without pandas;
+    ``spans`` and ``traces`` are the same rows as pandas frames, made only when read.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> chunk = ArrowChunk(pa.table({"span_id": ["s"]}), None, rows_read=1)
+    >>> chunk.spans["span_id"].tolist(), chunk.traces
+    (['s'], None)
+    """
+
+    def __init__(self, span_table: pa.Table, trace_table: pa.Table | None,
+                 quarantined: list[Quarantined] | None = None, rows_read: int = 0) -> None:
+        self.span_table, self.trace_table = span_table, trace_table
+        super().__init__(quarantined=quarantined or [], rows_read=rows_read)
+
+    spans = property(lambda self: _pandas(self.span_table), lambda self, value: _read_only(value))
+    traces = property(lambda self: _pandas(self.trace_table), lambda self, value: _read_only(value))
+
+
+def _read_only(value: object) -> None:
+    """``Chunk.__init__`` sets ``spans`` and ``traces`` to None; an ArrowChunk's come from its tables."""
+    if value is not None:
+        raise AttributeError("an ArrowChunk's spans and traces are read from span_table and "
+                             "trace_table; set those instead")
+
+
+def _pandas(table: pa.Table | None) -> pd.DataFrame | None:
+    if table is None:
+        return None
+    return table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}.get)
 
 
 def excerpt(value: Any) -> str:

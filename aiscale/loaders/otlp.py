@@ -6,8 +6,9 @@ is read in blocks of lines; DuckDB parses and unnests each block (``try(from_jso
 line gives no span and stops nothing), the attribute look-ups are done in Arrow
 (:mod:`aiscale.loaders._otlp_attrs`), the mapping in SQL (:mod:`aiscale.loaders._otlp_sql`),
 and the rows stream out as chunks of at most :data:`CHUNK_ROWS` spans, in bounded memory,
-with no Python loop per span. Only the lines that gave no span are looked at again, to say
-why they are bad.
+with no Python loop per span. Each chunk carries Arrow tables already in the store's span and
+trace schemas (:mod:`aiscale.loaders._otlp_rows`), which the store validates and writes
+without pandas. Only the lines that gave no span are looked at again, to say why they are bad.
 
 Values that cannot be what they claim are quarantined with their rule, never stored as
 null: a token count that is not a whole number within int64 (1e20, 2^63, NaN, Infinity), an
@@ -54,13 +55,12 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from aiscale.loaders._otlp_attrs import lookup_columns
 from aiscale.loaders._otlp_flatten import flatten_requests
-from aiscale.loaders._otlp_quarantine import REPEAT, quarantined_spans
+from aiscale.loaders._otlp_rows import arrow_chunk
 from aiscale.loaders._otlp_seen import SeenSpans as _SeenSpans
 from aiscale.loaders._otlp_sql import (
     MACROS,
@@ -92,9 +92,6 @@ BOM = b"\xef\xbb\xbf"
 MEMORY_LIMIT = "1GB"
 
 _START = re.compile(rb'^\s*\{\s*"resourceSpans"\s*:\s*\[')
-_TRACE_COLUMNS = ["task_id", "trial", "variant", "success", "score", "user_id", "session_id",
-                  "metadata"]
-_INTERNAL = ["line_no", "span_bad", "span_hash", *_TRACE_COLUMNS]
 
 
 def sniff(path: Path, head: bytes) -> bool:
@@ -111,7 +108,7 @@ def read(path: Path) -> Iterator[Chunk]:
     seen = _SeenSpans()
     for batch, block in _prefetched(_batches(path)):
         if "span_id" in batch.schema.names:
-            yield _chunk(batch, path, seen)
+            yield arrow_chunk(batch, str(path), seen)
         else:
             yield _bad_lines(batch, path, *block)
 
@@ -351,38 +348,6 @@ def _bad_lines(batch: pa.RecordBatch, path: Path, line_numbers: np.ndarray,
                    for n, why in zip(batch["line_no"].to_pylist(), batch["line_bad"].to_pylist(),
                                      strict=True)]
     return Chunk(quarantined=quarantined, rows_read=len(quarantined))
-
-
-def _chunk(batch: pa.RecordBatch, path: Path, seen: _SeenSpans) -> Chunk:
-    spans = batch.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype(),
-                                          pa.bool_(): pd.BooleanDtype()}.get)
-    rows_read = len(spans)
-    seen_before = seen.check_and_add(spans["span_hash"])
-    if seen_before.any():
-        spans = spans.assign(span_bad=spans["span_bad"].mask(spans["span_bad"].isna() & seen_before, REPEAT))
-    bad_span = spans["span_bad"].notna().to_numpy()
-    quarantined = quarantined_spans(spans.loc[bad_span], str(path))
-    spans = spans.loc[~bad_span]
-    return Chunk(spans=_span_rows(spans, path), traces=_trace_rows(spans),
-                 quarantined=quarantined, rows_read=rows_read)
-
-
-def _span_rows(spans: pd.DataFrame, path: Path) -> pd.DataFrame:
-    out = spans.drop(columns=_INTERNAL)
-    out["source"] = "otlp"
-    out["source_file"] = str(path)
-    out["source_row"] = spans["line_no"]
-    return out.reset_index(drop=True)
-
-
-def _trace_rows(spans: pd.DataFrame) -> pd.DataFrame:
-    """One row per trace: convention fields from the root span first, then any span."""
-    started = spans.groupby("trace_id", sort=False)["start_time"].min().rename("started_at")
-    tagged = spans.loc[spans[_TRACE_COLUMNS].notna().any(axis=1).to_numpy(),
-                       ["trace_id", "parent_id", *_TRACE_COLUMNS]]
-    tagged = tagged.assign(_child=tagged["parent_id"].notna()).sort_values("_child", kind="stable")
-    fields = tagged.groupby("trace_id", sort=False)[_TRACE_COLUMNS].first()
-    return started.to_frame().join(fields).reset_index()
 
 
 def _line_excerpt(number: int, line_numbers: np.ndarray, offsets: np.ndarray,

@@ -157,6 +157,18 @@ def on_parent_cycle(spans: pd.DataFrame) -> pd.Series:
     keys = pd.Index(trace * (len(distinct) + 1) + ids[:n])
     parents = np.where(ids[n:] < 0, -1, trace * (len(distinct) + 1) + ids[n:])
     step = keys.get_indexer(parents)  # -1: no parent in the frame
+    return pd.Series(cycle_members(step), index=spans.index)
+
+
+def cycle_members(step: np.ndarray) -> np.ndarray:
+    """Mask of the rows on a cycle of the parent map ``step`` (row -> parent row, -1: none).
+
+    Examples
+    --------
+    >>> cycle_members(np.array([2, 0, 1, 0, -1])).tolist()
+    [True, True, True, False, False]
+    """
+    n = len(step)
     step = np.where(step < 0, n, step).astype(np.int64)
     jump = np.append(step, n)  # the sink maps to itself
     for _ in range(int(np.ceil(np.log2(n + 1))) + 1):
@@ -164,7 +176,7 @@ def on_parent_cycle(spans: pd.DataFrame) -> pd.Series:
     ends = np.unique(jump[:n])
     member = np.zeros(n + 1, dtype=bool)
     member[ends] = True
-    return pd.Series(member[:n], index=spans.index)
+    return member[:n]
 
 
 def merge_traces(traces: pd.DataFrame) -> pd.DataFrame:

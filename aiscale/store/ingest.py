@@ -26,8 +26,9 @@ import pyarrow.parquet as pq
 
 from aiscale import schema
 from aiscale.loaders import UnknownFormatError, read_file
-from aiscale.loaders.base import Chunk, Quarantined
+from aiscale.loaders.base import ArrowChunk, Chunk, Quarantined
 from aiscale.loaders.validate import merge_traces, validate_facts, validate_spans
+from aiscale.loaders.validate_arrow import missing_ids, validate_span_table
 
 TABLES = ("spans", "traces", "facts")
 
@@ -38,9 +39,16 @@ def day_partition(start_time: pd.Series) -> pd.Series:
     return days.fillna("day=unknown")
 
 
-def _validated(chunk: Chunk) -> tuple[dict[str, pd.DataFrame], list[Quarantined]]:
+def _validated(chunk: Chunk) -> tuple[dict[str, pd.DataFrame | pa.Table], list[Quarantined]]:
     bad = list(chunk.quarantined)
-    tables: dict[str, pd.DataFrame] = {}
+    tables: dict[str, pd.DataFrame | pa.Table] = {}
+    if isinstance(chunk, ArrowChunk):  # spans and traces already in the store's schemas
+        if chunk.span_table is not None and chunk.span_table.num_rows:
+            tables["spans"], rejected = validate_span_table(chunk.span_table)
+            bad += rejected
+        if chunk.trace_table is not None and chunk.trace_table.num_rows:
+            tables["traces"] = merge_trace_table(chunk.trace_table)
+        return tables, bad
     if chunk.spans is not None and len(chunk.spans):
         tables["spans"], rejected = validate_spans(chunk.spans)
         bad += rejected
@@ -52,13 +60,23 @@ def _validated(chunk: Chunk) -> tuple[dict[str, pd.DataFrame], list[Quarantined]
     return tables, bad
 
 
-def _write(table: str, frame: pd.DataFrame, staging: Path, stem: str) -> list[str]:
+def merge_trace_table(traces: pa.Table) -> pa.Table:
+    """:func:`~aiscale.loaders.validate.merge_traces` for an Arrow trace table."""
+    traces = traces.filter(pa.array(~missing_ids(traces.column("trace_id"))))
+    if pc.count_distinct(traces.column("trace_id")).as_py() == traces.num_rows:
+        return traces
+    return schema.conform(merge_traces(traces.to_pandas()), "traces")
+
+
+def _write(table: str, frame: pd.DataFrame | pa.Table, staging: Path, stem: str) -> list[str]:
     """Write one validated frame; spans split by day. Returns paths relative to the table folder."""
+    if not isinstance(frame, pa.Table):
+        frame = schema.conform(frame, table)  # once; then split by day in Arrow
     if table != "spans":
         (staging / table).mkdir(parents=True, exist_ok=True)
-        pq.write_table(schema.conform(frame, table), staging / table / f"{stem}.parquet", compression="zstd")
+        pq.write_table(frame, staging / table / f"{stem}.parquet", compression="zstd")
         return [f"{stem}.parquet"]
-    table = schema.conform(frame, "spans")  # once; then split by day in Arrow
+    table = frame
     days = _day_numbers(table.column("start_time"))
     order = np.argsort(days, kind="stable")
     values, starts = np.unique(days[order], return_index=True)
@@ -69,10 +87,15 @@ def _write(table: str, frame: pd.DataFrame, staging: Path, stem: str) -> list[st
         folder = staging / "spans" / day
         folder.mkdir(parents=True, exist_ok=True)
         part = table if hi - lo == len(order) else table.take(order[lo:hi])
-        pq.write_table(part, folder / f"{stem}.parquet", compression="zstd")
+        pq.write_table(part, folder / f"{stem}.parquet", compression="zstd", use_dictionary=DICTIONARY)
         names.append(f"{day}/{stem}.parquet")
     return names
 
+
+DICTIONARY = ["trace_id", "kind", "name", "status", "error_type", "provider", "model", "tool_name",
+              "source", "source_file"]
+"""Span columns written dictionary-encoded (few distinct values); ids, attributes and tool
+arguments are nearly all distinct, and trying a dictionary on them cost a third of the write."""
 
 _NO_DAY = np.iinfo(np.int64).max  # sorts after every day, as "day=unknown" does after "day=2..."
 

@@ -1,0 +1,96 @@
+"""The OTLP flatten's rows as the store's span and trace tables, in Arrow (used by ``otlp``).
+
+Each batch of :func:`~aiscale.loaders._otlp_sql.spans_query` rows becomes one
+:class:`~aiscale.loaders.base.ArrowChunk`: spans flagged by the flatten (``span_bad``) or
+repeated from an earlier chunk are quarantined, the rest are cast to
+:data:`aiscale.schema.SPANS`, and one trace row per trace takes the trace fields from the root
+span first, then any span. No pandas and no Python loop per span.
+
+Examples
+--------
+>>> import pyarrow as pa
+>>> from aiscale.loaders._otlp_seen import SeenSpans
+>>> batch = pa.record_batch({"line_no": [1, 2], "trace_id": ["t", "t"], "span_id": ["a", "a"],
+...     "parent_id": [None, None], "kind": ["llm", "llm"], "name": ["chat", "chat"],
+...     "span_bad": [None, None], "span_hash": pa.array([7, 7], pa.uint64()),
+...     "task_id": ["task-1", None]})
+>>> chunk = arrow_chunk(batch, "f.jsonl", SeenSpans())
+>>> chunk.span_table.column("source_row").to_pylist(), chunk.trace_table.column("task_id").to_pylist()
+([1, 2], ['task-1'])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from aiscale import schema
+from aiscale.loaders._otlp_quarantine import REPEAT, quarantined_spans
+from aiscale.loaders._otlp_seen import SeenSpans
+from aiscale.loaders.base import ArrowChunk
+
+TRACE_FIELDS = ("task_id", "trial", "variant", "success", "score", "user_id", "session_id", "metadata")
+
+
+def arrow_chunk(batch: pa.RecordBatch, path: str, seen: SeenSpans) -> ArrowChunk:
+    """The chunk of one batch of flattened spans of the file ``path``."""
+    spans = pa.Table.from_batches([batch])
+    span_bad = spans.column("span_bad")
+    seen_before = seen.check_and_add(np.asarray(spans.column("span_hash")))
+    if seen_before.any():
+        span_bad = pc.if_else(pc.and_(pc.is_null(span_bad), pa.array(seen_before)),
+                              pa.scalar(REPEAT), span_bad)
+        spans = spans.set_column(spans.column_names.index("span_bad"), "span_bad", span_bad)
+    bad = np.asarray(pc.is_valid(span_bad), dtype=bool)
+    quarantined = []
+    if bad.any():
+        quarantined = quarantined_spans(spans.filter(pa.array(bad)), str(path))
+        spans = spans.filter(pa.array(~bad))
+    return ArrowChunk(_span_table(spans, str(path)), _trace_table(spans),
+                      quarantined=quarantined, rows_read=batch.num_rows)
+
+
+def _span_table(spans: pa.Table, path: str) -> pa.Table:
+    n = spans.num_rows
+    columns = {name: spans.column(name) for name in spans.column_names if name in schema.SPANS.names}
+    columns.update(source=pa.repeat("otlp", n), source_file=pa.repeat(path, n),
+                   source_row=spans.column("line_no"))
+    return schema.conform_table(pa.table(columns), "spans")
+
+
+def _trace_table(spans: pa.Table) -> pa.Table:
+    """One row per trace, in order of first appearance: the first start, and each trace field
+    from the first span that has it, root spans (no parent) before the others."""
+    n = spans.num_rows
+    present = [name for name in TRACE_FIELDS if name in spans.column_names]
+    encoded = pc.dictionary_encode(spans.column("trace_id")).combine_chunks()
+    codes = np.asarray(pc.fill_null(encoded.indices, -1), dtype=np.int64)
+    traces = len(encoded.dictionary)
+    starts = pa.table({"code": codes, "start": spans.column("start_time") if "start_time" in
+                       spans.column_names else pa.nulls(n, schema.TRACES.field("started_at").type)})
+    first = starts.group_by("code").aggregate([("start", "min")])
+    columns = {"trace_id": encoded.dictionary,
+               "started_at": _by_code(first.column("code"), first.column("start_min"), traces)}
+    child = np.asarray(pc.is_valid(spans.column("parent_id")), dtype=bool) \
+        if "parent_id" in spans.column_names else np.zeros(n, dtype=bool)
+    order = np.lexsort((np.arange(n), child, codes))  # by trace, roots first, then file order
+    sorted_codes = codes[order]
+    for name in present:
+        values = spans.column(name)
+        valid = np.asarray(pc.is_valid(values), dtype=bool)[order] & (sorted_codes >= 0)
+        have, at = np.unique(sorted_codes[valid], return_index=True)
+        rows = order[np.flatnonzero(valid)[at]]
+        columns[name] = _by_code(pa.array(have), pc.take(values, pa.array(rows, pa.int64())), traces)
+    return schema.conform_table(pa.table(columns), "traces")
+
+
+def _by_code(codes: pa.Array, values: pa.Array, traces: int) -> pa.Array:
+    """``values`` (one per code in ``codes``) placed at their code, null for the other traces."""
+    codes = np.asarray(codes, dtype=np.int64)
+    keep = codes >= 0
+    index = np.full(traces, -1, dtype=np.int64)
+    index[codes[keep]] = np.flatnonzero(keep)
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    return pc.take(values, pa.array(index, mask=index < 0))
