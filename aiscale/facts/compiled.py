@@ -89,16 +89,26 @@ def run_compiled(con, build: Callable, *, key: dict, tables: Sequence[str]) -> p
     pyarrow.Table
         The rows, with the column types Ibis gives them (as ``expr.to_pyarrow()`` does).
     """
+    sql, schema = compiled_sql(con, build, key=key, tables=tables)
+    return as_schema(con.sql(sql).to_arrow_table(), schema)
+
+
+def compiled_sql(con, build: Callable, *, key: dict, tables: Sequence[str]) -> tuple[str, pa.Schema]:
+    """The DuckDB SQL of ``build(backend)`` and the Arrow schema Ibis gives its result.
+
+    Read from the cache when kept there, else compiled and kept (see :func:`run_compiled`);
+    for a caller that runs the SQL itself (in batches, inside a larger query).
+    """
     path = cache_dir() / f"query-{fingerprint(con, key, tables)}.json"
     try:
         if not _trusted(path):
             raise ValueError(f"{path}: not written by this user alone")
         entry = json.loads(path.read_text())
-        sql, schema = entry["sql"], pa.ipc.read_schema(pa.py_buffer(base64.b64decode(entry["schema"])))
+        return entry["sql"], pa.ipc.read_schema(pa.py_buffer(base64.b64decode(entry["schema"])))
     except (OSError, ValueError, KeyError, pa.ArrowInvalid):
         sql, schema = _compile(con, build)
         _keep(path, {"sql": sql, "schema": base64.b64encode(schema.serialize().to_pybytes()).decode()})
-    return _as_schema(con.sql(sql).to_arrow_table(), schema)
+        return sql, schema
 
 
 def _compile(con, build: Callable) -> tuple[str, pa.Schema]:
@@ -128,10 +138,10 @@ def _keep(path: Path, entry: dict) -> None:
         pass
 
 
-def _as_schema(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    """Cast DuckDB's result columns to the types Ibis gives them (as Ibis' own to_pyarrow)."""
+def as_schema(table: pa.Table | pa.RecordBatch, schema: pa.Schema) -> pa.Table | pa.RecordBatch:
+    """Cast DuckDB's result columns (a table or a batch) to the types Ibis gives them (as Ibis' own to_pyarrow)."""
     if table.schema == schema:
         return table
     arrays = [pa.nulls(len(table), field.type) if pa.types.is_null(field.type)
               else table.column(field.name).cast(field.type) for field in schema]
-    return pa.Table.from_arrays(arrays, schema=schema)
+    return type(table).from_arrays(arrays, schema=schema)

@@ -12,14 +12,15 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pandas as pd
 import pyarrow as pa
 
 from aiscale import schema
-from aiscale.facts.compiled import run_compiled
-from aiscale.facts.frame import finish
+from aiscale.facts.compiled import compiled_sql, run_compiled
+from aiscale.facts.frame import finish, finish_batch
 from aiscale.pricing.rates import RATE_COLUMNS
 
 if TYPE_CHECKING:
@@ -136,8 +137,10 @@ def duckdb_backend() -> ibis.BaseBackend:
     return ibis.duckdb.from_connection(duckdb_connection())
 
 
-def duckdb_connection():
+def duckdb_connection(limit: str | None = None):
     """A DuckDB connection as the rollup runs it: UTC, no progress bar, bounded memory.
+
+    ``limit`` is its memory cap (default :data:`QUERY_MEMORY_LIMIT`).
 
     Table names resolve only to the connection's own tables, never to Python variables
     (as Ibis sets its connections).
@@ -147,15 +150,16 @@ def duckdb_connection():
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'; SET python_enable_replacements = false")
     quiet_progress(con)
-    bound_memory(con)
+    bound_memory(con, limit)
     return con
 
 
 QUERY_MEMORY_LIMIT = "1GB"  # per DuckDB connection; beyond it joins and sorts spill to disk
 
 
-def bound_memory(con) -> None:
-    """Cap a DuckDB connection's memory at :data:`QUERY_MEMORY_LIMIT`, spilling to a temp folder.
+def bound_memory(con, limit: str | None = None) -> None:
+    """Cap a DuckDB connection's memory at ``limit`` (default :data:`QUERY_MEMORY_LIMIT`), spilling
+    to a temp folder.
 
     DuckDB's default (80% of RAM) let a rollup of 10 M spans take 3.8 GB; capped, it stays
     under 1.5 GB at about 1.3x the time.
@@ -165,7 +169,7 @@ def bound_memory(con) -> None:
 
     spill = Path(tempfile.gettempdir()) / "aiscale-duckdb"
     quoted = str(spill).replace("'", "''")  # a literal, quotes doubled (the temp folder, not trace data)
-    con.execute(f"SET memory_limit = '{QUERY_MEMORY_LIMIT}'; SET temp_directory = '{quoted}'")
+    con.execute(f"SET memory_limit = '{limit or QUERY_MEMORY_LIMIT}'; SET temp_directory = '{quoted}'")
 
 
 def quiet_progress(con) -> None:
@@ -211,7 +215,48 @@ def rollup_on_duckdb(parts: dict[str, list[str]], rates: pd.DataFrame | None, *,
     lost : pandas.DataFrame, optional
         ``trace_id, lost_llm_calls``: LLM calls quarantined at load (their traces' cost is unknown).
     """
-    con = duckdb_connection()
+    con, inputs = _rollup_inputs(parts, rates, dedupe=dedupe, lost=lost)
+    facts = run_compiled(con, lambda backend: _rollup(backend, inputs, dedupe),
+                         key={"query": "rollup", "dedupe": dedupe}, tables=inputs)
+    return facts.to_pandas()
+
+
+ROLLUP_MEMORY_LIMIT = "512MB"  # the facts query spills beyond it (at 256 MB a 10 M-span store ran out)
+BATCH_ROWS = 65_536
+
+
+def rollup_batches(parts: dict[str, list[str]], rates: pd.DataFrame | None, *, dedupe: bool = True,
+                   lost: pd.DataFrame | None = None, stored: pa.Table | None = None,
+                   batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+    """Facts of Parquet parts as record batches in the facts schema, sorted by trace_id.
+
+    The same rows as :func:`rollup_on_duckdb` finished by :func:`~aiscale.facts.frame.finish_table`
+    (``stored``, span-less fact rows in the facts schema, are merged in; a rolled-up trace
+    sorts before a stored row of the same id), streamed from a DuckDB connection capped at
+    :data:`ROLLUP_MEMORY_LIMIT` (sorts and joins spill to disk), so memory stays flat
+    however many traces the store holds: write the batches out as they come.
+    """
+    con, inputs = _rollup_inputs(parts, rates, dedupe=dedupe, lost=lost, limit=ROLLUP_MEMORY_LIMIT)
+    con.execute("SET preserve_insertion_order = false")  # less memory; the rows are sorted at the end
+    sql, _ = compiled_sql(con, lambda backend: _rollup(backend, inputs, dedupe),
+                          key={"query": "rollup", "dedupe": dedupe}, tables=inputs)
+    rows = f"SELECT *, false AS _stored FROM ({sql})"
+    if stored is not None and stored.num_rows:
+        con.register("stored_facts", stored)
+        rows = f"{rows} UNION ALL BY NAME SELECT *, true AS _stored FROM stored_facts"
+    reader = con.sql(f"SELECT * EXCLUDE (_stored) FROM ({rows}) ORDER BY trace_id, _stored"
+                     ).to_arrow_reader(batch_rows)
+    try:
+        for batch in reader:
+            yield finish_batch(batch)
+    finally:
+        con.close()
+
+
+def _rollup_inputs(parts: dict[str, list[str]], rates: pd.DataFrame | None, *, dedupe: bool,
+                   lost: pd.DataFrame | None, limit: str | None = None) -> tuple:
+    """A connection with the rollup's input tables, and their names."""
+    con = duckdb_connection(limit)
     for name in ("spans", "traces"):
         files = parts.get(name) or []
         if files:
@@ -229,9 +274,7 @@ def rollup_on_duckdb(parts: dict[str, list[str]], rates: pd.DataFrame | None, *,
         con.register("repeated", run_compiled(con, _repeated, key={"query": "repeated traces"},
                                               tables=["spans_src"]))
         inputs.append("repeated")
-    facts = run_compiled(con, lambda backend: _rollup(backend, inputs, dedupe),
-                         key={"query": "rollup", "dedupe": dedupe}, tables=inputs)
-    return facts.to_pandas()
+    return con, inputs
 
 
 def _repeated(backend: ibis.BaseBackend) -> ibis.Table:

@@ -196,8 +196,11 @@ class StoreChecks:
         return name
 
 
+CHECKS_MEMORY_LIMIT = "256MB"  # the checks spill beyond it: a load's peak memory is flat in its size
+
+
 def _connect() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     quiet_progress(con)
-    bound_memory(con)
+    bound_memory(con, CHECKS_MEMORY_LIMIT)
     return con

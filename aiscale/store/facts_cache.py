@@ -33,11 +33,19 @@ True
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from aiscale import schema
+from aiscale.facts.frame import parquet_schema
+from aiscale.facts.on_duckdb import BATCH_ROWS
+from aiscale.facts.window import in_window
 from aiscale.store.manifest import MANIFEST
 from aiscale.store.safe_output import write_atomically
 
@@ -95,6 +103,85 @@ def write_cached(root: Path, key: str, table: pa.Table, manifest: bytes) -> None
             return
         folder.mkdir(exist_ok=True)
         write_atomically(folder / f"facts-{key}.parquet", lambda tmp: pq.write_table(table, tmp))
+        _prune(folder)
+    except OSError:
+        return
+
+
+@contextmanager
+def facts_file(root: Path, key: str, manifest: bytes,
+               batches: Callable[[], Iterable[pa.RecordBatch]]) -> Iterator[Path]:
+    """The Parquet file of the facts of ``key``: the kept one, else ``batches()`` written out.
+
+    The batches (in the facts schema) are written one at a time, so memory stays flat in the
+    number of traces. The new file is kept under ``key`` when the manifest is still
+    ``manifest`` (as :func:`write_cached`); otherwise, or when the store cannot be written
+    to, it is a temporary file, removed when the ``with`` block ends.
+    """
+    kept = Path(root) / FOLDER / f"facts-{key}.parquet"
+    if _readable(kept):
+        yield kept
+        return
+    try:
+        kept.parent.mkdir(exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=kept.parent, prefix=".facts-", suffix=".tmp")
+    except OSError:  # a store we may only read: the facts go to the temp folder
+        fd, name = tempfile.mkstemp(prefix="aiscale-facts-", suffix=".parquet")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        write_batches(tmp, batches(), schema.schema_of("facts"))
+        yield _keep(root, kept, tmp, manifest) or tmp
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_batches(path: Path, batches: Iterable[pa.RecordBatch], target: pa.Schema) -> None:
+    """Write record batches to one Parquet file with the schema ``target``, a row group each."""
+    with pq.ParquetWriter(path, target) as writer:
+        for batch in batches:
+            writer.write_batch(batch.cast(target))
+
+
+def export_parquet(source: Path, out: Path, *, since=None, until=None) -> None:
+    """Copy a facts file to ``out`` batch by batch, as :meth:`TraceStore.export_facts` writes it.
+
+    ``out`` reads back into pandas as the facts frame would (the pandas metadata of
+    ``pa.Table.from_pandas``); with ``since``/``until`` only traces started in the window.
+    """
+    def rows() -> Iterator[pa.RecordBatch]:
+        for batch in pq.ParquetFile(source).iter_batches(batch_size=BATCH_ROWS):
+            if since is None and until is None:
+                yield batch
+            else:
+                yield batch.filter(pa.array(in_window(batch.column("started_at").to_pandas(), since, until)))
+
+    write_batches(out, rows(), parquet_schema())
+
+
+def _readable(path: Path) -> bool:
+    """A kept facts file whose footer reads and whose columns are the facts schema's."""
+    try:
+        return path.is_file() and pq.read_schema(path).remove_metadata().equals(schema.schema_of("facts"))
+    except (OSError, pa.ArrowException):
+        return False
+
+
+def _keep(root: Path, kept: Path, tmp: Path, manifest: bytes) -> Path | None:
+    """Move ``tmp`` to ``kept`` when it sits in the cache and the manifest is unchanged."""
+    if tmp.parent != kept.parent or manifest_bytes(root) != manifest:
+        return None
+    try:
+        os.replace(tmp, kept)
+    except OSError:
+        return None
+    _prune(kept.parent)
+    return kept
+
+
+def _prune(folder: Path) -> None:
+    """Drop all but the newest :data:`KEEP` facts files (another process may be pruning too)."""
+    try:
         kept = sorted(folder.glob("facts-*.parquet"), key=lambda p: p.stat().st_mtime, reverse=True)
         for old in kept[KEEP:]:
             old.unlink(missing_ok=True)

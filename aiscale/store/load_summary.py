@@ -77,10 +77,13 @@ class StoreContents:
         import duckdb
 
         from aiscale import schema
+        from aiscale.facts.on_duckdb import bound_memory
+        from aiscale.store.checks import CHECKS_MEMORY_LIMIT
 
         con = duckdb.connect()
         try:
             con.execute("SET TimeZone = 'UTC'")
+            bound_memory(con, CHECKS_MEMORY_LIMIT)  # counts distinct traces of a load of any size
             relation = (con.read_parquet(spans) if spans else
                         con.from_arrow(schema.schema_of("spans").empty_table()))
             relation.create_view("spans")

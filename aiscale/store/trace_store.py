@@ -36,11 +36,7 @@ import pyarrow.parquet as pq
 
 from aiscale import schema
 from aiscale.facts.frame import finish_table, to_pandas
-from aiscale.facts.on_duckdb import (
-    bound_memory,
-    quiet_progress,
-    rollup_on_duckdb,
-)
+from aiscale.facts.on_duckdb import bound_memory, quiet_progress, rollup_batches
 from aiscale.facts.window import in_window, window_days
 from aiscale.loaders import expand_paths
 from aiscale.pricing.rates import rate_table
@@ -292,43 +288,49 @@ class TraceStore:
         if engine not in ("duckdb", "spark"):
             raise ValueError(f"The value for `engine` must be one of ['duckdb', 'spark'], but {engine!r} was passed.")
         low, high, days = window_days(since, until)
-        manifest = facts_cache.manifest_bytes(self.root)
-        parts = {name: self.parts(name, days=days) for name in TABLES}  # raises when one is missing
-        key = facts_cache.facts_key(manifest, prices, days) if engine == "duckdb" else None
-        table = facts_cache.read_cached(self.root, key) if key else None
-        if table is None:
-            table = self._rolled_up(engine, parts, prices)
-            if key:
-                facts_cache.write_cached(self.root, key, table, manifest)
-        facts = to_pandas(table)
+        if engine == "spark":
+            parts = {name: self.parts(name, days=days) for name in TABLES}  # raises when one is missing
+            facts = to_pandas(self._rolled_up_on_spark(parts, prices))
+        else:
+            with self._facts_file(prices, days) as path:
+                facts = to_pandas(pq.read_table(path))
         if days is None:
             return facts
         return facts.loc[in_window(facts["started_at"], low, high)].reset_index(drop=True)
 
-    def _rolled_up(self, engine: Engine, parts: dict[str, list[str]], prices) -> pa.Table:
-        """Spans rolled up to facts on ``engine``, plus the span-less fact rows (Arrow)."""
-        parts = {name: parts[name] for name in ("spans", "traces")}
-        rates = self.rates(prices=prices)
-        stored = self.sql("SELECT * FROM facts_raw")
-        if engine == "spark":
-            from aiscale.facts.spark import rollup_on_spark
+    def _facts_file(self, prices, days: tuple[str, str] | None):
+        """A ``with`` block's Parquet file of the DuckDB facts (kept in ``cache/``, else rolled up)."""
+        manifest = facts_cache.manifest_bytes(self.root)
+        parts = {name: self.parts(name, days=days) for name in TABLES}  # raises when one is missing
+        key = facts_cache.facts_key(manifest, prices, days)
+        return facts_cache.facts_file(self.root, key, manifest, lambda: rollup_batches(
+            parts, self.rates(prices=prices), dedupe=self.spans_may_repeat, lost=self.lost_llm_calls(),
+            stored=schema.conform(self.sql("SELECT * FROM facts_raw"), "facts")))
 
-            rolled = rollup_on_spark(parts, rates, root=str(self.root), dedupe=self.spans_may_repeat,
-                                     lost=self.lost_llm_calls())
-        else:
-            rolled = rollup_on_duckdb(parts, rates, dedupe=self.spans_may_repeat, lost=self.lost_llm_calls())
-        return finish_table(rolled, stored)
+    def _rolled_up_on_spark(self, parts: dict[str, list[str]], prices) -> pa.Table:
+        """Spans rolled up to facts on Spark, plus the span-less fact rows (Arrow)."""
+        from aiscale.facts.spark import rollup_on_spark
+
+        rolled = rollup_on_spark({name: parts[name] for name in ("spans", "traces")}, self.rates(prices=prices),
+                                 root=str(self.root), dedupe=self.spans_may_repeat, lost=self.lost_llm_calls())
+        return finish_table(rolled, self.sql("SELECT * FROM facts_raw"))
 
     def export_facts(self, out: str | Path, *, raw_csv: bool = False, **kwargs) -> Path:
         """Write trace facts to ``out`` (.csv or .parquet) atomically and return the path.
 
         In CSV, text cells starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return get
         a leading ``'`` so a spreadsheet shows them instead of running them; ``raw_csv=True``
-        writes them as they are.
+        writes them as they are. Parquet from DuckDB is written batch by batch (memory flat
+        in the number of traces).
         """
         out = Path(out)
         if out.suffix not in (".csv", ".parquet"):
             raise ValueError(f"The output file must end in .csv or .parquet, but {out.name!r} was passed.")
+        if out.suffix == ".parquet" and kwargs.get("engine", "duckdb") == "duckdb" and set(kwargs) <= {
+                "engine", "prices", "since", "until"}:
+            low, high, days = window_days(kwargs.get("since"), kwargs.get("until"))
+            with self._facts_file(kwargs.get("prices"), days) as path:
+                return write_atomically(out, lambda tmp: facts_cache.export_parquet(path, tmp, since=low, until=high))
         facts = self.facts(**kwargs)
         if out.suffix == ".csv":
             table = facts if raw_csv else neutralise_formulas(facts)
