@@ -84,3 +84,17 @@ def test_facts_of_a_state_that_changed_meanwhile_are_not_kept(store):
     key = facts_cache.facts_key(manifest + b" ", None, None)
     facts_cache.write_cached(store.root, key, pa.table({"trace_id": ["t"]}), manifest + b" ")
     assert facts_cache.read_cached(store.root, key) is None and not _cached(store)
+
+
+def test_a_kept_file_damaged_behind_a_sound_footer_is_rolled_up_again(store, tmp_path):
+    fresh = store.facts()
+    [kept] = _cached(store)
+    data = bytearray(kept.read_bytes())
+    footer = int.from_bytes(data[-8:-4], "little") + 8  # the footer and its length stay sound
+    data[4:len(data) - footer] = bytes(len(data) - footer - 4)  # every page zeroed
+    kept.write_bytes(bytes(data))
+    with pytest.raises((OSError, pa.ArrowException)):
+        pq.read_table(kept)  # the damage shows only when the pages are read
+    pd.testing.assert_frame_equal(store.facts(), fresh, check_exact=True)
+    out = store.export_facts(tmp_path / "facts.parquet")
+    pd.testing.assert_frame_equal(pd.read_parquet(out), fresh, check_exact=True)

@@ -159,6 +159,12 @@ def export_parquet(source: Path, out: Path, *, since=None, until=None) -> None:
     write_batches(out, rows(), parquet_schema())
 
 
+def is_kept(root: Path, path: Path) -> bool:
+    """Whether ``path`` is a facts file kept in the store's cache (not a temporary one)."""
+    path = Path(path)
+    return path.parent == Path(root) / FOLDER and path.name.startswith("facts-")
+
+
 def _readable(path: Path) -> bool:
     """A kept facts file whose footer reads and whose columns are the facts schema's."""
     try:

@@ -292,11 +292,26 @@ class TraceStore:
             parts = {name: self.parts(name, days=days) for name in TABLES}  # raises when one is missing
             facts = to_pandas(self._rolled_up_on_spark(parts, prices))
         else:
-            with self._facts_file(prices, days) as path:
-                facts = to_pandas(pq.read_table(path))
+            facts = to_pandas(self._from_facts_file(prices, days, pq.read_table))
         if days is None:
             return facts
         return facts.loc[in_window(facts["started_at"], low, high)].reset_index(drop=True)
+
+    def _from_facts_file(self, prices, days: tuple[str, str] | None, use):
+        """``use(path)`` of the facts' Parquet file; a kept file that fails to read is rolled up again.
+
+        Its footer was checked before it was trusted; pages damaged behind a sound footer show
+        only when read, so such a file is dropped and the facts rolled up once more.
+        """
+        with self._facts_file(prices, days) as path:
+            try:
+                return use(path)
+            except (OSError, pa.ArrowException):
+                if not facts_cache.is_kept(self.root, path):
+                    raise
+                path.unlink(missing_ok=True)
+        with self._facts_file(prices, days) as path:
+            return use(path)
 
     def _facts_file(self, prices, days: tuple[str, str] | None):
         """A ``with`` block's Parquet file of the DuckDB facts (kept in ``cache/``, else rolled up)."""
@@ -329,8 +344,8 @@ class TraceStore:
         if out.suffix == ".parquet" and kwargs.get("engine", "duckdb") == "duckdb" and set(kwargs) <= {
                 "engine", "prices", "since", "until"}:
             low, high, days = window_days(kwargs.get("since"), kwargs.get("until"))
-            with self._facts_file(kwargs.get("prices"), days) as path:
-                return write_atomically(out, lambda tmp: facts_cache.export_parquet(path, tmp, since=low, until=high))
+            return self._from_facts_file(kwargs.get("prices"), days, lambda path: write_atomically(
+                out, lambda tmp: facts_cache.export_parquet(path, tmp, since=low, until=high)))
         facts = self.facts(**kwargs)
         if out.suffix == ".csv":
             table = facts if raw_csv else neutralise_formulas(facts)
