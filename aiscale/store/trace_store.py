@@ -32,6 +32,7 @@ from typing import Literal
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from aiscale import schema
@@ -41,6 +42,7 @@ from aiscale.facts.window import in_window, window_days
 from aiscale.loaders import expand_paths
 from aiscale.pricing.rates import rate_table
 from aiscale.store import facts_cache, loading
+from aiscale.store.calls_read import cached_calls
 from aiscale.store.load_summary import FileLoad, LoadSummary, StoreContents
 from aiscale.store.lock import load_lock
 from aiscale.store.manifest import TABLES, list_parts, read_manifest, write_manifest
@@ -158,18 +160,19 @@ class TraceStore:
         return bool(self.manifest().get("spans_may_repeat", False))
 
     # -- reading ----------------------------------------------------------------------------
-    def connect(self) -> duckdb.DuckDBPyConnection:
+    def connect(self, *, days: tuple[str, str] | None = None) -> duckdb.DuckDBPyConnection:
         """Return an in-memory DuckDB connection with views ``spans``, ``traces``, ``facts_raw``.
 
         ``spans`` holds one row per (trace_id, span_id) even when two files both carried it
-        (the store notes at load time whether that ever happened, and only then pays for it).
+        (the store notes at load time whether that ever happened, and only then pays for it);
+        with ``days``, only the span parts of those days (see :meth:`parts`).
         """
         con = duckdb.connect()
         con.execute("SET TimeZone = 'UTC'")
         quiet_progress(con)
         bound_memory(con)
         for table in TABLES:
-            parts = self.parts(table)
+            parts = self.parts(table, days=days)  # only spans are partitioned by day
             view = "facts_raw" if table == "facts" else table
             if parts:
                 con.read_parquet(parts, filename=True).create_view(f"{view}_all")  # paths as values
@@ -216,9 +219,25 @@ class TraceStore:
         if unknown:
             raise ValueError(f"The value for `columns` must be canonical span columns "
                              f"{list(schema.SPAN_COLUMNS)}, but {unknown} was passed.")
-        rates = self.rates(prices=prices) if priced else None
+        calls = self.calls(prices=prices, trace_ids=trace_ids) if priced else None  # priced as kept
         with self.connect() as con:
-            return read_spans(con, wanted, trace_ids=trace_ids, priced=priced, rates=rates)
+            return read_spans(con, wanted, trace_ids=trace_ids, priced=priced, calls=calls,
+                              rates=lambda: self.rates(prices=prices))
+
+    def calls(self, *, prices: str | Path | pd.DataFrame | None = None, since=None, until=None,
+              trace_ids: list[str] | None = None) -> pa.Table:
+        """The priced LLM calls a report reads, kept in ``cache/`` as the facts are (Arrow).
+
+        Priced with the facts' rates; only the span parts of the window's days are read, as
+        :meth:`facts` reads them (``since``/``until`` choose the parts; select the calls of
+        the window's traces with ``trace_ids``). Columns: :func:`aiscale.store.calls_read.read_calls`.
+        """
+        days = window_days(since, until)[2]
+        table = cached_calls(self, prices=prices, days=days)
+        if trace_ids is None:
+            return table
+        wanted = pa.array(pd.unique(pd.Series(list(trace_ids), dtype=object)).astype(str), pa.string())
+        return table.filter(pc.is_in(table["trace_id"], value_set=wanted))
 
     def rates(self, *, prices: str | Path | pd.DataFrame | None = None) -> pd.DataFrame | None:
         """The rate table of every (provider, model, day) of the store's LLM calls (None when none)."""
