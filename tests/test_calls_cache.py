@@ -59,7 +59,7 @@ def test_kept_calls_are_the_calls_priced_afresh_and_are_what_is_read(store):
     for column in ["trace_id", "span_id", *PRICE_COLUMNS]:
         pd.testing.assert_series_equal(kept[column], fresh[column], check_dtype=False, check_exact=True)
     _poison(_cached(store)[0])
-    again = llm_calls(store, prices=SHEET)
+    again = llm_calls(aiscale.TraceStore(store.root), prices=SHEET)  # a new handle: the file is read
     assert again["cost_usd"].sum() == pytest.approx(2 * kept["cost_usd"].sum())
 
 
@@ -76,6 +76,7 @@ def test_a_load_invalidates_the_kept_calls(store):
 def test_another_or_edited_sheet_and_another_window_are_other_keys(store, tmp_path):
     listed = llm_calls(store)
     _poison(_cached(store)[0])
+    store = aiscale.TraceStore(store.root)  # nothing remembered: only files
     sheet = tmp_path / "sheet.csv"
     sheet.write_text("model,discount\n*,0.5\n")
     assert llm_calls(store, prices=sheet)["cost_usd"].sum() == pytest.approx(listed["cost_usd"].sum() / 2)
@@ -90,10 +91,10 @@ def test_another_or_edited_sheet_and_another_window_are_other_keys(store, tmp_pa
 def test_a_damaged_or_incomplete_file_is_read_again(store):
     fresh = llm_calls(store, parts=True)
     _cached(store)[0].write_bytes(b"PAR1 not parquet")
-    pd.testing.assert_frame_equal(llm_calls(store, parts=True), fresh, check_exact=True)
+    pd.testing.assert_frame_equal(llm_calls(aiscale.TraceStore(store.root), parts=True), fresh, check_exact=True)
     path = _cached(store)[0]
     pq.write_table(pq.read_table(path).drop_columns(["cost_usd"]), path)  # a file of another layout
-    pd.testing.assert_frame_equal(llm_calls(store, parts=True), fresh, check_exact=True)
+    pd.testing.assert_frame_equal(llm_calls(aiscale.TraceStore(store.root), parts=True), fresh, check_exact=True)
 
 
 def test_spans_take_the_kept_prices_only_when_the_calls_line_up(store):

@@ -80,21 +80,27 @@ def read_calls(con, rates: pd.DataFrame | None) -> pa.Table:
     return table.take(order)
 
 
-def cached_calls(store, *, prices=None, days: tuple[str, str] | None = None) -> pa.Table:
+def cached_calls(store, *, prices=None, days: tuple[str, str] | None = None,
+                 memo: dict | None = None) -> pa.Table:
     """The store's priced calls (of the span partitions of ``days``), kept in ``STORE/cache/``.
 
     Read from the cache when the manifest, the sheet's rows, the days and the code are those
-    the kept file was computed under; else read with :func:`read_calls` and kept.
+    the kept file was computed under; else read with :func:`read_calls` and kept. ``memo``
+    (a dict the caller keeps) holds the last table under its key, so that a second call on an
+    unchanged store reads no file.
     """
     manifest = facts_cache.manifest_bytes(store.root)
     key = facts_cache.facts_key(manifest, prices, days, kind="calls")
+    memo = {} if memo is None else memo
+    if memo.get("calls", (None,))[0] == key:
+        return memo["calls"][1]
     table = facts_cache.read_cached(store.root, key, kind="calls")
-    if table is not None and _complete(table):
-        return table
-    rates = store.rates(prices=prices)
-    with store.connect(days=days) as con:
-        table = read_calls(con, rates)
-    facts_cache.write_cached(store.root, key, table, manifest, kind="calls")
+    if table is None or not _complete(table):
+        rates = store.rates(prices=prices)
+        with store.connect(days=days) as con:
+            table = read_calls(con, rates)
+        facts_cache.write_cached(store.root, key, table, manifest, kind="calls")
+    memo["calls"] = (key, table)
     return table
 
 

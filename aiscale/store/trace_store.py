@@ -73,6 +73,7 @@ class TraceStore:
             raise ValueError(f"{self.root}: the store must be a folder, but a file is there.")
         self.root.mkdir(parents=True, exist_ok=True)
         self.last_load: LoadSummary | None = None
+        self._memo: dict = {}  # the last priced calls read, under their cache key
 
     def __repr__(self) -> str:
         manifest = self.manifest()
@@ -233,7 +234,7 @@ class TraceStore:
         the window's traces with ``trace_ids``). Columns: :func:`aiscale.store.calls_read.read_calls`.
         """
         days = window_days(since, until)[2]
-        table = cached_calls(self, prices=prices, days=days)
+        table = cached_calls(self, prices=prices, days=days, memo=self._memo)
         if trace_ids is None:
             return table
         wanted = pa.array(pd.unique(pd.Series(list(trace_ids), dtype=object)).astype(str), pa.string())
