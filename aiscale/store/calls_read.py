@@ -32,7 +32,6 @@ import pyarrow.compute as pc
 from aiscale import schema
 from aiscale.facts.compiled import compiled_sql
 from aiscale.facts.priced import rates_table
-from aiscale.facts.rollup import merged_traces_sql
 from aiscale.pricing.rates import COST_PARTS, RATE_COLUMNS, price_spans
 from aiscale.store import facts_cache
 
@@ -59,6 +58,8 @@ def read_calls(con, rates: pd.DataFrame | None) -> pa.Table:
         the trace labels and ``project``, ``cost_usd`` (null when unpriced), ``priced``,
         ``price_source``, the cost terms and rates; sorted by trace, start and span.
     """
+    from aiscale.facts.rollup import merged_traces_sql  # imports Ibis: not at module level
+
     con.register("call_rates", rates_table(rates))
     ttl = ", ".join(f"CASE WHEN contains(attributes, 'cache_write_{t}_tokens') THEN TRY_CAST("
                     f"json_extract_string(attributes, '$.cache_write_{t}_tokens') AS BIGINT) END "

@@ -29,7 +29,6 @@ import pyarrow.compute as pc
 
 from aiscale.facts.compiled import compiled_sql
 from aiscale.facts.on_duckdb import frame_of, rates_arrow
-from aiscale.facts.rollup import priced_llm_calls
 
 ORDER = ("trace_id", "start_time", "span_id")  # spans come back in this order, nulls last
 
@@ -116,4 +115,6 @@ def _frame(table: pa.Table, *, priced: bool) -> pd.DataFrame:
 
 
 def _priced(backend, with_rates: bool):
+    from aiscale.facts.rollup import priced_llm_calls  # Ibis: only when the SQL is compiled
+
     return priced_llm_calls(backend.table("chosen"), backend.table("rates") if with_rates else None)

@@ -28,7 +28,6 @@ import pyarrow as pa
 
 from aiscale.analysis._result import check_columns
 from aiscale.facts.on_duckdb import frame_of
-from aiscale.facts.rollup import merged_traces_sql
 from aiscale.facts.window import utc_timestamp
 
 TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
@@ -120,7 +119,10 @@ def priced_frame(table, *, parts: bool = False) -> pd.DataFrame:
 
 
 def _store_calls(store, trace_ids=None) -> pd.DataFrame:
-    """The store's LLM calls with their trace labels, read, filtered and joined in one query."""
+    """The store's LLM calls with their trace labels, read, filtered and joined in one query
+    (a store without :meth:`~aiscale.store.trace_store.TraceStore.calls`)."""
+    from aiscale.facts.rollup import merged_traces_sql  # imports Ibis
+
     columns = ", ".join(f"s.{c}" for c in SPAN_COLUMNS if c != "attributes")
     labels = ", ".join(f"t.{c}" for c in TRACE_LABELS if c != "project")
     with store.connect() as con:
