@@ -82,17 +82,25 @@ def read_calls(con, rates: pd.DataFrame | None) -> pa.Table:
 
 
 def cached_calls(store, *, prices=None, days: tuple[str, str] | None = None,
-                 memo: dict | None = None) -> pa.Table:
+                 memo: dict | None = None, trace_ids=None) -> pa.Table:
     """The store's priced calls (of the span partitions of ``days``), kept in ``STORE/cache/``.
 
+    Priced with the facts' rates; a window reads only its days' span parts, as the facts do.
     Read from the cache when the manifest, the sheet's rows, the days and the code are those
     the kept file was computed under; else read with :func:`read_calls` and kept. ``memo``
     (a dict the caller keeps) holds the last table under its key, so that a second call on an
-    unchanged store reads no file.
+    unchanged store reads no file. ``trace_ids`` selects the calls of those traces.
     """
+    table = _kept_calls(store, prices, days, {} if memo is None else memo)
+    if trace_ids is None:
+        return table
+    wanted = pa.array(pd.unique(pd.Series(list(trace_ids), dtype=object)).astype(str), pa.string())
+    return table.filter(pc.is_in(table["trace_id"], value_set=wanted))
+
+
+def _kept_calls(store, prices, days, memo: dict) -> pa.Table:
     manifest = facts_cache.manifest_bytes(store.root)
     key = facts_cache.facts_key(manifest, prices, days, kind="calls")
-    memo = {} if memo is None else memo
     if memo.get("calls", (None,))[0] == key:
         return memo["calls"][1]
     table = facts_cache.read_cached(store.root, key, kind="calls")

@@ -32,7 +32,6 @@ from typing import Literal
 import duckdb
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from aiscale import schema
@@ -164,8 +163,7 @@ class TraceStore:
     def connect(self, *, days: tuple[str, str] | None = None) -> duckdb.DuckDBPyConnection:
         """Return an in-memory DuckDB connection with views ``spans``, ``traces``, ``facts_raw``.
 
-        ``spans`` holds one row per (trace_id, span_id) even when two files both carried it
-        (the store notes at load time whether that ever happened, and only then pays for it);
+        ``spans`` holds one row per (trace_id, span_id) even when two files both carried it;
         with ``days``, only the span parts of those days (see :meth:`parts`).
         """
         con = duckdb.connect()
@@ -211,34 +209,23 @@ class TraceStore:
         prices : path or DataFrame, optional
             A price sheet that overrides genai-prices (the same one given to :meth:`facts`).
         priced : bool, default=True
-            Add ``cost_usd`` (aiscale's price of each LLM call, null when unpriced and on
-            other spans) and ``priced``, computed with the same rates and rules as
-            :meth:`facts`: per trace, the LLM calls' ``cost_usd`` sum to the facts' cost.
+            Add ``cost_usd`` (null when unpriced and on other spans) and ``priced``: the
+            prices of :meth:`calls`, so that per trace they sum to the facts' cost.
         """
         wanted = list(columns) if columns else list(schema.SPAN_COLUMNS)
         unknown = sorted(set(wanted) - set(schema.SPAN_COLUMNS))
         if unknown:
             raise ValueError(f"The value for `columns` must be canonical span columns "
                              f"{list(schema.SPAN_COLUMNS)}, but {unknown} was passed.")
-        calls = self.calls(prices=prices, trace_ids=trace_ids) if priced else None  # priced as kept
-        with self.connect() as con:
-            return read_spans(con, wanted, trace_ids=trace_ids, priced=priced, calls=calls,
-                              rates=lambda: self.rates(prices=prices))
+        with self.connect() as con:  # LLM spans take the prices of the kept calls
+            return read_spans(con, wanted, trace_ids=trace_ids, priced=priced, rates=lambda: self.rates(prices=prices),
+                              calls=self.calls(prices=prices, trace_ids=trace_ids) if priced else None)
 
     def calls(self, *, prices: str | Path | pd.DataFrame | None = None, since=None, until=None,
               trace_ids: list[str] | None = None) -> pa.Table:
-        """The priced LLM calls a report reads, kept in ``cache/`` as the facts are (Arrow).
-
-        Priced with the facts' rates; only the span parts of the window's days are read, as
-        :meth:`facts` reads them (``since``/``until`` choose the parts; select the calls of
-        the window's traces with ``trace_ids``). Columns: :func:`aiscale.store.calls_read.read_calls`.
-        """
-        days = window_days(since, until)[2]
-        table = cached_calls(self, prices=prices, days=days, memo=self._memo)
-        if trace_ids is None:
-            return table
-        wanted = pa.array(pd.unique(pd.Series(list(trace_ids), dtype=object)).astype(str), pa.string())
-        return table.filter(pc.is_in(table["trace_id"], value_set=wanted))
+        """The priced LLM calls a report reads (Arrow, kept): :func:`~aiscale.store.calls_read.cached_calls`."""
+        days = window_days(since, until)[2]  # since/until choose the day parts, as for the facts
+        return cached_calls(self, prices=prices, days=days, memo=self._memo, trace_ids=trace_ids)
 
     def rates(self, *, prices: str | Path | pd.DataFrame | None = None) -> pd.DataFrame | None:
         """The rate table of every (provider, model, day) of the store's LLM calls (None when none)."""
