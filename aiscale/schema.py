@@ -89,6 +89,29 @@ TRACE_COLUMNS = tuple(TRACES.names)
 FACT_COLUMNS = tuple(FACTS.names)
 MEASURE_COLUMNS = tuple(n for n, _ in _FACT_MEASURES)
 
+# Span attributes that record an LLM call's time to first token: seconds, then milliseconds
+TTFT_KEYS = ("gen_ai.server.time_to_first_token", "gen_ai.response.time_to_first_token",
+             "llm.time_to_first_token", "time_to_first_token", "ttft_s", "ttft")
+TTFT_MS_KEYS = ("gen_ai.response.time_to_first_token_ms", "time_to_first_token_ms", "ttft_ms")
+
+
+def ttft_sql(attributes: str) -> str:
+    """DuckDB expression: the time to first token (s) an attributes JSON column records, else null.
+
+    The first of :data:`TTFT_KEYS` (seconds) and :data:`TTFT_MS_KEYS` (milliseconds) present;
+    only attributes naming one of them are parsed (a substring test is cheaper than JSON).
+
+    Examples
+    --------
+    >>> import duckdb
+    >>> duckdb.sql("SELECT " + ttft_sql("a") + " AS t FROM (SELECT '{\\"ttft_ms\\": 250}' AS a)").fetchall()
+    [(0.25,)]
+    """
+    seconds = [f"TRY_CAST(json_extract_string({attributes}, '$.\"{k}\"') AS DOUBLE)" for k in TTFT_KEYS]
+    millis = [f"TRY_CAST(json_extract_string({attributes}, '$.\"{k}\"') AS DOUBLE) / 1000" for k in TTFT_MS_KEYS]
+    named = " OR ".join(f"contains({attributes}, '{k}')" for k in (*TTFT_KEYS, *TTFT_MS_KEYS))
+    return f"CASE WHEN {named} THEN coalesce({', '.join(seconds + millis)}) END"
+
 
 def schema_of(table: TableName) -> pa.Schema:
     """Return the Arrow schema of a canonical table.

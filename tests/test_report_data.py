@@ -1,6 +1,6 @@
 """The data the report reads: what each section is handed equals what the library computes
-from the whole store (latency per call reads only the attributes that can hold a time to first
-token; spans are priced in the store's read as the facts are)."""
+from the whole store (latency per call reads the time to first token the store's kept calls
+took from the attributes; spans are priced as the facts are)."""
 
 from __future__ import annotations
 

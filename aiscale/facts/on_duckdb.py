@@ -73,28 +73,6 @@ def price_span_frame(spans: pd.DataFrame, rates: pd.DataFrame | None) -> pd.Data
     return out
 
 
-def priced_calls_sql(view: str, rates: pa.Schema | None) -> str:
-    """DuckDB SQL pricing the LLM calls of ``view`` as the facts do: trace_id, span_id, cost_usd, priced.
-
-    ``view`` names a relation of canonical spans and ``rates`` is the schema of a rate table
-    registered as ``rates`` (:func:`rates_arrow`), or None to leave every call unpriced. The
-    SQL is compiled from the rollup's own pricing expression (:func:`priced_llm_calls`), so a
-    query can read spans and their prices in one pass.
-
-    Examples
-    --------
-    >>> "cost_usd" in priced_calls_sql("spans", None)
-    True
-    """
-    import ibis
-
-    from aiscale.facts.rollup import priced_llm_calls
-
-    spans = ibis.table(ibis.Schema.from_pyarrow(schema.schema_of("spans")), name=view)
-    rated = None if rates is None else ibis.table(ibis.Schema.from_pyarrow(rates), name="rates")
-    return ibis.to_sql(priced_llm_calls(spans, rated), dialect="duckdb")
-
-
 def frame_of(relation) -> pd.DataFrame:
     """A DuckDB relation (or Arrow table) as pandas, with the dtypes of DuckDB's ``.df()``, faster.
 

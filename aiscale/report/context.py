@@ -30,7 +30,10 @@ from aiscale.facts.window import in_window
 
 @dataclass
 class Context:
-    """What every section reads: the facts of the window, spans when needed, the store."""
+    """What every section reads: the facts of the window, spans when needed, the store.
+
+    ``since`` and ``until`` are the window the facts were selected with (None: open ended).
+    """
 
     facts: pd.DataFrame
     spans: pd.DataFrame | None
@@ -39,6 +42,8 @@ class Context:
     notes: list[str] = field(default_factory=list)
     prices: Any = None
     memo: dict = field(default_factory=dict, repr=False, compare=False)
+    since: datetime | None = None
+    until: datetime | None = None
 
 
 def memoised(ctx: Context, key: Any, compute: Callable[[], Any]) -> Any:
@@ -143,7 +148,7 @@ def open_context(store: str | Path, *, since: str | None = None, until: str | No
         spans = spans if len(spans) else None
     notes = [f"variants that name one model: {'; '.join(notes)}"] if notes else []
     return Context(facts=facts.reset_index(drop=True), spans=spans, store=trace_store, window=window,
-                   prices=prices, notes=notes)
+                   prices=prices, notes=notes, since=start, until=end)
 
 
 def _table_context(path: Path, columns, start, end, variants) -> Context:
@@ -177,11 +182,11 @@ def merge_aliases(variants: pd.Series) -> tuple[pd.Series, list[str]]:
     (['google/g-3', 'google/g-3', 'google/g-3', 'agent-b'], ["'@google/g-3' counted as 'google/g-3'"])
     """
     text = variants.astype("string")
-    key = text.str.strip().str.lstrip("@").str.rsplit("/", n=1).str[-1].str.lower()
-    counts = text.value_counts()
+    counts = text.value_counts()  # the distinct labels: keys are made per label, not per trace
+    labels = counts.index.to_series().astype("string")
+    key = labels.str.strip().str.lstrip("@").str.rsplit("/", n=1).str[-1].str.lower()
     rename, notes = {}, []
-    for _, labels in text.groupby(key, dropna=True):
-        distinct = labels.dropna().unique()
+    for _, distinct in labels.groupby(key.to_numpy(), sort=True):
         if len(distinct) < 2:
             continue
         main = sorted(distinct, key=lambda v: (-counts[v], len(v), v))[0]

@@ -44,11 +44,14 @@ def calls_of(ctx: Context, *, prices=None, parts: bool = False) -> pd.DataFrame 
 
 
 def _read_calls(ctx: Context, *, prices, parts: bool) -> pd.DataFrame | None:
-    from aiscale.analysis.spend.calls import llm_calls
+    """The calls of the context's traces: a store's kept priced calls (of the window's days, as
+    the facts read them), else the context's spans priced; labelled with the facts' labels."""
+    from aiscale.analysis.spend.calls import llm_calls, priced_frame
 
     ids = ctx.facts["trace_id"].tolist() if "trace_id" in ctx.facts else []
-    if ctx.store is not None and hasattr(ctx.store, "connect"):
-        calls = llm_calls(ctx.store, prices=prices, parts=parts, trace_ids=ids)
+    if ctx.store is not None and callable(getattr(ctx.store, "calls", None)):
+        calls = priced_frame(ctx.store.calls(prices=prices, since=ctx.since, until=ctx.until,
+                                             trace_ids=ids), parts=parts)
     elif ctx.spans is not None:
         calls = llm_calls(ctx.spans, prices=prices, parts=parts, trace_ids=ids)
     else:
@@ -56,8 +59,14 @@ def _read_calls(ctx: Context, *, prices, parts: bool) -> pd.DataFrame | None:
     if calls.empty:
         return None
     labels = ctx.facts[["trace_id", *[c for c in _LABELS if c in ctx.facts]]]
-    return calls.drop(columns=[c for c in _LABELS if c in calls], errors="ignore").merge(
-        labels, on="trace_id", how="left")
+    calls = calls.drop(columns=[c for c in _LABELS if c in calls])
+    if not labels["trace_id"].is_unique:
+        return calls.merge(labels, on="trace_id", how="left")
+    at = pd.Index(labels["trace_id"]).get_indexer(calls["trace_id"])  # each call's trace: one hash lookup
+    taken = labels.iloc[np.maximum(at, 0)].set_axis(calls.index)
+    for label in labels.columns[1:]:
+        calls[label] = taken[label].where(at >= 0)
+    return calls
 
 
 @guarded("Spend over time")
@@ -222,13 +231,10 @@ def call_latency(ctx: Context) -> Section:
     """Time to first token and output tokens per second per model."""
     import aiscale
 
-    calls = calls_of(ctx)
+    calls = calls_of(ctx)  # a store's calls carry their time to first token (ttft_s)
     if calls is None or calls["end_time"].notna().sum() == 0:
         return Section("Latency per call needs LLM spans with end times.")
-    spans = calls
-    if ctx.store is not None and hasattr(ctx.store, "sql"):
-        spans = _with_attributes(ctx, calls)
-    result = aiscale.call_latency(spans, n_boot=300)
+    result = aiscale.call_latency(calls, n_boot=300)
     t = result.summary()
     slow = t.sort_values("tokens_per_s_p50").iloc[0]
     finding = (f"{slow['model']} is the slowest model: {slow['tokens_per_s_p50']:,.0f} output tokens/s "
@@ -237,23 +243,6 @@ def call_latency(ctx: Context) -> Section:
         finding += f", first token after {slow['ttft_p50']:.2f} s (p95 {slow['ttft_p95']:.2f} s)"
     return Section(finding + ".", figure=result.plot(ax=_axes()), table=t.round(3),
                    note=" ".join(result.notes))
-
-
-def _with_attributes(ctx: Context, calls: pd.DataFrame) -> pd.DataFrame:
-    """The calls with the attributes that can hold a time to first token (others null).
-
-    Only attributes naming one of the keys :func:`aiscale.call_latency` reads are fetched (a
-    substring test in the store's query): the others hold no time to first token.
-    """
-    from aiscale.analysis.tradeoffs.call_latency import TTFT_KEYS, TTFT_MS_KEYS
-
-    named = " OR ".join(f"contains(attributes, '{key}')" for key in (*TTFT_KEYS, *TTFT_MS_KEYS))
-    with ctx.store.connect() as con:
-        attrs = con.execute("SELECT trace_id, span_id, any_value(attributes) AS attributes FROM spans "
-                            f"WHERE kind = 'llm' AND ({named}) GROUP BY ALL").df()
-    if attrs.empty:
-        return calls.assign(attributes=pd.Series(pd.NA, index=calls.index, dtype="string"))
-    return calls.merge(attrs, on=["trace_id", "span_id"], how="left")
 
 
 def _axes():

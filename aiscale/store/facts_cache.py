@@ -1,4 +1,5 @@
-"""Trace facts kept beside the store, keyed on everything they are computed from.
+"""Trace facts (and the priced LLM calls) kept beside the store, keyed on everything they are
+computed from.
 
 Rolling a large store's spans up to facts takes seconds, and a report, ``aiscale check`` and
 ``aiscale facts`` on an unchanged store compute the same rows again. The facts table of a
@@ -11,6 +12,9 @@ DuckDB rollup is kept as ``STORE/cache/facts-<key>.parquet``; the key is a SHA-2
 - the code and data that compute facts: the fingerprint the compiled rollup query is kept under
   (every aiscale module's source, the query libraries' versions; see
   :mod:`aiscale.facts.compiled`) and genai-prices' version.
+
+The priced calls a report reads (:mod:`aiscale.store.calls_read`) are kept the same way, as
+``calls-<key>.parquet`` under the same key with ``kind="calls"``.
 
 Anything else is another key and the facts are rolled up afresh. A cache is written only when
 the manifest did not change while the facts were computed; a store that cannot be written to
@@ -76,17 +80,18 @@ def manifest_bytes(root: Path) -> bytes:
     return path.read_bytes() if path.exists() else b""
 
 
-def facts_key(manifest: bytes, prices, days: tuple[str, str] | None) -> str:
-    """The cache key of the facts of a store state, a price sheet and the days read."""
+def facts_key(manifest: bytes, prices, days: tuple[str, str] | None, *, kind: str = "facts") -> str:
+    """The cache key of the facts (or ``kind="calls"``: the priced calls) of a store state, a
+    price sheet and the days read."""
     digest = hashlib.sha256(code_fingerprint().encode())
-    for part in (manifest, sheet_fingerprint(prices).encode(), repr(days).encode()):
+    for part in (kind.encode(), manifest, sheet_fingerprint(prices).encode(), repr(days).encode()):
         digest.update(len(part).to_bytes(8, "little") + part)
     return digest.hexdigest()
 
 
-def read_cached(root: Path, key: str) -> pa.Table | None:
-    """The cached facts table of ``key``, or None (none kept, or unreadable)."""
-    path = Path(root) / FOLDER / f"facts-{key}.parquet"
+def read_cached(root: Path, key: str, *, kind: str = "facts") -> pa.Table | None:
+    """The cached table of ``key`` (facts, or ``kind="calls"``), or None (none kept, or unreadable)."""
+    path = Path(root) / FOLDER / f"{kind}-{key}.parquet"
     if not path.is_file():
         return None
     try:
@@ -95,15 +100,16 @@ def read_cached(root: Path, key: str) -> pa.Table | None:
         return None
 
 
-def write_cached(root: Path, key: str, table: pa.Table, manifest: bytes) -> None:
-    """Keep ``table`` under ``key`` when the manifest is still ``manifest``; drop older files."""
+def write_cached(root: Path, key: str, table: pa.Table, manifest: bytes, *, kind: str = "facts") -> None:
+    """Keep ``table`` under ``key`` when the manifest is still ``manifest``; drop older files
+    of the same ``kind``."""
     folder = Path(root) / FOLDER
     try:
         if manifest_bytes(root) != manifest:  # a load committed meanwhile: these facts are of neither state
             return
         folder.mkdir(exist_ok=True)
-        write_atomically(folder / f"facts-{key}.parquet", lambda tmp: pq.write_table(table, tmp))
-        _prune(folder)
+        write_atomically(folder / f"{kind}-{key}.parquet", lambda tmp: pq.write_table(table, tmp))
+        _prune(folder, kind)
     except OSError:
         return
 
@@ -185,10 +191,10 @@ def _keep(root: Path, kept: Path, tmp: Path, manifest: bytes) -> Path | None:
     return kept
 
 
-def _prune(folder: Path) -> None:
-    """Drop all but the newest :data:`KEEP` facts files (another process may be pruning too)."""
+def _prune(folder: Path, kind: str = "facts") -> None:
+    """Drop all but the newest :data:`KEEP` files of ``kind`` (another process may be pruning too)."""
     try:
-        kept = sorted(folder.glob("facts-*.parquet"), key=lambda p: p.stat().st_mtime, reverse=True)
+        kept = sorted(folder.glob(f"{kind}-*.parquet"), key=lambda p: p.stat().st_mtime, reverse=True)
         for old in kept[KEEP:]:
             old.unlink(missing_ok=True)
     except OSError:

@@ -41,6 +41,7 @@ from aiscale.facts.window import in_window, window_days
 from aiscale.loaders import expand_paths
 from aiscale.pricing.rates import rate_table
 from aiscale.store import facts_cache, loading
+from aiscale.store.calls_read import cached_calls
 from aiscale.store.load_summary import FileLoad, LoadSummary, StoreContents
 from aiscale.store.lock import load_lock
 from aiscale.store.manifest import TABLES, list_parts, read_manifest, write_manifest
@@ -71,6 +72,7 @@ class TraceStore:
             raise ValueError(f"{self.root}: the store must be a folder, but a file is there.")
         self.root.mkdir(parents=True, exist_ok=True)
         self.last_load: LoadSummary | None = None
+        self._memo: dict = {}  # the last priced calls read, under their cache key
 
     def __repr__(self) -> str:
         manifest = self.manifest()
@@ -158,18 +160,18 @@ class TraceStore:
         return bool(self.manifest().get("spans_may_repeat", False))
 
     # -- reading ----------------------------------------------------------------------------
-    def connect(self) -> duckdb.DuckDBPyConnection:
+    def connect(self, *, days: tuple[str, str] | None = None) -> duckdb.DuckDBPyConnection:
         """Return an in-memory DuckDB connection with views ``spans``, ``traces``, ``facts_raw``.
 
-        ``spans`` holds one row per (trace_id, span_id) even when two files both carried it
-        (the store notes at load time whether that ever happened, and only then pays for it).
+        ``spans`` holds one row per (trace_id, span_id) even when two files both carried it;
+        with ``days``, only the span parts of those days (see :meth:`parts`).
         """
         con = duckdb.connect()
         con.execute("SET TimeZone = 'UTC'")
         quiet_progress(con)
         bound_memory(con)
         for table in TABLES:
-            parts = self.parts(table)
+            parts = self.parts(table, days=days)  # only spans are partitioned by day
             view = "facts_raw" if table == "facts" else table
             if parts:
                 con.read_parquet(parts, filename=True).create_view(f"{view}_all")  # paths as values
@@ -207,18 +209,23 @@ class TraceStore:
         prices : path or DataFrame, optional
             A price sheet that overrides genai-prices (the same one given to :meth:`facts`).
         priced : bool, default=True
-            Add ``cost_usd`` (aiscale's price of each LLM call, null when unpriced and on
-            other spans) and ``priced``, computed with the same rates and rules as
-            :meth:`facts`: per trace, the LLM calls' ``cost_usd`` sum to the facts' cost.
+            Add ``cost_usd`` (null when unpriced and on other spans) and ``priced``: the
+            prices of :meth:`calls`, so that per trace they sum to the facts' cost.
         """
         wanted = list(columns) if columns else list(schema.SPAN_COLUMNS)
         unknown = sorted(set(wanted) - set(schema.SPAN_COLUMNS))
         if unknown:
             raise ValueError(f"The value for `columns` must be canonical span columns "
                              f"{list(schema.SPAN_COLUMNS)}, but {unknown} was passed.")
-        rates = self.rates(prices=prices) if priced else None
-        with self.connect() as con:
-            return read_spans(con, wanted, trace_ids=trace_ids, priced=priced, rates=rates)
+        with self.connect() as con:  # LLM spans take the prices of the kept calls
+            return read_spans(con, wanted, trace_ids=trace_ids, priced=priced, rates=lambda: self.rates(prices=prices),
+                              calls=self.calls(prices=prices, trace_ids=trace_ids) if priced else None)
+
+    def calls(self, *, prices: str | Path | pd.DataFrame | None = None, since=None, until=None,
+              trace_ids: list[str] | None = None) -> pa.Table:
+        """The priced LLM calls a report reads (Arrow, kept): :func:`~aiscale.store.calls_read.cached_calls`."""
+        days = window_days(since, until)[2]  # since/until choose the day parts, as for the facts
+        return cached_calls(self, prices=prices, days=days, memo=self._memo, trace_ids=trace_ids)
 
     def rates(self, *, prices: str | Path | pd.DataFrame | None = None) -> pd.DataFrame | None:
         """The rate table of every (provider, model, day) of the store's LLM calls (None when none)."""

@@ -165,19 +165,41 @@ def _savings(c: pd.DataFrame) -> pd.DataFrame:
 
 
 def _wasted(c: pd.DataFrame) -> np.ndarray:
-    """A write no later read of the same trace and model uses within the write's lifetime."""
-    if c.empty:
+    """A write no later read of the same trace and model uses within the write's lifetime.
+
+    Vectorised over integer codes: the calls of each (trace, model) in time order, and for each
+    call the first later call of its group that read the cache (a running minimum from the end).
+    """
+    n = len(c)
+    if not n:
         return np.zeros(0, dtype=bool)
-    order = c.sort_values(["trace_id", "model", "start_time"], kind="stable").index
-    s = c.loc[order]
-    key = s["trace_id"].astype(str) + "\x00" + s["model"].astype(str)
-    start = pd.to_datetime(s["start_time"], utc=True)
-    end = pd.to_datetime(s["end_time"], utc=True).fillna(start) if "end_time" in s else start
-    read_at = start.where(s["cache_read_tokens"].fillna(0).to_numpy() > 0)
-    next_read = read_at.groupby(key.to_numpy()).shift(-1).groupby(key.to_numpy()).bfill()
-    life_s = np.where(s["cache_write_1h_tokens"].fillna(0).to_numpy() > 0, 3600.0, 300.0)
-    writes = s["cache_write_tokens"].fillna(0).to_numpy() > 0
-    gap_s = (next_read - end).dt.total_seconds().to_numpy(dtype=float, na_value=np.nan)
-    unread = np.isnan(gap_s) | (gap_s > life_s)
-    flags = pd.Series(writes & unread, index=order)
-    return flags.reindex(c.index).to_numpy(dtype=bool)
+    group = _codes(c)
+    start = pd.to_datetime(c["start_time"], utc=True)
+    end = pd.to_datetime(c["end_time"], utc=True).fillna(start) if "end_time" in c else start
+    ns = start.to_numpy(dtype="datetime64[ns]").view("int64").copy()
+    ns[start.isna().to_numpy()] = np.iinfo(np.int64).max  # no start time: last of its group
+    order = np.lexsort((ns, group))  # stable: ties keep the calls' order
+    g = group[order]
+    reads = np.flatnonzero(c["cache_read_tokens"].fillna(0).to_numpy()[order] > 0)
+    first_read = np.full(n + 1, n)
+    first_read[reads] = reads
+    first_read = np.minimum.accumulate(first_read[::-1])[::-1]  # first read at or after each position
+    after = first_read[1:]  # the first read strictly after each position
+    group_end = np.r_[np.flatnonzero(np.diff(g)) + 1, n][np.cumsum(np.r_[0, np.diff(g) != 0])]
+    known = (after < group_end) & c["model"].notna().to_numpy()[order]  # an unknown model: no later read
+    start_s = start.to_numpy(dtype="datetime64[ns]")[order]
+    end_s = end.to_numpy(dtype="datetime64[ns]")[order]
+    gap_s = np.full(n, np.nan)
+    gap_s[known] = (start_s[after[known]] - end_s[known]) / np.timedelta64(1, "s")
+    life_s = np.where(c["cache_write_1h_tokens"].fillna(0).to_numpy()[order] > 0, 3600.0, 300.0)
+    writes = c["cache_write_tokens"].fillna(0).to_numpy()[order] > 0
+    flags = np.zeros(n, dtype=bool)
+    flags[order] = writes & (np.isnan(gap_s) | (gap_s > life_s))
+    return flags
+
+
+def _codes(c: pd.DataFrame) -> np.ndarray:
+    """One integer per (trace, model) pair."""
+    trace = pd.factorize(c["trace_id"].astype(str))[0].astype(np.int64)
+    model = pd.factorize(c["model"], use_na_sentinel=False)[0].astype(np.int64)
+    return trace * (int(model.max()) + 1) + model

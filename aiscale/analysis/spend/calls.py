@@ -24,10 +24,10 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from aiscale.analysis._result import check_columns
 from aiscale.facts.on_duckdb import frame_of
-from aiscale.facts.rollup import merged_traces_sql
 from aiscale.facts.window import utc_timestamp
 
 TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
@@ -75,6 +75,9 @@ def llm_calls(data, *, prices: PriceSheet = None, since=None, until=None,
     from aiscale.pricing.rates import price_frame
 
     from_store = is_store(data)
+    if from_store and not already_priced and callable(getattr(data, "calls", None)):
+        calls = priced_frame(data.calls(prices=prices, trace_ids=trace_ids), parts=parts)
+        return calls.loc[_in_window(calls["start_time"], since, until)].reset_index(drop=True)
     if already_priced:
         calls = _priced_calls(data, parts)
     else:
@@ -91,8 +94,35 @@ def llm_calls(data, *, prices: PriceSheet = None, since=None, until=None,
     return priced
 
 
+def priced_frame(table, *, parts: bool = False) -> pd.DataFrame:
+    """A store's priced calls (:meth:`TraceStore.calls`, Arrow) as the frame :func:`llm_calls` returns.
+
+    Without ``parts`` the cost terms and rates are left out; ``cost_usd`` is null where the
+    call is unpriced.
+    """
+    from aiscale.pricing.rates import COST_PARTS, RATE_COLUMNS
+
+    if not parts:
+        table = table.drop_columns([c for c in (*COST_PARTS, *RATE_COLUMNS) if c in table.column_names])
+    calls = frame_of(table)
+    for field in table.schema:  # the dtypes a frame priced by price_frame comes back with
+        values = calls[field.name]
+        if pa.types.is_integer(field.type):
+            missing = int(values.isna().sum())
+            calls[field.name] = (values.astype("int64") if not missing else values.astype("float64")
+                                 if missing < len(values) else pd.Series([None] * len(values), dtype=object))
+        elif pa.types.is_string(field.type) and values.dtype == object:  # text of nulls only
+            calls[field.name] = values.astype("str")
+    calls["priced"] = calls["priced"].astype(bool)
+    calls["cost_usd"] = calls["cost_usd"].astype(float).where(calls["priced"], np.nan)
+    return calls
+
+
 def _store_calls(store, trace_ids=None) -> pd.DataFrame:
-    """The store's LLM calls with their trace labels, read, filtered and joined in one query."""
+    """The store's LLM calls with their trace labels, read, filtered and joined in one query
+    (a store without :meth:`~aiscale.store.trace_store.TraceStore.calls`)."""
+    from aiscale.facts.rollup import merged_traces_sql  # imports Ibis
+
     columns = ", ".join(f"s.{c}" for c in SPAN_COLUMNS if c != "attributes")
     labels = ", ".join(f"t.{c}" for c in TRACE_LABELS if c != "project")
     with store.connect() as con:

@@ -2,9 +2,10 @@
 
 Every call of the window is re-priced from its own token counts, vectorised: a scenario
 changes the calls (model, token counts, cache reads) and the whole frame is priced again
-with :func:`aiscale.pricing.rates.price_frame` (one price look-up per (provider, model,
-day), then a join). The assumption is stated on the result: **token counts are kept as they
-are**. Another model's tokenizer and verbosity differ; where a benchmark measured the token
+with :func:`aiscale.facts.priced.price_calls` (one price look-up per (provider, model,
+day), then a join in DuckDB of only the columns pricing reads; the prices of
+:func:`aiscale.pricing.rates.price_frame`). The assumption is stated on the result: **token
+counts are kept as they are**. Another model's tokenizer and verbosity differ; where a benchmark measured the token
 ratio of the pair, pass it as ``token_ratio`` (or ``input_ratio`` / ``output_ratio``).
 
 Scenario keys (combine freely):
@@ -156,15 +157,16 @@ def _unpriced(calls: pd.DataFrame) -> int:
 
 def _scenario_cost(calls: pd.DataFrame, spec: dict, base_prices) -> np.ndarray:
     """Cost of each call under one scenario (NaN where the scenario has no price)."""
-    from aiscale.pricing.rates import price_frame
+    from aiscale.facts.priced import price_calls
 
-    frame = _swap_models(calls, spec)
-    frame = _scale_tokens(frame, spec)
-    frame = _cache_policy(frame, spec)
     keep = ["trace_id", "start_time", "provider", "model", "input_tokens", "output_tokens",
             "cache_read_tokens", "cache_write_tokens", "reasoning_tokens"]
-    priced = price_frame(frame[keep], prices=spec.get("prices", base_prices),
-                         parts="write_ttl" in spec)
+    frame = _swap_models(calls[keep], spec)
+    frame = _scale_tokens(frame, spec)
+    frame = _cache_policy(frame, spec)
+    priced = price_calls(frame, prices=spec.get("prices", base_prices), parts="write_ttl" in spec)
+    if "write_ttl" in spec:  # the extra of 1-hour writes reads the scenario's cache writes
+        priced["cache_write_tokens"] = frame["cache_write_tokens"].to_numpy()
     cost = priced["cost_usd"].astype(float).where(priced["priced"], np.nan).to_numpy()
     if spec.get("write_ttl") is not None:
         cost = cost + _ttl_extra(priced, spec["write_ttl"])

@@ -1,7 +1,8 @@
 """Latency per LLM call: time to first token and output tokens per second, per model.
 
 Time to first token (TTFT) is read where a source records it in the span attributes
-(:data:`TTFT_KEYS`, seconds; ``*_ms`` keys in milliseconds). Output tokens per second is the
+(:data:`aiscale.schema.TTFT_KEYS`, seconds; ``*_ms`` keys in milliseconds; or a ``ttft_s``
+column read from them before). Output tokens per second is the
 decode speed ``output_tokens / (duration - TTFT)`` where TTFT is known, else the end-to-end
 rate ``output_tokens / duration`` (the ``rate`` column says which). Percentiles are inverse
 empirical CDFs; intervals come from a bootstrap that resamples traces (the calls of one trace
@@ -29,12 +30,10 @@ import pandas as pd
 
 from aiscale.analysis._result import ResultDisplay, check_columns, new_axes
 from aiscale.analysis._stats import bootstrap_weights, weighted_quantiles
+from aiscale.schema import ttft_sql
 
 __all__ = ["CallLatency", "call_latency"]
 
-TTFT_KEYS = ("gen_ai.server.time_to_first_token", "gen_ai.response.time_to_first_token",
-             "llm.time_to_first_token", "time_to_first_token", "ttft_s", "ttft")
-TTFT_MS_KEYS = ("gen_ai.response.time_to_first_token_ms", "time_to_first_token_ms", "ttft_ms")
 QUANTILES = (0.5, 0.95)
 
 
@@ -79,7 +78,8 @@ def call_latency(spans: pd.DataFrame, *, by: str = "model", level: float = 0.95,
     Parameters
     ----------
     spans : pandas.DataFrame
-        Spans with start_time, end_time, output_tokens and attributes (LLM rows are used).
+        Spans with start_time, end_time, output_tokens and attributes or ``ttft_s`` (LLM rows
+        are used).
     by : str, default="model"
     level, n_boot, seed
         Interval level, bootstrap resamples, seed.
@@ -113,13 +113,15 @@ def call_latency(spans: pd.DataFrame, *, by: str = "model", level: float = 0.95,
 
 
 def _ttft(calls: pd.DataFrame) -> np.ndarray:
+    """Time to first token per call (s): read from ``attributes``, else a ``ttft_s`` column
+    read from them before (a store's priced calls), else unknown."""
     if "attributes" not in calls.columns:
+        if "ttft_s" in calls.columns:
+            return pd.to_numeric(calls["ttft_s"]).to_numpy(dtype=float, na_value=np.nan)
         return np.full(len(calls), np.nan)
-    seconds = [f"TRY_CAST(json_extract_string(a, '$.\"{k}\"') AS DOUBLE)" for k in TTFT_KEYS]
-    millis = [f"TRY_CAST(json_extract_string(a, '$.\"{k}\"') AS DOUBLE) / 1000" for k in TTFT_MS_KEYS]
     con = duckdb.connect()
     con.register("attrs", pd.DataFrame({"a": calls["attributes"].astype("string")}))
-    got = con.execute(f"SELECT coalesce({', '.join(seconds + millis)}) AS t FROM attrs").df()["t"]
+    got = con.execute(f"SELECT {ttft_sql('a')} AS t FROM attrs").df()["t"]
     con.close()
     return got.to_numpy(dtype=float, na_value=np.nan)
 

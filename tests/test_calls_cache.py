@@ -1,0 +1,123 @@
+"""The priced LLM calls kept beside the facts (``STORE/cache/calls-<key>.parquet``) are the calls
+pricing the store's spans afresh gives, to the last bit; they are never served after a load, for
+another or an edited price sheet, or for another window, nor when the file is damaged; spans
+take their prices from them only when the calls line up with the spans read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import aiscale
+from aiscale.analysis.spend.calls import llm_calls
+from aiscale.pricing.rates import COST_PARTS
+from aiscale.report import sections_spend
+from aiscale.report.context import open_context
+from aiscale.store import facts_cache
+from aiscale.store.span_read import read_spans
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+CLAUDE = REAL / "claude-code-sessions" / "packmind-context-evaluator-entire"  # cache reads and writes
+TAU2 = REAL / "tau2-bench-results" / "gpt-4.1_airline_default_gpt-4.1_1trials.json"  # reported costs
+SHEET = pd.DataFrame({"model": ["claude-haiku*"], "discount": [0.3]})
+PRICE_COLUMNS = ["cost_usd", "priced", *COST_PARTS]
+SPAN_COLUMNS = ["trace_id", "span_id", "kind", "start_time", "provider", "model", "status",
+                "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens"]
+
+
+def _cached(store) -> list[Path]:
+    return sorted((store.root / facts_cache.FOLDER).glob("calls-*.parquet"))
+
+
+def _poison(path: Path) -> None:
+    """Rewrite a kept calls file with every cost doubled (to see whether it is read)."""
+    table = pq.read_table(path)
+    i = table.schema.get_field_index("cost_usd")
+    pq.write_table(table.set_column(i, "cost_usd", pa.compute.multiply(table["cost_usd"], 2.0)), path)
+
+
+def _afresh(store, prices=None) -> pd.DataFrame:
+    """The store's LLM calls priced from their spans by ``price_frame``, not read from any cache."""
+    spans = store.spans(columns=SPAN_COLUMNS, priced=False)
+    return llm_calls(spans, prices=prices, parts=True)
+
+
+@pytest.fixture
+def store(tmp_path):
+    return aiscale.load([CLAUDE], store=tmp_path / "s.store")
+
+
+def test_kept_calls_are_the_calls_priced_afresh_and_are_what_is_read(store):
+    kept = llm_calls(store, prices=SHEET, parts=True)
+    assert len(_cached(store)) == 1 and (kept["cache_read_tokens"] > 0).any()
+    fresh = _afresh(store, prices=SHEET)
+    assert len(kept) == len(fresh) > 50 and kept["model"].str.startswith("claude-haiku").any()
+    for column in ["trace_id", "span_id", *PRICE_COLUMNS]:
+        pd.testing.assert_series_equal(kept[column], fresh[column], check_dtype=False, check_exact=True)
+    _poison(_cached(store)[0])
+    again = llm_calls(aiscale.TraceStore(store.root), prices=SHEET)  # a new handle: the file is read
+    assert again["cost_usd"].sum() == pytest.approx(2 * kept["cost_usd"].sum())
+
+
+def test_a_load_invalidates_the_kept_calls(store):
+    before = llm_calls(store)
+    _poison(_cached(store)[0])
+    store.load([TAU2])
+    after = llm_calls(store)
+    assert len(after) > len(before) and after["reported_cost_usd"].notna().any()
+    kept = after.loc[after["trace_id"].isin(before["trace_id"]), "cost_usd"].reset_index(drop=True)
+    pd.testing.assert_series_equal(kept, before["cost_usd"], check_exact=True)  # read again, not the poisoned file
+
+
+def test_another_or_edited_sheet_and_another_window_are_other_keys(store, tmp_path):
+    listed = llm_calls(store)
+    _poison(_cached(store)[0])
+    store = aiscale.TraceStore(store.root)  # nothing remembered: only files
+    sheet = tmp_path / "sheet.csv"
+    sheet.write_text("model,discount\n*,0.5\n")
+    assert llm_calls(store, prices=sheet)["cost_usd"].sum() == pytest.approx(listed["cost_usd"].sum() / 2)
+    sheet.write_text("model,discount\n*,0.25\n")  # the same path, edited
+    assert llm_calls(store, prices=sheet)["cost_usd"].sum() == pytest.approx(listed["cost_usd"].sum() * 0.75)
+    start = store.facts()["started_at"].min()
+    window = store.calls(since=start, until=start + pd.Timedelta(days=1))
+    assert 0 < window.num_rows < len(listed) and len(_cached(store)) == 4
+    assert pa.compute.sum(window["cost_usd"]).as_py() < listed["cost_usd"].sum()  # not the poisoned file
+
+
+def test_a_damaged_or_incomplete_file_is_read_again(store):
+    fresh = llm_calls(store, parts=True)
+    _cached(store)[0].write_bytes(b"PAR1 not parquet")
+    pd.testing.assert_frame_equal(llm_calls(aiscale.TraceStore(store.root), parts=True), fresh, check_exact=True)
+    path = _cached(store)[0]
+    pq.write_table(pq.read_table(path).drop_columns(["cost_usd"]), path)  # a file of another layout
+    pd.testing.assert_frame_equal(llm_calls(aiscale.TraceStore(store.root), parts=True), fresh, check_exact=True)
+
+
+def test_spans_take_the_kept_prices_only_when_the_calls_line_up(store):
+    priced = store.spans(columns=SPAN_COLUMNS, prices=SHEET)
+    with store.connect() as con:  # priced in the read's own SQL, no calls handed over
+        in_sql = read_spans(con, SPAN_COLUMNS, priced=True, rates=store.rates(prices=SHEET))
+    pd.testing.assert_frame_equal(priced, in_sql, check_exact=True)
+    assert priced.loc[priced["kind"] != "llm", "cost_usd"].isna().all()
+    calls = store.calls(prices=SHEET)
+    some = calls.filter(pa.compute.equal(calls["trace_id"], calls["trace_id"][0]))
+    with store.connect() as con:  # calls of one trace only: they do not line up, so not used
+        fallback = read_spans(con, SPAN_COLUMNS, priced=True, rates=store.rates(prices=SHEET), calls=some)
+    pd.testing.assert_frame_equal(fallback, in_sql, check_exact=True)
+
+
+def test_a_report_window_reads_its_days_calls_and_they_sum_to_its_facts(store):
+    facts = store.facts()
+    start = facts["started_at"].min() + (facts["started_at"].max() - facts["started_at"].min()) / 2
+    ctx = open_context(store.root, since=start.isoformat(), with_spans=False)
+    assert 0 < len(ctx.facts) < len(facts)
+    calls = sections_spend.calls_of(ctx)
+    assert set(calls["trace_id"]) <= set(ctx.facts["trace_id"])
+    assert calls["cost_usd"].sum() == pytest.approx(ctx.facts["cost_usd"].sum(), rel=1e-12)
+    assert calls.groupby("trace_id")["variant"].nunique().max() == 1  # each call labelled as its trace
+    whole = sections_spend.calls_of(open_context(store.root, with_spans=False))
+    assert len(whole) > len(calls) and whole["cost_usd"].sum() > calls["cost_usd"].sum()
