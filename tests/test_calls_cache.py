@@ -11,13 +11,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from kept_files import double_costs, kept_files
 
 import aiscale
 from aiscale.analysis.spend.calls import llm_calls
 from aiscale.pricing.rates import COST_PARTS
 from aiscale.report import sections_spend
 from aiscale.report.context import open_context
-from aiscale.store import facts_cache
 from aiscale.store.span_read import read_spans
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
@@ -30,14 +30,7 @@ SPAN_COLUMNS = ["trace_id", "span_id", "kind", "start_time", "provider", "model"
 
 
 def _cached(store) -> list[Path]:
-    return sorted((store.root / facts_cache.FOLDER).glob("calls-*.parquet"))
-
-
-def _poison(path: Path) -> None:
-    """Rewrite a kept calls file with every cost doubled (to see whether it is read)."""
-    table = pq.read_table(path)
-    i = table.schema.get_field_index("cost_usd")
-    pq.write_table(table.set_column(i, "cost_usd", pa.compute.multiply(table["cost_usd"], 2.0)), path)
+    return kept_files(store, "calls")
 
 
 def _afresh(store, prices=None) -> pd.DataFrame:
@@ -58,14 +51,14 @@ def test_kept_calls_are_the_calls_priced_afresh_and_are_what_is_read(store):
     assert len(kept) == len(fresh) > 50 and kept["model"].str.startswith("claude-haiku").any()
     for column in ["trace_id", "span_id", *PRICE_COLUMNS]:
         pd.testing.assert_series_equal(kept[column], fresh[column], check_dtype=False, check_exact=True)
-    _poison(_cached(store)[0])
+    double_costs(_cached(store)[0])
     again = llm_calls(aiscale.TraceStore(store.root), prices=SHEET)  # a new handle: the file is read
     assert again["cost_usd"].sum() == pytest.approx(2 * kept["cost_usd"].sum())
 
 
 def test_a_load_invalidates_the_kept_calls(store):
     before = llm_calls(store)
-    _poison(_cached(store)[0])
+    double_costs(_cached(store)[0])
     store.load([TAU2])
     after = llm_calls(store)
     assert len(after) > len(before) and after["reported_cost_usd"].notna().any()
@@ -75,7 +68,7 @@ def test_a_load_invalidates_the_kept_calls(store):
 
 def test_another_or_edited_sheet_and_another_window_are_other_keys(store, tmp_path):
     listed = llm_calls(store)
-    _poison(_cached(store)[0])
+    double_costs(_cached(store)[0])
     store = aiscale.TraceStore(store.root)  # nothing remembered: only files
     sheet = tmp_path / "sheet.csv"
     sheet.write_text("model,discount\n*,0.5\n")

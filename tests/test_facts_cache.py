@@ -10,6 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from kept_files import double_costs, kept_files
 
 import aiscale
 from aiscale.store import facts_cache
@@ -21,14 +22,7 @@ SECOND = REAL / "claude-code-sessions" / "packmind-context-evaluator-entire"
 
 
 def _cached(store) -> list[Path]:
-    return sorted((store.root / facts_cache.FOLDER).glob("facts-*.parquet"))
-
-
-def _poison(path: Path) -> None:
-    """Rewrite a cached facts file with every cost doubled (to see whether it is read)."""
-    table = pq.read_table(path)
-    i = table.schema.get_field_index("cost_usd")
-    pq.write_table(table.set_column(i, "cost_usd", pa.compute.multiply(table["cost_usd"], 2.0)), path)
+    return kept_files(store, "facts")
 
 
 @pytest.fixture
@@ -40,13 +34,13 @@ def test_cached_facts_equal_the_rollup_and_are_what_is_read(store):
     fresh = store.facts()
     assert len(_cached(store)) == 1
     pd.testing.assert_frame_equal(store.facts(), fresh, check_exact=True)  # read back: same values and dtypes
-    _poison(_cached(store)[0])
+    double_costs(_cached(store)[0])
     assert store.facts()["cost_usd"].sum() == pytest.approx(2 * fresh["cost_usd"].sum())
 
 
 def test_a_load_invalidates_the_cached_facts(store):
     before = store.facts()
-    _poison(_cached(store)[0])
+    double_costs(_cached(store)[0])
     store.load([SECOND])
     after = store.facts()
     assert len(after) > len(before)
@@ -56,7 +50,7 @@ def test_a_load_invalidates_the_cached_facts(store):
 
 def test_another_or_edited_price_sheet_and_another_window_are_other_keys(store, tmp_path):
     listed = store.facts()
-    _poison(_cached(store)[0])
+    double_costs(_cached(store)[0])
     sheet = tmp_path / "sheet.csv"
     sheet.write_text("model,discount\ngpt-4.1*,0.5\n")
     half = store.facts(prices=sheet)

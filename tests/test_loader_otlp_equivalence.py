@@ -15,17 +15,14 @@ repeats within and across chunks, parent cycles, trace fields on child spans onl
 
 from __future__ import annotations
 
-import importlib
 import json
-import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from previous_code import import_previous
 from test_loader_otlp import BAD_LINES, COLLECTOR, SDK, _line, _span
 
 import aiscale
@@ -43,26 +40,9 @@ LOADERS = ("otlp", "_otlp_attrs", "_otlp_flatten", "_otlp_quarantine", "_otlp_se
 @pytest.fixture(scope="module")
 def previous(tmp_path_factory) -> dict:
     """The previous OTLP loader, validation and staging, as a package ``previous_otlp``."""
-    root = tmp_path_factory.mktemp("previous")
-    package = root / "previous_otlp"
-    package.mkdir()
-    (package / "__init__.py").write_text(f'"""aiscale\'s OTLP load at {PREVIOUS}."""\n')
     sources = {name: f"aiscale/loaders/{name}.py" for name in LOADERS} | {"ingest": "aiscale/store/ingest.py"}
-    for name, source in sources.items():
-        shown = subprocess.run(["git", "-C", str(REPO), "show", f"{PREVIOUS}:{source}"],
-                               capture_output=True, text=True)
-        if shown.returncode:
-            # A shallow clone has no earlier commit to compare with; the OTLP loader's own
-            # tests still run there. Every full clone (and this repository) runs the comparison.
-            pytest.skip(f"needs the repository's git history (commit {PREVIOUS}): {shown.stderr.strip()}")
-        text = re.sub(r"\baiscale\.(loaders|store)\.(" + "|".join(sources) + r")\b", r"previous_otlp.\2",
-                      shown.stdout)
-        (package / f"{name}.py").write_text(text)
-    sys.path.insert(0, str(root))
-    try:
-        return {name: importlib.import_module(f"previous_otlp.{name}") for name in ("otlp", "ingest")}
-    finally:
-        sys.path.remove(str(root))
+    return import_previous(tmp_path_factory.mktemp("previous"), "previous_otlp", PREVIOUS, sources,
+                           ("otlp", "ingest"))
 
 
 def staged(read, stage, path: Path, folder: Path) -> dict:

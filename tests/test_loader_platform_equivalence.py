@@ -19,17 +19,15 @@ line). Langfuse rows are compared in file order (the previous query joined witho
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from awkward_platform import write_awkward
+from previous_code import import_previous
 
 from aiscale.loaders import langfuse, langsmith, phoenix
 from aiscale.store.ingest import stage_chunks
@@ -44,24 +42,9 @@ CURRENT = {"langsmith": langsmith, "langfuse": langfuse, "phoenix": phoenix}
 @pytest.fixture(scope="module")
 def previous(tmp_path_factory) -> dict:
     """The previous loader modules, as a package ``previous_platform`` importing each other."""
-    root = tmp_path_factory.mktemp("previous")
-    package = root / "previous_platform"
-    package.mkdir()
-    (package / "__init__.py").write_text(f'"""aiscale\'s platform loaders at {PREVIOUS}."""\n')
-    for name in MODULES:
-        shown = subprocess.run(["git", "-C", str(REPO), "show", f"{PREVIOUS}:aiscale/loaders/{name}.py"],
-                               capture_output=True, text=True)
-        if shown.returncode:
-            # A shallow clone has no earlier commit to compare with; the platform loaders' own
-            # tests still run there. Every full clone (and this repository) runs the comparison.
-            pytest.skip(f"needs the repository's git history (commit {PREVIOUS}): {shown.stderr.strip()}")
-        text = re.sub(r"\baiscale\.loaders\.(" + "|".join(MODULES) + r")\b", r"previous_platform.\1", shown.stdout)
-        (package / f"{name}.py").write_text(text)
-    sys.path.insert(0, str(root))
-    try:
-        return {name: importlib.import_module(f"previous_platform.{name}") for name in CURRENT}
-    finally:
-        sys.path.remove(str(root))
+    sources = {name: f"aiscale/loaders/{name}.py" for name in MODULES}
+    return import_previous(tmp_path_factory.mktemp("previous"), "previous_platform", PREVIOUS, sources,
+                           tuple(CURRENT))
 
 
 def staged(module, path: Path, folder: Path) -> dict:
