@@ -113,6 +113,22 @@ def ttft_sql(attributes: str) -> str:
     return f"CASE WHEN {named} THEN coalesce({', '.join(seconds + millis)}) END"
 
 
+def cache_write_ttl_sql(attributes: str) -> str:
+    """DuckDB expressions: ``cache_write_1h_tokens`` and ``cache_write_5m_tokens`` an attributes
+    JSON column records (null when not recorded); only attributes naming the key are parsed.
+
+    Examples
+    --------
+    >>> import duckdb
+    >>> duckdb.sql("SELECT " + cache_write_ttl_sql("a") + " FROM (SELECT '{\\"cache_write_1h_tokens\\": 7}' AS a)").fetchall()
+    [(7, None)]
+    """
+    return ", ".join(
+        f"CASE WHEN contains({attributes}, 'cache_write_{ttl}_tokens') THEN TRY_CAST(json_extract_string("
+        f"{attributes}, '$.cache_write_{ttl}_tokens') AS BIGINT) END AS cache_write_{ttl}_tokens"
+        for ttl in ("1h", "5m"))
+
+
 def schema_of(table: TableName) -> pa.Schema:
     """Return the Arrow schema of a canonical table.
 

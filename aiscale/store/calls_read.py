@@ -61,11 +61,8 @@ def read_calls(con, rates: pd.DataFrame | None) -> pa.Table:
     from aiscale.facts.rollup import merged_traces_sql  # imports Ibis: not at module level
 
     con.register("call_rates", rates_table(rates))
-    ttl = ", ".join(f"CASE WHEN contains(attributes, 'cache_write_{t}_tokens') THEN TRY_CAST("
-                    f"json_extract_string(attributes, '$.cache_write_{t}_tokens') AS BIGINT) END "
-                    f"AS cache_write_{t}_tokens" for t in ("1h", "5m"))
     con.execute(f"CREATE OR REPLACE TEMP VIEW llm_calls AS SELECT {', '.join(CALL_COLUMNS)}, "
-                f"{ttl}, {schema.ttft_sql('attributes')} AS ttft_s, CAST(start_time AS DATE) AS day "
+                f"{schema.cache_write_ttl_sql('attributes')}, {schema.ttft_sql('attributes')} AS ttft_s, CAST(start_time AS DATE) AS day "
                 "FROM spans WHERE kind = 'llm'")
     priced, _ = compiled_sql(con, _priced, key={"query": "priced calls with parts"},
                              tables=["llm_calls", "call_rates"])

@@ -26,15 +26,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from aiscale import schema
 from aiscale.analysis._result import check_columns
 from aiscale.facts.on_duckdb import frame_of
 from aiscale.facts.window import utc_timestamp
 
 TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
           "reasoning_tokens")
-SPAN_COLUMNS = ("trace_id", "span_id", "start_time", "end_time", "status", "provider", "model",
-                *TOKENS, "reported_cost_usd", "attributes")
-TRACE_LABELS = ("task_id", "variant", "user_id", "session_id", "project")
 ONE_HOUR_WRITE_MULTIPLIER = 2.0  # Anthropic: a 1-hour cache write costs 2x the base input price
 PriceSheet = str | Path | pd.DataFrame | None
 
@@ -75,14 +73,11 @@ def llm_calls(data, *, prices: PriceSheet = None, since=None, until=None,
     from aiscale.pricing.rates import price_frame
 
     from_store = is_store(data)
-    if from_store and not already_priced and callable(getattr(data, "calls", None)):
+    if from_store and not already_priced:
         calls = priced_frame(data.calls(prices=prices, trace_ids=trace_ids), parts=parts)
         return calls.loc[_in_window(calls["start_time"], since, until)].reset_index(drop=True)
-    if already_priced:
-        calls = _priced_calls(data, parts)
-    else:
-        calls = _store_calls(data, trace_ids) if from_store else _frame_calls(data)
-    if trace_ids is not None and not from_store:  # a store's query already kept only these
+    calls = _priced_calls(data, parts) if already_priced else _frame_calls(data)
+    if trace_ids is not None:
         calls = calls.loc[calls["trace_id"].isin(list(trace_ids))]
     if since is not None or until is not None:
         calls = calls.loc[_in_window(calls["start_time"], since, until)]
@@ -116,32 +111,6 @@ def priced_frame(table, *, parts: bool = False) -> pd.DataFrame:
     calls["priced"] = calls["priced"].astype(bool)
     calls["cost_usd"] = calls["cost_usd"].astype(float).where(calls["priced"], np.nan)
     return calls
-
-
-def _store_calls(store, trace_ids=None) -> pd.DataFrame:
-    """The store's LLM calls with their trace labels, read, filtered and joined in one query
-    (a store without :meth:`~aiscale.store.trace_store.TraceStore.calls`)."""
-    from aiscale.facts.rollup import merged_traces_sql  # imports Ibis
-
-    columns = ", ".join(f"s.{c}" for c in SPAN_COLUMNS if c != "attributes")
-    labels = ", ".join(f"t.{c}" for c in TRACE_LABELS if c != "project")
-    with store.connect() as con:
-        where = ""
-        if trace_ids is not None:
-            con.register("wanted", pd.DataFrame({"trace_id": pd.Series(list(trace_ids), dtype=str)}))
-            where = " AND s.trace_id IN (SELECT trace_id FROM wanted)"
-        if not con.execute("SELECT count(*) FROM traces").fetchall()[0][0]:  # no trace rows: no labels
-            query = (f"SELECT {columns}, {_ttl_sql('s.')} FROM spans s WHERE s.kind = 'llm'{where} "
-                     "ORDER BY s.trace_id, s.start_time, s.span_id")
-            return _with_labels(frame_of(con.sql(query)))
-        project = ("coalesce(json_extract_string(t.metadata, '$.project'), "
-                   "json_extract_string(t.metadata, '$.cwd')) AS project")
-        query = (f"SELECT {columns}, {_ttl_sql('s.')}, {labels}, {project} FROM spans s "
-                 f"LEFT JOIN ({merged_traces_sql('traces')}) t ON s.trace_id = t.trace_id "
-                 f"WHERE s.kind = 'llm'{where} ORDER BY s.trace_id, s.start_time, s.span_id")
-        calls = frame_of(con.sql(query))
-    calls["project"] = calls["project"].astype("string")
-    return _with_labels(calls)
 
 
 def _in_window(start_time: pd.Series, since, until) -> np.ndarray:
@@ -181,7 +150,7 @@ def _frame_calls(spans: pd.DataFrame) -> pd.DataFrame:
     if "attributes" in calls.columns:
         con = duckdb.connect()
         con.register("calls_in", calls[["attributes"]].astype({"attributes": "string"}))
-        ttl = con.execute(f"SELECT {_ttl_sql()} FROM calls_in").df()
+        ttl = con.execute(f"SELECT {schema.cache_write_ttl_sql('attributes')} FROM calls_in").df()
         con.close()
     else:
         ttl = pd.DataFrame({c: pd.array([pd.NA] * len(calls), dtype="Int64")
@@ -189,19 +158,6 @@ def _frame_calls(spans: pd.DataFrame) -> pd.DataFrame:
     keep = [c for c in calls.columns if c != "attributes" and c not in ttl.columns]
     out = pd.concat([calls[keep], ttl.reset_index(drop=True)], axis=1)
     return _with_labels(out)
-
-
-def _ttl_sql(table: str = "") -> str:
-    """DuckDB expressions reading the recorded 1-hour / 5-minute cache-write tokens.
-
-    Only attributes that name the key are parsed (a substring test is much cheaper than
-    parsing every call's JSON).
-    """
-    attributes = f"{table}attributes"
-    return ", ".join(
-        f"CASE WHEN contains({attributes}, 'cache_write_{ttl}_tokens') THEN TRY_CAST(json_extract_string("
-        f"{attributes}, '$.cache_write_{ttl}_tokens') AS BIGINT) END AS cache_write_{ttl}_tokens"
-        for ttl in ("1h", "5m"))
 
 
 def _with_labels(calls: pd.DataFrame) -> pd.DataFrame:
