@@ -36,7 +36,9 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from aiscale import schema
 from aiscale.loaders._platform import classify_keys, number, sniff_platform
+from aiscale.loaders._platform_rows import arrow_chunk
 from aiscale.loaders._platform_sql import (
     RECORD_TEXT,
     connect,
@@ -52,7 +54,7 @@ from aiscale.loaders._platform_sql import (
 )
 from aiscale.loaders._platform_sql import number as number_sql
 from aiscale.loaders._records import LINE, ROW
-from aiscale.loaders.base import Chunk, Quarantined
+from aiscale.loaders.base import ArrowChunk, Chunk, Quarantined
 
 NAME = "langfuse"
 PRIORITY = 40
@@ -158,15 +160,16 @@ def read(path: str | Path) -> Iterator[Chunk]:
         if rows is None or not rows.num_rows:
             yield Chunk(quarantined=bad, rows_read=len(bad), unit="row")
         elif kind == "langfuse-observations":
-            spans, traces = observations_to_spans(rows, path)
-            yield Chunk(spans=spans, traces=traces, quarantined=bad, rows_read=rows.num_rows + len(bad))
+            yield arrow_chunk(rows, bad, str(path), NAME, ("user_id", "session_id"))
         elif kind == "langfuse-scores":
             good, more = _checked_scores(rows.to_pandas(), path)
             scores.append(good)
             yield Chunk(quarantined=bad + more, rows_read=rows.num_rows + len(bad), unit="row")
         else:
-            traces = rows.select(["trace_id", "started_at", "user_id", "session_id", "metadata"]).to_pandas()
-            yield Chunk(traces=traces, quarantined=bad, rows_read=rows.num_rows + len(bad), unit="row")
+            chunk = ArrowChunk(None, schema.conform_table(rows, "traces"), quarantined=bad,
+                               rows_read=rows.num_rows + len(bad))
+            chunk.unit = "row"
+            yield chunk
     if scores:
         yield Chunk(traces=score_outcomes(pd.concat(scores, ignore_index=True)), rows_read=0, unit="row")
 
@@ -192,18 +195,6 @@ def usage_columns(usage: Any) -> tuple[int | None, ...]:
     batch = pa.table({LINE: [line], ROW: [1]})
     row = run(connect(), batch, _OBSERVATIONS).to_pylist()[0]
     return tuple(None if row[c] is None else int(row[c]) for c in TOKENS)
-
-
-def observations_to_spans(rows: pa.Table, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One batch of mapped Langfuse observations (the query's rows) as canonical spans and trace rows.
-
-    ``attributes`` is the observation as exported (every field), with aiscale's flags added.
-    """
-    frame = rows.to_pandas()
-    spans = frame.drop(columns=[ROW, "user_id", "session_id"])
-    spans["source"], spans["source_file"], spans["source_row"] = NAME, str(path), frame[ROW].to_numpy()
-    traces = frame[["trace_id", "user_id", "session_id"]]
-    return spans, traces.groupby("trace_id", sort=False, as_index=False).first()
 
 
 def _checked_scores(records: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, list[Quarantined]]:

@@ -30,10 +30,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from aiscale import schema
 from aiscale.loaders._platform import sniff_platform
+from aiscale.loaders._platform_rows import arrow_chunk
 from aiscale.loaders._platform_sql import (
     RECORD_TEXT,
     connect,
@@ -49,7 +52,7 @@ from aiscale.loaders._platform_sql import (
     time_sql,
 )
 from aiscale.loaders._records import LINE, ROW
-from aiscale.loaders.base import Chunk
+from aiscale.loaders.base import ArrowChunk, Chunk
 
 NAME = "langsmith"
 PRIORITY = 40
@@ -137,7 +140,8 @@ SELECT {ROW}, {LINE}, trace_id, id AS span_id, nullif(parent_run_id, '') AS pare
                    *(f"CASE WHEN kind = 'llm' THEN {number_problem(c, c + '_tokens')} END" for c in _COUNTS),
                    "CASE WHEN kind = 'llm' THEN " + number_problem("total_cost", "total_cost") + " END")} AS _problem
 FROM o"""
-QUERY = finished(_MAPPED, ("task_id", "user_id", "session_id", "success", "score"))
+TRACE_FIELDS = ("task_id", "success", "score", "user_id", "session_id")
+QUERY = finished(_MAPPED, TRACE_FIELDS)
 
 
 def sniff(path: Path, head: bytes) -> bool:
@@ -148,36 +152,17 @@ def sniff(path: Path, head: bytes) -> bool:
 def read(path: str | Path) -> Iterator[Chunk]:
     """Yield span and trace rows of a LangSmith run export, then the trials of repeated runs."""
     path = Path(path)
-    roots: list[pd.DataFrame] = []
+    roots: list[pa.Table] = []
     for rows, bad in mapped_batches(path, QUERY):
         if rows is None or not rows.num_rows:
             yield Chunk(quarantined=bad, rows_read=len(bad))
             continue
-        spans, traces = to_spans(rows, path)
-        roots.append(traces[["trace_id", "task_id", "started_at"]])
-        yield Chunk(spans=spans, traces=traces, quarantined=bad, rows_read=rows.num_rows + len(bad))
+        chunk = arrow_chunk(rows, bad, str(path), NAME, TRACE_FIELDS, roots_first=True, root_start=True)
+        roots.append(chunk.trace_table.select(["trace_id", "task_id", "started_at"]))
+        yield chunk
     trials = _trials(roots)
     if trials is not None:
-        yield Chunk(traces=trials, rows_read=0)
-
-
-def to_spans(rows: pa.Table, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One batch of mapped LangSmith runs (the query's rows) as canonical spans and trace rows.
-
-    ``attributes`` is the run as exported (every field, lossless), with aiscale's flags added.
-    """
-    frame = rows.to_pandas()
-    spans = frame.drop(columns=[ROW, "task_id", "user_id", "session_id", "success", "score"])
-    spans["source"], spans["source_file"], spans["source_row"] = NAME, str(path), frame[ROW].to_numpy()
-    traces = pd.DataFrame({
-        "trace_id": frame["trace_id"], "task_id": frame["task_id"], "started_at": frame["start_time"],
-        "success": frame["success"], "score": frame["score"], "user_id": frame["user_id"],
-        "session_id": frame["session_id"], "_root": frame["parent_id"].isna(),
-    })
-    traces = traces.sort_values("_root", ascending=False, kind="stable")
-    firsts = traces.drop(columns="_root").groupby("trace_id", sort=False, as_index=False).first()
-    roots = traces.loc[traces["_root"], ["trace_id", "started_at"]].drop_duplicates("trace_id")
-    return spans, firsts.drop(columns="started_at").merge(roots, on="trace_id", how="left")
+        yield ArrowChunk(None, trials, rows_read=0)
 
 
 def feedback_outcome(stats: Any) -> tuple[bool | None, float | None]:
@@ -199,14 +184,20 @@ def feedback_outcome(stats: Any) -> tuple[bool | None, float | None]:
     return row["success"], row["score"]
 
 
-def _trials(roots: list[pd.DataFrame]) -> pd.DataFrame | None:
-    """Trial numbers 0, 1, ... of the traces of each example, by start time."""
+def _trials(roots: list[pa.Table]) -> pa.Table | None:
+    """Trial numbers 0, 1, ... of the traces of each example, by start time (then trace id)."""
     if not roots:
         return None
-    table = pd.concat(roots, ignore_index=True).dropna(subset=["task_id"])
-    table = table.drop_duplicates("trace_id")
-    if not len(table):
+    table = pa.concat_tables(roots)
+    table = table.filter(pc.is_valid(table.column("task_id")))
+    codes = np.asarray(pc.dictionary_encode(table.column("trace_id").combine_chunks()).indices)
+    table = table.take(pa.array(np.sort(np.unique(codes, return_index=True)[1]), pa.int64()))  # first of each
+    if not table.num_rows:
         return None
-    table = table.sort_values(["task_id", "started_at", "trace_id"], kind="stable")
-    table["trial"] = table.groupby("task_id").cumcount()
-    return table[["trace_id", "task_id", "trial"]]
+    table = table.take(pc.sort_indices(table, [("task_id", "ascending"), ("started_at", "ascending"),
+                                               ("trace_id", "ascending")]))  # nulls last, as pandas
+    tasks = np.asarray(pc.dictionary_encode(table.column("task_id").combine_chunks()).indices)
+    at = np.arange(len(tasks))
+    starts = np.maximum.accumulate(np.where(np.r_[True, tasks[1:] != tasks[:-1]], at, 0))
+    return schema.conform_table(table.select(["trace_id", "task_id"]).append_column(
+        "trial", pa.array(at - starts, pa.int64())), "traces")

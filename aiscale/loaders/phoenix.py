@@ -25,7 +25,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import pandas as pd
 import pyarrow as pa
 
 from aiscale.loaders._openinference import (
@@ -37,6 +36,7 @@ from aiscale.loaders._openinference import (
     TOTAL,
 )
 from aiscale.loaders._platform import sniff_platform
+from aiscale.loaders._platform_rows import arrow_chunk
 from aiscale.loaders._platform_sql import (
     extract,
     finished,
@@ -58,6 +58,7 @@ _PREFIX = "attributes."
 _STATUS = {"OK": "ok", "ERROR": "error", "UNSET": "unset"}
 _TEXT = ("openinference.span.kind", "llm.model_name", "llm.provider", "llm.system", "tool.name", "session.id",
          "user.id")
+TRACE_FIELDS = ("session_id", "user_id", "metadata")
 _NUMBERS = (*TOKENS.values(), TOTAL, COST_TOTAL, COST_PROMPT, COST_COMPLETION)
 _EXCEPTION = (f"list_filter(try(from_json(json_extract({LINE}, '$.events'), "
               """'[{"name": "VARCHAR", "attributes": "JSON"}]')), lambda e: e.name = 'exception')[1].attributes""")
@@ -105,7 +106,7 @@ SELECT {ROW}, {LINE}, trace_id, span_id, nullif(parent_id, '') AS parent_id, kin
     CASE WHEN kind = 'tool' THEN "input.value" END AS tool_arguments, {_ATTRIBUTES} AS attributes,
     {llm} {_HOW} END AS _how, "session.id" AS session_id, "user.id" AS user_id, metadata,
     {first_problem(*rules)} AS _problem
-FROM z""", ("session_id", "user_id", "metadata"))
+FROM z""", TRACE_FIELDS)
 
 
 _FLAT, _NESTED = _query(False), _query(True)
@@ -123,24 +124,9 @@ def read(path: str | Path) -> Iterator[Chunk]:
         if rows is None or not rows.num_rows:
             yield Chunk(quarantined=bad, rows_read=len(bad))
             continue
-        spans, traces = to_spans(rows, path)
-        yield Chunk(spans=spans, traces=traces, quarantined=bad, rows_read=rows.num_rows + len(bad))
+        yield arrow_chunk(rows, bad, str(path), NAME, TRACE_FIELDS, roots_first=True)
 
 
 def _nested(batch: pa.Table) -> bool:
     """Whether the batch's first records keep attributes as one nested object."""
     return any('"attributes":' in line for line in batch.column(LINE).slice(0, 10).to_pylist())
-
-
-def to_spans(rows: pa.Table, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One batch of mapped Phoenix rows (the query's rows) as canonical spans and trace rows.
-
-    ``attributes`` is the row as exported with the ``attributes.`` prefix taken off its keys,
-    plus aiscale's flags.
-    """
-    frame = rows.to_pandas()
-    spans = frame.drop(columns=[ROW, "session_id", "user_id", "metadata"])
-    spans["source"], spans["source_file"], spans["source_row"] = NAME, str(path), frame[ROW].to_numpy()
-    traces = frame[["trace_id", "session_id", "user_id", "metadata"]].assign(_root=frame["parent_id"].isna())
-    traces = traces.sort_values("_root", ascending=False, kind="stable").drop(columns="_root")
-    return spans, traces.groupby("trace_id", sort=False, as_index=False).first()
