@@ -40,6 +40,7 @@ from aiscale.loaders.base import (
     TOO_DEEP,
     Quarantined,
     excerpt,
+    is_gzip,
     open_binary,
     read_some,
 )
@@ -74,10 +75,14 @@ def _empty() -> pa.Table:
 
 
 # -- JSON lines ------------------------------------------------------------------------------
-def _line_batch(path: Path, data: bytes | memoryview, first_line: int) -> tuple[Batch, int]:
-    """The lines of ``data`` (whole lines) as a batch; also how many lines it held."""
+def _line_batch(path: Path, data: bytes | memoryview, first_line: int,
+                newlines: np.ndarray | None = None) -> tuple[Batch, int]:
+    """The lines of ``data`` (whole lines) as a batch; also how many lines it held.
+
+    ``newlines``: the offsets of the newlines in ``data`` when known (any beyond it are ignored).
+    """
     raw = np.frombuffer(data, dtype=np.uint8)
-    ends = np.flatnonzero(raw == 10) + 1
+    ends = (np.flatnonzero(raw == 10) if newlines is None else newlines[newlines < len(raw)]) + 1
     if not len(ends) or ends[-1] != len(raw):
         ends = np.append(ends, len(raw))
     starts = np.r_[0, ends[:-1]]
@@ -159,6 +164,43 @@ def _skip_line(handle, pending: bytes) -> bytes:
 
 
 def _jsonl_batches(path: Path) -> Iterator[Batch]:
+    if is_gzip(path):
+        yield from _gzip_jsonl_batches(path)
+        return
+    with pa.OSFile(str(path)) as handle:
+        size = handle.size()
+        pos, first_line, boundary = (len(BOM) if handle.read(len(BOM)) == BOM else 0), 1, BLOCK_BYTES
+        while pos < size:
+            # a batch ends at the last newline before a multiple of BLOCK_BYTES (as a stream read in blocks)
+            handle.seek(pos)
+            data = handle.read_buffer(min(boundary, size) - pos)  # Arrow's memory: no zero-fill, no copy after
+            raw = np.frombuffer(data, dtype=np.uint8)
+            newlines = np.flatnonzero(raw == 10)
+            end = len(raw) if boundary >= size else (int(newlines[-1]) + 1 if len(newlines) else 0)
+            if end == 0 and len(raw) > MAX_RECORD_BYTES:  # one line over the bound: skip it
+                yield _empty(), [Quarantined(str(path), first_line, TOO_LARGE, _excerpt(memoryview(data), 0, 400))]
+                pos, first_line = _line_end(handle, pos + len(raw), size), first_line + 1
+                boundary = (pos - 1) // BLOCK_BYTES * BLOCK_BYTES + BLOCK_BYTES
+                continue
+            boundary += BLOCK_BYTES
+            if end:
+                batch, count = _line_batch(path, memoryview(data)[:end], first_line, newlines)
+                yield batch
+                pos, first_line = pos + end, first_line + count
+
+
+def _line_end(handle, at: int, size: int) -> int:
+    """Where the line running on at file offset ``at`` ends (after its newline; ``size`` at the end)."""
+    while at < size:
+        handle.seek(at)
+        newlines = np.flatnonzero(np.frombuffer(handle.read_buffer(BLOCK_BYTES), dtype=np.uint8) == 10)
+        if len(newlines):
+            return at + int(newlines[0]) + 1
+        at += BLOCK_BYTES
+    return size
+
+
+def _gzip_jsonl_batches(path: Path) -> Iterator[Batch]:
     with open_binary(path) as handle:
         pending, damage = read_some(handle, BLOCK_BYTES)
         pending = pending[len(BOM):] if pending.startswith(BOM) else pending

@@ -38,6 +38,7 @@ import pyarrow as pa
 
 from aiscale import schema
 from aiscale.loaders._platform import classify_keys, number, sniff_platform
+from aiscale.loaders._platform_map import mapped_batches
 from aiscale.loaders._platform_rows import arrow_chunk
 from aiscale.loaders._platform_sql import (
     RECORD_TEXT,
@@ -45,7 +46,6 @@ from aiscale.loaders._platform_sql import (
     extract,
     finished,
     first_problem,
-    mapped_batches,
     number_problem,
     run,
     spellings,

@@ -36,6 +36,7 @@ import pyarrow.compute as pc
 
 from aiscale import schema
 from aiscale.loaders._platform import sniff_platform
+from aiscale.loaders._platform_map import mapped_batches
 from aiscale.loaders._platform_rows import arrow_chunk
 from aiscale.loaders._platform_sql import (
     RECORD_TEXT,
@@ -43,7 +44,6 @@ from aiscale.loaders._platform_sql import (
     extract,
     finished,
     first_problem,
-    mapped_batches,
     normalised,
     number,
     number_problem,

@@ -36,12 +36,12 @@ from aiscale.loaders._openinference import (
     TOTAL,
 )
 from aiscale.loaders._platform import sniff_platform
+from aiscale.loaders._platform_map import mapped_batches
 from aiscale.loaders._platform_rows import arrow_chunk
 from aiscale.loaders._platform_sql import (
     extract,
     finished,
     first_problem,
-    mapped_batches,
     normalised,
     number,
     number_problem,
@@ -70,8 +70,10 @@ def _keys(key: str, nested: bool) -> list[tuple[str, ...]]:
 
 
 # "attributes.llm.model_name": -> "llm.model_name": (only keys: a key is a string followed by a colon);
-# the line loses its trailing carriage returns, as its newline (leading spaces are kept, as exported)
-_ATTRIBUTES = (f"regexp_replace(CASE WHEN ends_with({LINE}, chr(13)) THEN rtrim({LINE}, chr(13)) ELSE {LINE} END, "
+# the line loses the newline before it and its trailing carriage returns, as its own newline
+# (leading spaces are kept, as exported)
+_RECORD = f"ltrim({LINE}, chr(10))"
+_ATTRIBUTES = (f"regexp_replace(CASE WHEN ends_with({LINE}, chr(13)) THEN rtrim({_RECORD}, chr(13)) ELSE {_RECORD} END, "
                r"""'"attributes\.([^"\\]*)"(\s*):', '"\1"\2:', 'g')""")
 _STATUS_SQL = "CASE upper(status_code) " + " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in _STATUS.items()) + " END"
 _RAW_KIND = 'upper(coalesce(span_kind, "openinference.span.kind"))'
