@@ -1,7 +1,7 @@
 """A platform loader's mapped rows as the store's span and trace tables, in Arrow.
 
 Not a loader (the leading underscore keeps it out of the registry). The rows of
-:func:`~aiscale.loaders._platform_sql.mapped_batches` (span columns, ``attributes``, the
+:func:`~aiscale.loaders._platform_map.mapped_batches` (span columns, ``attributes``, the
 loader's trace fields and ``_row``) become one :class:`~aiscale.loaders.base.ArrowChunk`: the
 span columns cast to :data:`aiscale.schema.SPANS` and one trace row per trace, each trace field
 the first non-null of its spans (root spans first when the loader says so). The store
