@@ -113,3 +113,25 @@ def test_a_count_that_is_no_int64_is_quarantined_with_validations_words(tmp_path
         (llm[1] + 1, "output_tokens is absurd (over 100,000,000 in one span)")}
     assert chunk.span_table.num_rows == len(runs) - 2
     assert all(q.lost_llm_call for q in chunk.quarantined)
+
+
+def test_a_long_line_ending_where_a_compressed_read_ends_does_not_end_the_file(tmp_path, monkeypatch):
+    """The over-long line's newline is the last byte read so far: the lines after it still load."""
+    monkeypatch.setattr(_records, "BLOCK_BYTES", 1_000)
+    monkeypatch.setattr(_records, "MAX_RECORD_BYTES", 1_500)
+    first = json.dumps({"id": "first", "trace_id": "t", "run_type": "llm", "pad": "y" * 37}).encode()
+    frame = len(json.dumps({"id": "long", "pad": ""}))
+    # the first line is 100 bytes with its newline; the long one's newline is byte 3,000 (three reads)
+    long = json.dumps({"id": "long", "pad": "x" * (3_000 - 100 - 1 - frame)}).encode()
+    rest = [json.dumps({"id": f"r{i}", "trace_id": "t", "run_type": "llm"}).encode() for i in range(40)]
+    assert len(first) + 1 == 100 and len(first) + len(long) + 2 == 3_000
+    path = tmp_path / "long.jsonl"
+    path.write_bytes(b"\n".join([first, long, *rest]) + b"\n")
+    packed = tmp_path / "long.jsonl.gz"
+    packed.write_bytes(gzip.compress(path.read_bytes()))
+    stream = batches(packed)
+    assert [row for _, rows, _ in stream for row in rows] == [1, *range(3, 43)]
+    reasons = [q["reason"] for *_, bad in stream for q in bad]
+    assert len(reasons) == 1 and reasons[0].startswith("record larger than")
+    assert stream == [(lines, rows, [{**q, "source_file": str(packed)} for q in bad])
+                      for lines, rows, bad in batches(path)]

@@ -213,6 +213,8 @@ def _gzip_jsonl_batches(path: Path) -> Iterator[Batch]:
             if end == 0 and len(pending) > MAX_RECORD_BYTES:  # one line over the bound: skip it
                 yield _empty(), [Quarantined(str(path), first_line, TOO_LARGE, _excerpt(pending, 0, 400))]
                 pending, first_line = _skip_line(handle, pending + more), first_line + 1
+                if not pending and not damage:  # the long line ended where the read did: read on
+                    pending, damage = read_some(handle, BLOCK_BYTES)
                 continue
             if end == 0:
                 pending += more
