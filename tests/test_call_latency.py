@@ -125,3 +125,10 @@ def test_closed_form_coverage_large(n_traces):
     cover = _closed_form_coverage(1000, n_traces, seed=3)
     print(f"{n_traces} traces, 95% coverage: {cover.round(3).to_dict()}")
     assert cover.between(0.935, 0.965).all(), cover.to_dict()
+
+
+def test_scatter_draws_a_sample_of_many_calls():
+    result = aiscale.call_latency(_clustered_calls(np.random.default_rng(4), 3_000), n_boot=0)
+    n = int(result.frame()["tokens_per_s"].notna().sum())
+    assert len(result.plot(max_points=500).collections[0].get_offsets()) == 500
+    assert len(result.plot(max_points=10**9).collections[0].get_offsets()) == n > 500

@@ -42,6 +42,7 @@ from aiscale.schema import ttft_sql
 __all__ = ["CallLatency", "call_latency"]
 
 QUANTILES = (0.5, 0.95)
+PLOTTED_CALLS = 20_000  # calls of a group drawn in the scatter
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -64,11 +65,14 @@ class CallLatency(ResultDisplay):
         """One row per call: group, duration_s, ttft_s, tokens_per_s, rate."""
         return self.calls.copy()
 
-    def plot(self, ax=None, **kwargs):
-        """Output tokens per second against TTFT per call, one colour per group."""
+    def plot(self, ax=None, *, max_points: int = PLOTTED_CALLS, **kwargs):
+        """Output tokens per second against TTFT per call, one colour per group (at most
+        ``max_points`` calls of a group drawn, a seeded random sample: more only blot)."""
         ax = new_axes(ax)
         c = self.calls.dropna(subset=["tokens_per_s"])
         for name, g in c.groupby(self.by, dropna=False):
+            if len(g) > max_points:
+                g = g.iloc[np.sort(np.random.default_rng(0).choice(len(g), max_points, replace=False))]
             x = g["ttft_s"] if g["ttft_s"].notna().any() else g["duration_s"]
             ax.scatter(x, g["tokens_per_s"], s=6, alpha=0.5, label=str(name), **kwargs)
         known = self.calls["ttft_s"].notna().any()
