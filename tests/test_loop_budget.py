@@ -11,6 +11,7 @@ from loops_sim import STRONG, priced, strong_sim
 from scipy import stats
 
 import aiscale
+from aiscale.analysis._stats import CLOSED_FORM_TASKS
 from aiscale.analysis.loops.cost_growth import cost_growth
 from aiscale.analysis.loops.loop_budget import knee, loop_budget
 from aiscale.sim.truth import iteration_cost
@@ -159,3 +160,61 @@ def test_mean_cost_interval_coverage_large(n_tasks):
     hits = _mean_cost_hits(1000, n_tasks, seed=6)
     print(f"{n_tasks} tasks: mean-cost 95% coverage at caps {list(_CAPS)}: {hits.mean(0).round(3)}")
     assert np.all((0.93 <= hits.mean(0)) & (hits.mean(0) <= 0.97)), hits.mean(0)
+
+
+# From CLOSED_FORM_TASKS tasks on, skew-corrected delta-method intervals replace the bootstrap.
+def _true_curve() -> dict[str, np.ndarray]:
+    """The exact curve of ``_skewed_tasks`` at ``_CAPS``: n = 1 + NB(2, 0.25), success 1/2 apart
+    from n, cost cut at k = 0.05 x task effect x noise x min(k, n) (approx='linear')."""
+    at_most = stats.nbinom.cdf(np.arange(0, 20), 2, 0.25)  # P(n <= j + 1)
+    reach = np.r_[1.0, 1.0 - at_most[:-1]]  # P(n >= j), j = 1..20
+    mean_cost = 0.05 * np.exp(0.5**2 / 2 + 0.5) * np.cumsum(reach)[_CAPS - 1]
+    success = 0.5 * at_most[_CAPS - 1]
+    return {"success_rate": success, "mean_cost": mean_cost, "successes_per_dollar": success / mean_cost}
+
+
+def _closed_form_hits(reps, n_tasks, seed) -> pd.DataFrame:
+    truth, rng = _true_curve(), np.random.default_rng(seed)
+    hits = []
+    for r in range(reps):
+        t = loop_budget(_skewed_tasks(rng, n_tasks), caps=20, seed=r).frame().set_index("cap").loc[_CAPS]
+        hits.append({(name, int(k)): t[f"{name}_low"].loc[k] <= v <= t[f"{name}_high"].loc[k]
+                     for name, values in truth.items() for k, v in zip(_CAPS, values, strict=True)})
+    return pd.DataFrame(hits)
+
+
+def test_closed_form_intervals_cover_the_true_curve():
+    hits = _closed_form_hits(200, CLOSED_FORM_TASKS, seed=7)
+    for column in hits:  # each statistic and cap judged on its own replications
+        assert stats.binomtest(int(hits[column].sum()), len(hits), 0.95).pvalue > 0.01, hits.mean()
+
+
+def test_many_tasks_take_the_closed_form_few_keep_the_bootstrap():
+    """The closed form draws nothing (no seed dependence) and is close to the bootstrap it
+    replaces; below the threshold the bootstrap runs as before."""
+    big = _skewed_tasks(np.random.default_rng(8), CLOSED_FORM_TASKS)
+    a, b = (loop_budget(big, caps=20, seed=s).frame() for s in (0, 1))
+    pd.testing.assert_frame_equal(a, b)
+    from aiscale.analysis.loops import loop_budget as module
+
+    saved, module.CLOSED_FORM_TASKS = module.CLOSED_FORM_TASKS, 10**9
+    try:
+        boot = loop_budget(big, caps=20, n_boot=2000, seed=0).frame()
+    finally:
+        module.CLOSED_FORM_TASKS = saved
+    for name in ("success_rate", "mean_cost", "successes_per_dollar"):
+        width = boot[f"{name}_high"] - boot[f"{name}_low"]
+        for side in ("low", "high"):
+            assert np.allclose(a[f"{name}_{side}"], boot[f"{name}_{side}"], atol=0.1 * width.max(),
+                               rtol=0.1), name
+    small = _skewed_tasks(np.random.default_rng(8), 200)
+    a, b = (loop_budget(small, caps=20, seed=s).frame() for s in (0, 1))
+    assert a["mean_cost"].equals(b["mean_cost"]) and not a["mean_cost_low"].equals(b["mean_cost_low"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n_tasks", [CLOSED_FORM_TASKS, 20_000])
+def test_closed_form_coverage_large(n_tasks):
+    hits = _closed_form_hits(1000, n_tasks, seed=9)
+    print(f"{n_tasks} tasks, 95% coverage (statistic, cap): {hits.mean().round(3).to_dict()}")
+    assert hits.mean().between(0.935, 0.965).all(), hits.mean()

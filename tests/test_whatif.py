@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 import aiscale
 
@@ -117,13 +118,16 @@ def test_unknown_target_is_unpriced_not_free_and_bad_keys_are_named():
 
 def _whatif_coverage(n_traces: int, reps: int, seed: int) -> dict[str, float]:
     """How often the what-if intervals cover the truth: per-trace cost lognormal(-3, 1), the
-    scenario 0.3x with lognormal(0, 0.2) noise and 5% of its traces unpriced (unknown)."""
+    scenario 0.3x with lognormal(0, 0.2) noise and 5% of its traces unpriced (unknown: the
+    total leaves them out, so its truth is 0.95 x n x the scenario's mean)."""
     from aiscale.analysis.spend.whatif import _table
 
     mean_a, z95 = np.exp(-3 + 0.5), 1.6448536269514722
+    mean_b = 0.3 * mean_a * np.exp(0.02)
     truth = {("actual", "mean"): mean_a, ("actual", "p95"): np.exp(-3 + z95),
-             ("as b", "mean"): 0.3 * mean_a * np.exp(0.02),
-             ("as b", "p95"): 0.3 * np.exp(-3 + z95 * np.sqrt(1 + 0.04))}
+             ("as b", "mean"): mean_b, ("as b", "p95"): 0.3 * np.exp(-3 + z95 * np.sqrt(1 + 0.04)),
+             ("actual", "total"): n_traces * mean_a, ("as b", "total"): n_traces * 0.95 * mean_b,
+             ("as b", "change"): n_traces * (0.95 * mean_b - mean_a)}
     rng = np.random.default_rng(seed)
     hits = dict.fromkeys(truth, 0)
     for rep in range(reps):
@@ -143,10 +147,21 @@ def test_whatif_intervals_cover_known_means_and_p95():
     assert all(0.88 <= c <= 1.0 for c in coverage.values()), coverage
 
 
+def test_closed_form_intervals_cover_known_totals_and_means():
+    """From CLOSED_FORM_TASKS traces on, totals, changes and means take closed forms (no
+    resampling): each covers the truth at its level (binomial test per statistic)."""
+    from aiscale.analysis._stats import CLOSED_FORM_TASKS
+
+    reps = 150
+    coverage = _whatif_coverage(CLOSED_FORM_TASKS, reps, seed=5)
+    for name, rate in coverage.items():
+        assert stats.binomtest(round(rate * reps), reps, 0.95).pvalue > 0.01, (name, coverage)
+
+
 @pytest.mark.slow
-def test_whatif_intervals_cover_known_means_and_p95_long_run():
-    # measured: p95 95.4% / 95.1%; the mean (percentile bootstrap of a skewed mean, unchanged
-    # here) 93.4% / 93.7%
-    coverage = _whatif_coverage(2_000, 1_000, seed=4)
-    assert all(0.93 <= c <= 0.97 for k, c in coverage.items() if k.endswith("p95")), coverage
-    assert all(0.92 <= c <= 0.97 for k, c in coverage.items() if k.endswith("mean")), coverage
+@pytest.mark.parametrize("n_traces", [2_000, 20_000])
+def test_whatif_intervals_cover_known_means_and_p95_long_run(n_traces):
+    # 2,000 traces and more: totals, changes and means by skew-corrected closed forms
+    coverage = _whatif_coverage(n_traces, 1_000, seed=4)
+    print(f"{n_traces} traces, 95% coverage: {coverage}")
+    assert all(0.935 <= c <= 0.965 for c in coverage.values()), coverage

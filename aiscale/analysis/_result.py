@@ -130,6 +130,11 @@ def fmt_pp(value: float) -> str:
 
 def task_keys(facts: pd.DataFrame) -> np.ndarray:
     """Task of each trace as text: ``task_id``, else ``trace_id``, else the row position."""
+    for col in ("task_id", "trace_id"):  # the usual case, a complete column: one conversion
+        if col in facts.columns:
+            if facts[col].notna().all():
+                return facts[col].astype(str).to_numpy(dtype=object)
+            break
     key = pd.Series(np.arange(len(facts)).astype(str), index=facts.index, dtype=object)
     for col in ("trace_id", "task_id"):
         if col in facts.columns:
@@ -193,5 +198,5 @@ def used_tokens(facts: pd.DataFrame) -> np.ndarray:
 def source_label(sources: np.ndarray) -> str:
     """'cost_usd', 'reported_cost_usd', 'cost_usd + reported_cost_usd' or 'unpriced'."""
     used = [s for s in ("cost_usd", "reported_cost_usd") if (sources == s).any()]
-    other = sorted({s for s in sources if s and s not in used})
+    other = sorted(set(pd.unique(sources)) - {"", *used})  # hashed, not a loop per trace
     return " + ".join(used + other) or "unpriced"

@@ -280,9 +280,10 @@ def _statsmodels_model(family: Family, y, X):
     from statsmodels.discrete import truncated_model as tm
 
     if family.base == "geometric" and family.modifier == "":
-        import statsmodels.api as sm
+        from statsmodels.genmod import families  # not statsmodels.api: it imports everything
+        from statsmodels.genmod.generalized_linear_model import GLM
 
-        return sm.GLM(y, X, family=sm.families.NegativeBinomial(alpha=1.0))
+        return GLM(y, X, family=families.NegativeBinomial(alpha=1.0))
     models = {
         ("poisson", ""): lambda: dm.Poisson(y, X),
         ("nb2", ""): lambda: dm.NegativeBinomialP(y, X, p=2),

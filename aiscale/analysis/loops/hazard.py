@@ -170,7 +170,8 @@ def _km_table(iters: np.ndarray, ok: np.ndarray, cens: np.ndarray, level: float)
 
 def _hazard_glm(data, iters, ended, covariates, link, level) -> pd.DataFrame:
     """Binomial GLM on person-period rows, aggregated to (k, covariates) cells."""
-    import statsmodels.api as sm
+    from statsmodels.genmod import families  # not statsmodels.api: it imports everything
+    from statsmodels.genmod.generalized_linear_model import GLM
 
     rows = np.repeat(np.arange(len(iters)), iters)
     k = np.arange(len(rows)) - np.repeat(np.cumsum(iters) - iters, iters) + 1
@@ -184,8 +185,8 @@ def _hazard_glm(data, iters, ended, covariates, link, level) -> pd.DataFrame:
     X["log_k"] = np.log(cells["k"].to_numpy(dtype=float))
     X["log_k_sq"] = X["log_k"] ** 2
     endog = np.column_stack([cells["sum"], cells["count"] - cells["sum"]])
-    linkf = sm.families.links.CLogLog() if link == "cloglog" else sm.families.links.Logit()
-    res = sm.GLM(endog, X, family=sm.families.Binomial(link=linkf)).fit()
+    linkf = families.links.CLogLog() if link == "cloglog" else families.links.Logit()
+    res = GLM(endog, X, family=families.Binomial(link=linkf)).fit()
     ci = np.asarray(res.conf_int(alpha=1 - level))
     return pd.DataFrame({"term": X.columns, "coef": res.params.to_numpy(), "se": res.bse.to_numpy(),
                          "ci_low": ci[:, 0], "ci_high": ci[:, 1], "p_value": res.pvalues.to_numpy(),

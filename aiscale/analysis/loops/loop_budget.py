@@ -9,7 +9,9 @@ order), else from the trace total by a documented approximation:
 - ``approx="context"``: the k-th call costs in proportion to k (context grows by a constant
   step each turn), cost(k) = C * m (m + 1) / (n (n + 1)), m = min(k, n).
 
-Intervals come from a bootstrap that resamples tasks (all trials of a task together).
+Intervals come from a bootstrap that resamples tasks (all trials of a task together); from
+:data:`~aiscale.analysis._stats.CLOSED_FORM_TASKS` tasks on, from skew-corrected delta-method
+intervals of the same ratios of task sums (no resampling).
 
 Examples
 --------
@@ -29,8 +31,9 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from aiscale.analysis._closed_form import ratio_interval
 from aiscale.analysis._result import ResultDisplay, check_choice, check_columns, new_axes
-from aiscale.analysis._stats import _expanded_alpha, bootstrap_weights
+from aiscale.analysis._stats import CLOSED_FORM_TASKS, _expanded_alpha, bootstrap_weights
 from aiscale.analysis.loops.calls import coerce_floats, llm_calls, nullable_bools, positions
 
 
@@ -185,6 +188,8 @@ def _span_costs(spans, data, task, n_tasks, K, cost):
 
 
 def _curve(succ, cost_mat, size, n_boot, level, seed) -> pd.DataFrame:
+    if len(size) >= CLOSED_FORM_TASKS:
+        return _closed_curve(succ, cost_mat, size, level)
     K = succ.shape[1]
     total = size.sum()
     point = {"success_rate": succ.sum(0) / total, "mean_cost": cost_mat.sum(0) / total}
@@ -211,6 +216,22 @@ def _curve(succ, cost_mat, size, n_boot, level, seed) -> pd.DataFrame:
         table[f"{name}_low"], table[f"{name}_high"] = np.nanpercentile(boot[name], [lo, hi], axis=0)
     whole = np.split(columns.sum(0)[None, :], cuts, axis=1)  # the sample itself: every weight 1
     table["mean_cost_low"], table["mean_cost_high"] = _studentised(whole, sums, len(size), level)
+    return table
+
+
+def _closed_curve(succ, cost_mat, size, level) -> pd.DataFrame:
+    """The curve from many tasks: each interval a skew-corrected delta-method interval of a
+    ratio of task sums (:func:`~aiscale.analysis._closed_form.ratio_interval`), O(tasks x caps),
+    no resampling: success rate = successes / traces, mean cost = cost / traces, successes per
+    dollar = successes / cost."""
+    table = pd.DataFrame({"cap": np.arange(1, succ.shape[1] + 1)})
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for name, num, den, top in (("success_rate", succ, size, 1.0), ("mean_cost", cost_mat, size, np.inf),
+                                    ("successes_per_dollar", succ, cost_mat, np.inf)):
+            table[name] = num.sum(0) / den.sum(0)
+            table[f"{name}_low"], table[f"{name}_high"] = ratio_interval(num, den, level=level,
+                                                                         bounds=(0.0, top))
+        table["successes_per_dollar"] = table["success_rate"] / table["mean_cost"]  # as the bootstrap's
     return table
 
 

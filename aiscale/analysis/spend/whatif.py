@@ -40,8 +40,14 @@ from fnmatch import fnmatchcase
 import numpy as np
 import pandas as pd
 
+from aiscale.analysis._closed_form import ratio_interval
 from aiscale.analysis._result import ResultDisplay, fmt_usd, new_axes
-from aiscale.analysis._stats import _expanded_alpha, bootstrap_weights, iid_quantile_draws
+from aiscale.analysis._stats import (
+    CLOSED_FORM_TASKS,
+    _expanded_alpha,
+    bootstrap_weights,
+    iid_quantile_draws,
+)
 from aiscale.analysis.spend.calls import ONE_HOUR_WRITE_MULTIPLIER, PriceSheet, llm_calls
 
 __all__ = ["WhatIf", "whatif"]
@@ -261,18 +267,28 @@ def _table(per_trace: pd.DataFrame, unpriced: dict, n_boot: int, level: float, s
 
 
 def _boot(x: np.ndarray, n_boot: int, level: float, seed) -> dict[str, np.ndarray]:
-    """Expanded-percentile intervals over traces (paired: one resample serves every scenario)."""
+    """Expanded-percentile intervals over traces (paired: one resample serves every scenario).
+
+    From :data:`~aiscale.analysis._stats.CLOSED_FORM_TASKS` traces on, the total, change and
+    mean take skew-corrected delta-method intervals (:func:`~aiscale.analysis._closed_form.ratio_interval`)
+    instead of the O(resamples x traces) bootstrap; the p95 is drawn exactly either way.
+    """
     n, m = x.shape
     filled = np.nan_to_num(x)
     rng = np.random.default_rng(seed)
     known = (~np.isnan(x)).astype(float)
+    if n >= CLOSED_FORM_TASKS:  # many traces: closed forms of the sums and means, no resampling
+        out = {"total": n * np.vstack(ratio_interval(filled, np.ones(n), level=level)),
+               "change": n * np.vstack(ratio_interval(filled - filled[:, :1], np.ones(n), level=level)),
+               "mean": np.vstack(ratio_interval(filled, known, level=level))}
+        alpha = float(_expanded_alpha(level, np.array([n]))[0])
+        out["p95"] = np.quantile(_p95_draws(x, known, n_boot, rng), [alpha, 1 - alpha], axis=0)
+        return out
     sums, counts = [], []
     for w in bootstrap_weights(n, n_boot, rng):  # chunks of resamples, not a loop per trace
         sums.append(w @ filled)
         counts.append(w @ known)
-    # The p95 of a resample of traces, drawn exactly from order statistics (O(resamples))
-    p95 = np.column_stack([iid_quantile_draws(x[known[:, j] > 0, j], [0.95], n_boot,
-                                              rng, n_rows=n)[:, 0] for j in range(m)])
+    p95 = _p95_draws(x, known, n_boot, rng)
     sums = np.vstack(sums)
     with np.errstate(invalid="ignore", divide="ignore"):
         means = sums / np.vstack(counts)
@@ -280,3 +296,10 @@ def _boot(x: np.ndarray, n_boot: int, level: float, seed) -> dict[str, np.ndarra
     q = [alpha, 1 - alpha]
     stats = {"total": sums, "change": sums - sums[:, :1], "mean": means, "p95": p95}
     return {k: np.quantile(v, q, axis=0) for k, v in stats.items()}
+
+
+def _p95_draws(x: np.ndarray, known: np.ndarray, n_boot: int, rng) -> np.ndarray:
+    """The p95 of a resample of traces, per scenario, drawn exactly from order statistics
+    (O(resamples), not O(resamples x traces))."""
+    return np.column_stack([iid_quantile_draws(x[known[:, j] > 0, j], [0.95], n_boot, rng,
+                                               n_rows=len(x))[:, 0] for j in range(x.shape[1])])

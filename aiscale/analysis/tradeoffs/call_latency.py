@@ -6,7 +6,9 @@ column read from them before). Output tokens per second is the
 decode speed ``output_tokens / (duration - TTFT)`` where TTFT is known, else the end-to-end
 rate ``output_tokens / duration`` (the ``rate`` column says which). Percentiles are inverse
 empirical CDFs; intervals come from a bootstrap that resamples traces (the calls of one trace
-together), vectorised with the shared statistics kit.
+together), vectorised with the shared statistics kit; from
+:data:`~aiscale.analysis._stats.CLOSED_FORM_TASKS` traces of a group on, from trace-clustered
+Woodruff intervals (:func:`~aiscale.analysis._stats.woodruff_quantiles`, no resampling).
 
 Examples
 --------
@@ -29,12 +31,18 @@ import numpy as np
 import pandas as pd
 
 from aiscale.analysis._result import ResultDisplay, check_columns, new_axes
-from aiscale.analysis._stats import bootstrap_weights, weighted_quantiles
+from aiscale.analysis._stats import (
+    CLOSED_FORM_TASKS,
+    bootstrap_weights,
+    weighted_quantiles,
+    woodruff_quantiles,
+)
 from aiscale.schema import ttft_sql
 
 __all__ = ["CallLatency", "call_latency"]
 
 QUANTILES = (0.5, 0.95)
+PLOTTED_CALLS = 20_000  # calls of a group drawn in the scatter
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -57,11 +65,14 @@ class CallLatency(ResultDisplay):
         """One row per call: group, duration_s, ttft_s, tokens_per_s, rate."""
         return self.calls.copy()
 
-    def plot(self, ax=None, **kwargs):
-        """Output tokens per second against TTFT per call, one colour per group."""
+    def plot(self, ax=None, *, max_points: int = PLOTTED_CALLS, **kwargs):
+        """Output tokens per second against TTFT per call, one colour per group (at most
+        ``max_points`` calls of a group drawn, a seeded random sample: more only blot)."""
         ax = new_axes(ax)
         c = self.calls.dropna(subset=["tokens_per_s"])
         for name, g in c.groupby(self.by, dropna=False):
+            if len(g) > max_points:
+                g = g.iloc[np.sort(np.random.default_rng(0).choice(len(g), max_points, replace=False))]
             x = g["ttft_s"] if g["ttft_s"].notna().any() else g["duration_s"]
             ax.scatter(x, g["tokens_per_s"], s=6, alpha=0.5, label=str(name), **kwargs)
         known = self.calls["ttft_s"].notna().any()
@@ -130,12 +141,20 @@ def _row(name, g: pd.DataFrame, by: str, level: float, n_boot: int, seed) -> dic
     row = {by: name, "calls": len(g), "calls_with_ttft": int(g["ttft_s"].notna().sum()),
            "rate": "after first token" if g["ttft_s"].notna().all() else "end to end"}
     codes, uniq = pd.factorize(g["trace_id"])
+    closed = bool(n_boot) and len(uniq) >= CLOSED_FORM_TASKS
     rng = np.random.default_rng(seed)
-    weights = list(bootstrap_weights(len(uniq), n_boot, rng)) if n_boot and len(uniq) > 1 else []
+    weights = (list(bootstrap_weights(len(uniq), n_boot, rng)) if n_boot and len(uniq) > 1 and not closed
+               else [])
     a = (1 - level) / 2
     for column, label in (("ttft_s", "ttft"), ("tokens_per_s", "tokens_per_s")):
         x = g[column].to_numpy(float)
         ok = ~np.isnan(x)
+        if closed:  # many traces: trace-clustered Woodruff intervals, one sort, no resampling
+            est, lo, hi = woodruff_quantiles(x[ok], codes[ok], QUANTILES, level=level)
+            for j, q in enumerate(QUANTILES):
+                key = f"{label}_p{q * 100:g}"
+                row[key], row[f"{key}_lower"], row[f"{key}_upper"] = (float(v) for v in (est[j], lo[j], hi[j]))
+            continue
         for q in QUANTILES:
             key = f"{label}_p{q * 100:g}"
             row[key] = float(np.quantile(x[ok], q, method="inverted_cdf")) if ok.any() else np.nan
