@@ -61,6 +61,7 @@ def _read_calls(ctx: Context, *, prices, parts: bool) -> pd.DataFrame | None:
         at = pc.index_in(_text(table["trace_id"]), _text(ids)).fill_null(-1).to_numpy(zero_copy_only=False)
         if not (at >= 0).all():
             table, at = table.filter(pa.array(at >= 0)), at[at >= 0]
+        table = table.drop_columns([c for c in _LABELS if c in table.column_names])  # the facts' are taken
         calls = priced_frame(table, parts=parts)
     elif ctx.spans is not None:
         calls = llm_calls(ctx.spans, prices=prices, parts=parts, trace_ids=ids.tolist())
