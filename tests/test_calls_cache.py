@@ -81,6 +81,24 @@ def test_another_or_edited_sheet_and_another_window_are_other_keys(store, tmp_pa
     assert pa.compute.sum(window["cost_usd"]).as_py() < listed["cost_usd"].sum()  # not the poisoned file
 
 
+def test_the_rates_are_looked_up_once_per_store_state_and_sheet(store, tmp_path):
+    """The facts and the kept calls of one handle share one rate look-up; a load, another sheet
+    or the same sheet edited looks the rates up again in that handle."""
+    first = store.rates()
+    assert store.rates() is first and len(first) and first["model"].str.startswith("claude").all()
+    sheet = tmp_path / "sheet.csv"
+    sheet.write_text("model,discount\n*,0.5\n")
+    halved = store.rates(prices=sheet)
+    assert halved["input_usd_per_token"].sum() == pytest.approx(first["input_usd_per_token"].sum() / 2)
+    sheet.write_text("model,discount\n*,0.25\n")  # the same path, edited
+    edited = store.rates(prices=sheet)
+    assert edited["input_usd_per_token"].sum() == pytest.approx(first["input_usd_per_token"].sum() * 0.75)
+    store.load([TAU2])
+    loaded = store.rates()
+    assert loaded is not first and loaded["model"].str.startswith("gpt-4.1").any()
+    assert store.facts()["cost_usd"].notna().sum() > len(first)
+
+
 def test_a_damaged_or_incomplete_file_is_read_again(store):
     fresh = llm_calls(store, parts=True)
     _cached(store)[0].write_bytes(b"PAR1 not parquet")

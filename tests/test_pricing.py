@@ -127,6 +127,34 @@ def test_price_sheet_csv_wins_by_date_and_expresses_discounts_and_gpus(tmp_path)
     assert cost == pytest.approx([12.5, 5.0, 6.25, 96.0, 96.0, 0.002])
 
 
+def test_price_calls_gives_what_price_frame_gives_in_the_order_given(tmp_path, rng):
+    """The what-if pricer (keys counted in DuckDB, rows put back in order by Arrow) equals
+    price_frame bit for bit: sheet rows by date, GPU-hours spread over each day's calls, unknown
+    and missing models and providers unpriced, rows in any order."""
+    from aiscale.facts.priced import price_calls
+
+    sheet = tmp_path / "prices.csv"
+    sheet.write_text("provider,model,from_date,input_per_mtok,output_per_mtok,gpu_hour_usd,gpus\n"
+                     "openai,gpt-4o,2025-06-01,1,4,,\n,llama-local,,,,2.0,4\n")
+    n = 3_000
+    models = np.array(["gpt-4o", "gpt-4o-mini", "llama-local", "no-such-model", None], dtype=object)
+    providers = np.array(["openai", "openai", "local", "acme", None], dtype=object)
+    pick = rng.integers(0, 5, n)
+    calls = pd.DataFrame({
+        "start_time": pd.Timestamp("2025-05-29", tz="UTC") + pd.to_timedelta(rng.integers(0, 6 * 86_400, n), unit="s"),
+        "provider": pd.Series(providers[rng.permutation(pick)], dtype="string"),
+        "model": pd.Series(models[pick], dtype="string"),
+        "input_tokens": pd.array(rng.integers(0, 50_000, n), dtype="Int64"),
+        "output_tokens": pd.array(np.where(rng.random(n) < 0.1, None, rng.integers(0, 5_000, n)), dtype="Int64"),
+        "cache_read_tokens": pd.array(rng.integers(0, 1_000, n), dtype="Int64")})
+    for prices in (None, sheet):
+        expected = pricing.price_frame(calls, prices=prices, parts=True)
+        got = price_calls(calls, prices=prices, parts=True)
+        assert got["priced"].any() and (~got["priced"]).any()
+        assert got["price_source"].str.contains("price sheet").any() == (prices is not None)
+        pd.testing.assert_frame_equal(got, expected[got.columns], check_dtype=False)
+
+
 def test_price_sheet_yaml_and_discount_only_row(tmp_path):
     sheet = tmp_path / "prices.yaml"
     sheet.write_text("prices:\n  - {provider: openai, model: '*', discount: 0.2}\n")

@@ -102,10 +102,20 @@ def frame_of(relation) -> pd.DataFrame:
             empty_text.append(field.name)  # .df() gives objects (None) to a text column of nulls only
     frame = table.to_pandas()
     for name, dtype in mapping.items():
-        frame[name] = pd.array(table.column(name).to_numpy(zero_copy_only=False), dtype=dtype)
+        frame[name] = _nullable(table.column(name), dtype)
     for name in empty_text:
         frame[name] = pd.Series([None] * len(frame), dtype=object, index=frame.index)
     return frame
+
+
+def _nullable(column: pa.ChunkedArray, dtype) -> pd.api.extensions.ExtensionArray:
+    """An Arrow integer or boolean column with nulls as a pandas nullable array: the values and
+    the null mask taken as they are (no pass through floats or Python objects)."""
+    mask = column.is_null().to_numpy(zero_copy_only=False)
+    if isinstance(dtype, pd.BooleanDtype):
+        return pd.arrays.BooleanArray(column.fill_null(False).to_numpy(zero_copy_only=False), mask)
+    return pd.arrays.IntegerArray(column.fill_null(0).to_numpy(zero_copy_only=False).astype(dtype.numpy_dtype,
+                                                                                          copy=False), mask)
 
 
 def duckdb_backend() -> ibis.BaseBackend:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from aiscale import schema
 from aiscale.facts.compiled import compiled_sql
@@ -67,23 +68,28 @@ def price_calls(calls: pd.DataFrame, *, prices: PriceSheet | None = None, parts:
     started = pd.to_datetime(calls["start_time"], utc=True).dt.floor("D").dt.tz_localize(None)
     columns["day"] = pa.array(started.astype("datetime64[us]"), from_pandas=True).cast(pa.date32())
     table = pa.table(columns)
-    text = {c: (calls[c] if c in calls else pd.Series(pd.NA, index=calls.index)).astype("string")
-            for c in ("provider", "model")}  # as price_frame groups them
-    keys = pd.DataFrame({**text, "day": started.astype("datetime64[us]")})
-    keys = keys.groupby(["provider", "model", "day"], dropna=False).size().rename("n_calls").reset_index()
-    rates = rate_table(keys.assign(day=keys["day"].dt.date), prices=prices)
     con = duckdb_connection()
     try:
         con.register("calls_in", table)
+        rates = rate_table(_keys(con), prices=prices)
         con.register("call_rates", rates_table(rates))
         sql, _ = compiled_sql(con, lambda backend: price_spans(
             backend.table("calls_in"), backend.table("call_rates"), parts=parts),
             key={"query": "price calls", "parts": parts}, tables=["calls_in", "call_rates"])
-        wanted = ["cost_usd", "priced", "price_source", *((*COST_PARTS, *RATE_COLUMNS) if parts else ())]
-        out = con.sql(f"SELECT {', '.join(wanted)} FROM ({sql}) ORDER BY _row").to_arrow_table()
+        wanted = ["_row", "cost_usd", "priced", "price_source", *((*COST_PARTS, *RATE_COLUMNS) if parts else ())]
+        out = con.sql(f"SELECT {', '.join(wanted)} FROM ({sql})").to_arrow_table()
     finally:
         con.close()
-    return out.to_pandas()
+    return out.take(pc.sort_indices(out["_row"])).drop_columns(["_row"]).to_pandas()  # in the order given
+
+
+def _keys(con) -> pd.DataFrame:
+    """The distinct (provider, model, day) of ``calls_in`` with their calls, as ``price_frame``
+    groups them (text keys, missing ones last, dates), counted in DuckDB."""
+    keys = con.sql("SELECT provider, model, day, count(*) AS n_calls FROM calls_in GROUP BY ALL").to_arrow_table()
+    keys = keys.to_pandas().astype({"provider": "string", "model": "string", "n_calls": "int64"})
+    keys = keys.sort_values(["provider", "model", "day"], na_position="last", kind="stable")
+    return keys.reset_index(drop=True).assign(day=lambda k: pd.to_datetime(k["day"]).dt.date)
 
 
 def rates_table(rates: pd.DataFrame | None) -> pa.Table:

@@ -24,19 +24,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from aiscale import schema
 from aiscale.facts.window import in_window
+
+REPORT_SPAN_COLUMNS = ("trace_id", "span_id", "kind", "start_time", "end_time", "status", "model",
+                       "input_tokens", "output_tokens", "tool_name", "tool_arguments")
+"""The span columns the report's sections read (with the prices, ``cost_usd`` and ``priced``)."""
 
 
 @dataclass
 class Context:
     """What every section reads: the facts of the window, spans when needed, the store.
 
+    ``spans`` may be given as a function returning them: it is called the first time a
+    section reads ``ctx.spans``, so a report whose sections need no spans never reads them.
     ``since`` and ``until`` are the window the facts were selected with (None: open ended).
     """
 
     facts: pd.DataFrame
-    spans: pd.DataFrame | None
+    spans: pd.DataFrame | Callable[[], pd.DataFrame | None] | None = field(repr=False, compare=False)
     store: Any
     window: str = "all data"
     notes: list[str] = field(default_factory=list)
@@ -44,6 +49,16 @@ class Context:
     memo: dict = field(default_factory=dict, repr=False, compare=False)
     since: datetime | None = None
     until: datetime | None = None
+
+
+def _read_spans(ctx: Context) -> pd.DataFrame | None:
+    spans = ctx.__dict__["spans"]
+    if callable(spans):  # read on first use, then kept
+        spans = ctx.__dict__["spans"] = spans()
+    return spans
+
+
+Context.spans = property(_read_spans, lambda ctx, spans: ctx.__dict__.__setitem__("spans", spans))
 
 
 def memoised(ctx: Context, key: Any, compute: Callable[[], Any]) -> Any:
@@ -122,7 +137,8 @@ def open_context(store: str | Path, *, since: str | None = None, until: str | No
     """Open a store (or a per-trace table) and select the facts of a time window and variants.
 
     ``store`` may be a store folder or a table file (CSV, Parquet, JSON lines) read with
-    :func:`aiscale.load_facts` and the column map ``columns``; a table has no spans.
+    :func:`aiscale.load_facts` and the column map ``columns``; a table has no spans. A store's
+    spans are read when a section first needs them, only :data:`REPORT_SPAN_COLUMNS`.
     """
     from aiscale.store.trace_store import TraceStore
 
@@ -141,11 +157,12 @@ def open_context(store: str | Path, *, since: str | None = None, until: str | No
         facts = facts.loc[facts["variant"].isin(variants)]
     spans = None
     if with_spans and len(facts):
-        columns = [c for c in schema.SPAN_COLUMNS if c not in ("attributes", "source", "source_file", "name")]
         whole = start is None and end is None and not variants  # every trace of the store: no filter
         ids = None if whole else facts["trace_id"].tolist()
-        spans = trace_store.spans(columns=columns, trace_ids=ids, prices=prices)
-        spans = spans if len(spans) else None
+
+        def spans() -> pd.DataFrame | None:  # read by the first section that needs them
+            read = trace_store.spans(columns=list(REPORT_SPAN_COLUMNS), trace_ids=ids, prices=prices)
+            return read if len(read) else None
     notes = [f"variants that name one model: {'; '.join(notes)}"] if notes else []
     return Context(facts=facts.reset_index(drop=True), spans=spans, store=trace_store, window=window,
                    prices=prices, notes=notes, since=start, until=end)

@@ -40,7 +40,9 @@ def narrow(ctx: Context, *, models: list[str] | None = None, users: list[str] | 
             hits = ctx.spans.loc[ctx.spans[column].isin(wanted), "trace_id"].unique()
             keep &= ctx.facts["trace_id"].isin(hits)
     facts = ctx.facts.loc[keep].reset_index(drop=True)
-    spans = None if ctx.spans is None else ctx.spans.loc[ctx.spans["trace_id"].isin(facts["trace_id"])]
+
+    def spans() -> pd.DataFrame | None:  # read when a section needs them, as the context's
+        return None if ctx.spans is None else ctx.spans.loc[ctx.spans["trace_id"].isin(facts["trace_id"])]
     filters = {k: v for k, v in dict(models=models, users=users, tools=tools, trace_ids=trace_ids).items() if v}
     notes = ctx.notes + ([f"filters: {filters}"] if filters else [])
     return replace(ctx, facts=facts, spans=spans, notes=notes)

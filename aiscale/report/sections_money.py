@@ -123,12 +123,13 @@ def attribution(ctx: Context) -> Section:
 def model_attribution(facts: pd.DataFrame, spans: pd.DataFrame) -> pd.DataFrame:
     """Cost per model over the traces the spend total counts (see :func:`attribution`)."""
     from aiscale.analysis._result import trace_cost
+    from aiscale.analysis.loops.calls import positions
 
     _, source = trace_cost(facts)
     columns = [c for c in ("trace_id", "model", "span_id", "cost_usd") if c in spans.columns]
     llm = spans.loc[(spans["kind"] == "llm").to_numpy(dtype=bool, na_value=False), columns]
     # each call's trace source, by one hash lookup of its trace among the facts' traces
-    at = pd.Index(facts["trace_id"].astype(str)).get_indexer(llm["trace_id"].astype(str))
+    at = positions(llm["trace_id"], facts["trace_id"])
     of_call = np.where(at >= 0, np.asarray(source, dtype=object)[at], None)
     by_aiscale = llm.loc[of_call == "cost_usd"]
     rows = (by_aiscale.groupby("model", dropna=False)

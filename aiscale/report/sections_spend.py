@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from aiscale.analysis._result import fmt_usd
 from aiscale.report.context import Context, Section, guarded, memoised, open_context
@@ -45,15 +47,24 @@ def calls_of(ctx: Context, *, prices=None, parts: bool = False) -> pd.DataFrame 
 
 def _read_calls(ctx: Context, *, prices, parts: bool) -> pd.DataFrame | None:
     """The calls of the context's traces: a store's kept priced calls (of the window's days, as
-    the facts read them), else the context's spans priced; labelled with the facts' labels."""
+    the facts read them), else the context's spans priced; labelled with the facts' labels.
+
+    Each kept call's trace is found among the facts' traces by one Arrow hash lookup, which
+    both selects the calls of the context's traces and places their labels.
+    """
     from aiscale.analysis.spend.calls import llm_calls, priced_frame
 
-    ids = ctx.facts["trace_id"].tolist() if "trace_id" in ctx.facts else []
+    ids = ctx.facts["trace_id"] if "trace_id" in ctx.facts else pd.Series([], dtype=str)
+    at = None
     if ctx.store is not None and callable(getattr(ctx.store, "calls", None)):
-        calls = priced_frame(ctx.store.calls(prices=prices, since=ctx.since, until=ctx.until,
-                                             trace_ids=ids), parts=parts)
+        table = ctx.store.calls(prices=prices, since=ctx.since, until=ctx.until)
+        at = pc.index_in(_text(table["trace_id"]), _text(ids)).fill_null(-1).to_numpy(zero_copy_only=False)
+        if not (at >= 0).all():
+            table, at = table.filter(pa.array(at >= 0)), at[at >= 0]
+        table = table.drop_columns([c for c in _LABELS if c in table.column_names])  # the facts' are taken
+        calls = priced_frame(table, parts=parts)
     elif ctx.spans is not None:
-        calls = llm_calls(ctx.spans, prices=prices, parts=parts, trace_ids=ids)
+        calls = llm_calls(ctx.spans, prices=prices, parts=parts, trace_ids=ids.tolist())
     else:
         return None
     if calls.empty:
@@ -62,11 +73,19 @@ def _read_calls(ctx: Context, *, prices, parts: bool) -> pd.DataFrame | None:
     calls = calls.drop(columns=[c for c in _LABELS if c in calls])
     if not labels["trace_id"].is_unique:
         return calls.merge(labels, on="trace_id", how="left")
-    at = pd.Index(labels["trace_id"]).get_indexer(calls["trace_id"])  # each call's trace: one hash lookup
+    if at is None:
+        at = pc.index_in(_text(calls["trace_id"]), _text(ids)).fill_null(-1).to_numpy(zero_copy_only=False)
     taken = labels.iloc[np.maximum(at, 0)].set_axis(calls.index)
     for label in labels.columns[1:]:
         calls[label] = taken[label].where(at >= 0)
     return calls
+
+
+def _text(values) -> pa.Array:
+    """Trace ids as Arrow text, for a hash lookup."""
+    if isinstance(values, pd.Series):
+        values = pa.array(values.astype("string"))
+    return pc.cast(values, pa.large_string())
 
 
 @guarded("Spend over time")

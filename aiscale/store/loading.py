@@ -142,3 +142,12 @@ def open_checks(root: Path) -> StoreChecks:
     if checks.changed:
         write_manifest(root, manifest)
     return checks
+
+
+def is_inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` lies in ``folder`` (both resolved; a store never loads its own parts)."""
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except ValueError:
+        return False
+    return True

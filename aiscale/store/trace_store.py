@@ -72,7 +72,7 @@ class TraceStore:
             raise ValueError(f"{self.root}: the store must be a folder, but a file is there.")
         self.root.mkdir(parents=True, exist_ok=True)
         self.last_load: LoadSummary | None = None
-        self._memo: dict = {}  # the last priced calls read, under their cache key
+        self._memo: dict = {}  # the last priced calls and rates read, under their keys
 
     def __repr__(self) -> str:
         manifest = self.manifest()
@@ -125,7 +125,7 @@ class TraceStore:
             Rows read / loaded / quarantined per file; also kept as ``store.last_load``.
         """
         named = {Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)}
-        files = [f for f in expand_paths(list(named)) if not _is_inside(f, self.root)]
+        files = [f for f in expand_paths(list(named)) if not loading.is_inside(f, self.root)]
         with load_lock(self.root, wait=wait, on_wait=on_wait):
             loading.clean_interrupted(self.root)
             summary = LoadSummary(files=[])
@@ -228,10 +228,14 @@ class TraceStore:
         return cached_calls(self, prices=prices, days=days, memo=self._memo, trace_ids=trace_ids)
 
     def rates(self, *, prices: str | Path | pd.DataFrame | None = None) -> pd.DataFrame | None:
-        """The rate table of every (provider, model, day) of the store's LLM calls (None when none)."""
-        keys = self.sql("SELECT provider, model, CAST(start_time AS DATE) AS day, count(*) AS n_calls "
-                        "FROM spans WHERE kind = 'llm' GROUP BY ALL")
-        return rate_table(keys, prices=prices) if len(keys) else None
+        """The rate table of every (provider, model, day) of the store's LLM calls (None when none),
+        kept for the store's state and the sheet's rows (a load or another sheet reads it again)."""
+        key = (facts_cache.manifest_bytes(self.root), facts_cache.sheet_fingerprint(prices))
+        if self._memo.get("rates", (None,))[0] != key:  # the facts and the calls share one look-up
+            keys = self.sql("SELECT provider, model, CAST(start_time AS DATE) AS day, count(*) AS n_calls "
+                            "FROM spans WHERE kind = 'llm' GROUP BY ALL")
+            self._memo["rates"] = (key, rate_table(keys, prices=prices) if len(keys) else None)
+        return self._memo["rates"][1]
 
     def traces(self) -> pd.DataFrame:
         """Return one row per trace (trace rows merged across files)."""
@@ -390,11 +394,3 @@ def load(paths: Iterable[str | Path] | str | Path, *, store: str | Path,
     trace_store.load(paths, format=format)
     return trace_store
 
-
-def _is_inside(path: Path, folder: Path) -> bool:
-    """Whether ``path`` lies in ``folder`` (both resolved; a store never loads its own parts)."""
-    try:
-        path.resolve().relative_to(folder.resolve())
-    except ValueError:
-        return False
-    return True

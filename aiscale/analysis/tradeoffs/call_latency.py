@@ -114,13 +114,18 @@ def call_latency(spans: pd.DataFrame, *, by: str = "model", level: float = 0.95,
     decode = duration - np.nan_to_num(ttft)
     with np.errstate(invalid="ignore", divide="ignore"):
         speed = np.where((out > 0) & (decode > 0), out / decode, np.nan)
-    frame = pd.DataFrame({"trace_id": calls["trace_id"].to_numpy(), by: calls[by].to_numpy(),
+    frame = pd.DataFrame({"trace_id": _text(calls["trace_id"]), by: _text(calls[by]),
                           "duration_s": duration, "ttft_s": ttft, "tokens_per_s": speed,
                           "rate": np.where(np.isnan(ttft), "end to end", "after first token")})
     rows = [_row(name, g, by, level, n_boot, seed) for name, g in frame.groupby(by, dropna=False)]
     notes = () if np.isfinite(ttft).any() else (
         "No call records a time to first token: tokens per second is end to end (includes it).",)
     return CallLatency(pd.DataFrame(rows), frame, by, notes)
+
+
+def _text(values: pd.Series):
+    """Text columns as they are (no round trip through Python objects), others as NumPy values."""
+    return values.array if values.dtype == "str" else values.to_numpy()
 
 
 def _ttft(calls: pd.DataFrame) -> np.ndarray:
