@@ -10,6 +10,8 @@ in each span is found with one stable sort. For each wanted key ``k`` it adds tw
          ``bytesValue``, the first present), null when the key is absent or has no scalar;
 ``p:k``  the 1-based position of the key's first occurrence in the span's attribute list.
 
+A key no span has gets no columns; the mapping query writes it as a null.
+
 As everywhere in the loader, the first occurrence of a repeated key is the one read.
 
 Examples
@@ -21,8 +23,8 @@ Examples
 ...                    {"key": "x", "value": {"intValue": "8"}}], None],
 ...                  pa.list_(pa.struct([("key", pa.string()), ("value", value)])))
 >>> cols = lookup_columns(attrs, ["x", "z"])
->>> cols["a:x"].to_pylist(), cols["p:x"].to_pylist(), cols["a:z"].to_pylist()
-(['7', None], [1, None], [None, None])
+>>> cols["a:x"].to_pylist(), cols["p:x"].to_pylist(), absent(cols, ["x", "z"])
+(['7', None], [1, None], frozenset({'z'}))
 """
 
 from __future__ import annotations
@@ -48,7 +50,8 @@ def lookup_columns(attrs: pa.Array, keys: list[str]) -> dict[str, pa.Array]:
     Returns
     -------
     dict of str to pyarrow.Array
-        Two columns per key, each as long as ``attrs``.
+        Two columns per key some span has, each as long as ``attrs``; a key no span has gets
+        none (:func:`absent` lists such keys).
     """
     n = len(attrs)
     flat = attrs.flatten()
@@ -67,8 +70,7 @@ def lookup_columns(attrs: pa.Array, keys: list[str]) -> dict[str, pa.Array]:
     bounds = np.searchsorted(key_of[by_key], np.arange(len(keys) + 1))
     for code, key in enumerate(keys):
         mine = by_key[bounds[code]:bounds[code + 1]]
-        if len(mine) == 0:  # a key no span here has
-            out[f"a:{key}"], out[f"p:{key}"] = pa.nulls(n, text.type), pa.nulls(n, pa.int64())
+        if len(mine) == 0:  # a key no span here has: no columns (see ``absent``)
             continue
         index = np.full(n, -1, dtype=np.int64)
         index[rows[mine]] = mine
@@ -78,6 +80,12 @@ def lookup_columns(attrs: pa.Array, keys: list[str]) -> dict[str, pa.Array]:
         place[rows[mine]] = positions[mine]
         out[f"p:{key}"] = pa.array(place, mask=missing)
     return out
+
+
+def absent(columns: dict[str, pa.Array], keys: list[str]) -> frozenset[str]:
+    """The ``keys`` with no value in ``columns`` (no column, or one that is all null)."""
+    return frozenset(k for k in keys if f"a:{k}" not in columns
+                     or columns[f"a:{k}"].null_count == len(columns[f"a:{k}"]))
 
 
 def _key_codes(key: pa.Array, keys: list[str]) -> np.ndarray:

@@ -15,6 +15,8 @@ True
 
 from __future__ import annotations
 
+import functools
+
 ANY = ('{"stringValue":"VARCHAR","intValue":"VARCHAR","doubleValue":"VARCHAR",'
        '"boolValue":"VARCHAR","bytesValue":"VARCHAR","arrayValue":"JSON","kvlistValue":"JSON"}')
 ATTRS = f'[{{"key":"VARCHAR","value":{ANY}}}]'
@@ -326,7 +328,19 @@ f AS (SELECT line_no,
   FROM x)"""
 
 
-def spans_query(table: str) -> str:
+def spans_query(table: str, absent: frozenset[str] = frozenset()) -> str:
     """Return the query turning the flat spans in ``table`` (:func:`flat_query` plus the
-    ``a:``/``p:`` look-up columns) into canonical span rows."""
-    return "WITH " + ",".join([_mapped(table), _final()]) + "\nSELECT * FROM f"
+    ``a:``/``p:`` look-up columns) into canonical span rows.
+
+    The keys in ``absent`` (no span of the block has them) have no columns in ``table``: they
+    are written as typed nulls, which DuckDB folds away before it runs the query.
+    """
+    return _spans_query(table, frozenset(absent))
+
+
+@functools.lru_cache(maxsize=64)
+def _spans_query(table: str, absent: frozenset[str]) -> str:
+    query = "WITH " + ",".join([_mapped(table), _final()]) + "\nSELECT * FROM f"
+    for key in sorted(absent):
+        query = query.replace(f'"a:{key}"', "NULL::VARCHAR").replace(f'"p:{key}"', "NULL::BIGINT")
+    return query

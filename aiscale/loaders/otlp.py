@@ -58,7 +58,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from aiscale.loaders._otlp_attrs import lookup_columns
+from aiscale.loaders._otlp_attrs import absent, lookup_columns
 from aiscale.loaders._otlp_flatten import flatten_requests
 from aiscale.loaders._otlp_rows import arrow_chunk
 from aiscale.loaders._otlp_seen import SeenSpans as _SeenSpans
@@ -278,8 +278,9 @@ def _query_block(con: duckdb.DuckDBPyConnection, line_numbers: np.ndarray, offse
         yield from bad.to_batches()
     if not flat.num_rows:
         return
-    con.register("otlp_flat", _with_lookups(con, flat))
-    reader = con.sql(spans_query("otlp_flat")).to_arrow_reader(CHUNK_ROWS)
+    with_lookups, missing = _with_lookups(con, flat)
+    con.register("otlp_flat", with_lookups)
+    reader = con.sql(spans_query("otlp_flat", missing)).to_arrow_reader(CHUNK_ROWS)
     try:
         yield from reader
     finally:
@@ -297,26 +298,31 @@ def _classify(con: duckdb.DuckDBPyConnection, table: pa.Table, lines: np.ndarray
         con.unregister("otlp_failed")
 
 
-def _with_lookups(con: duckdb.DuckDBPyConnection, flat: pa.Table) -> pa.Table:
+def _with_lookups(con: duckdb.DuckDBPyConnection, flat: pa.Table) -> tuple[pa.Table, frozenset[str]]:
     """``flat`` with the ``a:``/``p:`` attribute look-up columns and ``frags``, each span's
-    attributes written as ``"key":value`` JSON fragments (built over all attributes at once).
+    attributes written as ``"key":value`` JSON fragments (built over all attributes at once),
+    and the look-up keys no span of the block has (they get no columns; the query writes them
+    as nulls).
 
     The span struct ``sp`` goes on without its attribute list, which nothing reads again.
     """
     keys = lookup_keys()
-    batches = []
-    for batch in flat.to_batches():
-        span = batch.column("sp")
-        attrs = pc.struct_field(span, "attributes")
-        columns = lookup_columns(attrs, keys)
-        columns.update(_fragments(con, attrs))
-        names = [f.name for f in span.type if f.name != "attributes"]
-        lean = pa.StructArray.from_arrays([pc.struct_field(span, n) for n in names], names=names,
-                                          mask=span.is_null())
-        arrays = [lean if n == "sp" else batch.column(n) for n in batch.schema.names]
-        batches.append(pa.RecordBatch.from_arrays([*arrays, *columns.values()],
-                                                  names=[*batch.schema.names, *columns]))
-    return pa.Table.from_batches(batches)
+    batch = flat.combine_chunks().to_batches()[0] if flat.num_rows else None
+    if batch is None:
+        return flat, frozenset()
+    span = batch.column("sp")
+    attrs = pc.struct_field(span, "attributes")
+    columns = lookup_columns(attrs, keys)
+    missing = absent(columns, keys)
+    columns = {name: array for name, array in columns.items() if name[2:] not in missing}
+    columns.update(_fragments(con, attrs))
+    names = [f.name for f in span.type if f.name != "attributes"]
+    lean = pa.StructArray.from_arrays([pc.struct_field(span, n) for n in names], names=names,
+                                      mask=span.is_null())
+    arrays = [lean if n == "sp" else batch.column(n) for n in batch.schema.names]
+    table = pa.Table.from_batches([pa.RecordBatch.from_arrays(
+        [*arrays, *columns.values()], names=[*batch.schema.names, *columns])])
+    return table, missing
 
 
 def _fragments(con: duckdb.DuckDBPyConnection, attrs: pa.ListArray) -> dict[str, pa.Array]:
