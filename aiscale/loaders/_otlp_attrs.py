@@ -4,7 +4,7 @@ DuckDB parses and unnests the OTLP lines (:mod:`aiscale.loaders._otlp_sql`); thi
 finds, for every span, the attributes the mapping reads, without a Python loop per span and
 without one list scan per key: the attribute keys are dictionary-encoded once, each distinct
 key is mapped to the wanted key it is (or none), and the first occurrence of each wanted key
-in each span is found with one stable sort. For each wanted key ``k`` it adds two columns:
+in each span is found with one stable (radix) sort by key. For each wanted key ``k`` it adds two columns:
 
 ``a:k``  the value as text (``stringValue``, ``intValue``, ``doubleValue``, ``boolValue`` or
          ``bytesValue``, the first present), null when the key is absent or has no scalar;
@@ -57,27 +57,31 @@ def lookup_columns(attrs: pa.Array, keys: list[str]) -> dict[str, pa.Array]:
     flat = attrs.flatten()
     codes = _key_codes(pc.struct_field(flat, "key"), keys)
     chosen = np.flatnonzero(codes >= 0)
+    key_of = codes[chosen].astype(np.int16)  # few keys: the stable sort below is a radix sort
     parents = pc.list_parent_indices(attrs).to_numpy()[chosen]
-    pair = parents.astype(np.int64) * len(keys) + codes[chosen]
-    _, first = np.unique(pair, return_index=True)  # stable: first occurrence of (span, key)
-    at, rows, key_of = chosen[first], parents[first], codes[chosen][first]
+    order = np.argsort(key_of, kind="stable")  # by key, then in attribute order
+    sorted_keys, sorted_parents = key_of[order], parents[order]
+    first = np.ones(len(order), dtype=bool)  # first occurrence of (key, span)
+    first[1:] = (sorted_keys[1:] != sorted_keys[:-1]) | (sorted_parents[1:] != sorted_parents[:-1])
+    picked = order[first]
+    at, rows, key_of = chosen[picked], parents[picked], key_of[picked]
     offsets = attrs.offsets.to_numpy()
     positions = at + offsets[0] - offsets[rows] + 1
-    values = pc.take(flat, pa.array(at, pa.int64()))
-    text = pc.coalesce(*(pc.struct_field(pc.struct_field(values, "value"), f) for f in VALUE_FIELDS))
+    value = pc.struct_field(flat, "value")
+    taken = pa.array(at, pa.int64())
+    text = pc.coalesce(*(pc.take(pc.struct_field(value, f), taken) for f in VALUE_FIELDS))
     out: dict[str, pa.Array] = {}
-    by_key = np.argsort(key_of, kind="stable")  # one sort, not one scan per key
-    bounds = np.searchsorted(key_of[by_key], np.arange(len(keys) + 1))
+    bounds = np.searchsorted(key_of, np.arange(len(keys) + 1))  # key_of is sorted
     for code, key in enumerate(keys):
-        mine = by_key[bounds[code]:bounds[code + 1]]
-        if len(mine) == 0:  # a key no span here has: no columns (see ``absent``)
+        lo, hi = bounds[code], bounds[code + 1]
+        if lo == hi:  # a key no span here has: no columns (see ``absent``)
             continue
         index = np.full(n, -1, dtype=np.int64)
-        index[rows[mine]] = mine
+        index[rows[lo:hi]] = np.arange(lo, hi)
         missing = index < 0
         out[f"a:{key}"] = pc.take(text, pa.array(index, mask=missing))
         place = np.zeros(n, dtype=np.int64)
-        place[rows[mine]] = positions[mine]
+        place[rows[lo:hi]] = positions[lo:hi]
         out[f"p:{key}"] = pa.array(place, mask=missing)
     return out
 

@@ -35,8 +35,7 @@ def flatten_requests(con: duckdb.DuckDBPyConnection, parsed: pa.Table) -> pa.Tab
     Columns: ``line_no``, ``r:<key>`` (trace keys on the resource), ``res_json``,
     ``scope_json``, ``scope_attrs_json`` and the span struct ``sp``.
     """
-    req = parsed.column("req").combine_chunks()
-    line_no = parsed.column("line_no").combine_chunks()
+    req, line_no = (_one_chunk(parsed.column(name)) for name in ("req", "line_no"))
     resource_lists = pc.struct_field(req, "resourceSpans")
     resources = pc.list_flatten(resource_lists)
     resource_line = pc.take(line_no, pc.list_parent_indices(resource_lists))
@@ -61,6 +60,11 @@ def flatten_requests(con: duckdb.DuckDBPyConnection, parsed: pa.Table) -> pa.Tab
                     for name in scope_columns.column_names})
     columns["sp"] = spans
     return pa.table(columns)
+
+
+def _one_chunk(column: pa.ChunkedArray) -> pa.Array:
+    """The column as one array; a column of one chunk is not copied (``combine_chunks`` would)."""
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
 
 
 def _in_order(con: duckdb.DuckDBPyConnection, table: pa.Table, select: str) -> pa.Table:

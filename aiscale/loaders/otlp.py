@@ -307,9 +307,10 @@ def _with_lookups(con: duckdb.DuckDBPyConnection, flat: pa.Table) -> tuple[pa.Ta
     The span struct ``sp`` goes on without its attribute list, which nothing reads again.
     """
     keys = lookup_keys()
-    batch = flat.combine_chunks().to_batches()[0] if flat.num_rows else None
-    if batch is None:
-        return flat, frozenset()
+    batches = flat.to_batches()
+    if len(batches) != 1:  # one batch (copied only when the table had several chunks)
+        batches = flat.combine_chunks().to_batches()
+    batch = batches[0]
     span = batch.column("sp")
     attrs = pc.struct_field(span, "attributes")
     columns = lookup_columns(attrs, keys)
