@@ -254,6 +254,12 @@ def _nanos_ts(nanos: str) -> str:
     return f"CASE WHEN {nanos} >= {MIN_NANOS} THEN CAST(make_timestamp({nanos} // 1000) AS TIMESTAMPTZ) END"
 
 
+def _id(column: str, field: str, nbytes: int) -> str:
+    """The id: as read in NumPy (``id:`` where ``id_read:``), else by ``otel_id``."""
+    return (f'CASE WHEN "id_read:{column}" THEN "id:{column}" '
+            f"ELSE otel_id(sp.{field}, {nbytes}) END")
+
+
 def _final() -> str:
     counted = "kind IN ('llm', 'embedding')"
     tok = {c: f'CASE WHEN {counted} THEN try_cast(try_cast("raw:{c}" AS DOUBLE) AS BIGINT) END'
@@ -293,8 +299,8 @@ e AS (SELECT *, coalesce({_key_col("error.type")}, CASE WHEN sp.events IS NOT NU
         END) AS error_type FROM m),
 x AS (SELECT *, list_filter({excluded}, lambda x: x IS NOT NULL) AS used_at FROM e),
 f AS (SELECT line_no,
-    otel_id(sp.traceId, 16) AS trace_id, otel_id(sp.spanId, 8) AS span_id,
-    otel_id(sp.parentSpanId, 8) AS parent_id, kind, sp.name AS name,
+    {_id("trace_id", "traceId", 16)} AS trace_id, {_id("span_id", "spanId", 8)} AS span_id,
+    {_id("parent_id", "parentSpanId", 8)} AS parent_id, kind, sp.name AS name,
     {_nanos_ts("start_ns")} AS start_time, {_nanos_ts("end_ns")} AS end_time,
     CASE WHEN status_code IS NULL OR status_code IN ('0', 'STATUS_CODE_UNSET') THEN 'unset'
          WHEN status_code IN ('1', 'STATUS_CODE_OK') THEN 'ok'
@@ -330,7 +336,8 @@ f AS (SELECT line_no,
 
 def spans_query(table: str, absent: frozenset[str] = frozenset()) -> str:
     """Return the query turning the flat spans in ``table`` (:func:`flat_query` plus the
-    ``a:``/``p:`` look-up columns) into canonical span rows.
+    ``a:``/``p:`` look-up columns and the ``id:``/``id_read:`` ids read in NumPy, see
+    :mod:`aiscale.loaders._otlp_ids`) into canonical span rows.
 
     The keys in ``absent`` (no span of the block has them) have no columns in ``table``: they
     are written as typed nulls, which DuckDB folds away before it runs the query.

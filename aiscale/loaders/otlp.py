@@ -46,6 +46,7 @@ True
 
 from __future__ import annotations
 
+import collections
 import queue
 import re
 import tempfile
@@ -60,6 +61,7 @@ import pyarrow.compute as pc
 
 from aiscale.loaders._otlp_attrs import absent, lookup_columns
 from aiscale.loaders._otlp_flatten import flatten_requests
+from aiscale.loaders._otlp_ids import hex_ids
 from aiscale.loaders._otlp_rows import arrow_chunk
 from aiscale.loaders._otlp_seen import SeenSpans as _SeenSpans
 from aiscale.loaders._otlp_sql import (
@@ -90,6 +92,10 @@ MAX_DOCUMENT_BYTES = 1 << 30
 MAX_LINE_BYTES = 32 << 20  # one request (line) over this is quarantined, not parsed
 BOM = b"\xef\xbb\xbf"
 MEMORY_LIMIT = "1GB"
+
+COUNTS: collections.Counter = collections.Counter()
+"""What the reads so far did, for tests and benchmarks: ``ids`` read, and how many of them
+(``ids_in_duckdb``) were not plain hex and were read by the mapping query's ``otel_id``."""
 
 _START = re.compile(rb'^\s*\{\s*"resourceSpans"\s*:\s*\[')
 
@@ -317,6 +323,12 @@ def _with_lookups(con: duckdb.DuckDBPyConnection, flat: pa.Table) -> tuple[pa.Ta
     missing = absent(columns, keys)
     columns = {name: array for name, array in columns.items() if name[2:] not in missing}
     columns.update(_fragments(con, attrs))
+    for column, field, nbytes in (("trace_id", "traceId", 16), ("span_id", "spanId", 8),
+                                  ("parent_id", "parentSpanId", 8)):
+        columns[f"id:{column}"], read = hex_ids(pc.struct_field(span, field), nbytes)
+        columns[f"id_read:{column}"] = pa.array(read)
+        COUNTS["ids"] += len(read)
+        COUNTS["ids_in_duckdb"] += int(np.count_nonzero(~read))
     names = [f.name for f in span.type if f.name != "attributes"]
     lean = pa.StructArray.from_arrays([pc.struct_field(span, n) for n in names], names=names,
                                       mask=span.is_null())

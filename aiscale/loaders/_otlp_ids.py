@@ -1,0 +1,66 @@
+"""Hex span and trace ids read in NumPy, for the OTLP mapping (used by ``otlp``).
+
+Nearly every id an exporter writes is already what the store keeps: ``2 * nbytes`` hex
+digits. Those are lowercased here from the string array's bytes (a table look-up per byte, no
+Python per id), an all-zero id, an empty one and none becoming null (no parent), exactly as
+the SQL macro ``otel_id`` does. Every other id (base64, another length, empty, not hex) is left to
+``otel_id`` in the mapping query, which reads only the rows not read here.
+
+Examples
+--------
+>>> import pyarrow as pa
+>>> ids = pa.array(["00F067AA0BA902B7", "0000000000000000", "APBnqgupArc=", "", None])
+>>> read, done = hex_ids(ids, 8)
+>>> read.to_pylist(), done.tolist()
+(['00f067aa0ba902b7', None, None, None, None], [True, True, False, True, True])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+_HEX = np.zeros(256, dtype=bool)
+_HEX[np.frombuffer(b"0123456789abcdefABCDEF", dtype=np.uint8)] = True
+_LOWER = np.arange(256, dtype=np.uint8)
+_LOWER[np.frombuffer(b"ABCDEF", dtype=np.uint8)] = np.frombuffer(b"abcdef", dtype=np.uint8)
+
+
+def hex_ids(ids: pa.Array, nbytes: int) -> tuple[pa.Array, np.ndarray]:
+    """Read the ids of ``ids`` that are ``2 * nbytes`` hex digits.
+
+    Parameters
+    ----------
+    ids : pyarrow.StringArray
+        Ids as exported.
+    nbytes : int
+        The id's length in bytes (16 for a trace id, 8 for a span id).
+
+    Returns
+    -------
+    (pyarrow.StringArray, numpy.ndarray of bool)
+        The lowercase id (null where it is all zeros, empty, null or not read here), and
+        where it was read here; the other ids are for ``otel_id``.
+    """
+    n, width = len(ids), 2 * nbytes
+    ids = ids.cast(pa.string())
+    offsets = np.frombuffer(ids.buffers()[1], dtype=np.int32)[ids.offset:ids.offset + n + 1]
+    data = np.frombuffer(ids.buffers()[2], dtype=np.uint8) if ids.buffers()[2] else np.zeros(0, np.uint8)
+    valid, sizes = np.asarray(pc.is_valid(ids), dtype=bool), np.diff(offsets)
+    done = valid & (sizes == width)
+    rows = np.flatnonzero(done)
+    digits = data[offsets[rows][:, None] + np.arange(width)]
+    hexadecimal = _HEX[digits].all(axis=1)
+    done[rows[~hexadecimal]] = False
+    done |= ~valid | (sizes == 0)  # no id, or an empty one: no id (null)
+    rows, digits = rows[hexadecimal], _LOWER[digits[hexadecimal]]
+    zero = (digits == ord("0")).all(axis=1)
+    rows, digits = rows[~zero], digits[~zero]
+    have = np.zeros(n, dtype=bool)
+    have[rows] = True
+    value_offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(np.where(have, width, 0), out=value_offsets[1:])
+    read = pa.StringArray.from_buffers(n, pa.py_buffer(value_offsets), pa.py_buffer(digits.tobytes()),
+                                       pa.py_buffer(np.packbits(have, bitorder="little")))
+    return read, done
