@@ -4,8 +4,9 @@ DuckDB parses each line into a nested ``req`` struct (:func:`~aiscale.loaders._o
 unnesting it in SQL copies every span's whole struct three times (resourceSpans, scopeSpans,
 spans). Arrow's ``list_flatten`` does the same without copying: each level is a view of the
 level above, and ``list_parent_indices`` says which resource and scope a span belongs to.
-Only the per-resource and per-scope columns (a few rows per line) are computed in SQL, then
-taken to the spans. The rows and columns are those of
+Only the per-resource and per-scope columns (a few rows per line) are computed, the trace keys
+on the resource by the look-ups of :mod:`aiscale.loaders._otlp_attrs` and the resource and
+scope JSON in one SQL query for both levels, then taken to the spans. The rows and columns are those of
 :func:`~aiscale.loaders._otlp_sql.flat_query`, in the file's order.
 
 Examples
@@ -26,6 +27,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from aiscale.loaders._otlp_attrs import lookup_columns
 from aiscale.loaders._otlp_sql import TRACE_KEYS
 
 
@@ -47,17 +49,24 @@ def flatten_requests(con: duckdb.DuckDBPyConnection, parsed: pa.Table) -> pa.Tab
     span_scope = pc.list_parent_indices(span_lists)
     span_resource = pc.take(scope_resource, span_scope)
 
-    resource_columns = _in_order(con, pa.table({"a": pc.struct_field(
-        pc.struct_field(resources, "resource"), "attributes")}), ", ".join(
-        [f"find_attr(a, '{k}') AS \"r:{k}\"" for k in TRACE_KEYS.values()] + ["attrs_json(a) AS res_json"]))
-    scope_columns = _in_order(con, pa.table({"s": pc.struct_field(scopes, "scope")}),
-                              "to_json({'name': s.name, 'version': s.version}) AS scope_json, "
-                              "attrs_json(s.attributes) AS scope_attrs_json")
+    resource_attrs = pc.struct_field(pc.struct_field(resources, "resource"), "attributes")
+    scope = pc.struct_field(scopes, "scope")
+    found = lookup_columns(resource_attrs, list(TRACE_KEYS.values()))
+    none = pa.nulls(len(resources), pa.string())
+    resource_columns = {f"r:{k}": found.get(f"a:{k}", none) for k in TRACE_KEYS.values()}
+    both = len(resources)
+    nothing = pa.nulls(both, pa.string())  # one query for both levels (its cost is mostly fixed)
+    level = _in_order(con, pa.table({
+        "a": pa.chunked_array([resource_attrs, pc.struct_field(scope, "attributes")]),
+        "name": pa.chunked_array([nothing, pc.struct_field(scope, "name").cast(pa.string())]),
+        "version": pa.chunked_array([nothing, pc.struct_field(scope, "version").cast(pa.string())])}),
+        "attrs_json(a) AS j, to_json({'name': name, 'version': version}) AS scope_json")
+    resource_columns["res_json"] = level.column("j").slice(0, both)
+    scope_columns = {"scope_json": level.column("scope_json").slice(both),
+                     "scope_attrs_json": level.column("j").slice(both)}
     columns = {"line_no": pc.take(resource_line, span_resource)}
-    columns.update({name: pc.take(resource_columns.column(name), span_resource)
-                    for name in resource_columns.column_names})
-    columns.update({name: pc.take(scope_columns.column(name), span_scope)
-                    for name in scope_columns.column_names})
+    columns.update({name: pc.take(array, span_resource) for name, array in resource_columns.items()})
+    columns.update({name: pc.take(array, span_scope) for name, array in scope_columns.items()})
     columns["sp"] = spans
     return pa.table(columns)
 
