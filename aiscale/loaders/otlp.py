@@ -95,7 +95,9 @@ MEMORY_LIMIT = "1GB"
 
 COUNTS: collections.Counter = collections.Counter()
 """What the reads so far did, for tests and benchmarks: ``ids`` read, and how many of them
-(``ids_in_duckdb``) were not plain hex and were read by the mapping query's ``otel_id``."""
+(``ids_in_duckdb``) were not plain hex and were read by the mapping query's ``otel_id``;
+``blocks`` mapped, and over them the look-up keys no span of the block had (``keys_absent``,
+written as nulls)."""
 
 _START = re.compile(rb'^\s*\{\s*"resourceSpans"\s*:\s*\[')
 
@@ -321,6 +323,8 @@ def _with_lookups(con: duckdb.DuckDBPyConnection, flat: pa.Table) -> tuple[pa.Ta
     attrs = pc.struct_field(span, "attributes")
     columns = lookup_columns(attrs, keys)
     missing = absent(columns, keys)
+    COUNTS["blocks"] += 1
+    COUNTS["keys_absent"] += len(missing)
     columns = {name: array for name, array in columns.items() if name[2:] not in missing}
     columns.update(_fragments(con, attrs))
     for column, field, nbytes in (("trace_id", "traceId", 16), ("span_id", "spanId", 8),
