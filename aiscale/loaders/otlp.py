@@ -4,7 +4,8 @@ One ``ExportTraceServiceRequest`` per line, or one pretty-printed request in a f
 or base64 (decoded to lowercase hex), times in unix nanoseconds (strings or integers). The file
 is read in blocks of lines; DuckDB parses and unnests each block (``try(from_json)``: a bad
 line gives no span and stops nothing), the attribute look-ups are done in Arrow
-(:mod:`aiscale.loaders._otlp_attrs`), the mapping in SQL (:mod:`aiscale.loaders._otlp_sql`),
+(:mod:`aiscale.loaders._otlp_attrs`; keys no span of the block has are nulls in the query), hex
+ids in NumPy (:mod:`aiscale.loaders._otlp_ids`), the mapping in SQL (:mod:`aiscale.loaders._otlp_sql`),
 and the rows stream out as chunks of at most :data:`CHUNK_ROWS` spans, in bounded memory,
 with no Python loop per span. Each chunk carries Arrow tables already in the store's span and
 trace schemas (:mod:`aiscale.loaders._otlp_rows`), which the store validates and writes
