@@ -56,6 +56,13 @@ def main(path: Path, store: Path) -> None:
     _timed("chunk", otlp, "arrow_chunk", time.thread_time)
     _timed("validate", ingest, "_validated", time.thread_time)
     _timed("parquet", ingest, "_write", time.thread_time)
+    try:
+        from aiscale.store import day_parts  # one part per day and file
+    except ImportError:
+        pass
+    else:
+        _timed("parquet", day_parts.DayParts, "add", time.thread_time)
+        _timed("parquet", day_parts.DayParts, "close", time.thread_time)
     _timed("commit", loading, "commit")
     _timed("checks", checks.StoreChecks, "add")
     _timed("summary", load_summary.StoreContents, "read_parts")

@@ -117,8 +117,10 @@ class DayParts:
         return self.names
 
     def _held_bytes(self) -> int:
+        """Bytes of the chunks some held rows still point into (each day's rows are slices)."""
         live = {chunk for held in self._held.values() for chunk, _ in held}
-        return sum(self._sizes[chunk] for chunk in live)
+        self._sizes = {chunk: size for chunk, size in self._sizes.items() if chunk in live}
+        return sum(self._sizes.values())
 
     def _write(self, day: int) -> None:
         held = self._held.pop(day)
@@ -126,8 +128,6 @@ class DayParts:
         writer = self._writers.pop(day, None) or self._open(day, held[0][0], rows.schema)
         self._writers[day] = writer  # most recently used last
         writer.write_table(rows, row_group_size=rows.num_rows)
-        self._sizes = {c: n for c, n in self._sizes.items()
-                       if any(c == held for parts in self._held.values() for held, _ in parts)}
 
     def _open(self, day: int, chunk: int, schema: pa.Schema) -> pq.ParquetWriter:
         if len(self._writers) >= MAX_OPEN:

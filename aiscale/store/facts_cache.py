@@ -158,13 +158,15 @@ def rebatched(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.Recor
 
     Examples
     --------
-    >>> parts = [pa.record_batch({"x": list(range(n))}) for n in (3, 0, 4, 2)]
+    >>> parts = [pa.record_batch({"x": pa.array(range(n), pa.int64())}) for n in (3, 0, 4, 2)]
     >>> [len(b) for b in rebatched(parts, 4)]
     [4, 4, 1]
     """
     held: list[pa.RecordBatch] = []
     count = 0
     for batch in batches:
+        if not len(batch):
+            continue
         held.append(batch)
         count += len(batch)
         while count >= rows:
