@@ -213,12 +213,21 @@ def is_kept(root: Path, path: Path) -> bool:
     return path.parent == Path(root) / FOLDER and path.name.startswith("facts-")
 
 
+def read_facts(path: Path) -> pa.Table:
+    """A facts file as a table in the facts schema (a kept file has the export's schema: the
+    pandas metadata, and text as large strings)."""
+    return pq.read_table(path).cast(schema.schema_of("facts"))
+
+
 def _readable(path: Path) -> bool:
-    """A kept facts file whose footer reads and whose columns are the facts schema's."""
+    """A kept facts file whose footer reads and whose columns are the facts schema's (as an
+    export writes them, or as the facts schema has them)."""
     try:
-        return path.is_file() and pq.read_schema(path).remove_metadata().equals(schema.schema_of("facts"))
+        found = pq.read_schema(path).remove_metadata() if path.is_file() else None
     except (OSError, pa.ArrowException):
         return False
+    return found is not None and (found.equals(parquet_schema().remove_metadata())
+                                  or found.equals(schema.schema_of("facts")))
 
 
 def _keep(root: Path, kept: Path, tmp: Path, manifest: bytes) -> Path | None:
