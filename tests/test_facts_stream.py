@@ -98,3 +98,21 @@ def test_the_rollup_and_the_load_checks_run_under_a_fixed_memory_cap(store, monk
     with checks.StoreChecks(store.root, store.manifest()) as held:
         caps.append(held.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
     assert caps == ["488.2 MiB", "244.1 MiB"]  # 512 MB and 256 MB, whatever the number of spans
+
+
+def test_the_facts_file_is_written_once_in_the_exports_row_groups_and_an_export_copies_it(store, tmp_path,
+                                                                                         monkeypatch):
+    monkeypatch.setattr(facts_cache, "BATCH_ROWS", 7)
+    parts, rates, lost, stored = _inputs(store)
+    manifest = facts_cache.manifest_bytes(store.root)
+    key = facts_cache.facts_key(manifest, None, ("row groups", "of 7"))  # a key of its own
+    batches = lambda: on_duckdb.rollup_batches(parts, rates, dedupe=False, lost=lost,  # noqa: E731
+                                               stored=schema.conform(stored, "facts"), batch_rows=5)
+    with facts_cache.facts_file(store.root, key, manifest, batches) as path:
+        meta = pq.ParquetFile(path).metadata
+        assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups - 1)] == [7] * (meta.num_row_groups - 1)
+        facts_cache.export_parquet(path, tmp_path / "copied.parquet")
+        monkeypatch.setattr(facts_cache, "_is_export", lambda source: False)  # written batch by batch
+        facts_cache.export_parquet(path, tmp_path / "written.parquet")
+    assert (tmp_path / "copied.parquet").read_bytes() == (tmp_path / "written.parquet").read_bytes()
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "copied.parquet"), store.facts(), check_exact=True)

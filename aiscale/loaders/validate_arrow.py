@@ -48,8 +48,11 @@ def validate_span_table(spans: pa.Table) -> tuple[pa.Table, list[Quarantined]]:
         (the first rule it breaks; rule-breakers first, then repeats, then cycle members).
     """
     good, bad = _split(spans, _rules(spans))
-    good, repeats = _split(good, [(DUPLICATE, _duplicated(good))], lost=False)
-    good, cycles = _split(good, [(CYCLE, _on_parent_cycle(good))])
+    codes = _Codes(good)
+    good, repeats = _split(good, [(DUPLICATE, _duplicated(codes))], lost=False)
+    if repeats:  # the rows left, numbered again
+        codes = _Codes(good)
+    good, cycles = _split(good, [(CYCLE, _on_parent_cycle(good, codes))])
     return good, bad + repeats + cycles
 
 
@@ -59,12 +62,31 @@ def _mask(array: pa.ChunkedArray | pa.Array) -> np.ndarray:
 
 def missing_ids(ids: pa.ChunkedArray) -> np.ndarray:
     """Null or only whitespace (Python's ``str.strip`` decides, for the few ids with no
-    visible ASCII character)."""
+    visible ASCII character; only ids that do not start with one are searched for one)."""
     missing = np.asarray(pc.is_null(ids), dtype=bool)
-    maybe = np.flatnonzero(_mask(pc.match_substring_regex(ids, r"^[^\x21-\x7e]*$")))
+    maybe = np.flatnonzero(~_starts_visible(ids) & ~missing)
+    if len(maybe):
+        blank = _mask(pc.match_substring_regex(pc.take(ids, pa.array(maybe, pa.int64())), r"^[^\x21-\x7e]*$"))
+        maybe = maybe[blank]
     for at, text in zip(maybe, pc.take(ids, pa.array(maybe, pa.int64())).to_pylist(), strict=True):
         missing[at] = text.strip() == ""
     return missing
+
+
+def _starts_visible(ids: pa.ChunkedArray) -> np.ndarray:
+    """Whether each text starts with a visible ASCII character (! to ~), from its first byte."""
+    if ids.type != pa.string():  # other layouts: every text is searched
+        return np.zeros(len(ids), dtype=bool)
+    out = []
+    for chunk in ids.chunks:
+        offsets = np.frombuffer(chunk.buffers()[1], np.int32, len(chunk) + 1, chunk.offset * 4)
+        data = chunk.buffers()[2]
+        data = np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
+        filled = offsets[1:] > offsets[:-1]
+        first = np.zeros(len(chunk), np.uint8)
+        first[filled] = data[offsets[:-1][filled]]
+        out.append((first >= 0x21) & (first <= 0x7E))
+    return np.concatenate(out) if out else np.zeros(0, dtype=bool)
 
 
 def _rules(spans: pa.Table) -> list[tuple[str, np.ndarray]]:
@@ -122,29 +144,35 @@ def _codes(*columns: pa.ChunkedArray) -> np.ndarray:
     return np.asarray(pc.fill_null(encoded.indices, -1), dtype=np.int64)
 
 
-def _duplicated(spans: pa.Table) -> np.ndarray:
+class _Codes:
+    """A table's (trace_id, span_id) and (trace_id, parent_id) as integer keys, and the span
+    keys' stable sort: made once for both the repeat and the cycle rule."""
+
+    def __init__(self, spans: pa.Table):
+        n = self.n = spans.num_rows
+        trace = _codes(spans.column("trace_id"))
+        ids = _codes(spans.column("span_id"), spans.column("parent_id"))  # one numbering for both
+        width = int(ids.max()) + 2 if n else 1
+        self.keys = trace * width + ids[:n]
+        self.parents = np.where(ids[n:] < 0, -1, trace * width + ids[n:])
+        self.order = np.argsort(self.keys, kind="stable")
+        self.sorted = self.keys[self.order]
+
+
+def _duplicated(codes: _Codes) -> np.ndarray:
     """Rows whose (trace_id, span_id) an earlier row has (both are present by now)."""
-    n = spans.num_rows
-    if n == 0:
-        return np.zeros(0, dtype=bool)
-    key = _codes(spans.column("trace_id")) * (n + 1) + _codes(spans.column("span_id"))
-    _, first = np.unique(key, return_index=True)
-    repeated = np.ones(n, dtype=bool)
+    first = codes.order[np.r_[True, codes.sorted[1:] != codes.sorted[:-1]]] if codes.n else codes.order
+    repeated = np.ones(codes.n, dtype=bool)
     repeated[first] = False
     return repeated
 
 
-def _on_parent_cycle(spans: pa.Table) -> np.ndarray:
+def _on_parent_cycle(spans: pa.Table, codes: _Codes) -> np.ndarray:
     """Rows whose parent chain returns to themselves, as ``on_parent_cycle`` finds them."""
     n = spans.num_rows
     if n == 0 or spans.column("parent_id").null_count == n:
         return np.zeros(n, dtype=bool)
-    trace = _codes(spans.column("trace_id"))
-    ids = _codes(spans.column("span_id"), spans.column("parent_id"))
-    width = int(ids.max()) + 2
-    keys = trace * width + ids[:n]
-    parents = np.where(ids[n:] < 0, -1, trace * width + ids[n:])
-    order = np.argsort(keys, kind="stable")
-    at = np.minimum(np.searchsorted(keys[order], parents), n - 1)
-    step = np.where((parents >= 0) & (keys[order][at] == parents), order[at], -1)
+    parents, order = codes.parents, codes.order
+    at = np.minimum(np.searchsorted(codes.sorted, parents), n - 1)
+    step = np.where((parents >= 0) & (codes.sorted[at] == parents), order[at], -1)
     return cycle_members(step)

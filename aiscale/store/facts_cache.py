@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -120,9 +121,12 @@ def facts_file(root: Path, key: str, manifest: bytes,
     """The Parquet file of the facts of ``key``: the kept one, else ``batches()`` written out.
 
     The batches (in the facts schema) are written one at a time, so memory stays flat in the
-    number of traces. The new file is kept under ``key`` when the manifest is still
-    ``manifest`` (as :func:`write_cached`); otherwise, or when the store cannot be written
-    to, it is a temporary file, removed when the ``with`` block ends.
+    number of traces, in row groups of :data:`~aiscale.facts.on_duckdb.BATCH_ROWS` and with the
+    pandas metadata of an export (:func:`~aiscale.facts.frame.parquet_schema`), so that
+    :func:`export_parquet` copies its bytes instead of writing it again. The new file is kept
+    under ``key`` when the manifest is still ``manifest`` (as :func:`write_cached`); otherwise,
+    or when the store cannot be written to, it is a temporary file, removed when the ``with``
+    block ends.
     """
     kept = Path(root) / FOLDER / f"facts-{key}.parquet"
     if _readable(kept):
@@ -136,7 +140,7 @@ def facts_file(root: Path, key: str, manifest: bytes,
     os.close(fd)
     tmp = Path(name)
     try:
-        write_batches(tmp, batches(), schema.schema_of("facts"))
+        write_batches(tmp, rebatched(batches(), BATCH_ROWS), parquet_schema())
         yield _keep(root, kept, tmp, manifest) or tmp
     finally:
         tmp.unlink(missing_ok=True)
@@ -149,12 +153,42 @@ def write_batches(path: Path, batches: Iterable[pa.RecordBatch], target: pa.Sche
             writer.write_batch(batch.cast(target))
 
 
+def rebatched(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
+    """The rows of ``batches`` again, in batches of exactly ``rows`` rows (the last one fewer).
+
+    Examples
+    --------
+    >>> parts = [pa.record_batch({"x": pa.array(range(n), pa.int64())}) for n in (3, 0, 4, 2)]
+    >>> [len(b) for b in rebatched(parts, 4)]
+    [4, 4, 1]
+    """
+    held: list[pa.RecordBatch] = []
+    count = 0
+    for batch in batches:
+        if not len(batch):
+            continue
+        held.append(batch)
+        count += len(batch)
+        while count >= rows:
+            table = pa.Table.from_batches(held).combine_chunks()
+            yield table.slice(0, rows).to_batches()[0]
+            rest = table.slice(rows)
+            held, count = (rest.to_batches() if rest.num_rows else []), rest.num_rows
+    if count:
+        yield pa.Table.from_batches(held).combine_chunks().to_batches()[0]
+
+
 def export_parquet(source: Path, out: Path, *, since=None, until=None) -> None:
     """Copy a facts file to ``out`` batch by batch, as :meth:`TraceStore.export_facts` writes it.
 
     ``out`` reads back into pandas as the facts frame would (the pandas metadata of
     ``pa.Table.from_pandas``); with ``since``/``until`` only traces started in the window.
+    A file written by :func:`facts_file` is already that file: its bytes are copied.
     """
+    if since is None and until is None and _is_export(source):
+        shutil.copyfile(source, out)
+        return
+
     def rows() -> Iterator[pa.RecordBatch]:
         for batch in pq.ParquetFile(source).iter_batches(batch_size=BATCH_ROWS):
             if since is None and until is None:
@@ -165,18 +199,35 @@ def export_parquet(source: Path, out: Path, *, since=None, until=None) -> None:
     write_batches(out, rows(), parquet_schema())
 
 
+def _is_export(path: Path) -> bool:
+    """Whether a facts file has the schema and row groups :func:`export_parquet` would write."""
+    file = pq.ParquetFile(path)
+    groups = [file.metadata.row_group(i).num_rows for i in range(file.num_row_groups)]
+    return file.schema_arrow.equals(parquet_schema(), check_metadata=True) and all(
+        n == BATCH_ROWS for n in groups[:-1])
+
+
 def is_kept(root: Path, path: Path) -> bool:
     """Whether ``path`` is a facts file kept in the store's cache (not a temporary one)."""
     path = Path(path)
     return path.parent == Path(root) / FOLDER and path.name.startswith("facts-")
 
 
+def read_facts(path: Path) -> pa.Table:
+    """A facts file as a table in the facts schema (a kept file has the export's schema: the
+    pandas metadata, and text as large strings)."""
+    return pq.read_table(path).cast(schema.schema_of("facts"))
+
+
 def _readable(path: Path) -> bool:
-    """A kept facts file whose footer reads and whose columns are the facts schema's."""
+    """A kept facts file whose footer reads and whose columns are the facts schema's (as an
+    export writes them, or as the facts schema has them)."""
     try:
-        return path.is_file() and pq.read_schema(path).remove_metadata().equals(schema.schema_of("facts"))
+        found = pq.read_schema(path).remove_metadata() if path.is_file() else None
     except (OSError, pa.ArrowException):
         return False
+    return found is not None and (found.equals(parquet_schema().remove_metadata())
+                                  or found.equals(schema.schema_of("facts")))
 
 
 def _keep(root: Path, kept: Path, tmp: Path, manifest: bytes) -> Path | None:

@@ -4,7 +4,8 @@
 and writes only inside its staging folder; the store then moves the parts into place and
 names them in its manifest. Spans are written under ``spans/day=YYYY-MM-DD/`` (by span
 start; ``day=unknown`` when the source has no timestamps) so that a window reads only
-its days.
+its days, one part per day of each file (:mod:`aiscale.store.day_parts`); trace and fact
+rows one part per chunk.
 
 Examples
 --------
@@ -18,7 +19,6 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -29,6 +29,7 @@ from aiscale.loaders import UnknownFormatError, read_file
 from aiscale.loaders.base import ArrowChunk, Chunk, Quarantined
 from aiscale.loaders.validate import merge_traces, validate_facts, validate_spans
 from aiscale.loaders.validate_arrow import missing_ids, validate_span_table
+from aiscale.store.day_parts import DayParts
 
 TABLES = ("spans", "traces", "facts")
 
@@ -69,42 +70,12 @@ def merge_trace_table(traces: pa.Table) -> pa.Table:
 
 
 def _write(table: str, frame: pd.DataFrame | pa.Table, staging: Path, stem: str) -> list[str]:
-    """Write one validated frame; spans split by day. Returns paths relative to the table folder."""
+    """Write one validated trace or fact frame as a part; return its path relative to the table folder."""
     if not isinstance(frame, pa.Table):
-        frame = schema.conform(frame, table)  # once; then split by day in Arrow
-    if table != "spans":
-        (staging / table).mkdir(parents=True, exist_ok=True)
-        pq.write_table(frame, staging / table / f"{stem}.parquet", compression="zstd")
-        return [f"{stem}.parquet"]
-    table = frame
-    days = _day_numbers(table.column("start_time"))
-    order = np.argsort(days, kind="stable")
-    values, starts = np.unique(days[order], return_index=True)
-    names = []
-    for value, lo, hi in zip(values, starts, [*starts[1:], len(order)], strict=True):
-        day = "day=unknown" if value == _NO_DAY else (
-            "day=" + str(np.datetime64(int(value), "D")))
-        folder = staging / "spans" / day
-        folder.mkdir(parents=True, exist_ok=True)
-        part = table if hi - lo == len(order) else table.take(order[lo:hi])
-        pq.write_table(part, folder / f"{stem}.parquet", compression="zstd", use_dictionary=DICTIONARY)
-        names.append(f"{day}/{stem}.parquet")
-    return names
-
-
-DICTIONARY = ["trace_id", "kind", "name", "status", "error_type", "provider", "model", "tool_name",
-              "source", "source_file"]
-"""Span columns written dictionary-encoded (few distinct values); ids, attributes and tool
-arguments are nearly all distinct, and trying a dictionary on them cost a third of the write."""
-
-_NO_DAY = np.iinfo(np.int64).max  # sorts after every day, as "day=unknown" does after "day=2..."
-
-
-def _day_numbers(start_time: pa.ChunkedArray) -> np.ndarray:
-    """Days since 1970-01-01 (UTC) of each span start; :data:`_NO_DAY` where unknown."""
-    micros = pc.fill_null(pc.cast(start_time, pa.int64()), 0).to_numpy(zero_copy_only=False)
-    known = pc.is_valid(start_time).to_numpy(zero_copy_only=False)
-    return np.where(known, np.floor_divide(micros, 86_400_000_000), _NO_DAY)
+        frame = schema.conform(frame, table)
+    (staging / table).mkdir(parents=True, exist_ok=True)
+    pq.write_table(frame, staging / table / f"{stem}.parquet", compression="zstd")
+    return [f"{stem}.parquet"]
 
 
 def stage_chunks(path: Path, digest: str, chunks: Iterable[Chunk], staging: Path,
@@ -117,18 +88,24 @@ def stage_chunks(path: Path, digest: str, chunks: Iterable[Chunk], staging: Path
               "unit": "span", "parts": {t: [] for t in TABLES},
               "loaded_at": datetime.now(timezone.utc).isoformat(), "examples": []}
     quarantine_rows: list[dict] = []
-    for number, chunk in enumerate(chunks):
-        record["unit"] = chunk.unit
-        record["rows_read"] += chunk.rows_read
-        tables, bad = _validated(chunk)
-        record["rows_loaded"] += chunk.rows_read - len(bad)
-        record["rows_quarantined"] += len(bad)
-        quarantine_rows += [vars(q) for q in bad]
-        for table, frame in tables.items():
-            if len(frame):
-                record["parts"][table] += _write(table, frame, staging, f"{digest[:16]}-{number:05d}")
-        if on_chunk is not None:
-            on_chunk(chunk.rows_read)
+    with DayParts(staging / "spans", digest[:16]) as spans:
+        for number, chunk in enumerate(chunks):
+            record["unit"] = chunk.unit
+            record["rows_read"] += chunk.rows_read
+            tables, bad = _validated(chunk)
+            record["rows_loaded"] += chunk.rows_read - len(bad)
+            record["rows_quarantined"] += len(bad)
+            quarantine_rows += [vars(q) for q in bad]
+            for table, frame in tables.items():
+                if not len(frame):
+                    continue
+                if table == "spans":
+                    spans.add(frame if isinstance(frame, pa.Table) else schema.conform(frame, "spans"), number)
+                else:
+                    record["parts"][table] += _write(table, frame, staging, f"{digest[:16]}-{number:05d}")
+            if on_chunk is not None:
+                on_chunk(chunk.rows_read)
+    record["parts"]["spans"] = spans.names
     if quarantine_rows:
         pd.DataFrame(quarantine_rows).to_json(staging / "quarantine.jsonl", orient="records", lines=True)
         record["examples"] = [str(Quarantined(**row)) for row in quarantine_rows[:5]]

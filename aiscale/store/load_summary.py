@@ -40,14 +40,19 @@ class FileLoad:
     quarantine_examples: list[str] = field(default_factory=list)
 
 
+_GROUPS_SQL = """
+SELECT trace_id, kind = 'llm' AS llm, CASE WHEN kind = 'llm' THEN model END AS model,
+       CAST(start_time AS DATE) AS day, count(*) AS n, min(start_time) AS first, max(start_time) AS last
+FROM spans GROUP BY ALL"""
+"""Spans counted per (trace, LLM call or not, model of the call, day): a few rows per trace, from
+which both the totals and the models are counted with one read of the spans."""
 _CONTENTS_SQL = """
-SELECT count(DISTINCT trace_id) AS traces, count(*) FILTER (WHERE kind = 'llm') AS llm_calls,
-       count(DISTINCT CAST(start_time AS DATE)) AS days, min(start_time) AS first,
-       max(start_time) AS last FROM spans"""
+SELECT count(DISTINCT trace_id) AS traces, CAST(coalesce(sum(n) FILTER (WHERE llm), 0) AS BIGINT) AS llm_calls,
+       count(DISTINCT day) AS days, min(first) AS first, max(last) AS last FROM groups"""
 _MODELS_SQL = """
-SELECT model, count(DISTINCT trace_id) AS sessions, count(*) AS calls,
-       count(DISTINCT CAST(start_time AS DATE)) AS days, min(start_time) AS first, max(start_time) AS last
-FROM spans WHERE kind = 'llm' AND model IS NOT NULL GROUP BY model ORDER BY calls DESC, model"""
+SELECT model, count(DISTINCT trace_id) AS sessions, CAST(sum(n) AS BIGINT) AS calls,
+       count(DISTINCT day) AS days, min(first) AS first, max(last) AS last
+FROM groups WHERE llm AND model IS NOT NULL GROUP BY model ORDER BY calls DESC, model"""
 
 
 @dataclass
@@ -69,7 +74,8 @@ class StoreContents:
     @classmethod
     def read(cls, store) -> StoreContents:
         """Count what ``store`` (anything with ``sql(query) -> DataFrame``) holds."""
-        return cls._counted(store.sql, store.sql("SELECT count(*) AS n FROM facts_raw").iloc[0, 0])
+        fact_rows = store.sql("SELECT count(*) AS n FROM facts_raw").iloc[0, 0]
+        return cls._counted(lambda query: store.sql(f"WITH groups AS ({_GROUPS_SQL}) {query}"), fact_rows)
 
     @classmethod
     def read_parts(cls, spans: list[str], facts: list[str]) -> StoreContents:
@@ -87,6 +93,7 @@ class StoreContents:
             relation = (con.read_parquet(spans) if spans else
                         con.from_arrow(schema.schema_of("spans").empty_table()))
             relation.create_view("spans")
+            con.execute(f"CREATE TEMP TABLE groups AS {_GROUPS_SQL}")  # one read of the parts
             fact_rows = con.execute("SELECT count(*) FROM read_parquet(?)", [facts]).fetchone()[0] if facts else 0
             return cls._counted(lambda query: con.execute(query).df(), fact_rows)
         finally:

@@ -303,7 +303,7 @@ class TraceStore:
             parts = {name: self.parts(name, days=days) for name in TABLES}  # raises when one is missing
             facts = to_pandas(self._rolled_up_on_spark(parts, prices))
         else:
-            facts = to_pandas(self._from_facts_file(prices, days, pq.read_table))
+            facts = to_pandas(self._from_facts_file(prices, days, facts_cache.read_facts))
         if days is None:
             return facts
         return facts.loc[in_window(facts["started_at"], low, high)].reset_index(drop=True)

@@ -1,0 +1,107 @@
+"""A file's spans as one Parquet part per day: every row kept in its order within the day,
+row groups filled across chunks, the rows held back bounded in bytes, the open files bounded."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from aiscale import schema
+from aiscale.store import day_parts
+from aiscale.store.day_parts import DayParts
+
+DAY_US = 86_400_000_000
+
+
+def _chunk(number: int, days: list[int | None], rng: np.random.Generator) -> pa.Table:
+    """Spans of the given days (None: no start time), in the order given, numbered by chunk."""
+    starts = [None if d is None else d * DAY_US + int(rng.integers(DAY_US)) for d in days]
+    return schema.conform_table(pa.table({
+        "trace_id": [f"t{number}-{i % 7}" for i in range(len(days))],
+        "span_id": [f"s{number}-{i}" for i in range(len(days))],
+        "start_time": pa.array(starts, pa.timestamp("us", tz="UTC")),
+        "attributes": ["x" * int(rng.integers(1, 200)) for _ in days],
+        "source_row": [number * 10_000 + i for i in range(len(days))]}), "spans")
+
+
+def _written(folder, names) -> dict[str, pa.Table]:
+    days: dict[str, list[pa.Table]] = {}
+    for name in names:  # names sort by day, then by the chunk a part starts at
+        days.setdefault(name.split("/")[0], []).append(pq.read_table(folder / name))
+    return {day: pa.concat_tables(parts) for day, parts in days.items()}
+
+
+def _expected(chunks: list[pa.Table]) -> dict[str, pa.Table]:
+    """Each day's rows: the chunks in order, each chunk's rows of that day in their order."""
+    out: dict[str, list[pa.Table]] = {}
+    for chunk in chunks:
+        days = day_parts.day_numbers(chunk.column("start_time"))
+        for day in sorted(set(days.tolist())):
+            out.setdefault(day_parts.day_folder(day), []).append(chunk.filter(pa.array(days == day)))
+    return {day: pa.concat_tables(parts) for day, parts in sorted(out.items())}
+
+
+@pytest.fixture
+def chunks() -> list[pa.Table]:
+    rng = np.random.default_rng(7)
+    return [_chunk(n, [None if rng.random() < 0.02 else int(d) for d in rng.integers(20_000, 20_004, 500)], rng)
+            for n in range(12)]
+
+
+def test_each_day_is_one_part_holding_its_rows_in_order_in_row_groups_across_chunks(tmp_path, chunks, monkeypatch):
+    monkeypatch.setattr(day_parts, "ROW_GROUP_ROWS", 1_000)
+    with DayParts(tmp_path, "stem") as parts:
+        for number, chunk in enumerate(chunks):
+            parts.add(chunk, number)
+    assert [name.split("/")[0] for name in parts.names] == list(_expected(chunks))  # one part a day
+    assert parts.names[-1] == "day=unknown/stem-00000.parquet"
+    written = _written(tmp_path, parts.names)
+    for day, rows in _expected(chunks).items():
+        assert written[day].equals(rows), day
+    most = max(n for c in chunks for n in np.unique(day_parts.day_numbers(c.column("start_time")),
+                                                    return_counts=True)[1])
+    for name in parts.names:  # each row group but a part's last holds many chunks' rows of its day
+        meta = pq.ParquetFile(tmp_path / name).metadata
+        assert all(meta.row_group(i).num_rows >= 1_000 > most for i in range(meta.num_row_groups - 1))
+        assert meta.num_row_groups < 12
+
+
+def test_the_rows_held_back_stay_under_the_byte_budget(tmp_path, chunks, monkeypatch):
+    budget = int(2.5 * chunks[0].nbytes)
+    monkeypatch.setattr(day_parts, "BUFFER_BYTES", budget)
+    held = []
+    with DayParts(tmp_path, "stem") as parts:
+        for number, chunk in enumerate(chunks):
+            parts.add(chunk, number)
+            held.append(parts._held_bytes())
+    assert max(held) <= budget and max(held) > 0
+    written = _written(tmp_path, parts.names)
+    assert sum(t.num_rows for t in written.values()) == sum(c.num_rows for c in chunks)
+    for day, rows in _expected(chunks).items():
+        assert written[day].equals(rows), day
+
+
+def test_at_most_max_open_files_and_a_day_met_again_gets_a_later_part(tmp_path, monkeypatch):
+    monkeypatch.setattr(day_parts, "MAX_OPEN", 2)
+    monkeypatch.setattr(day_parts, "BUFFER_BYTES", 0)  # every chunk is written as it comes
+    rng = np.random.default_rng(3)
+    chunks = [_chunk(n, [20_000 + (n + k) % 5 for k in range(3)] * 4, rng) for n in range(6)]
+    opened = []
+    real = pq.ParquetWriter
+
+    class Counting(real):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            opened.append(self)
+
+    monkeypatch.setattr(day_parts.pq, "ParquetWriter", Counting)
+    with DayParts(tmp_path, "stem") as parts:
+        for number, chunk in enumerate(chunks):
+            parts.add(chunk, number)
+            assert sum(w.is_open for w in opened) <= 2
+    assert len(parts.names) == len(set(parts.names)) > 5  # more parts than days, none twice
+    written = _written(tmp_path, parts.names)
+    for day, rows in _expected(chunks).items():
+        assert written[day].equals(rows), day
