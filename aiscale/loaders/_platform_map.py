@@ -28,8 +28,6 @@ Examples
 from __future__ import annotations
 
 import json
-import queue
-import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -41,6 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from aiscale.loaders._platform_sql import WHITESPACE, connect, demote_wrappers
+from aiscale.loaders._prefetch import prefetched
 from aiscale.loaders._records import LINE, ROW, read_batches
 from aiscale.loaders.base import Quarantined, excerpt
 
@@ -57,7 +56,7 @@ def mapped_batches(path: Path, query: str | Callable[[pa.Table], str]) -> Iterat
     held ahead, so memory stays bounded. DuckDB gets each batch in :data:`SLICES` slices, so
     that its threads share a batch when a core is free.
     """
-    return _prefetched(_streamed(path, query)) if isinstance(query, str) else _per_batch(path, query)
+    return prefetched(_streamed(path, query), name="aiscale-map") if isinstance(query, str) else _per_batch(path, query)
 
 
 def _finish(con: duckdb.DuckDBPyConnection, path: Path, batch: pa.Table, bad: list[Quarantined],
@@ -156,46 +155,6 @@ def _cut(handed: deque, held: list[pa.RecordBatch], schema: pa.Schema, last: int
         held[:] = table.slice(split).to_batches()
         handed.popleft()
         yield finish(batch, bad, table.slice(0, split))
-
-
-def _prefetched(items: Iterator[Mapped], depth: int = 1) -> Iterator[Mapped]:
-    """Iterate ``items`` in a second thread, at most ``depth`` items ahead of the caller."""
-    slots: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(item: tuple) -> bool:
-        while not stop.is_set():
-            try:
-                slots.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def work() -> None:
-        try:
-            for item in items:
-                if not put((True, item)):
-                    break
-            put((False, None))
-        except BaseException as exc:  # handed to the caller, raised there
-            put((False, exc))
-        finally:
-            items.close()
-
-    worker = threading.Thread(target=work, name="aiscale-map", daemon=True)
-    worker.start()
-    try:
-        while True:
-            more, item = slots.get()
-            if not more:
-                if item is not None:
-                    raise item
-                return
-            yield item
-    finally:
-        stop.set()
-        worker.join()
 
 
 def record_text(rows: pa.Table, batch: pa.Table) -> pa.Table:

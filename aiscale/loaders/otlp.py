@@ -48,10 +48,8 @@ True
 from __future__ import annotations
 
 import collections
-import queue
 import re
 import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -73,6 +71,7 @@ from aiscale.loaders._otlp_sql import (
     parse_query,
     spans_query,
 )
+from aiscale.loaders._prefetch import prefetched
 from aiscale.loaders.base import (
     Chunk,
     DamagedStream,
@@ -115,7 +114,7 @@ def read(path: Path) -> Iterator[Chunk]:
     """
     path = Path(path)
     seen = _SeenSpans()
-    for batch, block in _prefetched(_batches(path)):
+    for batch, block in prefetched(_batches(path), name="aiscale-otlp"):
         if "span_id" in batch.schema.names:
             yield arrow_chunk(batch, str(path), seen)
         else:
@@ -133,46 +132,6 @@ def _batches(path: Path) -> Iterator[tuple[pa.RecordBatch, tuple]]:
         yield pa.record_batch({"line_no": [damaged.line], "line_bad": [damaged.why]}), nothing
     finally:
         con.close()
-
-
-def _prefetched(items: Iterator, depth: int = 1) -> Iterator:
-    """Iterate ``items`` in a background thread, at most ``depth`` items ahead of the caller."""
-    slots: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(item: object) -> bool:
-        while not stop.is_set():
-            try:
-                slots.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def work() -> None:
-        try:
-            for item in items:
-                if not put((True, item)):
-                    break
-            put((False, None))
-        except BaseException as exc:  # handed to the caller, raised there
-            put((False, exc))
-        finally:
-            items.close()
-
-    worker = threading.Thread(target=work, name="aiscale-otlp", daemon=True)
-    worker.start()
-    try:
-        while True:
-            more, item = slots.get()
-            if not more:
-                if item is not None:
-                    raise item
-                return
-            yield item
-    finally:
-        stop.set()
-        worker.join()
 
 
 def _connect() -> duckdb.DuckDBPyConnection:
