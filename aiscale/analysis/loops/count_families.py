@@ -31,6 +31,7 @@ import numpy as np
 from scipy import special
 
 from aiscale.analysis._stats import distinct_rows
+from aiscale.analysis.loops.count_mle import newton_mle
 
 
 @dataclass(frozen=True)
@@ -123,31 +124,38 @@ def base_logsf(base: str, y: np.ndarray, mu: np.ndarray, alpha: float = 1.0) -> 
 
 
 def _split(family: Family, params: np.ndarray, k: int):
+    """beta, alpha, gamma of a parameter vector, or of points (columns of a matrix)."""
     beta = params[:k]
     rest = params[k:]
-    alpha = float(np.exp(np.clip(rest[0], -25.0, 10.0))) if family.has_alpha else 1.0
+    alpha = np.exp(np.clip(rest[0], -25.0, 10.0)) if family.has_alpha else 1.0
     gamma = rest[1 if family.has_alpha else 0:] if family.modifier == "hurdle" else None
     return beta, alpha, gamma
 
 
 def loglike_obs(family: Family, params: np.ndarray, y: np.ndarray, X: np.ndarray,
                 censored: np.ndarray) -> np.ndarray:
-    """Per-row log-likelihood; censored rows contribute log P(Y > y)."""
-    beta, alpha, gamma = _split(family, params, X.shape[1])
-    mu = np.exp(np.clip(X @ beta, -30, 30))
-    if family.modifier == "shifted":
-        y = y - 1
+    """Per-row log-likelihood; censored rows contribute log P(Y > y).
+
+    ``params`` is one parameter vector, or a matrix of parameter points (one per row): then
+    the result has one column per point (every point in one vectorised pass).
+    """
+    params = np.asarray(params, dtype=float)
+    points = params.ndim == 2
+    beta, alpha, gamma = _split(family, params.T if points else params[:, None], X.shape[1])
+    mu = np.exp(np.clip(X @ beta, -30, 30))  # rows x points
+    y = np.asarray(y, dtype=float)[:, None] - (family.modifier == "shifted")
     obs = base_logpmf(family.base, y, mu, alpha)
     if censored.any():
         obs[censored] = base_logsf(family.base, y[censored], mu[censored], alpha)
     if family.modifier in ("", "shifted"):
-        return obs
+        return obs if points else obs[:, 0]
     positive = obs - base_logsf(family.base, np.zeros_like(y), mu, alpha)
     if family.modifier == "zt":
-        return positive
+        return positive if points else positive[:, 0]
     eta = X @ gamma
     log_p0, log_p1 = -np.logaddexp(0, -eta), -np.logaddexp(0, eta)
-    return np.where((y == 0) & ~censored, log_p0, log_p1 + positive)
+    out = np.where((y == 0) & ~censored[:, None], log_p0, log_p1 + positive)
+    return out if points else out[:, 0]
 
 
 def pmf_matrix(fit: FamilyFit, X: np.ndarray, grid: np.ndarray) -> np.ndarray:
@@ -302,21 +310,33 @@ def _block(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _fit_censored(family: Family, y, X, censored, start, cells=None) -> FamilyFit:
-    """Maximise the censored likelihood (statsmodels' generic MLE, numerical Hessian)."""
-    from statsmodels.base.model import GenericLikelihoodModel
-
+    """Maximise the censored likelihood on the distinct rows: :func:`newton_mle` (a Newton
+    step in two vectorised calls), statsmodels' generic MLE where that does not converge."""
     n_obs = len(y)
     # identical (count, censored, covariates) rows enter once, weighted by their number
     rows, weight = cells or distinct_rows(np.column_stack([y, censored, X]))
     y, cens, X = rows[:, 0], rows[:, 1].astype(bool), rows[:, 2:]
+    start = np.where(np.isfinite(start), start, 0.0)
+    if family.has_alpha:  # a naive fit of capped counts drives alpha to 0, where Newton stalls
+        start[X.shape[1]] = max(start[X.shape[1]], np.log(0.05))
+    method = "censored MLE" if censored.any() else "MLE"
+    with np.errstate(all="ignore"):
+        fit = newton_mle(lambda points: weight @ loglike_obs(family, points, y, X, cens), start)
+    if fit.converged and np.isfinite(fit.loglik):
+        return FamilyFit(family, fit.params, fit.cov, fit.loglik, n_obs, True, method)
+    params, cov, llf, ok = _generic_mle(family, y, X, cens, weight, start)
+    return FamilyFit(family, params, cov, llf, n_obs, ok, method)
+
+
+def _generic_mle(family: Family, y, X, cens, weight, start):
+    """statsmodels' generic MLE of the weighted rows (Newton with numerical derivatives, then
+    Nelder-Mead and BFGS): ~200 likelihood calls a family, kept for fits Newton cannot make."""
+    from statsmodels.base.model import GenericLikelihoodModel
 
     class _Censored(GenericLikelihoodModel):
         def loglikeobs(self, params):
             return weight * loglike_obs(family, params, self.endog, self.exog, cens)
 
-    start = np.where(np.isfinite(start), start, 0.0)
-    if family.has_alpha:  # a naive fit of capped counts drives alpha to 0, where Newton stalls
-        start[X.shape[1]] = max(start[X.shape[1]], np.log(0.05))
     model = _Censored(y, X, extra_params_names=[f"p{i}" for i in range(len(start) - X.shape[1])])
     try:
         res = model.fit(start_params=start, method="newton", maxiter=100, disp=0)
@@ -328,8 +348,7 @@ def _fit_censored(family: Family, y, X, censored, start, cells=None) -> FamilyFi
         res = model.fit(start_params=res.params, method="bfgs", maxiter=1000, disp=0)
     cov = np.asarray(res.cov_params(), dtype=float)
     ok = bool(res.mle_retvals.get("converged", True)) and bool(np.all(np.isfinite(cov)))
-    return FamilyFit(family, np.asarray(res.params, dtype=float), cov, float(res.llf), n_obs,
-                     ok, "censored MLE" if censored.any() else "MLE")
+    return np.asarray(res.params, dtype=float), cov, float(res.llf), ok
 
 
 def applicable(name: str, y: np.ndarray) -> str | None:
