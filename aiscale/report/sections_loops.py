@@ -46,11 +46,16 @@ def loop_caps(facts: pd.DataFrame) -> pd.DataFrame:
 
     meta = pa.array(facts["metadata"].astype("string") if "metadata" in facts else [None] * len(facts),
                     type=pa.string(), from_pandas=True)
-    # one vectorised regex per key over the JSON text (Arrow), not a Python call per trace
-    cap = pc.struct_field(pc.extract_regex(meta, r'"step_cap"\s*:\s*(?P<v>\d+)'), "v")  # null: no match
-    cap = pc.cast(cap, pa.float64()).to_numpy(zero_copy_only=False)
-    reason = pc.struct_field(pc.extract_regex(
-        meta, r'"(?:termination_reason|exit_status)"\s*:\s*"(?P<v>[^"]*)"'), "v")
+    # one vectorised regex per key over each distinct JSON text (Arrow; metadata repeats, and a
+    # hash pass costs less than a regex), then taken back to every trace
+    if isinstance(meta, pa.ChunkedArray):  # a frame concatenated from parts
+        meta = meta.combine_chunks()
+    encoded = pc.dictionary_encode(meta)
+    texts, at = encoded.dictionary, encoded.indices
+    cap = pc.struct_field(pc.extract_regex(texts, r'"step_cap"\s*:\s*(?P<v>\d+)'), "v")  # null: no match
+    cap = pc.cast(pc.take(cap, at), pa.float64()).to_numpy(zero_copy_only=False)
+    reason = pc.take(pc.struct_field(pc.extract_regex(
+        texts, r'"(?:termination_reason|exit_status)"\s*:\s*"(?P<v>[^"]*)"'), "v"), at)
     stopped = pc.is_in(reason, pa.array(STOPPED_AT_LIMIT)).fill_null(False).to_numpy(zero_copy_only=False)
     iters = pd.to_numeric(facts["iterations"], errors="coerce").astype(float).to_numpy()
     ok = facts["success"].astype("boolean").fillna(False).to_numpy(dtype=bool) if "success" in facts else False

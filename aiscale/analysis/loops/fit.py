@@ -151,20 +151,29 @@ def fit_iterations(facts: pd.DataFrame, *, column: str = "iterations",
     if not cens.any() and np.all(y == y[0]):  # no spread: the likelihoods have no maximum
         raise ValueError(f"All {len(y)} traces take exactly {y[0]:g} {column}: that is a point mass, "
                          "with no spread for a count law to fit.")
-    fits, skipped = _fit_all(families, y, X, cens)
+    cells = distinct_rows(np.column_stack([y, cens, X]))  # shared by every fit and table below
+    fits, skipped = _fit_all(families, y, X, cens, cells)
     if not fits:
         raise ValueError(f"No family could be fitted: {skipped}.")
     ranking = _ranking(fits)
     best = str(ranking["family"].iloc[0])
     params = pd.concat([_param_table(f, names, level) for f in fits.values()], ignore_index=True)
     return IterationFit(column, len(y), int(cens.sum()), best, ranking, params,
-                        dispersion_tests(y[~cens], X[~cens], fits), _rootogram(fits, y, X, cens),
+                        dispersion_tests(y[~cens], X[~cens], fits, cells=_uncensored(cells)),
+                        _rootogram(fits, y, X, cens, cells),
                         tuple(skipped), level)
 
 
-def _fit_all(families, y, X, cens) -> tuple[dict[str, FamilyFit], list[tuple[str, str]]]:
+def _uncensored(cells: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct (count, covariates) rows of the uncensored traces, from the distinct
+    (count, censored, covariates) rows: the same rows, order and numbers as computed afresh."""
+    rows, weight = cells
+    keep = rows[:, 1] == 0
+    return np.delete(rows[keep], 1, axis=1), weight[keep]
+
+
+def _fit_all(families, y, X, cens, cells) -> tuple[dict[str, FamilyFit], list[tuple[str, str]]]:
     fits, skipped = {}, []
-    cells = distinct_rows(np.column_stack([y, cens, X]))  # shared by every family's fit
     for name in families:
         reason = applicable(name, y)
         if reason is None:
@@ -219,8 +228,11 @@ def _param_table(fit: FamilyFit, names: list[str], level: float) -> pd.DataFrame
                          "ci_low": lo, "ci_high": hi})
 
 
-def dispersion_tests(y: np.ndarray, X: np.ndarray, fits: dict[str, FamilyFit]) -> pd.DataFrame:
+def dispersion_tests(y: np.ndarray, X: np.ndarray, fits: dict[str, FamilyFit], *,
+                     cells: tuple[np.ndarray, np.ndarray] | None = None) -> pd.DataFrame:
     """Over-dispersion tests of a Poisson fit of ``y`` on ``X`` (uncensored rows).
+
+    ``cells`` are the distinct (count, covariates) rows and their numbers when known.
 
     Examples
     --------
@@ -235,7 +247,7 @@ def dispersion_tests(y: np.ndarray, X: np.ndarray, fits: dict[str, FamilyFit]) -
     from statsmodels.genmod.generalized_linear_model import GLM
 
     # over the distinct (count, covariates) rows, each weighted by its number: the same sums
-    rows, w = distinct_rows(np.column_stack([y, X]))
+    rows, w = cells if cells is not None else distinct_rows(np.column_stack([y, X]))
     y, X, w = rows[:, 0], rows[:, 1:], w.astype(float)
     pois = GLM(y, X, family=families.Poisson(), freq_weights=w).fit()
     mu = pois.fittedvalues
@@ -259,19 +271,21 @@ def dispersion_tests(y: np.ndarray, X: np.ndarray, fits: dict[str, FamilyFit]) -
     return pd.DataFrame(rows, columns=["test", "statistic", "p_value", "note"])
 
 
-def _rootogram(fits: dict[str, FamilyFit], y, X, cens) -> pd.DataFrame:
-    kmax = int(np.max(y[~cens] if (~cens).any() else y))
+def _rootogram(fits: dict[str, FamilyFit], y, X, cens, cells) -> pd.DataFrame:
+    rows, numbers = cells  # distinct (count, censored, covariates), sorted
+    done = rows[:, 1] == 0
+    kmax = int(np.max(rows[done, 0] if done.any() else rows[:, 0]))
     grid = np.arange(kmax + 1)
-    observed = np.bincount(y[~cens].astype(int), minlength=kmax + 1).astype(float)
-    cells, weight = distinct_rows(X)
+    observed = np.bincount(rows[done, 0].astype(int), weights=numbers[done], minlength=kmax + 1)
+    cells, at = np.unique(rows[:, 2:], axis=0, return_inverse=True)  # distinct covariate rows
+    weight = np.bincount(at.reshape(-1), weights=numbers)
     if len(cells) > 200:  # many distinct covariate rows: sum over a sample of rows
         cells = X[np.random.default_rng(0).choice(len(X), 200, replace=False)]
         weight = np.full(200, len(X) / 200)
-    rows = []
-    for name, fit in fits.items():
-        expected = weight @ pmf_matrix(fit, cells, grid)
-        frame = pd.DataFrame({"family": name, "k": grid, "observed": observed, "expected": expected})
-        tail = pd.DataFrame({"family": [name], "k": [-1], "observed": [float(cens.sum())],
-                             "expected": [max(len(y) - expected.sum(), 0.0)]})
-        rows += [frame, tail]
-    return pd.concat(rows, ignore_index=True)
+    expected = [weight @ pmf_matrix(fit, cells, grid) for fit in fits.values()]
+    # per family: k = 0..kmax, then k = -1, the censored tail (one frame, not two per family)
+    return pd.DataFrame({
+        "family": [name for name in fits for _ in range(grid.size + 1)],
+        "k": np.tile(np.append(grid, -1), len(fits)),
+        "observed": np.tile(np.append(observed, float(cens.sum())), len(fits)),
+        "expected": np.concatenate([np.append(e, max(len(y) - e.sum(), 0.0)) for e in expected])})
