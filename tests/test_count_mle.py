@@ -112,3 +112,16 @@ def test_stencil_derivatives_and_newton_from_a_non_concave_start():
     assert fit.converged
     grid = np.linspace(-5, 8, 130_001)[:, None]
     assert fit.params[0] == pytest.approx(grid[np.argmax(loglik(grid)), 0], abs=1e-3)
+
+
+def test_poisson_means_equal_statsmodels_glm_with_frequency_weights(rng):
+    from statsmodels.genmod import families
+    from statsmodels.genmod.generalized_linear_model import GLM
+
+    from aiscale.analysis.loops.fit import poisson_means
+
+    X = np.column_stack([np.ones(300), rng.integers(0, 2, 300), rng.normal(size=300)])
+    y = rng.poisson(np.exp(0.5 + 0.7 * X[:, 1] - 0.3 * X[:, 2])).astype(float)
+    w = rng.integers(1, 50, 300).astype(float)
+    reference = GLM(y, X, family=families.Poisson(), freq_weights=w).fit().fittedvalues
+    assert np.allclose(poisson_means(y, X, w), reference, rtol=1e-9, atol=0)

@@ -242,15 +242,10 @@ def dispersion_tests(y: np.ndarray, X: np.ndarray, fits: dict[str, FamilyFit], *
     >>> bool(t.set_index("test").loc["cameron_trivedi_nb2", "p_value"] < 0.01)
     True
     """
-    # the GLM module itself: statsmodels.api would import all of statsmodels (~0.6 CPU-s)
-    from statsmodels.genmod import families
-    from statsmodels.genmod.generalized_linear_model import GLM
-
     # over the distinct (count, covariates) rows, each weighted by its number: the same sums
     rows, w = cells if cells is not None else distinct_rows(np.column_stack([y, X]))
     y, X, w = rows[:, 0], rows[:, 1:], w.astype(float)
-    pois = GLM(y, X, family=families.Poisson(), freq_weights=w).fit()
-    mu = pois.fittedvalues
+    mu = poisson_means(y, X, w)
     n = w.sum()
     dof = max(n - X.shape[1], 1)
     pearson = float(np.sum(w * (y - mu) ** 2 / mu))
@@ -269,6 +264,35 @@ def dispersion_tests(y: np.ndarray, X: np.ndarray, fits: dict[str, FamilyFit], *
         rows.append(("lr_poisson_vs_nb2", lr, float(0.5 * stats.chi2.sf(max(lr, 0), 1)),
                      "boundary-corrected LR (all rows)"))
     return pd.DataFrame(rows, columns=["test", "statistic", "p_value", "note"])
+
+
+def poisson_means(y: np.ndarray, X: np.ndarray, w: np.ndarray, *, tol: float = 1e-13,
+                  maxiter: int = 100) -> np.ndarray:
+    """Fitted means of the Poisson GLM (log link) of ``y`` on ``X`` with frequency weights ``w``.
+
+    Iteratively reweighted least squares started as statsmodels' GLM starts it, iterated
+    until the coefficients move by less than ``tol`` (statsmodels' GLM stops at a relative
+    deviance change of 1e-8): the same fit without importing statsmodels (~0.25 CPU-s).
+
+    Examples
+    --------
+    >>> y = np.array([1.0, 3.0, 2.0, 6.0])
+    >>> X = np.column_stack([np.ones(4), [0.0, 0.0, 1.0, 1.0]])
+    >>> np.round(poisson_means(y, X, np.array([2.0, 1.0, 1.0, 1.0])), 6).tolist()
+    [1.666667, 1.666667, 4.0, 4.0]
+    """
+    mu = (y + np.average(y, weights=w)) / 2
+    eta, beta = np.log(mu), None
+    for _ in range(maxiter):
+        z = eta + (y - mu) / mu
+        wx = X * (w * mu)[:, None]
+        new = np.linalg.lstsq(X.T @ wx, wx.T @ z, rcond=None)[0]
+        done = beta is not None and np.max(np.abs(new - beta)) <= tol * max(1.0, np.max(np.abs(new)))
+        beta, eta = new, X @ new
+        mu = np.exp(eta)
+        if done:
+            break
+    return mu
 
 
 def _rootogram(fits: dict[str, FamilyFit], y, X, cens, cells) -> pd.DataFrame:
