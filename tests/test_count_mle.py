@@ -16,10 +16,12 @@ import pytest
 from aiscale.analysis._stats import distinct_rows
 from aiscale.analysis.loops.count_families import (
     FAMILIES,
+    FamilyFit,
     _fit_censored,
     _generic_mle,
     _moment_start,
     applicable,
+    pmf_matrix,
 )
 from aiscale.analysis.loops.count_mle import newton_mle, stencil
 from aiscale.analysis.loops.fit import fit_iterations
@@ -125,3 +127,21 @@ def test_poisson_means_equal_statsmodels_glm_with_frequency_weights(rng):
     w = rng.integers(1, 50, 300).astype(float)
     reference = GLM(y, X, family=families.Poisson(), freq_weights=w).fit().fittedvalues
     assert np.allclose(poisson_means(y, X, w), reference, rtol=1e-9, atol=0)
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_every_family_puts_its_whole_mass_on_its_support(name):
+    """The probabilities the rootogram draws sum to one, with none where the family has no support."""
+    from scipy import stats
+
+    family = FAMILIES[name]
+    params = np.array([np.log(3.0)] + [np.log(0.5)] * family.has_alpha + [0.3] * (family.modifier == "hurdle"))
+    fit = FamilyFit(family, params, np.eye(params.size), 0.0, 1, True, "test")
+    grid = np.arange(0, 400)
+    p = pmf_matrix(fit, np.ones((1, 1)), grid)[0]
+    assert p.sum() == pytest.approx(1.0, abs=1e-9)
+    if family.modifier in ("zt", "shifted"):
+        assert p[0] == 0.0
+    if name == "zt_poisson":  # scipy's Poisson(3) conditioned on Y > 0
+        truth = stats.poisson.pmf(grid, 3.0) / stats.poisson.sf(0, 3.0)
+        np.testing.assert_allclose(p[1:40], truth[1:40], rtol=1e-10)

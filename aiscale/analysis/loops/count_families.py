@@ -150,7 +150,8 @@ def loglike_obs(family: Family, params: np.ndarray, y: np.ndarray, X: np.ndarray
     if family.modifier in ("", "shifted"):
         return obs if points else obs[:, 0]
     positive = obs - base_logsf(family.base, np.zeros_like(y), mu, alpha)
-    if family.modifier == "zt":
+    if family.modifier == "zt":  # no mass at zero: P(Y = 0 | Y > 0) = 0
+        positive = np.where((y == 0) & ~censored[:, None], -np.inf, positive)
         return positive if points else positive[:, 0]
     eta = X @ gamma
     log_p0, log_p1 = -np.logaddexp(0, -eta), -np.logaddexp(0, eta)
