@@ -5,13 +5,12 @@ known laws and on the real SWE-bench leaderboard's per-instance API calls."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from swebench_runs import bash_only_runs
 
 from aiscale.analysis._stats import distinct_rows
 from aiscale.analysis.loops.count_families import (
@@ -28,7 +27,6 @@ from aiscale.analysis.loops.fit import fit_iterations
 from aiscale.sim.laws import DEFAULT_VARIANTS
 from aiscale.sim.simulate import simulate
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 STRONG = DEFAULT_VARIANTS[1]  # T = 1 + NB(r=3, p=0.3)
 TRUE_MEAN, TRUE_ALPHA = 7.0, 1 / 3  # of T - 1; NB2 dispersion 1/r
 
@@ -74,9 +72,7 @@ def test_newton_finds_statsmodels_maximum_on_simulated_loops_and_the_truth(cap):
 
 
 def test_newton_finds_statsmodels_maximum_on_real_swebench_api_calls():
-    board = json.loads((REAL / "swebench-bash-only-leaderboard" / "leaderboards.json").read_text())
-    runs = [r for lb in board["leaderboards"] if lb["name"] == "bash-only" for r in lb["results"]
-            if r.get("per_instance_details")]
+    runs = bash_only_runs()
     assert len(runs) == 17
     for run in runs:
         calls = pd.DataFrame(run["per_instance_details"]).T["api_calls"].astype(float).to_numpy()

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from swebench_runs import bash_only_runs
 
 import aiscale
 from aiscale.analysis.loops.count_families import FAMILIES, fit_family
@@ -195,9 +196,7 @@ def test_tau_bench_failed_runs_are_longer(tmp_path):
 
 
 def test_swebench_leaderboard_api_calls_per_model():
-    board = json.loads((REAL / "swebench-bash-only-leaderboard" / "leaderboards.json").read_text())
-    runs = [r for lb in board["leaderboards"] if lb["name"] == "bash-only" for r in lb["results"]
-            if r.get("per_instance_details")]
+    runs = bash_only_runs()
     assert len(runs) == 17
     for run in runs:
         calls = pd.DataFrame(run["per_instance_details"]).T
