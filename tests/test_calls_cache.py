@@ -1,4 +1,4 @@
-"""The priced LLM calls kept beside the facts (``STORE/cache/calls-<key>.parquet``) are the calls
+"""The priced LLM calls kept beside the facts (``STORE/cache/calls-<key>.arrow``) are the calls
 pricing the store's spans afresh gives, to the last bit; they are never served after a load, for
 another or an edited price sheet, or for another window, nor when the file is damaged; spans
 take their prices from them only when the calls line up with the spans read."""
@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
-from kept_files import double_costs, kept_files
+from kept_files import double_costs, kept_files, read_kept, write_kept
 
 import aiscale
 from aiscale.analysis.spend.calls import llm_calls
@@ -101,10 +100,13 @@ def test_the_rates_are_looked_up_once_per_store_state_and_sheet(store, tmp_path)
 
 def test_a_damaged_or_incomplete_file_is_read_again(store):
     fresh = llm_calls(store, parts=True)
-    _cached(store)[0].write_bytes(b"PAR1 not parquet")
+    _cached(store)[0].write_bytes(b"ARROW1 not an Arrow file")
     pd.testing.assert_frame_equal(llm_calls(aiscale.TraceStore(store.root), parts=True), fresh, check_exact=True)
     path = _cached(store)[0]
-    pq.write_table(pq.read_table(path).drop_columns(["cost_usd"]), path)  # a file of another layout
+    write_kept(read_kept(path).drop_columns(["cost_usd"]), path)  # a file of another layout
+    pd.testing.assert_frame_equal(llm_calls(aiscale.TraceStore(store.root), parts=True), fresh, check_exact=True)
+    path = _cached(store)[0]
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # cut short
     pd.testing.assert_frame_equal(llm_calls(aiscale.TraceStore(store.root), parts=True), fresh, check_exact=True)
 
 
