@@ -16,6 +16,7 @@ True
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from aiscale.report.context import Context, Section, cost_of, empty_section, why_not
 
@@ -27,7 +28,6 @@ def spend(ctx: Context) -> Section:
     if (empty := empty_section(ctx)) is not None:
         return empty
     import matplotlib.pyplot as plt
-    import seaborn as sns
 
     facts = ctx.facts
     cost, column = cost_of(facts)
@@ -49,13 +49,44 @@ def spend(ctx: Context) -> Section:
                f"{len(facts):,} traces cost ${cost.sum():,.2f} ({column})")
     finding += f"; {unpriced:,} traces are unpriced and not counted." if unpriced else "."
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    plotted = facts.assign(cost=cost).loc[cost > 0]
-    sns.ecdfplot(data=plotted, x="cost", hue="variant", complementary=True, log_scale=(True, True), ax=ax)
+    above = (cost > 0).to_numpy()
+    survival_lines(ax, cost.to_numpy(float)[above], facts["variant"].to_numpy()[above], title="variant")
     ax.set(xlabel=f"cost per trace (USD, {column})", ylabel="share of traces above")
     data = {"cost_total": cost.sum(min_count=1), "cost_source": column, "priced": int(cost.notna().sum()),
             "unknown": unpriced, "variant_totals": dict(zip(table["variant"].astype(str), table["total"],
                                                            strict=True))}
     return Section(finding, figure=fig, table=table, data=data)
+
+
+def survival_lines(ax, values: np.ndarray, labels: np.ndarray, *, title: str):
+    """Share of values above x per label, as steps on log-log axes (seaborn's complementary
+    ``ecdfplot`` with ``hue`` and ``log_scale=(True, True)``, drawn with matplotlib alone).
+
+    Labels take the colour cycle in order of first appearance and are drawn last first, with
+    a legend titled ``title``, as seaborn draws them.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> ax = survival_lines(plt.subplots()[1], np.array([1.0, 2.0, 4.0]), np.array(["a", "a", "b"]), title="v")
+    >>> [line.get_ydata().tolist() for line in ax.get_lines()]
+    [[1.0, 0.0], [1.0, 0.5, 0.0]]
+    """
+    from matplotlib.lines import Line2D
+
+    codes, levels = pd.factorize(pd.Series(labels), sort=False)
+    colors = [f"C{i % 10}" for i in range(len(levels))]
+    for i in reversed(range(len(levels))):
+        x = np.sort(values[codes == i])
+        if not len(x):
+            continue
+        y = 1.0 - np.r_[0.0, np.arange(1, len(x) + 1) / len(x)]
+        line, = ax.plot(np.r_[-np.inf, x], y, drawstyle="steps-post", color=colors[i])
+        line.sticky_edges.y[:] = 0, 1
+    ax.set_xscale("log", nonpositive="mask")  # as seaborn: no step drawn down to 0
+    ax.set_yscale("log", nonpositive="mask")
+    ax.legend([Line2D([], [], color=c) for c in colors], [str(v) for v in levels], title=title)
+    return ax
 
 
 def iterations(ctx: Context) -> Section:
