@@ -165,3 +165,17 @@ def test_whatif_intervals_cover_known_means_and_p95_long_run(n_traces):
     coverage = _whatif_coverage(n_traces, 1_000, seed=4)
     print(f"{n_traces} traces, 95% coverage: {coverage}")
     assert all(0.935 <= c <= 0.965 for c in coverage.values()), coverage
+
+
+def test_model_patterns_apply_in_order_and_a_call_without_model_stays_unpriced():
+    """Each distinct model is matched once: a later pattern wins, a name mapped to itself keeps
+    its provider, and a call with no model is matched by no pattern (its cost stays unknown)."""
+    calls = pd.concat([_calls(), _calls().iloc[:1].assign(model=None, trace_id="d")], ignore_index=True)
+    r = aiscale.whatif(calls, {"mixed": {"models": {"*": "o4-mini", "gpt-4.1*": "gpt-4.1-mini"},
+                                         "provider": "openai"}}, n_boot=50)
+    per_trace = r.frame().set_index("trace_id")["mixed"]
+    o4 = {"a": (6000 * 1.10 + 4000 * 1.10 + 1000 * 4.40 + 10_000 * 1.10 + 10_000 * 0.275) / 1e6,
+          "b": (40_000 * 1.10 + 2000 * 4.40) / 1e6}
+    assert per_trace["a"] == pytest.approx(o4["a"]) and per_trace["b"] == pytest.approx(o4["b"])
+    assert per_trace["c"] == pytest.approx(1_000_000 * 0.40 / 1e6)  # mapped to itself: unchanged
+    assert np.isnan(per_trace["d"]) and r.summary().set_index("scenario").loc["mixed", "unpriced_calls"] == 1

@@ -58,7 +58,22 @@ def price_calls(calls: pd.DataFrame, *, prices: PriceSheet | None = None, parts:
     pandas.DataFrame
         One row per call, in the order given (index 0..n-1).
     """
-    columns = {"_row": pa.array(np.arange(len(calls), dtype=np.int64))}
+    priced = price_table(pricing_input(calls), prices=prices, parts=parts)
+    return priced.to_pandas()
+
+
+def pricing_input(calls: pd.DataFrame) -> pa.Table:
+    """The columns pricing reads, as Arrow: provider, model, the token counts (int64, null when
+    unknown), ``status`` when present, and the UTC ``day`` of each call's start.
+
+    Examples
+    --------
+    >>> calls = pd.DataFrame({"start_time": pd.to_datetime(["2025-01-01 23:00"], utc=True),
+    ...     "provider": ["openai"], "model": ["gpt-4o"], "input_tokens": [10.0]})
+    >>> pricing_input(calls).column_names
+    ['provider', 'model', 'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_write_tokens', 'reasoning_tokens', 'day']
+    """
+    columns = {}
     for name in ("provider", "model", *schema.TOKEN_COLUMNS, *(["status"] if "status" in calls else [])):
         values = calls[name] if name in calls.columns else pd.Series(pd.NA, index=calls.index)
         if name in schema.TOKEN_COLUMNS:
@@ -67,7 +82,15 @@ def price_calls(calls: pd.DataFrame, *, prices: PriceSheet | None = None, parts:
             columns[name] = pa.array(values.astype("string"), from_pandas=True).cast(pa.string())
     started = pd.to_datetime(calls["start_time"], utc=True).dt.floor("D").dt.tz_localize(None)
     columns["day"] = pa.array(started.astype("datetime64[us]"), from_pandas=True).cast(pa.date32())
-    table = pa.table(columns)
+    return pa.table(columns)
+
+
+def price_table(table: pa.Table, *, prices: PriceSheet | None = None, parts: bool = False,
+                source: bool = True) -> pa.Table:
+    """Price the calls of a :func:`pricing_input` table: ``cost_usd``, ``priced``, ``price_source``
+    (not with ``source=False``; and with ``parts`` the cost terms and rates), one row per call in
+    the order given."""
+    table = table.append_column("_row", pa.array(np.arange(table.num_rows, dtype=np.int64)))
     con = duckdb_connection()
     try:
         con.register("calls_in", table)
@@ -76,11 +99,12 @@ def price_calls(calls: pd.DataFrame, *, prices: PriceSheet | None = None, parts:
         sql, _ = compiled_sql(con, lambda backend: price_spans(
             backend.table("calls_in"), backend.table("call_rates"), parts=parts),
             key={"query": "price calls", "parts": parts}, tables=["calls_in", "call_rates"])
-        wanted = ["_row", "cost_usd", "priced", "price_source", *((*COST_PARTS, *RATE_COLUMNS) if parts else ())]
+        wanted = ["_row", "cost_usd", "priced", *(["price_source"] if source else []),
+                  *((*COST_PARTS, *RATE_COLUMNS) if parts else ())]
         out = con.sql(f"SELECT {', '.join(wanted)} FROM ({sql})").to_arrow_table()
     finally:
         con.close()
-    return out.take(pc.sort_indices(out["_row"])).drop_columns(["_row"]).to_pandas()  # in the order given
+    return out.take(pc.sort_indices(out["_row"])).drop_columns(["_row"])  # in the order given
 
 
 def _keys(con) -> pd.DataFrame:

@@ -66,8 +66,8 @@ class CacheSavings(ResultDisplay):
     def summary(self, by: tuple[str, ...] | list[str] | None = None) -> pd.DataFrame:
         """One row per group: sums, ``hit_rate`` (cache reads / input) and ``savings_share``."""
         keys = list(self.by if by is None else by)
-        c = self.calls.assign(calls=1)
-        sums = [s for s in _SUMS if s in c.columns]
+        sums = [s for s in _SUMS if s in self.calls.columns or s == "calls"]
+        c = self.calls[[*keys, *(s for s in sums if s != "calls")]].assign(calls=1)  # only what is summed
         if keys:
             out = c.groupby(keys, dropna=False)[sums].sum(min_count=1).reset_index()
         else:
@@ -123,7 +123,7 @@ def cache_savings(data, *, by: str | list[str] = ("model", "day"), prices: Price
     for key in by:
         check_choice("by", key, list(calls.columns))
     unpriced = int((~calls["priced"]).sum())
-    priced = calls.loc[calls["priced"]].reset_index(drop=True)
+    priced = calls if not unpriced else calls.loc[calls["priced"]].reset_index(drop=True)
     out = _savings(priced)
     out["wasted_writes"] = _wasted(out)
     out["wasted_write_usd"] = np.where(out["wasted_writes"], out["write_5m_usd"] + out["write_1h_usd"], 0.0)
@@ -150,7 +150,7 @@ def _savings(c: pd.DataFrame) -> pd.DataFrame:
     listed_write = c["cache_write_usd"].astype(float).to_numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
         write_rate = np.where(writes > 0, listed_write / writes, 0.0)
-    c = c.copy()
+    c = c.copy(deep=False)  # new columns only: the caller's frame is not changed (copy on write)
     c["write_5m_usd"] = (writes - one_hour) * write_rate
     c["write_1h_usd"] = one_hour * ONE_HOUR_WRITE_MULTIPLIER * inp.to_numpy()
     write_cost = c["write_5m_usd"] + c["write_1h_usd"]

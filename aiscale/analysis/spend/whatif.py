@@ -39,6 +39,8 @@ from fnmatch import fnmatchcase
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from aiscale.analysis._closed_form import ratio_interval
 from aiscale.analysis._result import ResultDisplay, fmt_usd, new_axes
@@ -123,8 +125,9 @@ def whatif(data, scenarios, *, prices: PriceSheet = None, since=None, until=None
     calls = llm_calls(data, prices=prices, since=since, until=until, parts=True,
                       already_priced=already_priced)
     columns, unpriced = {"actual": calls["cost_usd"].to_numpy(float)}, {"actual": _unpriced(calls)}
+    base = _Base(calls)
     for name, spec in specs.items():
-        cost = _scenario_cost(calls, spec, prices)
+        cost = _scenario_cost(base, spec, prices)
         columns[name], unpriced[name] = cost, int(np.isnan(cost).sum())
     per_call = pd.DataFrame(columns).assign(trace_id=calls["trace_id"].to_numpy())
     per_trace = per_call.groupby("trace_id", sort=True).sum(min_count=1)
@@ -161,43 +164,67 @@ def _unpriced(calls: pd.DataFrame) -> int:
     return int((~calls["priced"].astype(bool)).sum())
 
 
-def _scenario_cost(calls: pd.DataFrame, spec: dict, base_prices) -> np.ndarray:
+class _Base:
+    """The calls' pricing input (Arrow), converted once and shared by every scenario, and their
+    models factorised once (a scenario maps the distinct models, not every call)."""
+
+    def __init__(self, calls: pd.DataFrame):
+        from aiscale.facts.priced import pricing_input
+
+        self.calls = calls
+        self.table = pricing_input(calls)
+        self.model_codes, self.models = pd.factorize(calls["model"].astype("string"), use_na_sentinel=True)
+
+
+def _scenario_cost(base: _Base, spec: dict, base_prices) -> np.ndarray:
     """Cost of each call under one scenario (NaN where the scenario has no price)."""
-    from aiscale.facts.priced import price_calls
+    from aiscale.facts.priced import price_table, pricing_input
 
     keep = ["trace_id", "start_time", "provider", "model", "input_tokens", "output_tokens",
             "cache_read_tokens", "cache_write_tokens", "reasoning_tokens"]
-    frame = _swap_models(calls[keep], spec)
-    frame = _scale_tokens(frame, spec)
-    frame = _cache_policy(frame, spec)
-    priced = price_calls(frame, prices=spec.get("prices", base_prices), parts="write_ttl" in spec)
-    if "write_ttl" in spec:  # the extra of 1-hour writes reads the scenario's cache writes
-        priced["cache_write_tokens"] = frame["cache_write_tokens"].to_numpy()
-    cost = priced["cost_usd"].astype(float).where(priced["priced"], np.nan).to_numpy()
-    if spec.get("write_ttl") is not None:
-        cost = cost + _ttl_extra(priced, spec["write_ttl"])
+    table = _swap_models(base, spec)
+    if _changes_tokens(spec):  # token ratios or a cache policy: the token columns of the changed frame
+        frame = _cache_policy(_scale_tokens(base.calls[keep].copy(), spec), spec)
+        tokens = pricing_input(frame)
+        for column in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
+                       "reasoning_tokens"):
+            table = table.set_column(table.schema.get_field_index(column), column, tokens[column])
+    priced = price_table(table, prices=spec.get("prices", base_prices), parts="write_ttl" in spec, source=False)
+    cost = pc.if_else(priced["priced"], priced["cost_usd"], None).to_numpy(zero_copy_only=False).astype(float)
+    if spec.get("write_ttl") is not None:  # the extra of 1-hour writes reads the scenario's cache writes
+        cost = cost + _ttl_extra(priced, table["cache_write_tokens"], spec["write_ttl"])
     discount = float(spec.get("discount", 0.0))
     if not 0 <= discount < 1:
         raise ValueError(f"`discount` must be a fraction in [0, 1), but {discount!r} was passed.")
     return cost * (1 - discount)
 
 
-def _swap_models(calls: pd.DataFrame, spec: dict) -> pd.DataFrame:
-    frame = calls.copy()
+def _changes_tokens(spec: dict) -> bool:
+    return any(k in spec for k in ("token_ratio", "input_ratio", "output_ratio", "cache_hit_rate",
+                                   "cache_write_rate"))
+
+
+def _swap_models(base: _Base, spec: dict) -> pa.Table:
+    """The pricing input with each call's model (and provider) as the scenario maps them.
+
+    Each distinct model is matched against the patterns once, in order (a later pattern wins);
+    a changed call takes the scenario's ``provider`` (null: resolved from the model name).
+    """
     mapping = spec.get("models") or ({"*": spec["as"]} if "as" in spec else {})
     if not mapping:
-        return frame
-    model = frame["model"].astype("string")
-    new_model = model.copy()
+        return base.table
+    names = pd.array(base.models, dtype="string")
+    new_names = names.copy()
     for source, target in mapping.items():
-        hit = np.array([m is not pd.NA and fnmatchcase(str(m).lower(), str(source).lower())
-                        for m in pd.unique(model)], dtype=bool)
-        names = set(pd.unique(model)[hit]) if len(hit) else set()
-        new_model = new_model.where(~model.isin(names), str(target))
-    changed = (new_model != model).fillna(False)
-    frame["model"] = new_model
-    frame["provider"] = frame["provider"].astype("string").where(~changed, spec.get("provider"))
-    return frame
+        hit = np.array([fnmatchcase(str(m).lower(), str(source).lower()) for m in names], dtype=bool)
+        new_names[hit] = str(target)
+    changed_name = np.asarray((new_names != names).fillna(False), dtype=bool)
+    codes = base.model_codes
+    changed = np.append(changed_name, False)[codes]  # code -1 (no model) is never matched
+    model = pa.array(new_names, pa.string()).take(pa.array(codes, mask=codes < 0))
+    provider = pc.if_else(pa.array(changed), pa.scalar(spec.get("provider"), pa.string()), base.table["provider"])
+    table = base.table.set_column(base.table.schema.get_field_index("model"), "model", model)
+    return table.set_column(table.schema.get_field_index("provider"), "provider", provider)
 
 
 def _scale_tokens(frame: pd.DataFrame, spec: dict) -> pd.DataFrame:
@@ -231,15 +258,15 @@ def _cache_policy(frame: pd.DataFrame, spec: dict) -> pd.DataFrame:
     return frame
 
 
-def _ttl_extra(priced: pd.DataFrame, ttl: str) -> np.ndarray:
+def _ttl_extra(priced: pa.Table, writes: pa.ChunkedArray, ttl: str) -> np.ndarray:
     """Extra cost of writing every cache entry for one hour instead of five minutes."""
     if ttl not in ("5m", "1h"):
         raise ValueError(f"The value for `write_ttl` must be one of ['5m', '1h'], but {ttl!r} was passed.")
     if ttl == "5m":
-        return np.zeros(len(priced))
-    inp = priced["input_usd_per_token"].astype(float)
-    write = priced["cache_write_usd_per_token"].astype(float).fillna(inp)
-    tokens = priced["cache_write_tokens"].astype("Float64").fillna(0).to_numpy(float)
+        return np.zeros(priced.num_rows)
+    inp = pd.Series(priced["input_usd_per_token"].to_numpy(zero_copy_only=False), dtype=float)
+    write = pd.Series(priced["cache_write_usd_per_token"].to_numpy(zero_copy_only=False), dtype=float).fillna(inp)
+    tokens = pc.fill_null(writes, 0).to_numpy(zero_copy_only=False).astype(float)
     return tokens * (ONE_HOUR_WRITE_MULTIPLIER * inp - write).fillna(0.0).to_numpy()
 
 
