@@ -58,14 +58,18 @@ def _full_spans(store) -> pd.DataFrame:
 
 
 def test_spans_are_read_when_a_section_first_needs_them_and_then_kept(store):
-    from aiscale.report import sections_core, sections_money
+    from aiscale.report import sections_analysis, sections_core, sections_loops, sections_money
 
     ctx = open_context(store.root)
     sections_core.spend(ctx)
     sections_spend.spend_over_time(ctx)  # the kept calls: no span read
+    sections_money.attribution(ctx)  # the kept calls
+    sections_loops.pathologies(ctx)  # the kept loop table and calls
+    sections_loops.budget(ctx)  # the kept calls
+    sections_analysis.latency(ctx)  # the kept loop table
     assert callable(ctx.__dict__["spans"])
-    sections_money.attribution(ctx)
-    read = ctx.__dict__["spans"]
+    read = ctx.spans  # read by the first section that needs them (an investigation's expensive traces)
+    assert ctx.__dict__["spans"] is read
     assert isinstance(read, pd.DataFrame)
     assert list(read.columns) == [*REPORT_SPAN_COLUMNS, "cost_usd", "priced"]
     assert ctx.spans is read  # read once
@@ -82,8 +86,8 @@ def test_sections_on_the_report_columns_equal_the_same_sections_on_every_column(
         sections_money,
     )
 
-    lazy = open_context(store.root)
-    full = replace(lazy, spans=_full_spans(store), memo={})
+    lazy = open_context(store.root)  # its sections read the store's kept calls and loop table
+    full = replace(lazy, spans=_full_spans(store), memo={}, store=None)  # these, the spans
     assert callable(lazy.__dict__["spans"]) and set(full.spans.columns) > set(REPORT_SPAN_COLUMNS) | {
         "parent_id", "provider", "reported_cost_usd", "cache_read_tokens"}
     for section in (sections_money.attribution, sections_loops.pathologies, sections_loops.budget,

@@ -116,13 +116,17 @@ def latency(ctx: Context) -> Section:
 
     if ctx.facts["latency_s"].notna().sum() == 0:
         return why_not("Latency is unknown: the source has no timestamps.")
-    result = aiscale.latency(ctx.facts, spans=ctx.spans)
+    from aiscale.report.loop_table import busy_frame, loops_of
+
+    kept = loops_of(ctx)  # a store's kept busy times: no span is read
+    spans, busy = (ctx.spans, None) if kept is None else (None, busy_frame(kept) if len(kept) else None)
+    result = aiscale.latency(ctx.facts, spans=spans, busy=busy)
     table = result.summary()
     sizes = ctx.facts.loc[ctx.facts["latency_s"].notna()].groupby("variant").size()
     big = table.loc[table["variant"].map(sizes).fillna(0).to_numpy() >= MIN_GROUP]
     rule = f"Headlines use variants with at least {MIN_GROUP} timed traces."
     rule += (" LLM and tool shares are of the time at least one such call was running (parallel calls "
-             "count once)." if ctx.spans is not None else
+             "count once)." if spans is not None or busy is not None else
              " LLM and tool shares are summed call time over latency: parallel calls can exceed 1.")
     shares = (dict(zip(table["variant"].astype(str), table["llm_share"], strict=True))
               if "llm_share" in table else {})

@@ -30,6 +30,7 @@ from aiscale.report.context import (
     unknown_cost,
     why_not,
 )
+from aiscale.report.sections_spend import calls_of
 
 STOPPED_AT_LIMIT = ("max_steps", "LimitsExceeded", "step_limit", "exit_cost", "exit_format")
 
@@ -85,6 +86,23 @@ def _llm_spans_by_variant(spans: pd.DataFrame, facts: pd.DataFrame) -> dict[str,
     return {label: llm.iloc[np.flatnonzero(of_span == j)] for j, label in enumerate(labels)}
 
 
+def _llm_calls(ctx: Context) -> pd.DataFrame:
+    """The context's priced LLM calls as LLM spans (the columns the loop analyses read)."""
+    columns = ["trace_id", "start_time", "input_tokens", "output_tokens", "cost_usd", "status"]
+    calls = calls_of(ctx, prices=ctx.prices)
+    calls = calls[columns] if calls is not None else pd.DataFrame({c: [] for c in columns})
+    return calls.assign(kind="llm")
+
+
+def _llm_source(ctx: Context) -> pd.DataFrame | None:
+    """A store's kept priced calls as LLM spans (None when its traces have no spans), else the
+    context's spans."""
+    from aiscale.report.loop_table import loops_of
+
+    kept = loops_of(ctx)
+    return ctx.spans if kept is None else None if kept.empty else _llm_calls(ctx)
+
+
 @guarded("Iteration fit")
 def iteration_fit(ctx: Context) -> Section:
     """Loop-iteration law per variant: count families ranked by AIC, censored at the variant's cap."""
@@ -135,17 +153,20 @@ def iteration_fit(ctx: Context) -> Section:
 def pathologies(ctx: Context) -> Section:
     """Stuck loops (identical tool call repeated) and wasted spend."""
     import aiscale
+    from aiscale.report.loop_table import loops_of
 
-    if ctx.spans is None:
+    kept = loops_of(ctx)  # a store's kept loop table and priced calls: no span is read
+    if (ctx.spans is None) if kept is None else kept.empty:
         return why_not("Loop pathologies need spans; this source has per-trace rows only.")
     facts = priced_facts(ctx.facts)
-    stuck = aiscale.stuck_loops(ctx.spans, facts=facts, cost="cost_usd")
+    spans, runs = _llm_source(ctx), None if kept is None else kept.set_index("trace_id")
+    stuck = aiscale.stuck_loops(spans, facts=facts, cost="cost_usd", runs=runs)
     row = stuck.summary().iloc[0]
     finding = (f"{row['n_stuck']:,} of {row['n_traces']:,} traces ({row['share']:.1%}) repeat an identical "
                "call 3+ times in a row")
     if unknown_cost(ctx, "Wasted spend") is not None:
         return Section(finding + "; their spend is unknown (no cost).", table=stuck.summary())
-    wasted = aiscale.wasted_spend(facts, spans=ctx.spans, stuck=stuck).summary()
+    wasted = aiscale.wasted_spend(facts, spans=spans, stuck=stuck).summary()
     finding += (f", holding {row['spend_share']:.1%} of spend; {wasted['share'].iloc[0]:.0%} of spend "
                 f"went to {wasted['category'].iloc[0]}.")
     spend = dict(zip(wasted["category"], wasted["spend"], strict=True))
@@ -168,14 +189,15 @@ def budget(ctx: Context) -> Section:
     if not groups:
         return why_not(f"No variant has {MIN_GROUP} or more traces with outcomes: no loop budget.")
     rows, figure, unpriced = [], None, []
-    calls = _llm_spans_by_variant(ctx.spans, facts) if ctx.spans is not None else {}
+    source = _llm_source(ctx)
+    calls = _llm_spans_by_variant(source, facts) if source is not None else {}
     for variant, group in groups:
         label = cost_of(group)[1]
         if label == "none":
             unpriced.append(variant)
             continue
-        by_call = label == "cost_usd" and ctx.spans is not None  # spans carry the same prices
-        spans = calls.get(variant, ctx.spans.iloc[:0]) if by_call else None
+        by_call = label == "cost_usd" and source is not None  # spans carry the same prices
+        spans = calls.get(variant, source.iloc[:0]) if by_call else None
         result = aiscale.loop_budget(priced_facts(group), spans=spans, cost="cost_usd", n_boot=200)
         points = result.summary().set_index("point")
         rows.append({"variant": variant, "traces": len(group), "knee_cap": int(points.loc["knee", "cap"]),

@@ -28,6 +28,7 @@ from aiscale.report.context import (
     unknown_cost,
     why_not,
 )
+from aiscale.report.sections_spend import calls_of
 
 GOF_BOOTSTRAP_MAX_N = 5_000
 
@@ -106,8 +107,9 @@ def attribution(ctx: Context) -> Section:
     failed = by_outcome.set_index("outcome")["cost_usd"].get("failed", np.nan)
     total = cost.sum(min_count=1)
     table, finding = by_outcome, "Spend by outcome"
-    if ctx.spans is not None and (ctx.spans["kind"] == "llm").any():
-        table = model_attribution(ctx.facts, ctx.spans)
+    calls = _llm_calls_of(ctx)
+    if calls is not None and len(calls):
+        table = model_attribution(ctx.facts, calls)
         known = table.dropna(subset=["cost_usd"])
         top = known.sort_values("cost_usd", ascending=False).iloc[0] if len(known) else None
         if top is not None:
@@ -120,14 +122,28 @@ def attribution(ctx: Context) -> Section:
     return Section(finding + ".", table=table, note=note, data=data)
 
 
+def _llm_calls_of(ctx: Context) -> pd.DataFrame | None:
+    """The priced LLM calls attribution splits: a store's kept calls (read once for every spend
+    section, priced with the report's sheet, as the spans are), else the context's LLM spans."""
+    if ctx.store is not None and callable(getattr(ctx.store, "calls", None)):
+        return calls_of(ctx, prices=ctx.prices)
+    if ctx.spans is None:
+        return None
+    return ctx.spans.loc[(ctx.spans["kind"] == "llm").to_numpy(dtype=bool, na_value=False)]
+
+
 def model_attribution(facts: pd.DataFrame, spans: pd.DataFrame) -> pd.DataFrame:
-    """Cost per model over the traces the spend total counts (see :func:`attribution`)."""
+    """Cost per model over the traces the spend total counts (see :func:`attribution`).
+
+    ``spans`` are spans (their ``kind == "llm"`` rows are read) or priced LLM calls (no ``kind``).
+    """
     from aiscale.analysis._result import trace_cost
     from aiscale.analysis.loops.calls import positions
 
     _, source = trace_cost(facts)
     columns = [c for c in ("trace_id", "model", "span_id", "cost_usd") if c in spans.columns]
-    llm = spans.loc[(spans["kind"] == "llm").to_numpy(dtype=bool, na_value=False), columns]
+    llm = (spans.loc[(spans["kind"] == "llm").to_numpy(dtype=bool, na_value=False), columns]
+           if "kind" in spans.columns else spans[columns])
     # each call's trace source, by one hash lookup of its trace among the facts' traces
     at = positions(llm["trace_id"], facts["trace_id"])
     of_call = np.where(at >= 0, np.asarray(source, dtype=object)[at], None)

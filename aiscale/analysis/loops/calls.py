@@ -97,11 +97,30 @@ def positions(keys: pd.Series, index: pd.Series) -> np.ndarray:
 def sorted_groups(trace_id: pd.Series, start_us: np.ndarray):
     """Order rows by (trace, start); return the order, trace codes, names and group starts."""
     codes, names = pd.factorize(trace_id)
-    order = np.lexsort((start_us, codes))
+    order = stable_order(codes, start_us)
     sorted_codes = codes[order]
     first = np.r_[True, sorted_codes[1:] != sorted_codes[:-1]] if len(order) else np.zeros(0, bool)
     start = np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))
     return order, sorted_codes, np.asarray(names, dtype=object), first, start
+
+
+def stable_order(codes: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``np.lexsort((values, codes))``: by code, then value, ties in row order; one stable radix
+    sort of a combined int64 key where it fits (several times quicker), else the lexsort.
+
+    Examples
+    --------
+    >>> stable_order(np.array([1, 0, 1, 0]), np.array([5, 7, 5, 2])).tolist()
+    [3, 1, 0, 2]
+    """
+    codes, values = np.asarray(codes, dtype=np.int64), np.asarray(values, dtype=np.int64)
+    if not len(codes):
+        return np.zeros(0, dtype=np.intp)
+    low = int(values.min())
+    span = int(values.max()) - low + 1
+    if int(codes.min()) < 0 or (int(codes.max()) + 1) * span >= 2**62:
+        return np.lexsort((values, codes))
+    return np.argsort(codes * span + (values - low), kind="stable")
 
 
 def group_cumsum(x: np.ndarray, start: np.ndarray) -> np.ndarray:

@@ -100,7 +100,7 @@ class StuckLoops(ResultDisplay):
 def stuck_loops(spans: pd.DataFrame, *, facts: pd.DataFrame | None = None, min_repeats: int = 3,
                 mode: Literal["consecutive", "total"] = "consecutive",
                 output: str | None = None, cost: str | None = None,
-                level: float = 0.95) -> StuckLoops:
+                level: float = 0.95, runs: pd.DataFrame | None = None) -> StuckLoops:
     """Find traces that repeat the same tool call or the same LLM output.
 
     Parameters
@@ -120,6 +120,9 @@ def stuck_loops(spans: pd.DataFrame, *, facts: pd.DataFrame | None = None, min_r
     cost : str, optional
         Per-span cost column (default ``cost_usd`` when present, else ``reported_cost_usd``).
     level : float, default=0.95
+    runs : pandas.DataFrame, optional
+        The traces' tool runs as :func:`tool_runs` gives them for the same ``mode`` (kept from an
+        earlier read): the tool spans are then not read, and ``spans`` may be LLM spans only.
 
     Returns
     -------
@@ -130,19 +133,14 @@ def stuck_loops(spans: pd.DataFrame, *, facts: pd.DataFrame | None = None, min_r
         raise ValueError(f"The value for `min_repeats` must be an integer >= 2, but {min_repeats!r} "
                          "was passed.")
     check_columns(spans, ["trace_id", "kind", "start_time"], "spans")
-    def of_kind(kind: str, columns) -> pd.DataFrame:  # only the columns used: each is a take
-        rows = (spans["kind"] == kind).to_numpy(dtype=bool, na_value=False)
-        return spans.loc[rows, [c for c in columns if c in spans.columns]]
-
-    tool = of_kind("tool", ("trace_id", "start_time", "tool_name", "tool_arguments"))
-    tools = _runs(tool, _tool_keys(tool), mode).rename(
-        columns={"repeats": "tool_repeats", "since": "t_since"})
-    llm = of_kind("llm", dict.fromkeys(("trace_id", "start_time", "attributes", output or "attributes")))
+    tools = tool_runs(spans, mode=mode) if runs is None else runs[["tool_repeats", "t_since"]]
+    llm = _of_kind(spans, "llm", dict.fromkeys(("trace_id", "start_time", "attributes", output or "attributes")))
     out_codes, _ = pd.factorize(_llm_outputs(llm, output), use_na_sentinel=True)
     outs = _runs(llm[["trace_id", "start_time"]], out_codes, mode).rename(
         columns={"repeats": "output_repeats", "since": "o_since"})
-    calls = llm_calls(spans, cost=cost)
     ids = pd.Index(spans["trace_id"].astype(str).unique(), name="trace_id")
+    if runs is not None:
+        ids = ids.union(pd.Index(runs.index.astype(str), name="trace_id"))
     if facts is not None:
         check_columns(facts, ["trace_id"], "facts")
         ids = ids.union(pd.Index(facts["trace_id"].astype(str)))
@@ -154,12 +152,44 @@ def stuck_loops(spans: pd.DataFrame, *, facts: pd.DataFrame | None = None, min_r
     since_tool = table["t_since"].astype("float64").where(by_tool)
     table["stuck_since"] = since_tool.fillna(table["o_since"].astype("float64").where(by_out))
     table = table.drop(columns=["t_since", "o_since"])
+    if facts is not None and "cost_usd" in facts.columns:  # only the stuck traces' calls are read
+        stuck_ids = table.index[table["stuck_since"].notna()]
+        spans = spans.loc[spans["trace_id"].astype(str).isin(stuck_ids).to_numpy(dtype=bool)]
+    calls = llm_calls(spans, cost=cost)
     table["spend"] = _trace_spend(table.index, calls, facts)
     table["spend_after"] = _spend_after(table, calls)
     table["stuck_since"] = pd.to_datetime(table["stuck_since"], unit="us", utc=True)
     table = table.reset_index()
     top = table.loc[table["stuck"]].sort_values("spend", ascending=False)["trace_id"].head(10)
     return StuckLoops(min_repeats, mode, table, tuple(top), level)
+
+
+def tool_runs(spans: pd.DataFrame, *, mode: Literal["consecutive", "total"] = "consecutive",
+              keys: np.ndarray | None = None) -> pd.DataFrame:
+    """Per trace with a tool call: its largest number of identical tool calls (``tool_repeats``;
+    in a row, or in all) and the start of that run's first call (``t_since``, epoch µs).
+
+    Examples
+    --------
+    >>> spans = pd.DataFrame({"trace_id": ["t"] * 3, "kind": ["tool"] * 3, "tool_name": ["ls"] * 3,
+    ...                       "start_time": pd.to_datetime([1, 2, 3], unit="s"), "tool_arguments": "{}"})
+    >>> tool_runs(spans)["tool_repeats"].tolist()
+    [3.0]
+
+    ``keys`` (one integer per tool span, equal where tool name and arguments text are, -1
+    where the name is unknown) stand for those columns when the caller has them already.
+    """
+    check_choice("mode", mode, ["consecutive", "total"])
+    tool = _of_kind(spans, "tool", ("trace_id", "start_time", "tool_name", "tool_arguments"))
+    if keys is not None:
+        keys = np.asarray(keys)[(spans["kind"] == "tool").to_numpy(dtype=bool, na_value=False)]
+    return _runs(tool, _tool_keys(tool) if keys is None else keys, mode).rename(columns={"repeats": "tool_repeats", "since": "t_since"})
+
+
+def _of_kind(spans: pd.DataFrame, kind: str, columns) -> pd.DataFrame:
+    """The spans of one kind, only ``columns`` (those present): each is one take."""
+    rows = (spans["kind"] == kind).to_numpy(dtype=bool, na_value=False)
+    return spans.loc[rows, [c for c in columns if c in spans.columns]]
 
 
 def _tool_keys(tool: pd.DataFrame) -> np.ndarray:

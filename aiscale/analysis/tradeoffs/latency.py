@@ -158,7 +158,7 @@ def _running_max_by(codes: np.ndarray, values: np.ndarray) -> np.ndarray:
 def latency(facts: pd.DataFrame, *, by: str | None = "variant", column: str = "latency_s",
             quantiles: Sequence[float] = (0.5, 0.95, 0.99), ttft: str | None = None,
             level: float = 0.95, n_boot: int = 1000, seed: int | None = 0,
-            spans: pd.DataFrame | None = None) -> LatencyResult:
+            spans: pd.DataFrame | None = None, busy: pd.DataFrame | None = None) -> LatencyResult:
     """Latency p50/p95/p99 per group with task-bootstrap intervals, time shares and TTFT.
 
     Parameters
@@ -178,14 +178,17 @@ def latency(facts: pd.DataFrame, *, by: str | None = "variant", column: str = "l
     spans : pandas.DataFrame, optional
         The traces' spans: the LLM and tool shares then use the time calls of each kind were
         in flight (:func:`busy_seconds`) instead of their summed durations.
+    busy : pandas.DataFrame, optional
+        That time already computed (kept from an earlier read): :func:`busy_by_kind` of the
+        traces' spans for ``("llm", "tool")``, indexed by trace id; used instead of ``spans``.
 
     Returns
     -------
     LatencyResult
     """
     check_columns(facts, [column] + ([by] if by else []) + ([ttft] if ttft else []))
-    if spans is not None:
-        facts = _with_busy_time(facts, spans, column)
+    if spans is not None or busy is not None:
+        facts = _with_busy_time(facts, spans, column, busy)
     ttft = ttft or next((c for c in _TTFT if c in facts), None)
     codes, labels = (pd.factorize(facts[by], use_na_sentinel=False) if by
                      else (np.zeros(len(facts), np.int64), ["all"]))  # groups in order of appearance
@@ -200,7 +203,8 @@ def latency(facts: pd.DataFrame, *, by: str | None = "variant", column: str = "l
     return LatencyResult(pd.DataFrame(rows), by or "group", tuple(quantiles), level, notes)
 
 
-def _with_busy_time(facts: pd.DataFrame, spans: pd.DataFrame, column: str) -> pd.DataFrame:
+def _with_busy_time(facts: pd.DataFrame, spans: pd.DataFrame | None, column: str,
+                    busy: pd.DataFrame | None = None) -> pd.DataFrame:
     """Replace summed LLM / tool time by the union of their intervals (unknown stays unknown).
 
     Capped at the trace's latency: a root span that ends before a child (a sub-agent file
@@ -209,7 +213,8 @@ def _with_busy_time(facts: pd.DataFrame, spans: pd.DataFrame, column: str) -> pd
     check_columns(facts, ["trace_id"])
     out = facts.copy()
     kinds = tuple(k for k in ("llm", "tool") if f"{k}_latency_s" in out)
-    busy = busy_by_kind(spans, kinds) if kinds else None
+    if busy is None:
+        busy = busy_by_kind(spans, kinds) if kinds else None
     for kind in kinds:
         part = f"{kind}_latency_s"
         seconds = out["trace_id"].map(busy[kind]).astype(float).fillna(0.0)

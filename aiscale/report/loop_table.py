@@ -1,0 +1,126 @@
+"""The per-trace loop table: what the loop and latency sections read from spans, read once and kept.
+
+Stuck loops need each trace's longest run of identical tool calls, and the latency shares the
+time LLM and tool calls were in flight; both come from 1.6 M tool and LLM spans of a 100 k-trace
+store, which a report would otherwise read, sort and factorise every time. :func:`loop_table`
+computes one row per trace with spans (the library's own :func:`~aiscale.analysis.loops.stuck.tool_runs`
+and :func:`~aiscale.analysis.tradeoffs.latency.busy_by_kind` over a DuckDB read of only those
+columns) and keeps it as ``STORE/cache/loops-<key>.parquet`` under the key and rules of the
+kept priced calls (:mod:`aiscale.store.facts_cache`): a load, another or edited price sheet,
+another window (its days' span parts, as the facts and calls read them) or other code is
+another key, and a damaged or incomplete file is computed again, never trusted.
+
+Examples
+--------
+>>> import duckdb
+>>> from aiscale import schema
+>>> con = duckdb.connect()
+>>> _ = con.register("spans", schema.schema_of("spans").empty_table())
+>>> compute_loop_table(con).column_names
+['trace_id', 'tool_repeats', 't_since', 'llm_busy_s', 'tool_busy_s']
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from aiscale.analysis.loops.stuck import tool_runs
+from aiscale.analysis.tradeoffs.latency import busy_by_kind
+from aiscale.facts.on_duckdb import frame_of
+from aiscale.facts.window import window_days
+from aiscale.report.context import Context, memoised
+from aiscale.store import facts_cache
+
+KIND = "loops"
+SCHEMA = pa.schema([("trace_id", pa.string()), ("tool_repeats", pa.float64()), ("t_since", pa.float64()),
+                    ("llm_busy_s", pa.float64()), ("tool_busy_s", pa.float64())])
+"""One row per trace with spans: tool runs (consecutive, as the report counts them) and busy time."""
+
+
+def loop_table(store, *, prices=None, since=None, until=None) -> pa.Table:
+    """The store's per-trace loop table (of the window's span parts), kept in ``STORE/cache/``.
+
+    Read from the cache when the manifest, the sheet's rows, the days and the code are those the
+    kept file was computed under; else computed with :func:`compute_loop_table` and kept.
+    """
+    days = window_days(since, until)[2]
+    manifest = facts_cache.manifest_bytes(store.root)
+    key = facts_cache.facts_key(manifest, prices, days, kind=KIND)
+    table = facts_cache.read_cached(store.root, key, kind=KIND)
+    if table is None or not table.schema.equals(SCHEMA):
+        with store.connect(days=days) as con:
+            table = compute_loop_table(con)
+        facts_cache.write_cached(store.root, key, table, manifest, kind=KIND)
+    return table
+
+
+def compute_loop_table(con) -> pa.Table:
+    """The loop table of the ``spans`` view of ``con``: every trace with a span, its tool runs
+    (:func:`~aiscale.analysis.loops.stuck.tool_runs`) and LLM / tool busy seconds (NaN: none).
+
+    Each trace id is looked up once (Arrow hashing) and the analyses run on its integer code.
+    Tool spans go in span-id order: the runs' sort by trace and start then breaks ties as on
+    spans sorted by trace, start and span id (a report's spans).
+    """
+    ids = con.sql("SELECT DISTINCT trace_id FROM spans ORDER BY trace_id").to_arrow_table()["trace_id"].combine_chunks()
+    tools = con.sql("SELECT trace_id, span_id, start_time, tool_name, tool_arguments FROM spans "
+                    "WHERE kind = 'tool'").to_arrow_table().combine_chunks()
+    order = pc.sort_indices(tools["span_id"]).to_numpy()
+    keys = _tool_keys(tools)[order]
+    tools = pa.table({"trace_id": tools["trace_id"], "start_time": tools["start_time"]}).take(order)
+    timed = con.sql("SELECT trace_id, kind, start_time, end_time FROM spans "
+                    "WHERE kind IN ('llm', 'tool')").to_arrow_table()
+    runs = tool_runs(frame_of(_coded(tools, ids)).assign(kind="tool"), keys=keys)
+    busy = busy_by_kind(frame_of(_coded(timed, ids)), ("llm", "tool"))
+    columns = {"trace_id": ids}
+    for name, part, column in (("tool_repeats", runs, "tool_repeats"), ("t_since", runs, "t_since"),
+                               ("llm_busy_s", busy, "llm"), ("tool_busy_s", busy, "tool")):
+        values = np.full(len(ids), np.nan)
+        values[part.index.to_numpy(dtype=np.int64)] = part[column].to_numpy(dtype=float)
+        columns[name] = pa.array(values, pa.float64())
+    return pa.table(columns, schema=SCHEMA)
+
+
+def _tool_keys(tools: pa.Table) -> np.ndarray:
+    """One integer per tool span, equal where tool name and arguments text (null as "") are; -1
+    where the name is unknown (as :func:`~aiscale.analysis.loops.stuck.tool_runs` keys them)."""
+    if not tools.num_rows:
+        return np.zeros(0, dtype=np.int64)
+    names = pc.dictionary_encode(tools["tool_name"]).combine_chunks()
+    args = pc.dictionary_encode(pc.fill_null(tools["tool_arguments"], "")).combine_chunks()
+    name = names.indices.fill_null(-1).to_numpy().astype(np.int64)
+    arg = args.indices.to_numpy().astype(np.int64)
+    return np.where(name >= 0, name * (len(args.dictionary) + 1) + arg, -1)
+
+
+def _coded(table: pa.Table, ids: pa.Array) -> pa.Table:
+    """``table`` with each trace id replaced by its position in ``ids``."""
+    return table.set_column(0, "trace_id", pc.index_in(table["trace_id"], value_set=ids).cast(pa.int64()))
+
+
+def busy_frame(table: pd.DataFrame) -> pd.DataFrame:
+    """The busy seconds of a loop table as :func:`~aiscale.analysis.tradeoffs.latency.busy_by_kind`
+    gives them: columns ``llm`` and ``tool``, indexed by trace id, traces with either."""
+    busy = table.set_index("trace_id")[["llm_busy_s", "tool_busy_s"]]
+    busy.columns = ["llm", "tool"]
+    return busy.loc[busy.notna().any(axis=1)]
+
+
+def loops_of(ctx: Context) -> pd.DataFrame | None:
+    """The loop table's rows of the context's traces (read once per context); None when the
+    context has no store to keep it in (its sections then read ``ctx.spans``).
+
+    An empty frame means the context's traces have no spans (as ``ctx.spans`` is then None).
+    """
+    if ctx.store is None or not callable(getattr(ctx.store, "calls", None)) or "trace_id" not in ctx.facts:
+        return None
+
+    def read() -> pd.DataFrame:
+        table = loop_table(ctx.store, prices=ctx.prices, since=ctx.since, until=ctx.until)
+        ids = pa.array(ctx.facts["trace_id"].astype("string"), pa.string(), from_pandas=True)
+        return table.filter(pc.is_in(table["trace_id"], value_set=ids)).to_pandas()
+
+    return memoised(ctx, "loop table", read)
