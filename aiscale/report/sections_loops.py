@@ -79,7 +79,8 @@ def _llm_spans_by_variant(spans: pd.DataFrame, facts: pd.DataFrame) -> dict[str,
     then one take per variant (not a scan of every span per variant)."""
     keep = ["trace_id", "kind", "start_time", "input_tokens", "output_tokens", "cost_usd", "status"]
     keep = keep if set(keep) <= set(spans.columns) else list(spans.columns)  # unpriced: all, to price
-    llm = spans.loc[(spans["kind"] == "llm").to_numpy(dtype=bool, na_value=False), keep]
+    is_llm = (spans["kind"] == "llm").to_numpy(dtype=bool, na_value=False)
+    llm = spans[keep] if is_llm.all() else spans.loc[is_llm, keep]  # the kept calls: no take
     at = positions(llm["trace_id"], facts["trace_id"])
     codes, labels = pd.factorize(facts["variant"].astype(str))
     of_span = np.where(at >= 0, codes[at], -1)

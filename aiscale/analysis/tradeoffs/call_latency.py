@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from aiscale.analysis._result import ResultDisplay, check_columns, new_axes
 from aiscale.analysis._stats import (
@@ -69,7 +71,8 @@ class CallLatency(ResultDisplay):
         """Output tokens per second against TTFT per call, one colour per group (at most
         ``max_points`` calls of a group drawn, a seeded random sample: more only blot)."""
         ax = new_axes(ax)
-        c = self.calls.dropna(subset=["tokens_per_s"])
+        c = self.calls[[self.by, "ttft_s", "duration_s", "tokens_per_s"]]  # no text taken but the group's
+        c = c.loc[c["tokens_per_s"].notna().to_numpy()]
         for name, g in c.groupby(self.by, dropna=False):
             if len(g) > max_points:
                 g = g.iloc[np.sort(np.random.default_rng(0).choice(len(g), max_points, replace=False))]
@@ -116,11 +119,21 @@ def call_latency(spans: pd.DataFrame, *, by: str = "model", level: float = 0.95,
         speed = np.where((out > 0) & (decode > 0), out / decode, np.nan)
     frame = pd.DataFrame({"trace_id": _text(calls["trace_id"]), by: _text(calls[by]),
                           "duration_s": duration, "ttft_s": ttft, "tokens_per_s": speed,
-                          "rate": np.where(np.isnan(ttft), "end to end", "after first token")})
-    rows = [_row(name, g, by, level, n_boot, seed) for name, g in frame.groupby(by, dropna=False)]
+                          "rate": _rates(np.isnan(ttft))})
+    # the groups read numbers and each call's trace as an integer (one hash pass of the ids):
+    # no text is taken per group
+    numbers = pd.DataFrame({by: frame[by], "trace_id": pd.factorize(frame["trace_id"])[0],
+                            "ttft_s": ttft, "tokens_per_s": speed})
+    rows = [_row(name, g, by, level, n_boot, seed) for name, g in numbers.groupby(by, dropna=False)]
     notes = () if np.isfinite(ttft).any() else (
         "No call records a time to first token: tokens per second is end to end (includes it).",)
     return CallLatency(pd.DataFrame(rows), frame, by, notes)
+
+
+def _rates(end_to_end: np.ndarray) -> pd.Series:
+    """Each call's rate label as text, built by Arrow (no NumPy string array converted)."""
+    labels = pc.if_else(pa.array(end_to_end, pa.bool_()), "end to end", "after first token")
+    return pd.Series(labels, dtype="str")
 
 
 def _text(values: pd.Series):
