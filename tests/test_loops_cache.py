@@ -143,3 +143,12 @@ def test_a_damaged_or_incomplete_file_is_computed_again(store):
     pq.write_table(pq.read_table(path).drop_columns(["tool_busy_s"]), path)  # a file of another layout
     pd.testing.assert_frame_equal(loop_table(store).to_pandas(), fresh, check_exact=True)
     pd.testing.assert_frame_equal(pq.read_table(_kept(store)[0]).to_pandas(), fresh, check_exact=True)  # kept again
+
+
+def test_a_context_opened_without_spans_reads_no_kept_span_table(store):
+    from aiscale.report import sections_money
+
+    ctx = open_context(store.root, with_spans=False)
+    assert sections_loops.pathologies(ctx).status == "why not"
+    assert list(sections_money.attribution(ctx).table.columns)[0] == "outcome"  # by outcome only
+    assert _kept(store) == []

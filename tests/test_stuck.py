@@ -97,3 +97,45 @@ def test_wasted_spend_against_truth(sim, spans):
     assert waste.loc["after stuck loops began", "n"] == facts["stuck"].sum()
     no_spans = wasted_spend(facts).summary().set_index("category")
     assert np.isnan(no_spans.loc["failed LLM calls", "spend"])
+
+
+def _runs_by_hand(spans: pd.DataFrame, mode: str) -> dict:
+    """Per trace with a named tool call: (largest repeat count, start of that run's first call),
+    by walking each trace's calls in (start, row) order; the earliest run wins a tie."""
+    out = {}
+    for trace, g in spans.loc[spans["tool_name"].notna()].groupby("trace_id", sort=False):
+        g = g.assign(row=np.arange(len(g))).sort_values(["start_time", "row"])
+        keys = list(zip(g["tool_name"], g["tool_arguments"].fillna(""), strict=True))
+        starts = g["start_time"].dt.as_unit("us").astype("int64").to_numpy()
+        runs = []  # (repeats, since)
+        if mode == "consecutive":
+            i = 0
+            while i < len(keys):
+                j = i
+                while j + 1 < len(keys) and keys[j + 1] == keys[i]:
+                    j += 1
+                runs.append((j - i + 1, starts[i]))
+                i = j + 1
+        else:
+            for key in dict.fromkeys(keys):
+                at = [k for k, other in enumerate(keys) if other == key]
+                runs.append((len(at), min(starts[at])))
+        out[trace] = min(runs, key=lambda r: (-r[0], r[1]))
+    return out
+
+
+@pytest.mark.parametrize("mode", ["consecutive", "total"])
+def test_tool_runs_equal_a_walk_by_hand_with_ties_and_unknown_names(rng, mode):
+    from aiscale.analysis.loops.stuck import tool_runs
+
+    n = 3000  # 60 traces; start times on a coarse grid (many ties), few tools and arguments
+    spans = pd.DataFrame({"trace_id": rng.choice([f"t{i}" for i in range(60)], n), "kind": "tool",
+                          "start_time": pd.to_datetime(rng.integers(0, 40, n), unit="s"),
+                          "tool_name": rng.choice(["ls", "cat", None], n, p=[0.6, 0.3, 0.1]),
+                          "tool_arguments": rng.choice(["{}", "{'a': 1}", None], n, p=[0.7, 0.2, 0.1])})
+    got = tool_runs(spans, mode=mode)
+    expected = _runs_by_hand(spans, mode)
+    assert set(got.index) == set(expected) and len(expected) == 60
+    assert (got["tool_repeats"] >= 3).sum() > 10
+    for trace, (repeats, since) in expected.items():
+        assert (got.loc[trace, "tool_repeats"], got.loc[trace, "t_since"]) == (repeats, since), trace

@@ -114,8 +114,9 @@ def loops_of(ctx: Context) -> pd.DataFrame | None:
     context has no store to keep it in (its sections then read ``ctx.spans``).
 
     An empty frame means the context's traces have no spans (as ``ctx.spans`` is then None).
+    A context opened without spans (``with_spans=False``) reads none of this either.
     """
-    if ctx.store is None or not callable(getattr(ctx.store, "calls", None)) or "trace_id" not in ctx.facts:
+    if not kept_for(ctx) or "trace_id" not in ctx.facts:
         return None
 
     def read() -> pd.DataFrame:
@@ -124,3 +125,10 @@ def loops_of(ctx: Context) -> pd.DataFrame | None:
         return table.filter(pc.is_in(table["trace_id"], value_set=ids)).to_pandas()
 
     return memoised(ctx, "loop table", read)
+
+
+def kept_for(ctx: Context) -> bool:
+    """Whether the context's span sections read the store's kept tables (calls, loop table)
+    instead of its spans: a store with kept calls, opened with spans (read or not yet)."""
+    return (ctx.store is not None and callable(getattr(ctx.store, "calls", None))
+            and ctx.__dict__.get("spans") is not None)

@@ -125,7 +125,9 @@ def attribution(ctx: Context) -> Section:
 def _llm_calls_of(ctx: Context) -> pd.DataFrame | None:
     """The priced LLM calls attribution splits: a store's kept calls (read once for every spend
     section, priced with the report's sheet, as the spans are), else the context's LLM spans."""
-    if ctx.store is not None and callable(getattr(ctx.store, "calls", None)):
+    from aiscale.report.loop_table import kept_for
+
+    if kept_for(ctx):
         return calls_of(ctx, prices=ctx.prices)
     if ctx.spans is None:
         return None

@@ -213,17 +213,19 @@ def _runs(frame: pd.DataFrame, key: np.ndarray, mode: str) -> pd.DataFrame:
     start_us = epoch_us(frame["start_time"])
     order, codes, names, first, _ = sorted_groups(frame["trace_id"], start_us)
     key, start_us = key[order], start_us[order]
-    if mode == "consecutive":
-        run = np.cumsum(first | np.r_[True, key[1:] != key[:-1]])
+    if mode == "consecutive":  # runs are contiguous, each in start order: its first call is its earliest
+        begin = np.flatnonzero(first | np.r_[True, key[1:] != key[:-1]])
+        trace, repeats, since = codes[begin], np.diff(np.r_[begin, len(key)]), start_us[begin]
     else:
         run = pd.factorize(codes.astype(np.int64) * (int(key.max()) + 1) + key)[0]
-    runs = pd.DataFrame({"run": run, "trace": codes, "since": start_us}).groupby("run").agg(
-        trace=("trace", "first"), repeats=("since", "size"), since=("since", "min"))
-    best = runs.sort_values(["trace", "repeats", "since"], ascending=[True, False, True])
-    best = best.drop_duplicates("trace")
-    index = pd.Index(names[best["trace"].to_numpy()], name="trace_id")
-    return pd.DataFrame({"repeats": best["repeats"].to_numpy(dtype=float),
-                         "since": best["since"].to_numpy(dtype=float)}, index=index)
+        runs = pd.DataFrame({"run": run, "trace": codes, "since": start_us}).groupby("run").agg(
+            trace=("trace", "first"), repeats=("since", "size"), since=("since", "min"))
+        trace, repeats, since = (runs[c].to_numpy() for c in ("trace", "repeats", "since"))
+    pick = np.lexsort((since, -repeats, trace))  # per trace: most repeats, then the earliest
+    pick = pick[np.r_[True, trace[pick][1:] != trace[pick][:-1]]]
+    index = pd.Index(names[trace[pick]], name="trace_id")
+    return pd.DataFrame({"repeats": repeats[pick].astype(float), "since": since[pick].astype(float)},
+                        index=index)
 
 
 def _llm_outputs(llm: pd.DataFrame, output: str | None) -> pd.Series:
