@@ -3,7 +3,10 @@ row groups filled across chunks, the rows held back bounded in bytes, the open f
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -105,3 +108,47 @@ def test_at_most_max_open_files_and_a_day_met_again_gets_a_later_part(tmp_path, 
     written = _written(tmp_path, parts.names)
     for day, rows in _expected(chunks).items():
         assert written[day].equals(rows), day
+
+
+def _codecs(root) -> dict[str, set[str]]:
+    """The codecs of each span column over every part of a store."""
+    out: dict[str, set[str]] = {}
+    for part in sorted((root / "spans").rglob("*.parquet")):
+        meta = pq.ParquetFile(part).metadata
+        for group in range(meta.num_row_groups):
+            for i in range(meta.num_columns):
+                column = meta.row_group(group).column(i)
+                out.setdefault(column.path_in_schema, set()).add(column.compression)
+    return out
+
+
+def test_a_store_written_with_the_earlier_parquet_settings_reads_the_same(tmp_path, monkeypatch):
+    """Parts written as before (zstd and statistics on every column) and as now (LZ4 but for the
+    long text) give the same spans and facts, and a store can hold both."""
+    import aiscale
+    from aiscale.store.verify import verify_store
+
+    lines = (Path(__file__).resolve().parents[1] / "data" / "demo" / "otlp-traces.jsonl").read_text().splitlines(True)
+    demo, first, second = tmp_path / "demo.jsonl", tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    demo.write_text("".join(lines[:4]))  # four of the demo's batches: the same file, whole and halved
+    first.write_text("".join(lines[:2]))
+    second.write_text("".join(lines[2:4]))
+    new = aiscale.load([demo], store=tmp_path / "new")
+    with monkeypatch.context() as patch:
+        patch.setattr(day_parts, "writer_options", lambda schema: {
+            "compression": "zstd", "use_dictionary": day_parts.DICTIONARY})
+        old = aiscale.load([demo], store=tmp_path / "old")
+    assert _codecs(tmp_path / "old")["span_id"] == {"ZSTD"}
+    assert _codecs(tmp_path / "new")["span_id"] == {"LZ4"}
+    assert _codecs(tmp_path / "new")["attributes"] == {"ZSTD"}
+    pd.testing.assert_frame_equal(old.facts(), new.facts(), check_exact=True)
+    pd.testing.assert_frame_equal(old.spans(priced=False), new.spans(priced=False), check_exact=True)
+    assert verify_store(tmp_path / "old").ok
+
+    with monkeypatch.context() as patch:
+        patch.setattr(day_parts, "writer_options", lambda schema: {
+            "compression": "zstd", "use_dictionary": day_parts.DICTIONARY})
+        both = aiscale.load([first], store=tmp_path / "both")  # half the file as before, half now
+    both.load([second])
+    assert _codecs(tmp_path / "both")["span_id"] == {"ZSTD", "LZ4"}
+    pd.testing.assert_frame_equal(both.facts(), new.facts(), check_exact=True)

@@ -89,13 +89,17 @@ def _starts_visible(ids: pa.ChunkedArray) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros(0, dtype=bool)
 
 
-def _rules(spans: pa.Table) -> list[tuple[str, np.ndarray]]:
+def _rules(spans: pa.Table) -> list[tuple[str, np.ndarray | None]]:
+    """Each rule's words and the rows breaking it (None: no row does, known from the column's
+    range or byte lengths without a mask per row)."""
     rules = []
     for column in ("trace_id", "span_id"):
         ids = spans.column(column)
         rules.append((f"missing {column}", missing_ids(ids)))
+        longest = pc.max(pc.binary_length(ids)).as_py()  # characters are never more than bytes
         rules.append((f"{column} longer than {MAX_ID_CHARS} characters",
-                      _mask(pc.greater(pc.utf8_length(ids), MAX_ID_CHARS))))
+                      None if longest is None or longest <= MAX_ID_CHARS
+                      else _mask(pc.greater(pc.utf8_length(ids), MAX_ID_CHARS))))
     kinds, statuses = pa.array(SPAN_KINDS), pa.array(SPAN_STATUSES)
     rules.append((f"kind is not one of {list(SPAN_KINDS)}",
                   ~_mask(pc.is_in(spans.column("kind"), value_set=kinds))))
@@ -105,21 +109,32 @@ def _rules(spans: pa.Table) -> list[tuple[str, np.ndarray]]:
     rules.append(("end_time before start_time",
                   _mask(pc.less(spans.column("end_time"), spans.column("start_time")))))
     for column in TOKEN_COLUMNS:
-        values = spans.column(column)
-        rules.append((f"{column} is negative", _mask(pc.less(values, 0))))
+        values, fine = spans.column(column), _within(spans.column(column), MAX_TOKENS_PER_SPAN)
+        rules.append((f"{column} is negative", None if fine else _mask(pc.less(values, 0))))
         rules.append((f"{column} is absurd (over {MAX_TOKENS_PER_SPAN:,} in one span)",
-                      _mask(pc.greater(values, MAX_TOKENS_PER_SPAN))))
-    cost = spans.column("reported_cost_usd")
-    rules.append(("reported_cost_usd is negative", _mask(pc.less(cost, 0))))
-    rules.append(("reported_cost_usd is not finite", _mask(pc.equal(cost, np.inf))))
+                      None if fine else _mask(pc.greater(values, MAX_TOKENS_PER_SPAN))))
+    cost, fine = spans.column("reported_cost_usd"), _within(spans.column("reported_cost_usd"), np.finfo(float).max)
+    rules.append(("reported_cost_usd is negative", None if fine else _mask(pc.less(cost, 0))))
+    rules.append(("reported_cost_usd is not finite", None if fine else _mask(pc.equal(cost, np.inf))))
     rules.append(("span is its own parent",
                   _mask(pc.equal(spans.column("parent_id"), spans.column("span_id")))))
     return rules
 
 
-def _split(spans: pa.Table, rules: list[tuple[str, np.ndarray]], *,
+def _within(values: pa.ChunkedArray, high: float) -> bool:
+    """Whether every known value is in [0, high]: one pass for the range instead of two masks.
+
+    False when unsure (a NaN, say): the rules' masks then decide row by row.
+    """
+    low, top = pc.min_max(values).values()
+    low, top = low.as_py(), top.as_py()
+    return low is None or (low >= 0 and top <= high)
+
+
+def _split(spans: pa.Table, rules: list[tuple[str, np.ndarray | None]], *,
            lost: bool = True) -> tuple[pa.Table, list[Quarantined]]:
     """Rows that break no rule, and a Quarantined per row that does (the first rule it breaks)."""
+    rules = [(text, mask) for text, mask in rules if mask is not None]
     broken = np.zeros(spans.num_rows, dtype=bool)
     for _, mask in rules:
         broken |= mask

@@ -32,11 +32,22 @@ _PRICE_KEYS = {
 _PER = {"requests_kcount": 1_000}
 
 
+@lru_cache(maxsize=1)
 def genai_version() -> str:
-    """Return the installed genai-prices version (its bundled data is dated by it)."""
-    import genai_prices
+    """Return the installed genai-prices version (its bundled data is dated by it).
 
-    return str(genai_prices.__version__)
+    Read from the package's metadata: importing genai-prices (its data snapshot) costs
+    ~0.3 s, which a store whose facts are kept (their cache key names this version) never
+    needs to pay.
+    """
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("genai-prices")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree without metadata
+        import genai_prices
+
+        return str(genai_prices.__version__)
 
 
 def _candidates(provider: str | None, model: str) -> Iterator[tuple[str | None, str]]:

@@ -45,6 +45,24 @@ DICTIONARY = ["trace_id", "kind", "name", "status", "error_type", "provider", "m
 """Span columns written dictionary-encoded (few distinct values); ids, attributes and tool
 arguments are nearly all distinct, and trying a dictionary on them cost a third of the write."""
 
+TEXT = ("attributes", "tool_arguments")
+"""The long text columns: compressed with zstd (JSON shrinks ~3x more than with LZ4) and written
+without min/max statistics (no reader prunes on them)."""
+
+
+def writer_options(schema: pa.Schema) -> dict:
+    """The ParquetWriter options of a span part: LZ4 for every column but :data:`TEXT` (zstd).
+
+    At 1 M spans LZ4 cut the write by ~0.4 CPU-s and made each later scan of ids, times,
+    kinds and tokens cheaper to decode; the parts grow from ~29 to ~48 MB. Parts written
+    with zstd throughout (before this choice) read the same: the codec is recorded per
+    column chunk.
+    """
+    names = schema.names
+    return {"compression": {name: "zstd" if name in TEXT else "lz4" for name in names},
+            "use_dictionary": DICTIONARY,
+            "write_statistics": [name for name in names if name not in TEXT]}
+
 _NO_DAY = np.iinfo(np.int64).max  # sorts after every day, as "day=unknown" does after "day=2..."
 
 
@@ -137,4 +155,4 @@ class DayParts:
             name = name.replace(".parquet", "-b.parquet")
         (self.folder / name).parent.mkdir(parents=True, exist_ok=True)
         self.names.append(name)
-        return pq.ParquetWriter(self.folder / name, schema, compression="zstd", use_dictionary=DICTIONARY)
+        return pq.ParquetWriter(self.folder / name, schema, **writer_options(schema))
