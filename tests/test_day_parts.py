@@ -110,21 +110,21 @@ def test_at_most_max_open_files_and_a_day_met_again_gets_a_later_part(tmp_path, 
         assert written[day].equals(rows), day
 
 
-def _codecs(root) -> dict[str, set[str]]:
-    """The codecs of each span column over every part of a store."""
-    out: dict[str, set[str]] = {}
+def _with_statistics(root) -> dict[str, set[bool]]:
+    """Whether each span column's chunks carry statistics, over every part of a store."""
+    out: dict[str, set[bool]] = {}
     for part in sorted((root / "spans").rglob("*.parquet")):
         meta = pq.ParquetFile(part).metadata
         for group in range(meta.num_row_groups):
             for i in range(meta.num_columns):
                 column = meta.row_group(group).column(i)
-                out.setdefault(column.path_in_schema, set()).add(column.compression)
+                out.setdefault(column.path_in_schema, set()).add(column.is_stats_set)
     return out
 
 
 def test_a_store_written_with_the_earlier_parquet_settings_reads_the_same(tmp_path, monkeypatch):
-    """Parts written as before (zstd and statistics on every column) and as now (LZ4 but for the
-    long text) give the same spans and facts, and a store can hold both."""
+    """Parts written as before (statistics on every column) and as now (none on the long text)
+    give the same spans and facts, and a store can hold both."""
     import aiscale
     from aiscale.store.verify import verify_store
 
@@ -138,9 +138,9 @@ def test_a_store_written_with_the_earlier_parquet_settings_reads_the_same(tmp_pa
         patch.setattr(day_parts, "writer_options", lambda schema: {
             "compression": "zstd", "use_dictionary": day_parts.DICTIONARY})
         old = aiscale.load([demo], store=tmp_path / "old")
-    assert _codecs(tmp_path / "old")["span_id"] == {"ZSTD"}
-    assert _codecs(tmp_path / "new")["span_id"] == {"LZ4"}
-    assert _codecs(tmp_path / "new")["attributes"] == {"ZSTD"}
+    assert _with_statistics(tmp_path / "old")["attributes"] == {True}
+    assert _with_statistics(tmp_path / "new")["attributes"] == {False}
+    assert _with_statistics(tmp_path / "new")["span_id"] == {True}
     pd.testing.assert_frame_equal(old.facts(), new.facts(), check_exact=True)
     pd.testing.assert_frame_equal(old.spans(priced=False), new.spans(priced=False), check_exact=True)
     assert verify_store(tmp_path / "old").ok
@@ -150,5 +150,5 @@ def test_a_store_written_with_the_earlier_parquet_settings_reads_the_same(tmp_pa
             "compression": "zstd", "use_dictionary": day_parts.DICTIONARY})
         both = aiscale.load([first], store=tmp_path / "both")  # half the file as before, half now
     both.load([second])
-    assert _codecs(tmp_path / "both")["span_id"] == {"ZSTD", "LZ4"}
+    assert _with_statistics(tmp_path / "both")["attributes"] == {True, False}
     pd.testing.assert_frame_equal(both.facts(), new.facts(), check_exact=True)
