@@ -48,8 +48,12 @@ True
 from __future__ import annotations
 
 import collections
+import functools
+import multiprocessing
+import os
 import re
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -71,7 +75,7 @@ from aiscale.loaders._otlp_sql import (
     parse_query,
     spans_query,
 )
-from aiscale.loaders._prefetch import prefetched
+from aiscale.loaders._prefetch import mapped_in_order
 from aiscale.loaders.base import (
     Chunk,
     DamagedStream,
@@ -92,6 +96,8 @@ MAX_DOCUMENT_BYTES = 1 << 30
 MAX_LINE_BYTES = 32 << 20  # one request (line) over this is quarantined, not parsed
 BOM = b"\xef\xbb\xbf"
 MEMORY_LIMIT = "1GB"
+WORKERS = 0  # threads mapping blocks; 0: see ``workers()``
+MAX_WORKERS = 2  # each holds a block being mapped (see ``read``)
 
 COUNTS: collections.Counter = collections.Counter()
 """What the reads so far did, for tests and benchmarks: ``ids`` read, and how many of them
@@ -99,6 +105,7 @@ COUNTS: collections.Counter = collections.Counter()
 ``blocks`` mapped, and over them the look-up keys no span of the block had (``keys_absent``,
 written as nulls)."""
 
+_COUNTING = threading.Lock()
 _START = re.compile(rb'^\s*\{\s*"resourceSpans"\s*:\s*\[')
 
 
@@ -110,36 +117,62 @@ def sniff(path: Path, head: bytes) -> bool:
 def read(path: Path) -> Iterator[Chunk]:
     """Yield the spans and traces of an OTLP JSON file, in chunks of at most CHUNK_ROWS spans.
 
-    DuckDB flattens the next block in a background thread while the caller handles a chunk.
+    :func:`workers` threads map the next blocks (each with its own DuckDB connection) while
+    the caller handles a chunk; the chunks come in the file's order.
     """
     path = Path(path)
     seen = _SeenSpans()
-    for batch, block in prefetched(_batches(path), name="aiscale-otlp"):
+    threads = workers()
+    mapped = mapped_in_order(_blocks_to_map(path), _map_block, workers=threads, name="aiscale-otlp",
+                             opened=functools.partial(_connect, max(1, _cores() // threads)))
+    for batch, block in mapped:
         if "span_id" in batch.schema.names:
             yield arrow_chunk(batch, str(path), seen)
         else:
             yield _bad_lines(batch, path, *block)
 
 
-def _batches(path: Path) -> Iterator[tuple[pa.RecordBatch, tuple]]:
-    con = _connect()
+def workers() -> int:
+    """Threads mapping blocks: :data:`WORKERS`, else one per core up to :data:`MAX_WORKERS`;
+    one in a worker process of a load of several files (the files already share the cores)."""
+    if WORKERS:
+        return WORKERS
+    if multiprocessing.parent_process() is not None:
+        return 1
+    return max(1, min(MAX_WORKERS, _cores()))
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _blocks_to_map(path: Path) -> Iterator[tuple]:
+    """The blocks of :func:`_blocks`; a cut or corrupt gzip stream ends them with a block that
+    says so (what decompressed before it is loaded)."""
     try:
-        for block in _blocks(path):
-            for batch in _query_block(con, *block):
-                yield batch, block
-    except DamagedStream as damaged:  # a cut or corrupt gzip: what decompressed is loaded
-        nothing = (np.array([damaged.line]), np.array([0, 0]), memoryview(b""), np.array([0]))
-        yield pa.record_batch({"line_no": [damaged.line], "line_bad": [damaged.why]}), nothing
-    finally:
-        con.close()
+        yield from _blocks(path)
+    except DamagedStream as damaged:
+        yield np.array([damaged.line]), np.array([0, 0]), memoryview(b""), np.array([0]), damaged.why
 
 
-def _connect() -> duckdb.DuckDBPyConnection:
+def _map_block(block: tuple, con: duckdb.DuckDBPyConnection) -> Iterator[tuple[pa.RecordBatch, tuple]]:
+    """The record batches of one block (spans, or bad lines), each with its block."""
+    if len(block) == 5:  # the damaged stream's block: its one bad line
+        block, why = block[:4], block[4]
+        yield pa.record_batch({"line_no": block[0], "line_bad": [why]}), block
+        return
+    for batch in _query_block(con, *block):
+        yield batch, block
+
+
+def _connect(threads: int | None = None) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     spill = Path(tempfile.gettempdir()) / "aiscale-duckdb"
     con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'; SET TimeZone = 'UTC'; "
                 f"SET temp_directory = '{spill}'; SET preserve_insertion_order = false; "
                 "SET enable_progress_bar = false")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
     con.execute(MACROS)
     return con
 
@@ -283,16 +316,16 @@ def _with_lookups(con: duckdb.DuckDBPyConnection, flat: pa.Table) -> tuple[pa.Ta
     attrs = pc.struct_field(span, "attributes")
     columns = lookup_columns(attrs, keys)
     missing = absent(columns, keys)
-    COUNTS["blocks"] += 1
-    COUNTS["keys_absent"] += len(missing)
     columns = {name: array for name, array in columns.items() if name[2:] not in missing}
     columns.update(_fragments(con, attrs))
+    counts = collections.Counter(blocks=1, keys_absent=len(missing))
     for column, field, nbytes in (("trace_id", "traceId", 16), ("span_id", "spanId", 8),
                                   ("parent_id", "parentSpanId", 8)):
         columns[f"id:{column}"], read = hex_ids(pc.struct_field(span, field), nbytes)
         columns[f"id_read:{column}"] = pa.array(read)
-        COUNTS["ids"] += len(read)
-        COUNTS["ids_in_duckdb"] += int(np.count_nonzero(~read))
+        counts.update(ids=len(read), ids_in_duckdb=int(np.count_nonzero(~read)))
+    with _COUNTING:  # blocks are mapped in several threads
+        COUNTS.update(counts)
     names = [f.name for f in span.type if f.name != "attributes"]
     lean = pa.StructArray.from_arrays([pc.struct_field(span, n) for n in names], names=names,
                                       mask=span.is_null())
