@@ -1,8 +1,11 @@
-"""Read ahead in a second thread: the next batch is parsed and mapped while the store writes this one.
+"""Read ahead in other threads: the next batches are parsed and mapped while the store writes this one.
 
-Used by the OTLP and platform loaders. The worker stops when the caller stops iterating (the
-generator is closed and the thread joined), and an error raised while reading is raised in
-the caller, where it would have been raised without the thread.
+:func:`prefetched` runs an iterator one item ahead in a second thread (the platform loaders);
+:func:`mapped_in_order` works on the items of an iterator in several threads and hands the
+outputs back in the items' order (the OTLP loader: one DuckDB connection per thread, one
+block of lines per item). Either stops when the caller stops iterating (the generator is
+closed and the threads joined), holds a bounded number of items, and raises an error raised
+while reading in the caller, where it would have been raised without the threads.
 
 Examples
 --------
@@ -23,6 +26,7 @@ from __future__ import annotations
 import itertools
 import queue
 import threading
+import types
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from typing import TypeVar
@@ -136,9 +140,9 @@ def mapped_in_order(items: Iterator[Item], work: Callable[[Item, State], Iterabl
     held = workers + 1 if held is None else held
     slots = threading.Semaphore(held)
     taking = threading.Lock()  # one thread takes from ``items`` at a time, numbering in order
-    ready = threading.Condition()  # guards ``results``, ``taken`` and ``stopped``
+    ready = threading.Condition()  # guards ``results`` and ``at.stopped``
     results: dict[int, tuple[list, BaseException | None, bool]] = {}  # number: (outputs, error, last)
-    taken, stopped = [0, False], [False]
+    at = types.SimpleNamespace(taken=0, exhausted=False, stopped=False)
 
     def post(number: int, outputs: list, error: BaseException | None, last: bool) -> None:
         with ready:
@@ -147,17 +151,17 @@ def mapped_in_order(items: Iterator[Item], work: Callable[[Item, State], Iterabl
 
     def take() -> tuple[int, Item] | None:
         with taking:
-            if taken[1] or stopped[0]:
+            if at.exhausted or at.stopped:
                 return None
-            number = taken[0]
-            taken[0] += 1
+            number = at.taken
+            at.taken += 1
             try:
                 return number, next(items)
             except StopIteration:
-                taken[1] = True
+                at.exhausted = True
                 post(number, [], None, True)
             except BaseException as exc:  # handed to the caller, raised there
-                taken[1] = True
+                at.exhausted = True
                 post(number, [], exc, True)
             return None
 
@@ -166,7 +170,7 @@ def mapped_in_order(items: Iterator[Item], work: Callable[[Item, State], Iterabl
             with opened() as state:
                 while True:
                     slots.acquire()
-                    if stopped[0] or (job := take()) is None:
+                    if at.stopped or (job := take()) is None:
                         return
                     outputs: list = []
                     try:
@@ -199,7 +203,7 @@ def mapped_in_order(items: Iterator[Item], work: Callable[[Item, State], Iterabl
             slots.release()  # the caller has passed this item: a worker may take another
     finally:
         with ready:
-            stopped[0] = True
+            at.stopped = True
         for _ in threads:
             slots.release()
         for thread in threads:

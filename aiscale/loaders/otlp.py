@@ -7,7 +7,8 @@ line gives no span and stops nothing), the attribute look-ups are done in Arrow
 (:mod:`aiscale.loaders._otlp_attrs`; keys no span of the block has are nulls in the query), hex
 ids in NumPy (:mod:`aiscale.loaders._otlp_ids`), the mapping in SQL (:mod:`aiscale.loaders._otlp_sql`),
 and the rows stream out as chunks of at most :data:`CHUNK_ROWS` spans, in bounded memory,
-with no Python loop per span. Each chunk carries Arrow tables already in the store's span and
+with no Python loop per span. Blocks are mapped in :func:`workers` threads at once (two on two
+cores, each with its own DuckDB connection), and the chunks come out in the file's order. Each chunk carries Arrow tables already in the store's span and
 trace schemas (:mod:`aiscale.loaders._otlp_rows`), which the store validates and writes
 without pandas. Only the lines that gave no span are looked at again, to say why they are bad.
 
