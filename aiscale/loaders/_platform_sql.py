@@ -230,7 +230,7 @@ def demote_wrappers(con: duckdb.DuckDBPyConnection, rows: pa.Table) -> pa.Table:
     wrappers are rewritten.
     """
     llm = pc.fill_null(pc.equal(rows.column("kind"), "llm"), False)
-    children = rows.filter(pc.and_(llm, pc.is_valid(rows.column("parent_id"))))
+    children = rows.select(["trace_id", "parent_id"]).filter(pc.and_(llm, pc.is_valid(rows.column("parent_id"))))
     maybe = pc.and_(llm, pc.is_in(rows.column("span_id"), value_set=children.column("parent_id").combine_chunks()))
     if not pc.any(maybe).as_py():
         return rows
