@@ -115,7 +115,9 @@ def _streamed(path: Path, sql: str) -> Iterator[Mapped]:
     handed: deque = deque()  # batches given to DuckDB whose rows are not all out yet, in file order
 
     def feed() -> Iterator[pa.RecordBatch]:  # run by DuckDB's threads as they need input
-        for batch, bad in read_batches(path):
+        # the next batch's lines are read in a thread of their own, so that a DuckDB thread
+        # asking for input finds them ready instead of reading while the other one waits
+        for batch, bad in prefetched(read_batches(path), name="aiscale-lines"):
             handed.append((batch, bad))
             if batch.num_rows:
                 yield from _sliced(batch.cast(_BATCH) if batch.schema != _BATCH else batch).to_batches()

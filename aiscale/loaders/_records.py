@@ -127,21 +127,30 @@ def _not_utf8(lines: pa.Array, data: bytes, starts: np.ndarray, ends: np.ndarray
     return "line is not valid UTF-8", mask
 
 
-_PAGE = 4096
+_PAGE = 255 * 8  # bytes a page: its 255 words summed as whole words, no byte's count can carry
+
+
+def _page_counts(opening: np.ndarray) -> np.ndarray:
+    """Bracket count (1 bytes of ``opening``, a 0/1 uint8 array) per :data:`_PAGE` bytes, the
+    last page short. Each page's 64-bit words are summed at once (every byte lane then holds at
+    most 255), then the eight lanes of each sum are added; no byte is widened to 64 bits."""
+    whole = len(opening) // _PAGE * _PAGE
+    lanes = opening[:whole].view(np.uint64).reshape(-1, _PAGE // 8).sum(axis=1, dtype=np.uint64)
+    for shift, mask in ((8, 0x00FF00FF00FF00FF), (16, 0x0000FFFF0000FFFF), (32, 0x00000000FFFFFFFF)):
+        lanes = (lanes & np.uint64(mask)) + ((lanes >> np.uint64(shift)) & np.uint64(mask))
+    return np.r_[lanes.astype(np.int64), opening[whole:].sum(dtype=np.int64)]
 
 
 def _too_deep(raw: np.ndarray, data: bytes, starts: np.ndarray, ends: np.ndarray) -> tuple[str, np.ndarray]:
     """Lines nested deeper than MAX_DEPTH: measured on lines with at least that many brackets.
 
-    Brackets are first counted per 4 KB page: a line can only hold MAX_DEPTH of them when the
-    pages it touches do, so most blocks are cleared without counting line by line.
+    Brackets are first counted per page of ~2 KB: a line can only hold MAX_DEPTH of them when
+    the pages it touches do, so most blocks are cleared without counting line by line.
     """
     mask = np.zeros(len(starts), dtype=bool)
     opening = np.bitwise_or(raw, 32)  # '[' -> '{'
     np.equal(opening, ord("{"), out=opening.view(bool))
-    whole = len(raw) // _PAGE * _PAGE
-    pages = np.r_[0, opening[:whole].reshape(-1, _PAGE).sum(axis=1, dtype=np.int64),
-                  opening[whole:].sum(dtype=np.int64)].cumsum()
+    pages = np.r_[0, _page_counts(opening)].cumsum()
     bound = pages[(ends - 1) // _PAGE + 1] - pages[starts // _PAGE]
     if not (bound >= MAX_DEPTH).any():
         return TOO_DEEP, mask
