@@ -14,6 +14,10 @@ gives its CPU time and peak RSS), median of ``--rounds``, interleaved:
              loaders imported before), "process" adds Python start-up and the imports;
 ``duckdb``   DuckDB's bare ``read_json`` of the same file to Parquet (the floor the issue names),
              whole process.
+
+``--trees A,B`` times ``aiscale.load`` from each source tree in turn (the child's ``PYTHONPATH``),
+so a branch and ``main`` are compared in the same rounds, interleaved. The load average is
+printed beside each row (other work on the machine inflates wall and CPU seconds).
 """
 
 from __future__ import annotations
@@ -69,12 +73,14 @@ def replicate(name: str, rows: int, out: Path) -> Path:
     return path
 
 
-def timed(script: str, path: Path) -> dict:
-    """Run one path in its own process: wall and CPU seconds, peak RSS (GB)."""
+def timed(script: str, path: Path, tree: str | None = None) -> dict:
+    """Run one path in its own process (``aiscale`` from ``tree`` when given): wall and CPU
+    seconds, peak RSS (GB), and the load average when it ended."""
+    env = {**os.environ, "PYTHONPATH": tree} if tree else None
     with tempfile.TemporaryDirectory() as scratch:
         started = time.perf_counter()
         child = subprocess.Popen([sys.executable, "-c", SCRIPTS[script], str(path), scratch],
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
         out = child.stdout.read().decode().split()
         _, status, usage = os.wait4(child.pid, 0)
         wall = time.perf_counter() - started
@@ -82,7 +88,8 @@ def timed(script: str, path: Path) -> dict:
             raise RuntimeError(f"{script} on {path} failed: {child.stderr.read().decode()[-500:]}")
     cpu = usage.ru_utime + usage.ru_stime
     load, load_cpu = (float(out[1]), float(out[2])) if script == "aiscale" else (wall, cpu)
-    return {"wall_s": wall, "load_s": load, "load_cpu_s": load_cpu, "cpu_s": cpu, "rss_gb": usage.ru_maxrss / 1e6}
+    return {"wall_s": wall, "load_s": load, "load_cpu_s": load_cpu, "cpu_s": cpu, "rss_gb": usage.ru_maxrss / 1e6,
+            "load_average": os.getloadavg()[0]}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -91,24 +98,29 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=HERE / "out")
     parser.add_argument("--platforms", default="langsmith,langfuse,phoenix")
+    parser.add_argument("--trees", default="", help="source trees to time aiscale from, in turn (default: this one)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     files = {name: replicate(name, args.rows, args.out) for name in args.platforms.split(",")}
-    results: dict[tuple[str, str], list[dict]] = {}
+    trees = [t for t in args.trees.split(",") if t] or [None]
+    paths = [("aiscale", tree) for tree in trees] + [("duckdb", None)]
+    results: dict[tuple[str, str, str | None], list[dict]] = {}
     for _ in range(args.rounds):
         for name, path in files.items():
-            for script in SCRIPTS:
-                results.setdefault((name, script), []).append(timed(script, path))
+            for script, tree in paths:
+                results.setdefault((name, script, tree), []).append(timed(script, path, tree))
     print(f"| platform ({args.rows:,} JSONL rows) | path | process wall s | process CPU s | load wall s | "
-          "load CPU s | rows/s (load wall) | peak RSS GB |")
-    print("|---|---|---|---|---|---|---|---|")
-    for (name, script), runs in results.items():
+          "load CPU s | rows/s (load wall) | peak RSS GB | load average |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for (name, script, tree), runs in results.items():
         wall, cpu, load, load_cpu = (statistics.median(r[k] for r in runs)
                                      for k in ("wall_s", "cpu_s", "load_s", "load_cpu_s"))
         rss = max(r["rss_gb"] for r in runs)
-        label = "`aiscale.load`" if script == "aiscale" else "DuckDB bare `read_json` → Parquet"
+        busy = f"{min(r['load_average'] for r in runs):.1f}–{max(r['load_average'] for r in runs):.1f}"
+        label = "DuckDB bare `read_json` → Parquet" if script == "duckdb" else \
+            "`aiscale.load`" + (f" ({Path(tree).name})" if tree else "")
         print(f"| {name} | {label} | {wall:.2f} | {cpu:.2f} | {load:.2f} | {load_cpu:.2f} | "
-              f"{args.rows / load:,.0f} | {rss:.2f} |")
+              f"{args.rows / load:,.0f} | {rss:.2f} | {busy} |")
 
 
 if __name__ == "__main__":
