@@ -23,8 +23,8 @@ line 2: not JSON
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-import queue
 import threading
 import types
 from collections.abc import Callable, Iterable, Iterator
@@ -36,6 +36,9 @@ Item = TypeVar("Item")
 
 def prefetched(items: Iterator[Item], depth: int = 1, name: str = "aiscale-read-ahead") -> Iterator[Item]:
     """Iterate ``items`` in a background thread, at most ``depth`` items ahead of the caller.
+
+    The one-thread case of :func:`mapped_in_order`: the thread takes each item (the iteration is
+    the work), and besides the item the caller holds, ``depth`` wait and one more is being read.
 
     Parameters
     ----------
@@ -51,44 +54,12 @@ def prefetched(items: Iterator[Item], depth: int = 1, name: str = "aiscale-read-
     Iterator
         The same items in the same order.
     """
-    slots: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
+    return mapped_in_order(items, _itself, opened=contextlib.nullcontext, workers=1, held=depth + 2,
+                           name=name)
 
-    def put(item: tuple) -> bool:
-        while not stop.is_set():
-            try:
-                slots.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
 
-    def work() -> None:
-        try:
-            for item in items:
-                if not put((True, item)):
-                    break
-            put((False, None))
-        except BaseException as exc:  # handed to the caller, raised there
-            put((False, exc))
-        finally:
-            close = getattr(items, "close", None)
-            if close is not None:
-                close()
-
-    worker = threading.Thread(target=work, name=name, daemon=True)
-    worker.start()
-    try:
-        while True:
-            more, item = slots.get()
-            if not more:
-                if item is not None:
-                    raise item
-                return
-            yield item
-    finally:
-        stop.set()
-        worker.join()
+def _itself(item: Item, _state: object) -> tuple[Item]:
+    return (item,)
 
 
 Out = TypeVar("Out")

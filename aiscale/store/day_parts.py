@@ -60,6 +60,7 @@ def writer_options(schema: pa.Schema) -> dict:
     return {"compression": "zstd", "use_dictionary": DICTIONARY,
             "write_statistics": [name for name in schema.names if name not in TEXT]}
 
+
 _NO_DAY = np.iinfo(np.int64).max  # sorts after every day, as "day=unknown" does after "day=2..."
 
 
