@@ -24,18 +24,22 @@ from aiscale.facts.rollup import rollup
 TREE = str(Path(aiscale.__file__).resolve().parents[1])
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
 FACTS = """
-import sys
+import contextlib, sys
 from aiscale.cli.main import main
-code = main(["facts", "--store", sys.argv[1], "-o", sys.argv[2]])
+from aiscale.facts.compiled import compiling_afresh
+with compiling_afresh() if sys.argv[3] == "afresh" else contextlib.nullcontext():
+    code = main(["facts", "--store", sys.argv[1], "-o", sys.argv[2]])
 print("ibis" in sys.modules, "sqlglot" in sys.modules)
 """
 
 
-def _facts_cli(store: Path, out: Path, cache: Path) -> list[str]:
+def _facts_cli(store: Path, out: Path, cache: Path, *, shipped: bool = False) -> list[str]:
+    """``aiscale facts`` in a fresh process: whether it imported Ibis and sqlglot. Unless
+    ``shipped``, the shipped SQL is not used (the cache folder's queries, else Ibis)."""
     env = {"PYTHONPATH": TREE, "PATH": "/usr/bin:/bin", "AISCALE_CACHE_DIR": str(cache),
            "HOME": str(cache.parent)}
-    done = subprocess.run([sys.executable, "-c", FACTS, str(store), str(out)], env=env,
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run([sys.executable, "-c", FACTS, str(store), str(out), "shipped" if shipped else "afresh"],
+                          env=env, capture_output=True, text=True, check=True)
     return done.stdout.split()[-2:]
 
 
@@ -53,6 +57,14 @@ def test_the_second_facts_command_reads_the_compiled_query_and_imports_no_ibis(d
     assert (tmp_path / "first.parquet").read_bytes() == (tmp_path / "second.parquet").read_bytes()
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "second.parquet"), demo_store.facts(),
                                   check_exact=True)
+
+
+def test_the_first_facts_command_on_a_fresh_machine_takes_the_shipped_sql(demo_store, tmp_path):
+    cache = tmp_path / "cache"  # nothing compiled on this machine yet
+    assert _facts_cli(demo_store.root, tmp_path / "shipped.parquet", cache, shipped=True) == ["False", "False"]
+    assert not list(cache.glob("query-*.json"))  # nothing compiled, nothing kept
+    _facts_cli(demo_store.root, tmp_path / "compiled.parquet", tmp_path / "other", shipped=False)
+    assert (tmp_path / "shipped.parquet").read_bytes() == (tmp_path / "compiled.parquet").read_bytes()
 
 
 def _ibis_rollup(parts, rates, *, dedupe, lost=None):
@@ -74,18 +86,20 @@ def test_cached_and_fresh_queries_give_what_ibis_gives_for_each_set_of_options(d
     lost = pd.DataFrame({"trace_id": [first], "lost_llm_calls": [2]})
     expected = _ibis_rollup(parts, rates, dedupe=dedupe, lost=lost).sort_values("trace_id", ignore_index=True)
     monkeypatch.setenv("AISCALE_CACHE_DIR", str(tmp_path / "cache"))
-    for _ in range(2):  # compiled, then read back
-        got = rollup_on_duckdb(parts, rates, dedupe=dedupe, lost=lost).sort_values("trace_id", ignore_index=True)
-        pd.testing.assert_frame_equal(got, expected, check_exact=True)
-        assert got.loc[got.trace_id == first, "unpriced_llm_calls"].item() >= 2
-    kept = set((tmp_path / "cache").glob("query-*.json"))
-    assert len(kept) == (2 if dedupe else 1)  # with dedupe the repeated-traces query too
-    without_lost = rollup_on_duckdb(parts, rates, dedupe=dedupe)  # other options: another query
-    assert len(set((tmp_path / "cache").glob("query-*.json"))) == len(kept) + 1
+    with compiled.compiling_afresh():  # not the shipped SQL: the cache folder's
+        for _ in range(2):  # compiled, then read back
+            got = rollup_on_duckdb(parts, rates, dedupe=dedupe, lost=lost).sort_values("trace_id", ignore_index=True)
+            pd.testing.assert_frame_equal(got, expected, check_exact=True)
+            assert got.loc[got.trace_id == first, "unpriced_llm_calls"].item() >= 2
+        kept = set((tmp_path / "cache").glob("query-*.json"))
+        assert len(kept) == (2 if dedupe else 1)  # with dedupe the repeated-traces query too
+        without_lost = rollup_on_duckdb(parts, rates, dedupe=dedupe)  # other options: another query
+        assert len(set((tmp_path / "cache").glob("query-*.json"))) == len(kept) + 1
     assert without_lost.cost_usd.notna().sum() > got.cost_usd.notna().sum()
 
 
 def test_a_cache_that_cannot_be_written_or_read_is_skipped(demo_store, tmp_path, monkeypatch):
+    monkeypatch.setattr(compiled, "_shipped_off", [True])  # the cache folder's queries, not the shipped SQL
     expected = demo_store.facts()
     blocked = tmp_path / "a-file"
     blocked.write_text("not a folder")

@@ -1,4 +1,4 @@
-"""Run an Ibis query on DuckDB with its SQL compiled once per fingerprint and kept on disk.
+"""Run an Ibis query on DuckDB with its SQL compiled once per fingerprint and kept on disk (or shipped).
 
 Compiling the rollup (importing Ibis and its SQL generator, building the expression,
 translating it) costs about half as much CPU as running it on a million spans, and every
@@ -10,6 +10,12 @@ the Arrow schema Ibis gives the result. The cache folder is ``$AISCALE_CACHE_DIR
 kept and each call compiles. The SQL is made from aiscale's own expressions (table names
 fixed by the code, file paths passed as values), never from trace data; a kept query that
 another user owns, or that others may write, is compiled again rather than run.
+
+The queries of a store's facts (the rollup in each of its variants, and the query that finds
+the traces to de-duplicate) are also shipped with aiscale, already compiled
+(:mod:`aiscale.facts.rollup_sql`, written by :mod:`aiscale.facts.generate_sql`), so that the
+first ``aiscale facts`` on a machine imports no Ibis either: they are used while the sources
+they were compiled from are unchanged, and a test compiles them afresh and compares the text.
 
 Examples
 --------
@@ -31,7 +37,8 @@ import importlib.metadata
 import json
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -60,13 +67,76 @@ def code_fingerprint() -> str:
     return digest.hexdigest()
 
 
+def input_types(con, tables: Sequence[str]) -> dict[str, list[list[str]]]:
+    """The columns and DuckDB types of each input table: ``{name: [[column, type], ...]}``."""
+    return {name: [[column, str(kind)] for column, kind in zip(con.table(name).columns, con.table(name).types,
+                                                                strict=True)]
+            for name in tables}
+
+
 def fingerprint(con, key: dict, tables: Sequence[str]) -> str:
     """The cache key of a query: its options, its input tables' columns and types, the code."""
-    inputs = {name: [[column, str(kind)] for column, kind in zip(con.table(name).columns, con.table(name).types,
-                                                                  strict=True)]
-              for name in tables}
-    text = json.dumps({"key": key, "inputs": inputs, "code": code_fingerprint()}, sort_keys=True)
+    text = json.dumps({"key": key, "inputs": input_types(con, tables), "code": code_fingerprint()},
+                      sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def variant_id(key: dict, inputs: dict) -> str:
+    """The name of a query in :mod:`aiscale.facts.rollup_sql`: its options and input types."""
+    return hashlib.sha256(json.dumps({"key": key, "inputs": inputs}, sort_keys=True).encode()).hexdigest()
+
+
+# the modules the shipped queries are compiled from (paths inside the package)
+SHIPPED_FROM = ("schema.py", "pricing/rates.py", "facts/rollup.py", "facts/on_duckdb.py",
+                "facts/compiled.py", "facts/generate_sql.py")
+_shipped_off: list[bool] = []
+
+
+@lru_cache(maxsize=1)
+def source_digest() -> str:
+    """SHA-256 of the sources in :data:`SHIPPED_FROM` (what the shipped SQL is valid for)."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for name in SHIPPED_FROM:
+        digest.update(name.encode() + b"\0" + (root / name).read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def shipped_sql(key: dict, inputs: dict) -> tuple[str, pa.Schema] | None:
+    """The SQL and result schema shipped in :mod:`aiscale.facts.rollup_sql` for ``key`` over
+    tables of these ``inputs`` types (:func:`input_types`), or None.
+
+    None as well when the sources it was generated from have changed since (its digest), or
+    inside :func:`compiling_afresh`: the query is then compiled from its Ibis expression.
+    """
+    if _shipped_off:
+        return None
+    from aiscale.facts import rollup_sql
+
+    entry = rollup_sql.QUERIES.get(variant_id(key, inputs))
+    if entry is None or rollup_sql.SOURCE_DIGEST != source_digest():
+        return None
+    return entry[1], _read_schema(entry[2])
+
+
+@contextmanager
+def compiling_afresh() -> Iterator[None]:
+    """Within the block, every query is compiled from Ibis or read from the cache folder, never
+    taken from the shipped SQL (to generate it, or to compare with it)."""
+    _shipped_off.append(True)
+    try:
+        yield
+    finally:
+        _shipped_off.pop()
+
+
+def _read_schema(text: str) -> pa.Schema:
+    return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(text)))
+
+
+def schema_text(schema: pa.Schema) -> str:
+    """An Arrow schema as base64 text (as the cache folder and the shipped queries keep it)."""
+    return base64.b64encode(schema.serialize().to_pybytes()).decode()
 
 
 def run_compiled(con, build: Callable, *, key: dict, tables: Sequence[str]) -> pa.Table:
@@ -96,22 +166,28 @@ def run_compiled(con, build: Callable, *, key: dict, tables: Sequence[str]) -> p
 def compiled_sql(con, build: Callable, *, key: dict, tables: Sequence[str]) -> tuple[str, pa.Schema]:
     """The DuckDB SQL of ``build(backend)`` and the Arrow schema Ibis gives its result.
 
-    Read from the cache when kept there, else compiled and kept (see :func:`run_compiled`);
-    for a caller that runs the SQL itself (in batches, inside a larger query).
+    Taken from the shipped queries when one was generated for ``key`` and these input types
+    (:func:`shipped_sql`), else read from the cache when kept there, else compiled and kept
+    (see :func:`run_compiled`); for a caller that runs the SQL itself (in batches, inside a
+    larger query).
     """
+    shipped = shipped_sql(key, input_types(con, tables))
+    if shipped is not None:
+        return shipped
     path = cache_dir() / f"query-{fingerprint(con, key, tables)}.json"
     try:
         if not _trusted(path):
             raise ValueError(f"{path}: not written by this user alone")
         entry = json.loads(path.read_text())
-        return entry["sql"], pa.ipc.read_schema(pa.py_buffer(base64.b64decode(entry["schema"])))
+        return entry["sql"], _read_schema(entry["schema"])
     except (OSError, ValueError, KeyError, pa.ArrowInvalid):
-        sql, schema = _compile(con, build)
-        _keep(path, {"sql": sql, "schema": base64.b64encode(schema.serialize().to_pybytes()).decode()})
+        sql, schema = compile_ibis(con, build)
+        _keep(path, {"sql": sql, "schema": schema_text(schema)})
         return sql, schema
 
 
-def _compile(con, build: Callable) -> tuple[str, pa.Schema]:
+def compile_ibis(con, build: Callable) -> tuple[str, pa.Schema]:
+    """The DuckDB SQL Ibis compiles ``build(backend)`` to, and the Arrow schema of its result."""
     import ibis
 
     backend = ibis.duckdb.from_connection(con)

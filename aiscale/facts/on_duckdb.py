@@ -180,12 +180,29 @@ def register(con: ibis.BaseBackend, name: str, table: pa.Table) -> ibis.Table:
     return con.table(name)
 
 
+RATE_TYPES = {"provider": pa.string(), "model": pa.string(), "day": pa.date32(),
+              "min_input_tokens": pa.int64(), "max_input_tokens": pa.int64(),
+              **{c: pa.float64() for c in RATE_COLUMNS}, "matched_model": pa.string(),
+              "price_source": pa.string()}
+
+
 def rates_arrow(rates: pd.DataFrame) -> pa.Table:
+    """A rate table as Arrow, each column of :data:`RATE_TYPES` with its type (text of nulls
+    only is text, not Arrow's null type, so the rollup's input types never vary)."""
     frame = rates.copy()
     frame["day"] = pd.to_datetime(frame["day"]).dt.date
     for column in RATE_COLUMNS:
         frame[column] = frame[column].astype("float64")
-    return pa.Table.from_pandas(frame, preserve_index=False)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    return table.cast(pa.schema([(f.name, RATE_TYPES.get(f.name, f.type)) for f in table.schema]))
+
+
+def rollup_key(dedupe: bool) -> dict:
+    """The options of the rollup query (with its input types, what names its compiled SQL)."""
+    return {"query": "rollup", "dedupe": dedupe}
+
+
+REPEATED_KEY = {"query": "repeated traces"}
 
 
 def rollup_on_duckdb(parts: dict[str, list[str]], rates: pd.DataFrame | None, *,
@@ -203,9 +220,9 @@ def rollup_on_duckdb(parts: dict[str, list[str]], rates: pd.DataFrame | None, *,
     lost : pandas.DataFrame, optional
         ``trace_id, lost_llm_calls``: LLM calls quarantined at load (their traces' cost is unknown).
     """
-    con, inputs = _rollup_inputs(parts, rates, dedupe=dedupe, lost=lost)
-    facts = run_compiled(con, lambda backend: _rollup(backend, inputs, dedupe),
-                         key={"query": "rollup", "dedupe": dedupe}, tables=inputs)
+    con, inputs = rollup_inputs(parts, rates, dedupe=dedupe, lost=lost)
+    facts = run_compiled(con, lambda backend: rollup_query(backend, inputs, dedupe),
+                         key=rollup_key(dedupe), tables=inputs)
     return facts.to_pandas()
 
 
@@ -224,10 +241,10 @@ def rollup_batches(parts: dict[str, list[str]], rates: pd.DataFrame | None, *, d
     :data:`ROLLUP_MEMORY_LIMIT` (sorts and joins spill to disk), so memory stays flat
     however many traces the store holds: write the batches out as they come.
     """
-    con, inputs = _rollup_inputs(parts, rates, dedupe=dedupe, lost=lost, limit=ROLLUP_MEMORY_LIMIT)
+    con, inputs = rollup_inputs(parts, rates, dedupe=dedupe, lost=lost, limit=ROLLUP_MEMORY_LIMIT)
     con.execute("SET preserve_insertion_order = false")  # less memory; the rows are sorted at the end
-    sql, _ = compiled_sql(con, lambda backend: _rollup(backend, inputs, dedupe),
-                          key={"query": "rollup", "dedupe": dedupe}, tables=inputs)
+    sql, _ = compiled_sql(con, lambda backend: rollup_query(backend, inputs, dedupe),
+                          key=rollup_key(dedupe), tables=inputs)
     rows = f"SELECT *, false AS _stored FROM ({sql})"
     if stored is not None and stored.num_rows:
         con.register("stored_facts", stored)
@@ -241,7 +258,7 @@ def rollup_batches(parts: dict[str, list[str]], rates: pd.DataFrame | None, *, d
         con.close()
 
 
-def _rollup_inputs(parts: dict[str, list[str]], rates: pd.DataFrame | None, *, dedupe: bool,
+def rollup_inputs(parts: dict[str, list[str]], rates: pd.DataFrame | None, *, dedupe: bool,
                    lost: pd.DataFrame | None, limit: str | None = None) -> tuple:
     """A connection with the rollup's input tables, and their names."""
     con = duckdb_connection(limit)
@@ -259,19 +276,21 @@ def _rollup_inputs(parts: dict[str, list[str]], rates: pd.DataFrame | None, *, d
         con.register("lost", lost_arrow(lost))
         inputs.append("lost")
     if dedupe:  # the few traces that need de-duplicating, found first
-        con.register("repeated", run_compiled(con, _repeated, key={"query": "repeated traces"},
+        con.register("repeated", run_compiled(con, repeated_query, key=REPEATED_KEY,
                                               tables=["spans_src"]))
         inputs.append("repeated")
     return con, inputs
 
 
-def _repeated(backend: ibis.BaseBackend) -> ibis.Table:
+def repeated_query(backend: ibis.BaseBackend) -> ibis.Table:
+    """The Ibis expression of the traces that repeat a span (:data:`REPEATED_KEY`)."""
     from aiscale.facts.rollup import repeated_traces
 
     return repeated_traces(backend.table("spans_src"))
 
 
-def _rollup(backend: ibis.BaseBackend, inputs: list[str], dedupe: bool) -> ibis.Table:
+def rollup_query(backend: ibis.BaseBackend, inputs: list[str], dedupe: bool) -> ibis.Table:
+    """The Ibis expression of the rollup over the tables ``inputs`` of :func:`rollup_inputs`."""
     from aiscale.facts.rollup import rollup
 
     given = {name: backend.table(name) if name in inputs else None for name in ("rates", "lost", "repeated")}

@@ -142,7 +142,10 @@ def _llm_calls(spans: ibis.Table, rates: ibis.Table | None) -> ibis.Table:
     outside = _outside_main_loop(spans)
     llm = llm.left_join(outside, ["trace_id", "parent_id"], rname="{name}_sub")
     failed = (llm.status == "error").fill_null(False) & (llm.output_tokens.fill_null(_ZERO) == 0)
-    return llm.mutate(in_main_loop=llm._sub.isnull(), failed_attempt=failed).drop(*[c for c in llm.columns if c.endswith("_sub")], "_sub")
+    llm = llm.mutate(in_main_loop=llm._sub.isnull(), failed_attempt=failed)
+    # the columns kept, listed (dropping several at once names them in a set's order, so the
+    # compiled SQL would differ from one process to the next)
+    return llm.select(*[c for c in llm.columns if not c.endswith("_sub") and c != "_sub"])
 
 
 def _outside_main_loop(spans: ibis.Table) -> ibis.Table:
