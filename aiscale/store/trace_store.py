@@ -331,7 +331,7 @@ class TraceStore:
         key = facts_cache.facts_key(manifest, prices, days)
         return facts_cache.facts_file(self.root, key, manifest, lambda: rollup_batches(
             parts, self.rates(prices=prices), dedupe=self.spans_may_repeat, lost=self.lost_llm_calls(),
-            stored=schema.conform(self.sql("SELECT * FROM facts_raw"), "facts")))
+            stored=schema.conform(self.sql("SELECT * FROM facts_raw"), "facts") if parts["facts"] else None))
 
     def _rolled_up_on_spark(self, parts: dict[str, list[str]], prices) -> pa.Table:
         """Spans rolled up to facts on Spark, plus the span-less fact rows (Arrow)."""
