@@ -88,3 +88,14 @@ compile_ibis = compiled.compile_ibis
 
 def rollup_on_duckdb(*args, **kwargs) -> pd.DataFrame:
     return unsorted_rollup(*args, **kwargs).sort_values("trace_id", ignore_index=True)
+
+
+def test_a_rate_table_without_providers_has_the_shipped_input_types(demo_store, tmp_path, monkeypatch):
+    """Text of nulls only is text (not Arrow's null type), so such a sheet's rates are served too."""
+    parts = {name: demo_store.parts(name) for name in ("spans", "traces")}
+    rates = demo_store.rates().assign(provider=None, matched_model=None)
+    monkeypatch.setenv("AISCALE_CACHE_DIR", str(tmp_path / "cache"))
+    with compiled.compiling_afresh():
+        fresh = rollup_on_duckdb(parts, rates)
+    _no_compiling(monkeypatch)
+    pd.testing.assert_frame_equal(rollup_on_duckdb(parts, rates), fresh, check_exact=True)
