@@ -93,6 +93,12 @@ _shipped_off: list[bool] = []
 
 
 @lru_cache(maxsize=1)
+def compiler_versions() -> dict[str, str]:
+    """The versions of the libraries that turn an Ibis expression into SQL text (the shipped
+    SQL records those it was generated with: another version may write other, equivalent text)."""
+    return {name: importlib.metadata.version(name) for name in ("ibis-framework", "sqlglot")}
+
+
 def source_digest() -> str:
     """SHA-256 of the sources in :data:`SHIPPED_FROM` (what the shipped SQL is valid for)."""
     root = Path(__file__).resolve().parents[1]
