@@ -7,8 +7,9 @@ Usage (run it once per tree, interleaved, and compare)::
 
 It stages the file as the store does (read, validate, Parquet parts by day, quarantine) into a
 temporary folder and prints one line: the CPU seconds (``time.process_time``) of the unnest
-(with the resource and scope columns), the span attribute look-ups, the fragments, the ids read
-in NumPy (where the tree has them), all of the block's work together (the parse and the mapping
+(with the resource and scope columns), the span attribute look-ups, the fragments (or, where the
+tree writes the attributes JSON in Arrow after the query, the ``intValue`` check and the
+attributes JSON), the ids read in NumPy (where the tree has them), all of the block's work together (the parse and the mapping
 query included), the chunk (repeats, quarantined spans, trace rows), validation and the
 Parquet parts. It works on trees before and after the OTLP chunks became Arrow tables.
 """
@@ -61,7 +62,11 @@ def _chunks(path: Path):
 def main(path: Path) -> None:
     _timed("unnest", otlp, "flatten_requests")
     _timed("look-ups", otlp, "lookup_columns")
-    _timed("fragments", otlp, "_fragments")
+    if hasattr(otlp, "attributes_json"):  # trees that write the attributes JSON in Arrow
+        _timed("int_bad", otlp, "int_bad")
+        _timed("attributes", otlp, "attributes_json")
+    else:
+        _timed("fragments", otlp, "_fragments")
     if hasattr(otlp, "hex_ids"):  # trees where hex ids are read in NumPy
         _timed("ids", otlp, "hex_ids")
     _timed("chunk", otlp, "arrow_chunk" if hasattr(otlp, "arrow_chunk") else "_chunk")

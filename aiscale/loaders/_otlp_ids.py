@@ -50,7 +50,10 @@ def hex_ids(ids: pa.Array, nbytes: int) -> tuple[pa.Array, np.ndarray]:
     valid, sizes = np.asarray(pc.is_valid(ids), dtype=bool), np.diff(offsets)
     done = valid & (sizes == width)
     rows = np.flatnonzero(done)
-    digits = data[offsets[rows][:, None] + np.arange(width)]
+    if np.array_equal(sizes != 0, done):  # the ids of this width are the data, back to back
+        digits = data[offsets[0]:offsets[-1]].reshape(-1, width)
+    else:
+        digits = data[offsets[rows][:, None] + np.arange(width)]
     hexadecimal = _HEX[digits].all(axis=1)
     done[rows[~hexadecimal]] = False
     done |= ~valid | (sizes == 0)  # no id, or an empty one: no id (null)

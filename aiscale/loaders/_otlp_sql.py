@@ -2,10 +2,12 @@
 
 Per block of lines: :func:`parse_query` (``try(from_json)`` with an explicit OTLP schema) under
 :func:`flat_query` (three unnests: resourceSpans, scopeSpans, spans); then, after the
-attribute look-ups in Arrow, :func:`spans_query` maps each span to the canonical columns and
-builds the attribute JSON from per-attribute fragments (:func:`fragments_query`, run over all
-attributes at once). No Python runs per span. A span that breaks a loader rule comes out with
-``span_bad`` set; lines that gave no span are explained by :func:`bad_lines_query`.
+attribute look-ups and ids in Arrow, :func:`spans_query` maps each span to the canonical
+columns, with the positions of the attributes it read (``used:<i>``, see
+:func:`used_positions`); the ``attributes`` JSON of the others is assembled in Arrow
+(:mod:`aiscale.loaders._otlp_json`) from :func:`fragments_query`. No Python runs per span. A
+span that breaks a loader rule comes out with ``span_bad`` set; lines that gave no span are
+explained by :func:`bad_lines_query`.
 
 Examples
 --------
@@ -74,8 +76,6 @@ CREATE OR REPLACE MACRO nanos_bad(x, name) AS CASE
     WHEN try_cast(x AS BIGINT) <= 0 THEN name || ' is zero or negative (not a time): ' || to_json(x)
     WHEN try_cast(x AS BIGINT) < {MIN_NANOS} THEN name || ' is before 1990 as unix nanoseconds '
         || '(a time in seconds, milliseconds or microseconds?): ' || to_json(x) END;
-CREATE OR REPLACE MACRO not_int(raw) AS raw IS NOT NULL AND coalesce(
-    try_cast(raw AS DOUBLE) <> floor(try_cast(raw AS DOUBLE)), true);
 """
 
 # Canonical column <- attribute keys, first present wins.
@@ -202,11 +202,16 @@ WHERE (req IS NULL OR req.resourceSpans IS NULL) AND (txt IS NULL OR NOT {blank}
 
 
 def fragments_query(table: str) -> str:
-    """Return the query writing each attribute of ``table`` (key, value) as ``"key":value``,
-    with ``int_bad`` set where an ``intValue`` is not an int64 (beyond its range, or no number)."""
-    return (f"SELECT to_json(key) || ':' || av_json(value) AS frag, CASE WHEN value.intValue IS NOT "
-            "NULL AND try_cast(value.intValue AS BIGINT) IS NULL THEN to_json(key) || ' has an "
-            f"intValue that is not an int64: ' || to_json(value.intValue) END AS int_bad FROM {table}")
+    """Return the query writing each attribute of ``table`` (key, value) as ``"key":value``."""
+    return f"SELECT to_json(key) || ':' || av_json(value) AS frag FROM {table}"
+
+
+def int_bad_query(table: str) -> str:
+    """Return the query setting ``int_bad`` for each attribute of ``table`` (key, value) whose
+    ``intValue`` is not an int64 (beyond its range, or no number)."""
+    return ("SELECT CASE WHEN value.intValue IS NOT NULL AND try_cast(value.intValue AS BIGINT) IS "
+            "NULL THEN to_json(key) || ' has an intValue that is not an int64: ' || "
+            f"to_json(value.intValue) END AS int_bad FROM {table}")
 
 
 def lookup_keys() -> list[str]:
@@ -248,60 +253,46 @@ m AS (SELECT *, {_kind()} AS kind,
       FROM {table})"""
 
 
-def _nanos_ts(nanos: str) -> str:
-    """The time of ``nanos`` (unix nanoseconds, the text cast to an integer once), null before
-    1990; ``nanos_bad`` holds exactly where this is null and the text is not."""
-    return f"CASE WHEN {nanos} >= {MIN_NANOS} THEN CAST(make_timestamp({nanos} // 1000) AS TIMESTAMPTZ) END"
-
-
-def _id(column: str, field: str, nbytes: int) -> str:
-    """The id: as read in NumPy (``id:`` where ``id_read:``), else by ``otel_id``."""
-    return (f'CASE WHEN "id_read:{column}" THEN "id:{column}" '
-            f"ELSE otel_id(sp.{field}, {nbytes}) END")
-
-
-def _final() -> str:
-    counted = "kind IN ('llm', 'embedding')"
-    tok = {c: f'CASE WHEN {counted} THEN try_cast(try_cast("raw:{c}" AS DOUBLE) AS BIGINT) END'
-           for c in TOKENS}
-    cache = f"coalesce({tok['cache_read_tokens']}, 0) + coalesce({tok['cache_write_tokens']}, 0)"
-    reasoning = f"coalesce({tok['reasoning_tokens']}, 0)"
-    fix_in, fix_out = f"{tok['input_tokens']} < {cache}", f"{tok['output_tokens']} < {reasoning}"
-    token_bad = " ".join(
-        f'WHEN {counted} AND not_int("raw:{c}") THEN "key:{c}" || '
-        f"' is not an integer: ' || to_json(\"raw:{c}\") "
-        f'WHEN {counted} AND "raw:{c}" IS NOT NULL AND {tok[c]} IS NULL THEN "key:{c}" || '
-        f"' is not a finite integer within int64: ' || to_json(\"raw:{c}\")" for c in TOKENS)
-    used = [_chosen_pos(PROVIDER), _chosen_pos(MODEL), _chosen_pos(TOOL_NAME),
-            _chosen_pos(TOOL_ARGS),
+def used_positions() -> list[str]:
+    """The expressions of :func:`spans_query`'s ``used:<i>`` columns: each the 1-based position
+    of an attribute read into a column (null when none is), so not kept in ``attributes``."""
+    counted = "counted"
+    return [_chosen_pos(PROVIDER), _chosen_pos(MODEL), _chosen_pos(TOOL_NAME), _chosen_pos(TOOL_ARGS),
             f"CASE WHEN \"key:tool_args\" IS NULL AND kind = 'tool' THEN {_chosen_pos(TOOL_INPUT)} END",
             'CASE WHEN tool_name IS NULL AND tl_tool IS NOT NULL THEN "p:traceloop.entity.name" END',
             'CASE WHEN error_type IS NOT NULL THEN "p:error.type" END',
             *[f"CASE WHEN {counted} THEN {_chosen_pos(TOKENS[c])} END" for c in TOKENS],
-            f"CASE WHEN {counted} THEN {_chosen_pos(COST)} END"]
-    positions = ", ".join(used)
-    cost_parts = (f"CASE WHEN {counted} AND cost IS NULL AND cost_parts IS NOT NULL "
-                  'THEN ["p:llm.cost.prompt", "p:llm.cost.completion"] END')
-    excluded = f"flatten([[{positions}], coalesce({cost_parts}, [])])"
+            f"CASE WHEN {counted} THEN {_chosen_pos(COST)} END",
+            *[f"CASE WHEN {counted} AND cost IS NULL AND cost_parts IS NOT NULL THEN \"p:{k}\" END"
+              for k in ("llm.cost.prompt", "llm.cost.completion")]]
+
+
+def _final() -> str:
+    tok = {c: f'"tok:{c}"' for c in TOKENS}
+    cache = f"coalesce({tok['cache_read_tokens']}, 0) + coalesce({tok['cache_write_tokens']}, 0)"
+    reasoning = f"coalesce({tok['reasoning_tokens']}, 0)"
+    fix_in, fix_out = f"{tok['input_tokens']} < {cache}", f"{tok['output_tokens']} < {reasoning}"
+    token_bad = " ".join(
+        f'WHEN counted AND "raw:{c}" IS NOT NULL AND coalesce("dbl:{c}" <> floor("dbl:{c}"), true) '
+        f'THEN "key:{c}" || \' is not an integer: \' || to_json("raw:{c}") '
+        f'WHEN counted AND "raw:{c}" IS NOT NULL AND {tok[c]} IS NULL THEN "key:{c}" || '
+        f"' is not a finite integer within int64: ' || to_json(\"raw:{c}\")" for c in TOKENS)
+    used = ", ".join(f'{expr} AS "used:{i}"' for i, expr in enumerate(used_positions()))
     events = f'from_json(sp.events, \'[{{"name":"VARCHAR","attributes":{ATTRS}}}]\')'
-    extras = ", ".join([
-        "'\"otel.span.kind\":' || to_json(" + _case("sp.kind", SPAN_KINDS, "sp.kind") + ")",
-        "'\"otel.status.message\":' || to_json(nullif(sp.status.message, ''))",
-        "'\"otel.resource\":' || res_json", "'\"otel.scope\":' || scope_json",
-        "CASE WHEN scope_attrs_json <> '{}' THEN '\"otel.scope.attributes\":' || scope_attrs_json END",
-        "'\"otel.events\":' || CAST(sp.events AS VARCHAR)",
-        "'\"otel.links\":' || CAST(sp.links AS VARCHAR)",
-        "'\"otel.trace_state\":' || to_json(nullif(sp.traceState, ''))",
-        f"CASE WHEN {fix_in} OR {fix_out} THEN '\"aiscale.tokens_normalised\":true' END"])
+    named = "(contains(sp.events, 'exception') OR contains(sp.events, '\\u'))"  # or escaped
+    doubles = ", ".join(f'try_cast("raw:{c}" AS DOUBLE) AS "dbl:{c}"' for c in TOKENS)
+    ints = ", ".join(f'CASE WHEN counted THEN try_cast("dbl:{c}" AS BIGINT) END AS "tok:{c}"'
+                     for c in TOKENS)
     return f"""
-e AS (SELECT *, coalesce({_key_col("error.type")}, CASE WHEN sp.events IS NOT NULL THEN find_attr(
-        list_filter({events}, lambda x: x.name = 'exception')[1].attributes, 'exception.type')
-        END) AS error_type FROM m),
-x AS (SELECT *, list_filter({excluded}, lambda x: x IS NOT NULL) AS used_at FROM e),
+e AS (SELECT *, coalesce({_key_col("error.type")}, CASE WHEN sp.events IS NOT NULL AND {named}
+        THEN find_attr(list_filter({events}, lambda x: x.name = 'exception')[1].attributes,
+        'exception.type') END) AS error_type, kind IN ('llm', 'embedding') AS counted,
+        try_cast(cost AS DOUBLE) AS cost_number, {doubles} FROM m),
+x AS (SELECT *, {ints} FROM e),
 f AS (SELECT line_no,
-    {_id("trace_id", "traceId", 16)} AS trace_id, {_id("span_id", "spanId", 8)} AS span_id,
-    {_id("parent_id", "parentSpanId", 8)} AS parent_id, kind, sp.name AS name,
-    {_nanos_ts("start_ns")} AS start_time, {_nanos_ts("end_ns")} AS end_time,
+    "id:trace_id" AS trace_id, "id:span_id" AS span_id, "id:parent_id" AS parent_id, kind,
+    sp.name AS name,
+    start_ns, end_ns,
     CASE WHEN status_code IS NULL OR status_code IN ('0', 'STATUS_CODE_UNSET') THEN 'unset'
          WHEN status_code IN ('1', 'STATUS_CODE_OK') THEN 'ok'
          WHEN status_code IN ('2', 'STATUS_CODE_ERROR') THEN 'error' END AS status,
@@ -312,15 +303,13 @@ f AS (SELECT line_no,
         AS output_tokens,
     {tok['cache_read_tokens']} AS cache_read_tokens, {tok['cache_write_tokens']} AS cache_write_tokens,
     {tok['reasoning_tokens']} AS reasoning_tokens,
-    CASE WHEN {counted} THEN coalesce(try_cast(cost AS DOUBLE), cost_parts) END AS reported_cost_usd,
+    CASE WHEN counted THEN coalesce(cost_number, cost_parts) END AS reported_cost_usd,
     coalesce(tool_name, tl_tool) AS tool_name,
     coalesce(tool_args, CASE WHEN kind = 'tool' THEN tool_input END) AS tool_arguments,
-    '{{' || concat_ws(',', nullif(array_to_string(list_filter(frags, lambda a, i: NOT list_contains(
-        used_at, i)), ','), ''), {extras}) || '}}'
-        AS attributes,
+    {used}, coalesce({fix_in} OR {fix_out}, false) AS tokens_normalised,
     CASE WHEN status IS NULL THEN 'unknown status code ' || to_json(status_code)
          WHEN kind IS NULL THEN kind_problem {token_bad}
-         WHEN {counted} AND cost IS NOT NULL AND try_cast(cost AS DOUBLE) IS NULL
+         WHEN counted AND cost IS NOT NULL AND cost_number IS NULL
              THEN "key:cost" || ' is not a number: ' || to_json(cost)
          WHEN sp.startTimeUnixNano IS NOT NULL AND coalesce(start_ns < {MIN_NANOS}, true)
              THEN nanos_bad(sp.startTimeUnixNano, 'startTimeUnixNano')
@@ -336,8 +325,10 @@ f AS (SELECT line_no,
 
 def spans_query(table: str, absent: frozenset[str] = frozenset()) -> str:
     """Return the query turning the flat spans in ``table`` (:func:`flat_query` plus the
-    ``a:``/``p:`` look-up columns and the ``id:``/``id_read:`` ids read in NumPy, see
-    :mod:`aiscale.loaders._otlp_ids`) into canonical span rows.
+    ``a:``/``p:`` look-up columns, ``int_bad`` and the ``id:`` ids, see
+    :mod:`aiscale.loaders._otlp_ids`) into canonical span rows: times as unix nanoseconds
+    (``start_ns``, ``end_ns``), the ``used:<i>`` positions and ``tokens_normalised`` in place of
+    the ``attributes`` JSON, which :mod:`aiscale.loaders._otlp_json` writes.
 
     The keys in ``absent`` (no span of the block has them) have no columns in ``table``: they
     are written as typed nulls, which DuckDB folds away before it runs the query.

@@ -6,6 +6,7 @@ is read in blocks of lines; DuckDB parses and unnests each block (``try(from_jso
 line gives no span and stops nothing), the attribute look-ups are done in Arrow
 (:mod:`aiscale.loaders._otlp_attrs`; keys no span of the block has are nulls in the query), hex
 ids in NumPy (:mod:`aiscale.loaders._otlp_ids`), the mapping in SQL (:mod:`aiscale.loaders._otlp_sql`),
+the ``attributes`` JSON of what it did not read in Arrow (:mod:`aiscale.loaders._otlp_json`),
 and the rows stream out as chunks of at most :data:`CHUNK_ROWS` spans, in bounded memory,
 with no Python loop per span. Blocks are mapped in :func:`workers` threads at once (two on two
 cores, each with its own DuckDB connection), and the chunks come out in the file's order. Each chunk carries Arrow tables already in the store's span and
@@ -66,12 +67,13 @@ import pyarrow.compute as pc
 from aiscale.loaders._otlp_attrs import absent, lookup_columns
 from aiscale.loaders._otlp_flatten import flatten_requests
 from aiscale.loaders._otlp_ids import hex_ids
+from aiscale.loaders._otlp_json import attributes_json, in_order, int_bad
 from aiscale.loaders._otlp_rows import arrow_chunk
 from aiscale.loaders._otlp_seen import SeenSpans as _SeenSpans
 from aiscale.loaders._otlp_sql import (
     MACROS,
+    MIN_NANOS,
     bad_lines_query,
-    fragments_query,
     lookup_keys,
     parse_query,
     spans_query,
@@ -281,14 +283,7 @@ def _query_block(con: duckdb.DuckDBPyConnection, line_numbers: np.ndarray, offse
         yield from bad.to_batches()
     if not flat.num_rows:
         return
-    with_lookups, missing = _with_lookups(con, flat)
-    con.register("otlp_flat", with_lookups)
-    reader = con.sql(spans_query("otlp_flat", missing)).to_arrow_reader(CHUNK_ROWS)
-    try:
-        yield from reader
-    finally:
-        reader.close()
-        con.unregister("otlp_flat")
+    yield from _mapped_spans(con, flat)
 
 
 def _classify(con: duckdb.DuckDBPyConnection, table: pa.Table, lines: np.ndarray) -> pa.Table:
@@ -301,13 +296,45 @@ def _classify(con: duckdb.DuckDBPyConnection, table: pa.Table, lines: np.ndarray
         con.unregister("otlp_failed")
 
 
-def _with_lookups(con: duckdb.DuckDBPyConnection, flat: pa.Table) -> tuple[pa.Table, frozenset[str]]:
-    """``flat`` with the ``a:``/``p:`` attribute look-up columns and ``frags``, each span's
-    attributes written as ``"key":value`` JSON fragments (built over all attributes at once),
-    and the look-up keys no span of the block has (they get no columns; the query writes them
-    as nulls).
+def _mapped_spans(con: duckdb.DuckDBPyConnection, flat: pa.Table) -> Iterator[pa.RecordBatch]:
+    """The canonical span rows of the flat spans ``flat``, in batches of at most
+    :data:`CHUNK_ROWS`: the mapping query's columns, then the ``attributes`` JSON written in
+    Arrow from what the query did not read (:mod:`aiscale.loaders._otlp_json`)."""
+    with_lookups, missing = _with_lookups(con, flat)
+    con.register("otlp_flat", with_lookups)
+    try:
+        con.execute("SET preserve_insertion_order = true")  # one row per span, in its order
+        mapped = con.sql(spans_query("otlp_flat", missing)).to_arrow_table()
+    finally:
+        con.execute("SET preserve_insertion_order = false")
+        con.unregister("otlp_flat")
+    del with_lookups
+    used = [name for name in mapped.column_names if name.startswith("used:")]
+    attributes = attributes_json(con, flat, [mapped.column(name) for name in used],
+                                 mapped.column("tokens_normalised"))
+    at = mapped.column_names.index(used[0])
+    mapped = mapped.drop_columns([*used, "tokens_normalised"]).add_column(at, "attributes", attributes)
+    for name in ("start", "end"):
+        at = mapped.column_names.index(f"{name}_ns")
+        mapped = mapped.set_column(at, f"{name}_time", _nanos_time(mapped.column(at)))
+    yield from mapped.to_batches(CHUNK_ROWS)
 
-    The span struct ``sp`` goes on without its attribute list, which nothing reads again.
+
+def _nanos_time(nanos: pa.ChunkedArray) -> pa.Array:
+    """The UTC times of ``nanos`` (unix nanoseconds), to the microsecond below; null before
+    1990 (the query's ``nanos_bad`` says why)."""
+    nanos = nanos.combine_chunks()
+    values = nanos.fill_null(0).to_numpy()
+    return pa.array(values // 1000, pa.timestamp("us", tz="UTC"),
+                    mask=np.asarray(pc.is_null(nanos), dtype=bool) | (values < MIN_NANOS))
+
+
+def _with_lookups(con: duckdb.DuckDBPyConnection, flat: pa.Table) -> tuple[pa.Table, frozenset[str]]:
+    """``flat`` with the ``a:``/``p:`` attribute look-up columns, ``int_bad`` (a span's first
+    ``intValue`` that is not an int64) and the ids read in NumPy, and the look-up keys no span
+    of the block has (they get no columns; the query writes them as nulls).
+
+    The span struct ``sp`` goes on without its attribute list, which the query does not read.
     """
     keys = lookup_keys()
     batches = flat.to_batches()
@@ -319,12 +346,18 @@ def _with_lookups(con: duckdb.DuckDBPyConnection, flat: pa.Table) -> tuple[pa.Ta
     columns = lookup_columns(attrs, keys)
     missing = absent(columns, keys)
     columns = {name: array for name, array in columns.items() if name[2:] not in missing}
-    columns.update(_fragments(con, attrs))
+    columns["int_bad"] = int_bad(con, attrs)
     counts = collections.Counter(blocks=1, keys_absent=len(missing))
     for column, field, nbytes in (("trace_id", "traceId", 16), ("span_id", "spanId", 8),
                                   ("parent_id", "parentSpanId", 8)):
-        columns[f"id:{column}"], read = hex_ids(pc.struct_field(span, field), nbytes)
-        columns[f"id_read:{column}"] = pa.array(read)
+        exported = pc.struct_field(span, field)
+        ids, read = hex_ids(exported, nbytes)
+        if not read.all():  # base64, or not an id: the rest, by the query's ``otel_id``
+            rows = pa.array(~read)
+            others = in_order(con, f"SELECT otel_id(x, {nbytes}) AS id FROM otlp_ids",
+                              otlp_ids=pa.table({"x": exported.filter(rows)}))
+            ids = pc.replace_with_mask(ids, rows, others.column("id").combine_chunks())
+        columns[f"id:{column}"] = ids
         counts.update(ids=len(read), ids_in_duckdb=int(np.count_nonzero(~read)))
     with _COUNTING:  # blocks are mapped in several threads
         COUNTS.update(counts)
@@ -335,29 +368,6 @@ def _with_lookups(con: duckdb.DuckDBPyConnection, flat: pa.Table) -> tuple[pa.Ta
     table = pa.Table.from_batches([pa.RecordBatch.from_arrays(
         [*arrays, *columns.values()], names=[*batch.schema.names, *columns])])
     return table, missing
-
-
-def _fragments(con: duckdb.DuckDBPyConnection, attrs: pa.ListArray) -> dict[str, pa.Array]:
-    """Each span's attributes as JSON fragments (``frags``) and its first bad ``intValue``."""
-    flat = attrs.flatten()
-    con.register("otlp_attrs", pa.table({"key": pc.struct_field(flat, "key"),
-                                         "value": pc.struct_field(flat, "value")}))
-    try:
-        con.execute("SET preserve_insertion_order = true")  # fragments in attribute order
-        out = con.sql(fragments_query("otlp_attrs")).to_arrow_table()
-    finally:
-        con.execute("SET preserve_insertion_order = false")
-        con.unregister("otlp_attrs")
-    offsets = attrs.offsets
-    offsets = pc.subtract(offsets, offsets[0]).cast(pa.int32())
-    frags = pa.ListArray.from_arrays(offsets, out.column("frag").combine_chunks(), mask=attrs.is_null())
-    bad = out.column("int_bad").combine_chunks()
-    at = np.flatnonzero(bad.is_valid().to_numpy(zero_copy_only=False))
-    parents = pc.list_parent_indices(attrs).to_numpy()[at]
-    spans, first = np.unique(parents, return_index=True)
-    index = np.full(len(attrs), -1, dtype=np.int64)
-    index[spans] = at[first]
-    return {"frags": frags, "int_bad": pc.take(bad, pa.array(index, mask=index < 0))}
 
 
 def _bad_lines(batch: pa.RecordBatch, path: Path, line_numbers: np.ndarray,
