@@ -68,21 +68,22 @@ def lookup_columns(attrs: pa.Array, keys: list[str]) -> dict[str, pa.Array]:
     offsets = attrs.offsets.to_numpy()
     positions = at + offsets[0] - offsets[rows] + 1
     value = pc.struct_field(flat, "value")
-    taken = pa.array(at, pa.int64())
-    text = pc.coalesce(*(pc.take(pc.struct_field(value, f), taken) for f in VALUE_FIELDS))
-    out: dict[str, pa.Array] = {}
+    text = pc.coalesce(*(pc.struct_field(value, f) for f in VALUE_FIELDS))
     bounds = np.searchsorted(key_of, np.arange(len(keys) + 1))  # key_of is sorted
-    for code, key in enumerate(keys):
+    present = [code for code in range(len(keys)) if bounds[code] < bounds[code + 1]]
+    index = np.full((len(present), n), -1, dtype=np.int32)  # one row per key some span has
+    place = np.zeros((len(present), n), dtype=np.int32)
+    for row, code in enumerate(present):
         lo, hi = bounds[code], bounds[code + 1]
-        if lo == hi:  # a key no span here has: no columns (see ``absent``)
-            continue
-        index = np.full(n, -1, dtype=np.int64)
-        index[rows[lo:hi]] = np.arange(lo, hi)
-        missing = index < 0
-        out[f"a:{key}"] = pc.take(text, pa.array(index, mask=missing))
-        place = np.zeros(n, dtype=np.int64)
-        place[rows[lo:hi]] = positions[lo:hi]
-        out[f"p:{key}"] = pa.array(place, mask=missing)
+        index[row, rows[lo:hi]] = at[lo:hi]
+        place[row, rows[lo:hi]] = positions[lo:hi]
+    missing = (index < 0).ravel()
+    values = pc.take(text, pa.array(index.ravel(), mask=missing))  # one take for every key
+    places = pa.array(place.ravel(), mask=missing)
+    out: dict[str, pa.Array] = {}
+    for row, code in enumerate(present):  # a key no span here has gets no columns (``absent``)
+        out[f"a:{keys[code]}"] = values.slice(row * n, n)
+        out[f"p:{keys[code]}"] = places.slice(row * n, n)
     return out
 
 

@@ -31,10 +31,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from aiscale.loaders._otlp_sql import SPAN_KINDS, fragments_query, int_bad_query
+from aiscale.loaders._otlp_sql import SPAN_KINDS, int_bad_query
 
 VALUE_FIELDS = ("stringValue", "intValue", "doubleValue", "boolValue", "bytesValue",
                 "arrayValue", "kvlistValue")
+_ESCAPES = {i: f"\\u{i:04X}" for i in range(0x20)} | {
+    8: "\\b", 9: "\\t", 10: "\\n", 12: "\\f", 13: "\\r", ord('"'): '\\"', ord("\\"): "\\\\"}
+_ESCAPED = np.zeros(256, dtype=bool)  # the bytes of the characters in _ESCAPES
+_ESCAPED[[*_ESCAPES]] = True
 _CANONICAL_INT = r"^(0|-?[1-9][0-9]{0,17})$"  # 18 digits at most: always within int64
 _KIND = ("CASE v " + " ".join(f"WHEN '{k}' THEN '{n}'" for k, n in SPAN_KINDS.items())
          + " ELSE v END")
@@ -112,27 +116,113 @@ def int_bad(con: duckdb.DuckDBPyConnection, attrs: pa.ListArray) -> pa.Array:
 
 
 def kept_attributes(con: duckdb.DuckDBPyConnection, attrs: pa.ListArray, used: list[pa.Array]) -> pa.Array:
-    """Per span, its kept attributes as ``"key":value,...,`` (null when none is kept)."""
+    """Per span, its kept attributes as ``"key":value,...,`` (null when none is kept).
+
+    Each span's text is one list of pieces joined: before each value the glue (the closing
+    quote of the value before, the comma, the key's JSON, the colon, an opening quote), one of
+    a few per distinct key; after the last, a closing quote and the comma.
+    """
     offsets = attrs.offsets.to_numpy()
     flat = attrs.values.slice(offsets[0], offsets[-1] - offsets[0])
     offsets = offsets - offsets[0]
-    keep = np.ones(len(flat), dtype=bool)
+    keep = np.asarray(pc.is_valid(pc.struct_field(flat, "key")), dtype=bool)  # no key: not written
     for positions in used:
         positions = _one_chunk(positions)
         rows = np.flatnonzero(np.asarray(pc.is_valid(positions), dtype=bool))
         keep[offsets[rows] + positions.to_numpy(zero_copy_only=False)[rows].astype(np.int64) - 1] = False
-    at = np.flatnonzero(keep)
-    kept = flat.take(pa.array(at, pa.int64()))
-    frags = in_order(con, fragments_query("otlp_attrs"), otlp_attrs=pa.table(
-        {"key": pc.struct_field(kept, "key"), "value": pc.struct_field(kept, "value")})).column(0).combine_chunks()
-    valid = np.asarray(pc.is_valid(frags), dtype=bool)  # an attribute without a key writes nothing
-    written = np.zeros(len(flat) + 1, dtype=np.int64)
-    written[at + 1] = valid
-    ends = np.cumsum(written)[offsets]  # written attributes before each span's end
-    empty = ends[1:] == ends[:-1]
-    lists = pa.ListArray.from_arrays(pa.array(ends, pa.int32()), frags.filter(pa.array(valid)),
-                                     mask=pa.array(empty))
-    return _around("", pc.binary_join(lists, ","), ",")
+    rows = np.flatnonzero(keep)
+    text, quoted = _values_json(con, pc.struct_field(flat, "value"), rows)
+    written = np.asarray(pc.is_valid(text), dtype=bool)  # av_json's null (an empty array): none
+    keep[rows[~written]] = False
+    text, quoted, rows = text.filter(pa.array(written)), quoted[written], rows[written]
+    keys = pc.dictionary_encode(pc.take(pc.struct_field(flat, "key"), pa.array(rows, pa.int64())))
+    codes = keys.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    before = np.concatenate([[0], np.cumsum(keep)])[offsets]
+    count = np.diff(before)  # kept attributes per span
+    first = np.zeros(len(codes), dtype=bool)
+    first[before[:-1][count > 0]] = True
+    last = np.zeros(len(codes), dtype=bool)
+    last[before[1:][count > 0] - 1] = True
+    state = np.where(first, 2, np.concatenate([[False], quoted[:-1]]))  # first, or after a quote
+    glue = _glue(keys.dictionary.to_pylist())
+    pieces = pa.concat_arrays([glue, text])
+    at = 2 * np.arange(len(codes)) + np.concatenate([[0], np.cumsum(last)[:-1]])
+    order = np.empty(2 * len(codes) + np.count_nonzero(last), dtype=np.int64)
+    order[at] = (state * len(keys.dictionary) + codes) * 2 + quoted
+    order[at + 1] = len(glue) + np.arange(len(codes))
+    order[at[last] + 2] = len(glue) - 2 + quoted[last]
+    ends = np.concatenate([[0], np.cumsum(np.where(count > 0, 2 * count + 1, 0))])
+    lists = pa.ListArray.from_arrays(pa.array(ends, pa.int32()), pc.take(pieces, pa.array(order)),
+                                     mask=pa.array(count == 0))
+    return pc.binary_join(lists, "")
+
+
+def _glue(keys: list[str]) -> pa.Array:
+    """The text before a value, at ``(state * len(keys) + key) * 2 + quoted``: state 0 after
+    an unquoted value, 1 after a quoted one, 2 first in its span; then the two endings (after
+    an unquoted and after a quoted last value)."""
+    glue = [("" if state == 2 else '"' * state + ",") + to_json(key) + ":" + '"' * quoted
+            for state in range(3) for key in keys for quoted in range(2)]
+    return pa.array([*glue, ",", '",'], pa.string())
+
+
+def _values_json(con: duckdb.DuckDBPyConnection, value: pa.StructArray,
+                 rows: np.ndarray) -> tuple[pa.Array, np.ndarray]:
+    """The ``AnyValue`` at each of ``rows`` of ``value`` as ``av_json`` writes it, and where it
+    is a string written as it is between quotes (the quotes left out of the text).
+
+    A string without a character ``to_json`` escapes, a canonical ``intValue`` (an int64
+    without sign or leading zeros) and ``true``/``false`` are their own text; the rest go
+    through ``av_scalar`` (``av_json`` for arrays and kvlists) in DuckDB.
+    """
+    def valid(array: pa.Array) -> np.ndarray:
+        return np.asarray(pc.is_valid(array), dtype=bool)[rows]
+
+    field = {name: pc.struct_field(value, name) for name in VALUE_FIELDS}
+    taken = pa.array(rows, pa.int64())
+    string, integer, boolean = (pc.take(field[name], taken)
+                                for name in ("stringValue", "intValue", "boolValue"))
+    present = valid(value)
+    nested = present & (valid(field["arrayValue"]) | valid(field["kvlistValue"]))
+    scalar = present & ~nested
+    as_string = scalar & np.asarray(pc.is_valid(string), dtype=bool) & ~_needs_escape(string)
+    scalar &= ~np.asarray(pc.is_valid(string), dtype=bool)
+    as_int = scalar & np.asarray(pc.fill_null(pc.match_substring_regex(integer, _CANONICAL_INT), False))
+    scalar &= ~np.asarray(pc.is_valid(integer), dtype=bool) & ~valid(field["doubleValue"])
+    as_bool = scalar & np.asarray(pc.fill_null(pc.is_in(boolean, pa.array(["true", "false"])), False))
+    slow = ~(as_string | as_int | as_bool)
+    text = pc.coalesce(string, integer, boolean)
+    for these, macro in ((slow & ~nested, "av_scalar"), (nested, "av_json")):  # av_json: from_json
+        if these.any():
+            written = in_order(con, f"SELECT {macro}(value) AS j FROM otlp_values", otlp_values=pa.table(
+                {"value": value.take(pa.array(rows[these], pa.int64()))}))
+            text = pc.replace_with_mask(text, pa.array(these),
+                                        written.column("j").combine_chunks().cast(pa.string()))
+    return text, as_string
+
+
+def to_json(text: str) -> str:
+    r"""``text`` as DuckDB's ``to_json`` writes a string: ``"``, ``\`` and the control
+    characters escaped (``\n``, ``\u001F``), nothing else.
+
+    >>> print(to_json('a"b\\c\x1f\n é'))
+    "a\"b\\c\u001F\n é"
+    """
+    return '"' + text.translate(_ESCAPES) + '"'
+
+
+def _needs_escape(strings: pa.Array) -> np.ndarray:
+    """Where a string (null: no) holds a character ``to_json`` escapes."""
+    strings = strings.cast(pa.string())
+    n = len(strings)
+    offsets = np.frombuffer(strings.buffers()[1], dtype=np.int32)[strings.offset:strings.offset + n + 1]
+    out = np.zeros(n, dtype=bool)
+    if n == 0 or offsets[-1] == offsets[0]:
+        return out
+    data = np.frombuffer(strings.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
+    escaped = np.flatnonzero(_ESCAPED[data])  # few: most strings need no escape
+    out[np.searchsorted(offsets - offsets[0], escaped, side="right") - 1] = True
+    return out
 
 
 def _per_value(con: duckdb.DuckDBPyConnection, values: pa.Array, expression: str) -> pa.Array:
