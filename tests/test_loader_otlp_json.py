@@ -117,7 +117,7 @@ def _spans(rng: random.Random, count: int) -> tuple[list[str], dict[str, str]]:
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_attributes_json_is_what_json_dumps_writes(tmp_path, monkeypatch, seed):
-    monkeypatch.setattr(otlp, "BLOCK_BYTES", 1 << 14)  # several blocks, each mapped apart
+    monkeypatch.setattr(otlp, "BLOCK_BYTES", 1 << 16)  # several blocks, each mapped apart
     rng = random.Random(seed)
     lines, expected = _spans(rng, 400)
     path = tmp_path / "random.jsonl"
