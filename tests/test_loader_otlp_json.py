@@ -139,6 +139,21 @@ def test_to_json_is_duckdbs_on_every_code_point():
     points = [chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000]
     texts = [*points, "".join(points[:300]), 'a"b\\c', "", "\\u00ab"]
     con = duckdb.connect()
-    theirs = con.sql("SELECT to_json(t) AS j FROM texts").to_arrow_table().column("j").to_pylist() \
-        if con.register("texts", pa.table({"t": texts})) else None
+    con.register("texts", pa.table({"t": texts}))
+    theirs = con.sql("SELECT to_json(t) AS j FROM texts").to_arrow_table().column("j").to_pylist()
     assert [to_json(t) for t in texts] == theirs
+
+
+def test_the_exception_type_is_read_however_the_event_name_is_written(tmp_path):
+    def span(span_id: str, name_json: str) -> str:
+        event = ('{"name":' + name_json + ',"attributes":[{"key":"exception.type",'
+                 '"value":{"stringValue":"TimeoutError"}}]}')
+        return ('{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"' + span_id + '",'
+                '"startTimeUnixNano":"1750000000000000000","events":[' + event + ']}')
+
+    spans = [span("0000000000000001", '"exception"'), span("0000000000000002", '"exc\\u0065ption"'),
+             span("0000000000000003", '"retry"')]
+    path = tmp_path / "events.jsonl"
+    path.write_text('{"resourceSpans":[{"scopeSpans":[{"spans":[' + ",".join(spans) + "]}]}]}\n")
+    table = next(otlp.read(path)).span_table
+    assert table.column("error_type").to_pylist() == ["TimeoutError", "TimeoutError", None]
