@@ -157,3 +157,6 @@ def test_the_exception_type_is_read_however_the_event_name_is_written(tmp_path):
     path.write_text('{"resourceSpans":[{"scopeSpans":[{"spans":[' + ",".join(spans) + "]}]}]}\n")
     table = next(otlp.read(path)).span_table
     assert table.column("error_type").to_pylist() == ["TimeoutError", "TimeoutError", None]
+    attributes = [json.loads(text) for text in table.column("attributes").to_pylist()]
+    assert [list(a) for a in attributes] == [["otel.scope", "otel.events"]] * 3  # no resource
+    assert attributes[1]["otel.events"][0]["name"] == "exception"

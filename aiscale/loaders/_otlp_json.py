@@ -72,10 +72,10 @@ def attributes_json(con: duckdb.DuckDBPyConnection, flat: pa.Table, used: list[p
                          f"""'"otel.span.kind":' || to_json({_KIND}) || ','"""),
               _per_value(con, pc.struct_field(pc.struct_field(span, "status"), "message"),
                          """'"otel.status.message":' || to_json(nullif(v, '')) || ','"""),
-              _around('"otel.resource":', flat.column("res_json"), ","),
-              _around('"otel.scope":', flat.column("scope_json"), "")]
-    if pieces[-1].null_count:  # the flatten writes every scope; its member closes the commas
-        raise ValueError("an OTLP span without its scope JSON (scope_json is null)")
+              *_member('"otel.resource":', flat.column("res_json"), ","),
+              *_member('"otel.scope":', flat.column("scope_json"), "")]
+    if flat.column("scope_json").null_count:  # the flatten writes every scope: its member
+        raise ValueError("an OTLP span without its scope JSON (scope_json is null)")  # ends the commas
     scope_attrs = flat.column("scope_attrs_json")
     pieces += [_around(',"otel.scope.attributes":', pc.if_else(
                    pc.equal(scope_attrs, "{}"), pa.scalar(None, pa.string()), scope_attrs), ""),
@@ -246,6 +246,14 @@ def in_order(con: duckdb.DuckDBPyConnection, query: str, **tables: pa.Table) -> 
         con.execute("SET preserve_insertion_order = false")
         for name in tables:
             con.unregister(name)
+
+
+def _member(before: str, values: pa.ChunkedArray, after: str) -> list:
+    """The pieces writing ``before + value + after`` where a value is (nothing where it is
+    null); without a copy when every value is there."""
+    if values.null_count == 0:
+        return [pa.scalar(before), values, pa.scalar(after)]
+    return [_around(before, values, after)]
 
 
 def _around(before: str, values: pa.Array, after: str) -> pa.Array:
