@@ -420,3 +420,20 @@ def test_each_simulated_trace_states_its_step_cap_through_the_otlp_round_trip(tm
     censored = loop_caps(facts)["censored"].to_numpy()
     cut = (facts["iterations"] >= facts["variant"].map(caps)) & ~facts["success"].astype(bool)
     assert (censored == cut.to_numpy()).all() and cut.any()
+
+
+def test_spans_without_any_attribute_keep_their_rows(tmp_path):
+    """Arrow's skip-nulls join drops a row whose fragments are all null; every span must stay
+    in its place with an empty attribute list."""
+    sim = simulate(12, seed=4)
+    spans = sim.spans.copy()
+    bare = spans.index[(spans["parent_id"].notna()) & (spans["kind"] == "tool")][:3]
+    for column in ("provider", "model", "tool_name", "tool_arguments", "error_type", "attributes"):
+        spans.loc[bare, column] = None
+    spans.loc[bare, "kind"] = "other"  # no gen_ai.operation.name either
+    path = write_otlp(spans, sim.traces, tmp_path / "t.jsonl")
+    written = [s for line in path.read_text().splitlines()
+               for rs in json.loads(line)["resourceSpans"] for ss in rs["scopeSpans"] for s in ss["spans"]]
+    assert [s["spanId"] for s in written] == list(spans["span_id"])
+    by_id = {s["spanId"]: s for s in written}
+    assert all(by_id[i]["attributes"] == [] for i in spans.loc[bare, "span_id"])

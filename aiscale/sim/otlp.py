@@ -47,6 +47,22 @@ def _join(*parts, sep: str = "") -> pa.Array:
     return pc.binary_join_element_wise(*parts, sep)
 
 
+def joined_present(frags: list[pa.Array]) -> pa.Array:
+    """Each row's non-null ``frags`` joined by commas ("" where all are null).
+
+    Arrow's ``binary_join_element_wise(..., null_handling="skip")`` drops a row whose inputs
+    are all null (pyarrow 26), which would shift every row after it: an empty last fragment
+    keeps each row, and the comma it leaves is trimmed (a fragment never ends with one).
+
+    Examples
+    --------
+    >>> joined_present([pa.array(['{"a"}', None]), pa.array([None, None])]).to_pylist()
+    ['{"a"}', '']
+    """
+    joined = pc.binary_join_element_wise(*frags, "", ",", null_handling="skip")
+    return pc.utf8_rtrim(joined, characters=",")
+
+
 def _escape(values: pa.Array) -> pa.Array:
     """JSON-escape strings (only the columns that hold a character needing it are rewritten)."""
     if not pc.any(pc.match_substring_regex(values, r'["\\\x00-\x1f]')).as_py():
@@ -123,7 +139,7 @@ def span_json(spans: pa.Table, traces: pa.Table) -> pa.Array:
              _kv("gen_ai.tool.name", col["tool_name"], "string"),
              _kv("gen_ai.tool.call.arguments", col["tool_arguments"], "string"),
              _kv("error.type", col["error_type"], "string"), *_trace_fields(spans, traces)]
-    attributes = pc.binary_join_element_wise(*frags, ",", null_handling="skip")
+    attributes = joined_present(frags)
     error = _join('{"message":"', _escape(pc.coalesce(col["error_type"], "error")), '","code":2}')
     status = pc.coalesce(_map(col["status"], _STATUS), error)
     nanos = [pc.multiply(col[c].cast(pa.int64()), 1000).cast(pa.string())
