@@ -56,7 +56,7 @@ def joined_present(frags: list[pa.Array]) -> pa.Array:
 
     Examples
     --------
-    >>> joined_present([pa.array(['{"a"}', None]), pa.array([None, None])]).to_pylist()
+    >>> joined_present([pa.array(['{"a"}', None]), pa.array([None, None], pa.string())]).to_pylist()
     ['{"a"}', '']
     """
     joined = pc.binary_join_element_wise(*frags, "", ",", null_handling="skip")
