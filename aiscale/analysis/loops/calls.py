@@ -116,11 +116,25 @@ def stable_order(codes: np.ndarray, values: np.ndarray) -> np.ndarray:
     codes, values = np.asarray(codes, dtype=np.int64), np.asarray(values, dtype=np.int64)
     if not len(codes):
         return np.zeros(0, dtype=np.intp)
+    if already_ordered(codes, values):  # rows kept in (trace, time) order: a stable sort leaves them
+        return np.arange(len(codes), dtype=np.intp)
     low = int(values.min())
     span = int(values.max()) - low + 1
     if int(codes.min()) < 0 or (int(codes.max()) + 1) * span >= 2**62:
         return np.lexsort((values, codes))
     return np.argsort(codes * span + (values - low), kind="stable")
+
+
+def already_ordered(codes: np.ndarray, values: np.ndarray) -> bool:
+    """Whether rows are already ordered by (code, value), so that a stable sort keeps them.
+
+    Examples
+    --------
+    >>> already_ordered(np.array([0, 0, 1]), np.array([2, 5, 1])), already_ordered(np.array([0, 0]), np.array([5, 2]))
+    (True, False)
+    """
+    same = codes[1:] == codes[:-1]
+    return bool((codes[1:] >= codes[:-1]).all() and (values[1:] >= values[:-1])[same].all())
 
 
 def group_cumsum(x: np.ndarray, start: np.ndarray) -> np.ndarray:

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from aiscale.analysis._result import ResultDisplay, check_choice, fmt_usd, new_axes
+from aiscale.analysis.loops.calls import stable_order
 from aiscale.analysis.spend.calls import ONE_HOUR_WRITE_MULTIPLIER, PriceSheet, llm_calls
 
 __all__ = ["CacheSavings", "cache_savings"]
@@ -143,9 +144,8 @@ def cache_savings(data, *, by: str | list[str] = ("model", "day"), prices: Price
 def _savings(c: pd.DataFrame) -> pd.DataFrame:
     """Add the savings columns to priced calls (vectorised)."""
     inp = c["input_usd_per_token"].astype(float).fillna(0.0)
-    reads = c["cache_read_tokens"].astype("Float64").fillna(0).to_numpy(float)
-    writes = c["cache_write_tokens"].astype("Float64").fillna(0).to_numpy(float)
-    one_hour = c["cache_write_1h_tokens"].astype("Float64").fillna(0).to_numpy(float)
+    reads, writes, one_hour = (_tokens(c[k]) for k in ("cache_read_tokens", "cache_write_tokens",
+                                                        "cache_write_1h_tokens"))
     one_hour = np.minimum(one_hour, writes)
     listed_write = c["cache_write_usd"].astype(float).to_numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -178,9 +178,9 @@ def _wasted(c: pd.DataFrame) -> np.ndarray:
     end = pd.to_datetime(c["end_time"], utc=True).fillna(start) if "end_time" in c else start
     ns = start.to_numpy(dtype="datetime64[ns]").view("int64").copy()
     ns[start.isna().to_numpy()] = np.iinfo(np.int64).max  # no start time: last of its group
-    order = np.lexsort((ns, group))  # stable: ties keep the calls' order
+    order = stable_order(group, ns)  # stable: ties keep the calls' order
     g = group[order]
-    reads = np.flatnonzero(c["cache_read_tokens"].fillna(0).to_numpy()[order] > 0)
+    reads = np.flatnonzero(_tokens(c["cache_read_tokens"])[order] > 0)
     first_read = np.full(n + 1, n)
     first_read[reads] = reads
     first_read = np.minimum.accumulate(first_read[::-1])[::-1]  # first read at or after each position
@@ -191,11 +191,22 @@ def _wasted(c: pd.DataFrame) -> np.ndarray:
     end_s = end.to_numpy(dtype="datetime64[ns]")[order]
     gap_s = np.full(n, np.nan)
     gap_s[known] = (start_s[after[known]] - end_s[known]) / np.timedelta64(1, "s")
-    life_s = np.where(c["cache_write_1h_tokens"].fillna(0).to_numpy()[order] > 0, 3600.0, 300.0)
-    writes = c["cache_write_tokens"].fillna(0).to_numpy()[order] > 0
+    life_s = np.where(_tokens(c["cache_write_1h_tokens"])[order] > 0, 3600.0, 300.0)
+    writes = _tokens(c["cache_write_tokens"])[order] > 0
     flags = np.zeros(n, dtype=bool)
     flags[order] = writes & (np.isnan(gap_s) | (gap_s > life_s))
     return flags
+
+
+def _tokens(values: pd.Series) -> np.ndarray:
+    """Token counts as float64, 0 where unknown (a column of NumPy numbers taken as it is; one
+    of nulls only, as a source without the 1-hour split gives, without a conversion per cell)."""
+    if values.dtype.kind in "iuf":
+        numbers = values.to_numpy(dtype=float)
+        return np.where(np.isnan(numbers), 0.0, numbers)
+    if values.dtype == object and values.isna().all():
+        return np.zeros(len(values))
+    return values.astype("Float64").fillna(0).to_numpy(float)
 
 
 def _codes(c: pd.DataFrame) -> np.ndarray:

@@ -103,9 +103,12 @@ def priced_frame(table, *, parts: bool = False) -> pd.DataFrame:
     for field in table.schema:  # the dtypes a frame priced by price_frame comes back with
         values = calls[field.name]
         if pa.types.is_integer(field.type):
-            missing = int(values.isna().sum())
+            missing = table.column(field.name).null_count
+            if not missing and values.dtype == np.int64:
+                continue  # already as price_frame gives it
             calls[field.name] = (values.astype("int64") if not missing else values.astype("float64")
-                                 if missing < len(values) else pd.Series([None] * len(values), dtype=object))
+                                 if missing < len(values) else
+                                 pd.Series(np.full(len(values), None, dtype=object), index=calls.index))
         elif pa.types.is_string(field.type) and values.dtype == object:  # text of nulls only
             calls[field.name] = values.astype("str")
     calls["priced"] = calls["priced"].astype(bool)
