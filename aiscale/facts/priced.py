@@ -86,12 +86,17 @@ def pricing_input(calls: pd.DataFrame) -> pa.Table:
 
 
 def price_table(table: pa.Table, *, prices: PriceSheet | None = None, parts: bool = False,
-                source: bool = True) -> pa.Table:
+                source: bool = True, con=None) -> pa.Table:
     """Price the calls of a :func:`pricing_input` table: ``cost_usd``, ``priced``, ``price_source``
     (not with ``source=False``; and with ``parts`` the cost terms and rates), one row per call in
-    the order given."""
+    the order given.
+
+    ``con``: a :func:`~aiscale.facts.on_duckdb.duckdb_connection` to run on (left open, for
+    pricing several tables in turn); by default one is opened and closed.
+    """
     table = table.append_column("_row", pa.array(np.arange(table.num_rows, dtype=np.int64)))
-    con = duckdb_connection()
+    own = con is None
+    con = duckdb_connection() if own else con
     try:
         con.register("calls_in", table)
         rates = rate_table(_keys(con), prices=prices)
@@ -103,8 +108,19 @@ def price_table(table: pa.Table, *, prices: PriceSheet | None = None, parts: boo
                   *((*COST_PARTS, *RATE_COLUMNS) if parts else ())]
         out = con.sql(f"SELECT {', '.join(wanted)} FROM ({sql})").to_arrow_table()
     finally:
-        con.close()
-    return out.take(pc.sort_indices(out["_row"])).drop_columns(["_row"])  # in the order given
+        if own:
+            con.close()
+    order = (_placing(out["_row"]) if out.num_rows == table.num_rows  # one row per call, as priced
+             else pc.sort_indices(out["_row"]))
+    return out.take(order).drop_columns(["_row"])  # in the order given
+
+
+def _placing(rows: pa.ChunkedArray) -> np.ndarray:
+    """The take that puts each result row back at its call's position ``rows`` (a permutation):
+    one scatter, not a sort."""
+    at = np.empty(len(rows), dtype=np.int64)
+    at[rows.to_numpy()] = np.arange(len(rows), dtype=np.int64)
+    return at
 
 
 def _keys(con) -> pd.DataFrame:

@@ -170,18 +170,24 @@ def llm_calls(spans: pd.DataFrame, *, cost: str | None = None) -> pd.DataFrame:
     if cost is None:
         cost = "cost_usd" if "cost_usd" in spans.columns else "reported_cost_usd"
     rows = np.flatnonzero((spans["kind"] == "llm").to_numpy(dtype=bool, na_value=False))
-    start_us = epoch_us(spans["start_time"].iloc[rows])
-    order, _, _, _, start = sorted_groups(spans["trace_id"].iloc[rows], start_us)
+    every = len(rows) == len(spans)  # LLM calls only (a store's kept calls): no take
+    start_us = epoch_us(spans["start_time"] if every else spans["start_time"].iloc[rows])
+    order, _, _, _, start = sorted_groups(spans["trace_id"] if every else spans["trace_id"].iloc[rows],
+                                          start_us)
     rows, start_us = rows[order], start_us[order]  # one take of each column, in call order
-    out = pd.DataFrame({"trace_id": spans["trace_id"].iloc[rows].reset_index(drop=True)})
+    kept = every and bool((rows == np.arange(len(rows))).all())  # and already in call order
+
+    def column(name: str) -> pd.Series:
+        return (spans[name] if kept else spans[name].iloc[rows]).reset_index(drop=True)
+
+    out = pd.DataFrame({"trace_id": column("trace_id")})
     out["call"] = np.arange(len(out)) - start + 1
     out["start_us"] = start_us
     for col in ("input_tokens", "output_tokens"):
-        out[col] = coerce_floats(spans[col].iloc[rows]) if col in spans.columns else np.nan
-    out["cost"] = coerce_floats(spans[cost].iloc[rows]) if cost in spans.columns else np.nan
+        out[col] = coerce_floats(column(col)) if col in spans.columns else np.nan
+    out["cost"] = coerce_floats(column(cost)) if cost in spans.columns else np.nan
     out["cum_cost"] = group_cumsum(np.nan_to_num(out["cost"].to_numpy()), start)
-    out["status"] = (spans["status"].iloc[rows].reset_index(drop=True) if "status" in spans.columns
-                     else "unset")
+    out["status"] = column("status") if "status" in spans.columns else "unset"
     ok = (out["status"] != "error").to_numpy(dtype=bool, na_value=True)
     out["iteration"] = group_cumsum(ok.astype(np.int64), start) + ~ok
     return out

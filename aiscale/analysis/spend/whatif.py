@@ -126,10 +126,14 @@ def whatif(data, scenarios, *, prices: PriceSheet = None, since=None, until=None
                       already_priced=already_priced)
     columns, unpriced = {"actual": calls["cost_usd"].to_numpy(float)}, {"actual": _unpriced(calls)}
     base = _Base(calls)
-    for name, spec in specs.items():
-        cost = _scenario_cost(base, spec, prices)
-        columns[name], unpriced[name] = cost, int(np.isnan(cost).sum())
-    per_call = pd.DataFrame(columns).assign(trace_id=calls["trace_id"].to_numpy())
+    try:
+        for name, spec in specs.items():
+            cost = _scenario_cost(base, spec, prices)
+            columns[name], unpriced[name] = cost, int(np.isnan(cost).sum())
+    finally:
+        base.close()
+    trace = calls["trace_id"]  # text as it is (no round trip through Python objects)
+    per_call = pd.DataFrame(columns).assign(trace_id=trace.array if trace.dtype == "str" else trace.to_numpy())
     per_trace = per_call.groupby("trace_id", sort=True).sum(min_count=1)
     table = _table(per_trace, unpriced, n_boot, level, seed)
     notes = [ASSUMPTION]
@@ -165,15 +169,21 @@ def _unpriced(calls: pd.DataFrame) -> int:
 
 
 class _Base:
-    """The calls' pricing input (Arrow), converted once and shared by every scenario, and their
-    models factorised once (a scenario maps the distinct models, not every call)."""
+    """The calls' pricing input (Arrow), converted once and shared by every scenario, their
+    models factorised once (a scenario maps the distinct models, not every call), and one
+    DuckDB connection every scenario is priced on."""
 
     def __init__(self, calls: pd.DataFrame):
+        from aiscale.facts.on_duckdb import duckdb_connection
         from aiscale.facts.priced import pricing_input
 
         self.calls = calls
         self.table = pricing_input(calls)
         self.model_codes, self.models = pd.factorize(calls["model"].astype("string"), use_na_sentinel=True)
+        self.con = duckdb_connection()
+
+    def close(self) -> None:
+        self.con.close()
 
 
 def _scenario_cost(base: _Base, spec: dict, base_prices) -> np.ndarray:
@@ -189,7 +199,8 @@ def _scenario_cost(base: _Base, spec: dict, base_prices) -> np.ndarray:
         for column in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
                        "reasoning_tokens"):
             table = table.set_column(table.schema.get_field_index(column), column, tokens[column])
-    priced = price_table(table, prices=spec.get("prices", base_prices), parts="write_ttl" in spec, source=False)
+    priced = price_table(table, prices=spec.get("prices", base_prices), parts="write_ttl" in spec,
+                         source=False, con=base.con)
     cost = pc.if_else(priced["priced"], priced["cost_usd"], None).to_numpy(zero_copy_only=False).astype(float)
     if spec.get("write_ttl") is not None:  # the extra of 1-hour writes reads the scenario's cache writes
         cost = cost + _ttl_extra(priced, table["cache_write_tokens"], spec["write_ttl"])
