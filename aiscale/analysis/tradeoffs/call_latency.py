@@ -71,9 +71,11 @@ class CallLatency(ResultDisplay):
         """Output tokens per second against TTFT per call, one colour per group (at most
         ``max_points`` calls of a group drawn, a seeded random sample: more only blot)."""
         ax = new_axes(ax)
-        c = self.calls[[self.by, "ttft_s", "duration_s", "tokens_per_s"]]  # no text taken but the group's
-        c = c.loc[c["tokens_per_s"].notna().to_numpy()]
-        for name, g in c.groupby(self.by, dropna=False):
+        c = self.calls[["ttft_s", "duration_s", "tokens_per_s"]]  # grouped by the labels: no text taken
+        for name, g in c.groupby(self.calls[self.by], dropna=False):
+            g = g.loc[g["tokens_per_s"].notna().to_numpy()]
+            if g.empty:  # no call of the group has a rate
+                continue
             if len(g) > max_points:
                 g = g.iloc[np.sort(np.random.default_rng(0).choice(len(g), max_points, replace=False))]
             x = g["ttft_s"] if g["ttft_s"].notna().any() else g["duration_s"]
@@ -122,9 +124,9 @@ def call_latency(spans: pd.DataFrame, *, by: str = "model", level: float = 0.95,
                           "rate": _rates(np.isnan(ttft))})
     # the groups read numbers and each call's trace as an integer (one hash pass of the ids):
     # no text is taken per group
-    numbers = pd.DataFrame({by: frame[by], "trace_id": pd.factorize(frame["trace_id"])[0],
-                            "ttft_s": ttft, "tokens_per_s": speed})
-    rows = [_row(name, g, by, level, n_boot, seed) for name, g in numbers.groupby(by, dropna=False)]
+    numbers = pd.DataFrame({"trace_id": pd.factorize(frame["trace_id"])[0], "ttft_s": ttft,
+                            "tokens_per_s": speed})
+    rows = [_row(name, g, by, level, n_boot, seed) for name, g in numbers.groupby(frame[by], dropna=False)]
     notes = () if np.isfinite(ttft).any() else (
         "No call records a time to first token: tokens per second is end to end (includes it).",)
     return CallLatency(pd.DataFrame(rows), frame, by, notes)
