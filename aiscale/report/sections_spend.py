@@ -75,9 +75,10 @@ def _read_calls(ctx: Context, *, prices, parts: bool) -> pd.DataFrame | None:
         return calls.merge(labels, on="trace_id", how="left")
     if at is None:
         at = pc.index_in(_text(calls["trace_id"]), _text(ids)).fill_null(-1).to_numpy(zero_copy_only=False)
-    taken = labels.iloc[np.maximum(at, 0)].set_axis(calls.index)
-    for label in labels.columns[1:]:
-        calls[label] = taken[label].where(at >= 0)
+    found = at >= 0
+    taken = labels[labels.columns[1:]].iloc[np.maximum(at, 0)].set_axis(calls.index)  # labels only
+    for label in taken.columns:
+        calls[label] = taken[label] if found.all() else taken[label].where(found)
     return calls
 
 
