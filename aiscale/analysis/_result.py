@@ -143,7 +143,12 @@ def task_keys(facts: pd.DataFrame) -> np.ndarray:
 
 
 def floats(series: pd.Series) -> np.ndarray:
-    """Any numeric or boolean (nullable, Arrow) column as float64 with NaN for null."""
+    """Any numeric or boolean (nullable, Arrow) column as float64 with NaN for null (a new array)."""
+    dtype = series.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "fiub":  # NumPy numbers: NaN is the null
+        return series.to_numpy(dtype=float, copy=True)
+    if isinstance(series.array, (pd.arrays.IntegerArray, pd.arrays.FloatingArray, pd.arrays.BooleanArray)):
+        return series.to_numpy(dtype=float, na_value=np.nan, copy=True)  # nullable: values and mask
     if series.dtype == object:
         series = pd.Series(pd.array(series, dtype="Float64"), index=series.index)
     return pd.to_numeric(series, errors="raise").astype("Float64").to_numpy(
@@ -191,7 +196,7 @@ def used_tokens(facts: pd.DataFrame) -> np.ndarray:
     used = np.zeros(len(facts), dtype=bool)
     for column in ("input_tokens", "output_tokens", "n_llm_calls"):
         if column in facts.columns:
-            used |= np.nan_to_num(floats(facts[column])) > 0
+            used |= floats(facts[column]) > 0  # NaN (unknown) is not > 0
     return used
 
 
