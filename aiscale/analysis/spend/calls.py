@@ -110,7 +110,8 @@ def priced_frame(table, *, parts: bool = False) -> pd.DataFrame:
                                  if missing < len(values) else
                                  pd.Series(np.full(len(values), None, dtype=object), index=calls.index))
         elif pa.types.is_string(field.type) and values.dtype == object:  # text of nulls only
-            calls[field.name] = values.astype("str")
+            calls[field.name] = pd.Series(pd.array(pa.nulls(len(values), pa.large_string()), dtype="str"),
+                                          index=calls.index)  # built by Arrow, not from None objects
     calls["priced"] = calls["priced"].astype(bool)
     calls["cost_usd"] = calls["cost_usd"].astype(float).where(calls["priced"], np.nan)
     return calls
