@@ -2,8 +2,8 @@
 
 One ``ExportTraceServiceRequest`` per line, or one pretty-printed request in a file. Ids in hex
 or base64 (decoded to lowercase hex), times in unix nanoseconds (strings or integers). The file
-is read in blocks of lines; DuckDB parses and unnests each block (``try(from_json)``: a bad
-line gives no span and stops nothing), the attribute look-ups are done in Arrow
+is read in blocks of lines; DuckDB parses each batch of a block (:mod:`aiscale.loaders._otlp_parse`:
+a bad line gives no span and stops nothing), Arrow unnests it, the attribute look-ups are done in Arrow
 (:mod:`aiscale.loaders._otlp_attrs`; keys no span of the block has are nulls in the query), hex
 ids in NumPy (:mod:`aiscale.loaders._otlp_ids`), the mapping in SQL (:mod:`aiscale.loaders._otlp_sql`),
 the ``attributes`` JSON of what it did not read in Arrow (:mod:`aiscale.loaders._otlp_json`),
@@ -68,6 +68,7 @@ from aiscale.loaders._otlp_attrs import absent, lookup_columns
 from aiscale.loaders._otlp_flatten import flatten_requests
 from aiscale.loaders._otlp_ids import hex_ids
 from aiscale.loaders._otlp_json import attributes_json, in_order, int_bad
+from aiscale.loaders._otlp_parse import parse_lines
 from aiscale.loaders._otlp_rows import arrow_chunk
 from aiscale.loaders._otlp_seen import SeenSpans as _SeenSpans
 from aiscale.loaders._otlp_sql import (
@@ -75,7 +76,6 @@ from aiscale.loaders._otlp_sql import (
     MIN_NANOS,
     bad_lines_query,
     lookup_keys,
-    parse_query,
     spans_query,
 )
 from aiscale.loaders._prefetch import mapped_in_order
@@ -270,13 +270,7 @@ def _query_block(con: duckdb.DuckDBPyConnection, line_numbers: np.ndarray, offse
         offsets = np.concatenate([[0], np.cumsum(sizes[~too_long])])
     cuts = np.searchsorted(offsets, np.arange(BATCH_BYTES, offsets[-1], BATCH_BYTES))
     bounds = np.unique(np.concatenate([[0], cuts, [len(line_numbers)]]))
-    batches = [b for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
-               for b in table.slice(lo, hi - lo).to_batches()]
-    con.register("otlp_block", pa.Table.from_batches(batches, schema=table.schema))
-    try:
-        flat = flatten_requests(con, con.sql(parse_query("otlp_block")).to_arrow_table())
-    finally:
-        con.unregister("otlp_block")
+    flat = flatten_requests(con, parse_lines(con, table, bounds.tolist()))
     spanless = np.setdiff1d(line_numbers, pc.unique(flat.column("line_no")).to_numpy())
     bad = _classify(con, table, spanless) if len(spanless) else None
     if bad is not None and bad.num_rows:

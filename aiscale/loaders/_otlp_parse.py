@@ -1,0 +1,123 @@
+"""Parse a block of OTLP JSON lines into nested requests, batch by batch (used by ``otlp``).
+
+Each batch (about ``BATCH_BYTES`` of whole lines) is parsed by
+:func:`~aiscale.loaders._otlp_sql.fast_parse_query`: ``from_json`` over the lines as text, the
+bytes handed to DuckDB as they are (a zero-copy view of the binary lines), with no ``try`` and
+no ``decode``, which took a third of the parse's time. A line that is not JSON or not UTF-8
+makes ``from_json`` raise for its batch; only that batch is parsed again by the tolerant
+:func:`~aiscale.loaders._otlp_sql.parse_query` (``try(from_json(try(decode(raw))))``), where the
+bad line gives a null request like any line that gave no span, to be explained by
+``bad_lines_query``. So a bad line costs at most a second parse of its batch, and the requests
+are those of the tolerant query everywhere: ``from_json`` raises on any line where ``try``
+would give null (it checks UTF-8 inside strings, and JSON allows nothing but ASCII outside
+them), and reads wrong JSON types (an ``intValue`` as a number, a status code as a name) the
+same way in both.
+
+Examples
+--------
+>>> import duckdb, pyarrow as pa
+>>> con = duckdb.connect()
+>>> good, bad = b'{"resourceSpans":[]}', b'{"resourceSpans":['
+>>> lines = pa.table({"line_no": [1, 2, 3], "raw": pa.array([good, bad, good], pa.large_binary())})
+>>> parsed = parse_lines(con, lines, [0, 2, 3])  # two batches: lines 1-2, line 3
+>>> parsed.column("req").to_pylist()
+[{'resourceSpans': []}, None, {'resourceSpans': []}]
+>>> COUNTS["batches"] >= 2 and COUNTS["batches_reparsed"] >= 1
+True
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+from collections.abc import Sequence
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from aiscale.loaders._otlp_sql import fast_parse_query, parse_query
+
+COUNTS: collections.Counter = collections.Counter()
+"""The batches parsed so far (``batches``) and how many of them were parsed again by the
+tolerant query (``batches_reparsed``), for tests and benchmarks."""
+
+_COUNTING = threading.Lock()
+_FAILED = (duckdb.InvalidInputException, duckdb.ConversionException,
+           UnicodeDecodeError)  # a message quoting a line that is not UTF-8 fails to decode
+_SPACE = np.zeros(256, dtype=bool)
+_SPACE[[9, 10, 13, 32]] = True  # what ``bad_lines_query`` trims: tab, newline, CR, space
+
+
+def parse_lines(con: duckdb.DuckDBPyConnection, lines: pa.Table, bounds: Sequence[int]) -> pa.Table:
+    """Return ``line_no`` and the parsed request ``req`` of each line of ``lines``.
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+        The connection to parse on.
+    lines : pyarrow.Table
+        ``line_no`` (int64) and ``raw`` (large_binary), one row per line, in the file's order.
+    bounds : sequence of int
+        Row positions cutting ``lines`` into batches: batch ``i`` is rows ``bounds[i]`` up to
+        ``bounds[i + 1]``.
+
+    Returns
+    -------
+    pyarrow.Table
+        ``line_no`` and ``req`` (null where the line is blank, not UTF-8, not JSON or no
+        object), one chunk per batch, in the batches' order.
+    """
+    parts, reparsed = [], 0
+    threads = con.sql("SELECT current_setting('threads')").fetchall()[0][0]
+    con.execute("SET preserve_insertion_order = true")  # the lines' order, with several threads
+    try:
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+            batch = _pieces(lines.slice(lo, hi - lo), threads)  # one piece a thread
+            raw = batch.column("raw").chunks
+            text = pa.table({  # the bytes as text: no copy, and no UTF-8 check (from_json's)
+                "line_no": batch.column("line_no"),
+                "txt": pa.chunked_array([c.view(pa.large_string()) for c in raw], pa.large_string()),
+                "blank": pa.chunked_array([_blank(c) for c in raw], pa.bool_())})
+            try:
+                parts.append(_run(con, text, fast_parse_query("otlp_batch")))
+            except _FAILED:
+                parts.append(_run(con, batch, parse_query("otlp_batch")))
+                reparsed += 1
+        if not parts:  # no lines: the empty table, typed
+            parts.append(_run(con, lines, parse_query("otlp_batch")))
+    finally:
+        con.execute("SET preserve_insertion_order = false")
+    with _COUNTING:  # blocks are parsed in several threads
+        COUNTS.update(batches=len(bounds) - 1, batches_reparsed=reparsed)
+    return pa.concat_tables(parts)
+
+
+def _pieces(batch: pa.Table, threads: int) -> pa.Table:
+    """``batch`` as ``threads`` record batches of equal lines (DuckDB scans one in each thread)."""
+    if threads <= 1 or batch.num_rows < 2:
+        return batch
+    return pa.Table.from_batches(batch.to_batches(max_chunksize=-(-batch.num_rows // threads)),
+                                 schema=batch.schema)
+
+
+def _run(con: duckdb.DuckDBPyConnection, batch: pa.Table, query: str) -> pa.Table:
+    con.register("otlp_batch", batch)
+    try:
+        return con.sql(query).to_arrow_table()
+    finally:
+        con.unregister("otlp_batch")
+
+
+def _blank(raw: pa.Array) -> pa.Array:
+    """Which lines of ``raw`` hold nothing but whitespace. A line that starts with a byte other
+    than whitespace is not blank; the few that start with whitespace are looked at whole."""
+    offsets = np.frombuffer(raw.buffers()[1], dtype=np.int64)[raw.offset:raw.offset + len(raw) + 1]
+    values = raw.buffers()[2]
+    data = np.frombuffer(values, dtype=np.uint8) if values is not None else np.zeros(0, np.uint8)
+    sizes = np.diff(offsets)
+    blank = sizes == 0
+    starts = np.flatnonzero(~blank)
+    maybe = starts[_SPACE[data[offsets[starts]]]]
+    blank[maybe] = [bool(_SPACE[data[offsets[i]:offsets[i + 1]]].all()) for i in maybe]
+    return pa.array(blank)
