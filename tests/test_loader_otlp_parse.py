@@ -1,11 +1,12 @@
-"""The OTLP parse: ``from_json`` over the lines as text, the tolerant query only for a batch that raised.
+"""The OTLP parse: ``from_json`` over the lines as text; where it raises, the block batch by
+batch, and the tolerant query only for a batch that raised again.
 
 The reference is the tolerant query (``try(from_json(try(decode(raw))))``) over every line of a
 block, as the loader parsed before (put in place of ``parse_lines``). With the fast parse and
 its fallback the loader must give the same chunks: span and trace tables, quarantined rows
 (file, line, words, excerpt), rows read; on files with bad lines in several batches, lines and
 strings that are not UTF-8, a file whose every batch has a bad line, and a file of every
-tolerance case (which must not send a batch to the fallback at all).
+tolerance case (which must not send a block to the fallback at all).
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ def _both(path: Path, monkeypatch) -> tuple[list, list, dict]:
     """The chunks with the fast parse, with the tolerant one, and the fast parse's batch counts."""
     before = _otlp_parse.COUNTS.copy()
     fast = _serial(path)
-    counts = {k: _otlp_parse.COUNTS[k] - before[k] for k in ("batches", "batches_reparsed")}
+    counts = {k: _otlp_parse.COUNTS[k] - before[k]
+              for k in ("blocks", "blocks_failed", "batches", "batches_reparsed")}
     with monkeypatch.context() as patch:
         patch.setattr(otlp, "parse_lines", _tolerant)
         tolerant = _serial(path)
@@ -100,6 +102,7 @@ def test_non_utf8_lines_and_strings_are_quarantined_as_before(tmp_path, monkeypa
         assert _spans(fast) == _spans(tolerant) == len(good)  # the batch's good lines still load
         assert counts["batches_reparsed"] == (1 if batch_bytes > 1 else len(bad_rows))
         assert counts["batches"] == (1 if batch_bytes > 1 else len(lines))
+        assert counts["blocks_failed"] == counts["blocks"] == 1
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +126,7 @@ def test_bad_lines_in_several_batches_give_the_chunks_of_the_tolerant_parse(spre
     assert sum("invalid JSON" in r for r in reasons.values()) >= 3 * 2
     assert sum(1 for _ in otlp._blocks(spread)) > 3
     assert 3 <= counts["batches_reparsed"] < counts["batches"]  # both ways were taken
+    assert 1 <= counts["blocks_failed"] <= counts["blocks"] > 3
     quarantined = sum(len(c.quarantined) for c in fast)
     assert sum(c.rows_read for c in fast) == _spans(fast) + quarantined > quarantined
 
@@ -160,7 +164,7 @@ def test_tolerance_cases_take_the_fast_parse_and_give_its_rows(tmp_path, monkeyp
     monkeypatch.setattr(otlp, "BATCH_BYTES", 4 << 10)
     fast, tolerant, counts = _both(path, monkeypatch)
     _assert_same_chunks(fast, tolerant)
-    assert counts["batches"] > 3 and counts["batches_reparsed"] == 0
+    assert counts["batches"] > 3 and counts["blocks_failed"] == counts["batches_reparsed"] == 0
     reasons = _quarantined(fast)
     assert reasons and not any(r == NOT_UTF8 or "invalid JSON" in r for r in reasons.values())
     assert 4 not in reasons and 5 not in reasons  # blank lines: no rows
@@ -169,8 +173,8 @@ def test_tolerance_cases_take_the_fast_parse_and_give_its_rows(tmp_path, monkeyp
 
 def test_the_collector_and_sdk_fixtures_parse_without_the_fallback(monkeypatch):
     for path in (SDK, COLLECTOR):
-        before = _otlp_parse.COUNTS["batches_reparsed"]
-        assert _spans(_serial(path)) > 5 and _otlp_parse.COUNTS["batches_reparsed"] == before
+        before = _otlp_parse.COUNTS["blocks_failed"]
+        assert _spans(_serial(path)) > 5 and _otlp_parse.COUNTS["blocks_failed"] == before
 
 
 def test_bad_lines_keep_their_words(tmp_path, monkeypatch):

@@ -5,8 +5,9 @@ unnesting it in SQL copies every span's whole struct three times (resourceSpans,
 spans). Arrow's ``list_flatten`` does the same without copying: each level is a view of the
 level above, and ``list_parent_indices`` says which resource and scope a span belongs to.
 Only the per-resource and per-scope columns (a few rows per line) are computed, the trace keys
-on the resource by the look-ups of :mod:`aiscale.loaders._otlp_attrs` and the resource and
-scope JSON in one SQL query for both levels, then taken to the spans. The rows and columns are those of
+on the resource by the look-ups of :mod:`aiscale.loaders._otlp_attrs`, the resource and
+scope attributes as JSON by :func:`attrs_json` (one query for both levels), then taken to the
+spans. The rows and columns are those of
 :func:`~aiscale.loaders._otlp_sql.flat_query`, in the file's order.
 
 Examples
@@ -24,6 +25,7 @@ Examples
 from __future__ import annotations
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -54,21 +56,44 @@ def flatten_requests(con: duckdb.DuckDBPyConnection, parsed: pa.Table) -> pa.Tab
     found = lookup_columns(resource_attrs, list(TRACE_KEYS.values()))
     none = pa.nulls(len(resources), pa.string())
     resource_columns = {f"r:{k}": found.get(f"a:{k}", none) for k in TRACE_KEYS.values()}
-    both = len(resources)
-    nothing = pa.nulls(both, pa.string())  # one query for both levels (its cost is mostly fixed)
-    level = _in_order(con, pa.table({
-        "a": pa.chunked_array([resource_attrs, pc.struct_field(scope, "attributes")]),
-        "name": pa.chunked_array([nothing, pc.struct_field(scope, "name").cast(pa.string())]),
-        "version": pa.chunked_array([nothing, pc.struct_field(scope, "version").cast(pa.string())])}),
-        "attrs_json(a) AS j, to_json({'name': name, 'version': version}) AS scope_json")
-    resource_columns["res_json"] = level.column("j").slice(0, both)
-    scope_columns = {"scope_json": level.column("scope_json").slice(both),
-                     "scope_attrs_json": level.column("j").slice(both)}
+    both = len(resources)  # one query for both levels' attributes (its cost is mostly fixed)
+    objects = attrs_json(con, pa.concat_arrays([resource_attrs, pc.struct_field(scope, "attributes")]))
+    resource_columns["res_json"] = objects.slice(0, both)
+    scope_json = _in_order(con, pa.table({"name": pc.struct_field(scope, "name").cast(pa.string()),
+                                          "version": pc.struct_field(scope, "version").cast(pa.string())}),
+                           "to_json({'name': name, 'version': version}) AS j")
+    scope_columns = {"scope_json": scope_json.column("j"), "scope_attrs_json": objects.slice(both)}
     columns = {"line_no": pc.take(resource_line, span_resource)}
     columns.update({name: pc.take(array, span_resource) for name, array in resource_columns.items()})
     columns.update({name: pc.take(array, span_scope) for name, array in scope_columns.items()})
     columns["sp"] = spans
     return pa.table(columns)
+
+
+def attrs_json(con: duckdb.DuckDBPyConnection, attrs: pa.ListArray) -> pa.Array:
+    """Each list of attributes as a JSON object, as the ``attrs_json`` macro writes it
+    (``{"key":value,...}``, attributes without a key left out; null where the list is null).
+
+    Every attribute is written by ``av_scalar`` in one query; the few with an array or kvlist
+    value again by ``av_json`` in a second, only when there are any (``av_json`` holds two
+    ``from_json`` and costs ~30 ms a query to bind and start, the macro over the lists ~70 ms,
+    on a few hundred rows). The fragments are joined per list in Arrow.
+    """
+    flat = attrs.flatten()
+    key, value = pc.struct_field(flat, "key"), pc.struct_field(flat, "value")
+    table = pa.table({"key": key, "value": value})
+    frag = _in_order(con, table, "to_json(key) || ':' || av_scalar(value) AS f").column("f").combine_chunks()
+    nested = pc.or_(pc.is_valid(pc.struct_field(value, "arrayValue")),
+                    pc.is_valid(pc.struct_field(value, "kvlistValue")))
+    if pc.any(nested).as_py():
+        deep = _in_order(con, table.filter(nested), "to_json(key) || ':' || av_json(value) AS f")
+        frag = pc.replace_with_mask(frag, nested, deep.column("f").combine_chunks())
+    kept = frag.is_valid().to_numpy(zero_copy_only=False)
+    parents = pc.list_parent_indices(attrs).to_numpy()[kept]
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(parents, minlength=len(attrs)))])
+    lists = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), frag.filter(pa.array(kept)),
+                                     mask=attrs.is_null())
+    return pc.binary_join_element_wise("{", pc.binary_join(lists, ","), "}", "")
 
 
 def _one_chunk(column: pa.ChunkedArray) -> pa.Array:
