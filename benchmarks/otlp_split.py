@@ -1,6 +1,7 @@
 """CPU seconds of each step of the OTLP block work, one thread, on trees before and after the
-parse moved to :mod:`aiscale.loaders._otlp_parse`: parse, unnest (``flatten_requests``),
-look-ups + fragments + ids (``_with_lookups``), the spans query.
+parse moved to :mod:`aiscale.loaders._otlp_parse`: parse, unnest (``flatten_requests``), and the
+mapping (``_mapped_spans`` where the tree has it, else look-ups + fragments + ids and the spans
+query apart).
 
 Usage (run it once per tree, interleaved, and compare)::
 
@@ -50,6 +51,10 @@ def main(path: pathlib.Path, limit: int | None) -> None:
         flat = otlp.flatten_requests(con, parsed)
         seconds["flatten"] += time.process_time() - started
         started = time.process_time()
+        if hasattr(otlp, "_mapped_spans"):  # the mapping with the attributes JSON in Arrow
+            spans += sum(batch.num_rows for batch in otlp._mapped_spans(con, flat))
+            seconds["mapping"] += time.process_time() - started
+            continue
         with_lookups, missing = otlp._with_lookups(con, flat)
         seconds["look-ups + fragments + ids"] += time.process_time() - started
         started = time.process_time()
