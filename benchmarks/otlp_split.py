@@ -5,7 +5,7 @@ query apart).
 
 Usage (run it once per tree, interleaved, and compare)::
 
-    cd /work/main && PYTHONPATH=TREE .venv/bin/python benchmarks/otlp_split.py FILE.jsonl [BLOCKS]
+    PYTHONPATH=TREE .venv/bin/python benchmarks/otlp_split.py FILE.jsonl [BLOCKS]
 """
 
 from __future__ import annotations
