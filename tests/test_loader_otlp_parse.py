@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from test_loader_otlp import BAD_LINES, COLLECTOR, SDK, _line, _span
 from test_loader_otlp_equivalence import _awkward_lines
-from test_loader_otlp_parallel import _serial
+from test_loader_otlp_parallel import _assert_same_chunks, _serial
 
 from aiscale.loaders import _otlp_parse, otlp
 from aiscale.loaders._otlp_sql import parse_query
@@ -48,15 +48,6 @@ def _both(path: Path, monkeypatch) -> tuple[list, list, dict]:
         patch.setattr(otlp, "parse_lines", _tolerant)
         tolerant = _serial(path)
     return fast, tolerant, counts
-
-
-def _assert_same_chunks(after: list, before: list) -> None:
-    assert len(after) == len(before) > 0
-    for got, want in zip(after, before, strict=True):
-        assert type(got) is type(want) and got.rows_read == want.rows_read
-        assert got.quarantined == want.quarantined  # file, line, words, excerpt; in order
-        if isinstance(want, ArrowChunk):
-            assert got.span_table.equals(want.span_table) and got.trace_table.equals(want.trace_table)
 
 
 def _quarantined(chunks: list) -> dict[int, str]:
@@ -97,7 +88,7 @@ def test_non_utf8_lines_and_strings_are_quarantined_as_before(tmp_path, monkeypa
     for batch_bytes in (otlp.BATCH_BYTES, 1):  # one batch; one line a batch
         monkeypatch.setattr(otlp, "BATCH_BYTES", batch_bytes)
         fast, tolerant, counts = _both(path, monkeypatch)
-        _assert_same_chunks(fast, tolerant)
+        _assert_same_chunks(fast, tolerant, at_least=1)
         assert _quarantined(fast) == dict.fromkeys(bad_rows, NOT_UTF8)
         assert _spans(fast) == _spans(tolerant) == len(good)  # the batch's good lines still load
         assert counts["batches_reparsed"] == (1 if batch_bytes > 1 else len(bad_rows))
@@ -120,7 +111,7 @@ def test_bad_lines_in_several_batches_give_the_chunks_of_the_tolerant_parse(spre
     monkeypatch.setattr(otlp, "BLOCK_BYTES", 24 << 10)
     monkeypatch.setattr(otlp, "BATCH_BYTES", 6 << 10)
     fast, tolerant, counts = _both(spread, monkeypatch)
-    _assert_same_chunks(fast, tolerant)
+    _assert_same_chunks(fast, tolerant, at_least=1)
     reasons = _quarantined(fast)
     assert list(reasons.values()).count(NOT_UTF8) == 3 * (len(_bad_utf8()) + 1)  # and BAD_LINES[4]
     assert sum("invalid JSON" in r for r in reasons.values()) >= 3 * 2
@@ -139,7 +130,7 @@ def test_a_file_whose_every_batch_has_a_bad_line_loads_like_the_tolerant_parse(t
     sizes = [len(x) + 1 for x in lines]
     monkeypatch.setattr(otlp, "BATCH_BYTES", max(sizes) * 2 + 1)  # two or three lines a batch
     fast, tolerant, counts = _both(path, monkeypatch)
-    _assert_same_chunks(fast, tolerant)
+    _assert_same_chunks(fast, tolerant, at_least=1)
     assert counts["batches_reparsed"] == counts["batches"] > 2
     reasons = _quarantined(fast)
     assert sorted(reasons) == list(range(2, 2 * len(bad) + 1, 2))
@@ -163,7 +154,7 @@ def test_tolerance_cases_take_the_fast_parse_and_give_its_rows(tmp_path, monkeyp
     path = _write(tmp_path / "tolerant.jsonl", lines)
     monkeypatch.setattr(otlp, "BATCH_BYTES", 4 << 10)
     fast, tolerant, counts = _both(path, monkeypatch)
-    _assert_same_chunks(fast, tolerant)
+    _assert_same_chunks(fast, tolerant, at_least=1)
     assert counts["batches"] > 3 and counts["blocks_failed"] == counts["batches_reparsed"] == 0
     reasons = _quarantined(fast)
     assert reasons and not any(r == NOT_UTF8 or "invalid JSON" in r for r in reasons.values())
@@ -185,7 +176,7 @@ def test_bad_lines_keep_their_words(tmp_path, monkeypatch):
     path = _write(tmp_path / "bad.jsonl", content)
     monkeypatch.setattr(otlp, "BATCH_BYTES", 1)
     fast, tolerant, _ = _both(path, monkeypatch)
-    _assert_same_chunks(fast, tolerant)
+    _assert_same_chunks(fast, tolerant, at_least=1)
     reasons = _quarantined(fast)
     for number in (2, 3, 4, 5):  # the lines that are no request (the rest break span rules)
         assert re.search(BAD_LINES[number][1], reasons[number]), (number, reasons[number])

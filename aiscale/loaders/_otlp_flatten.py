@@ -25,12 +25,12 @@ Examples
 from __future__ import annotations
 
 import duckdb
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from aiscale.loaders._otlp_attrs import lookup_columns
-from aiscale.loaders._otlp_sql import TRACE_KEYS
+from aiscale.loaders._otlp_json import kept_attributes, one_chunk
+from aiscale.loaders._otlp_sql import TRACE_KEYS, in_order
 
 
 def flatten_requests(con: duckdb.DuckDBPyConnection, parsed: pa.Table) -> pa.Table:
@@ -39,7 +39,7 @@ def flatten_requests(con: duckdb.DuckDBPyConnection, parsed: pa.Table) -> pa.Tab
     Columns: ``line_no``, ``r:<key>`` (trace keys on the resource), ``res_json``,
     ``scope_json``, ``scope_attrs_json`` and the span struct ``sp``.
     """
-    req, line_no = (_one_chunk(parsed.column(name)) for name in ("req", "line_no"))
+    req, line_no = (one_chunk(parsed.column(name)) for name in ("req", "line_no"))
     resource_lists = pc.struct_field(req, "resourceSpans")
     resources = pc.list_flatten(resource_lists)
     resource_line = pc.take(line_no, pc.list_parent_indices(resource_lists))
@@ -59,9 +59,9 @@ def flatten_requests(con: duckdb.DuckDBPyConnection, parsed: pa.Table) -> pa.Tab
     both = len(resources)  # one query for both levels' attributes (its cost is mostly fixed)
     objects = attrs_json(con, pa.concat_arrays([resource_attrs, pc.struct_field(scope, "attributes")]))
     resource_columns["res_json"] = objects.slice(0, both)
-    scope_json = _in_order(con, pa.table({"name": pc.struct_field(scope, "name").cast(pa.string()),
-                                          "version": pc.struct_field(scope, "version").cast(pa.string())}),
-                           "to_json({'name': name, 'version': version}) AS j")
+    scope_json = in_order(con, "SELECT to_json({'name': name, 'version': version}) AS j FROM otlp_level",
+                          otlp_level=pa.table({"name": pc.struct_field(scope, "name").cast(pa.string()),
+                                               "version": pc.struct_field(scope, "version").cast(pa.string())}))
     scope_columns = {"scope_json": scope_json.column("j"), "scope_attrs_json": objects.slice(both)}
     columns = {"line_no": pc.take(resource_line, span_resource)}
     columns.update({name: pc.take(array, span_resource) for name, array in resource_columns.items()})
@@ -74,39 +74,11 @@ def attrs_json(con: duckdb.DuckDBPyConnection, attrs: pa.ListArray) -> pa.Array:
     """Each list of attributes as a JSON object, as the ``attrs_json`` macro writes it
     (``{"key":value,...}``, attributes without a key left out; null where the list is null).
 
-    Every attribute is written by ``av_scalar`` in one query; the few with an array or kvlist
-    value again by ``av_json`` in a second, only when there are any (``av_json`` holds two
-    ``from_json`` and costs ~30 ms a query to bind and start, the macro over the lists ~70 ms,
-    on a few hundred rows). The fragments are joined per list in Arrow.
+    The attributes are written as the spans' kept attributes are
+    (:func:`~aiscale.loaders._otlp_json.kept_attributes`, none of them read into a column),
+    without the last comma, between braces.
     """
-    flat = attrs.flatten()
-    key, value = pc.struct_field(flat, "key"), pc.struct_field(flat, "value")
-    table = pa.table({"key": key, "value": value})
-    frag = _in_order(con, table, "to_json(key) || ':' || av_scalar(value) AS f").column("f").combine_chunks()
-    nested = pc.or_(pc.is_valid(pc.struct_field(value, "arrayValue")),
-                    pc.is_valid(pc.struct_field(value, "kvlistValue")))
-    if pc.any(nested).as_py():
-        deep = _in_order(con, table.filter(nested), "to_json(key) || ':' || av_json(value) AS f")
-        frag = pc.replace_with_mask(frag, nested, deep.column("f").combine_chunks())
-    kept = frag.is_valid().to_numpy(zero_copy_only=False)
-    parents = pc.list_parent_indices(attrs).to_numpy()[kept]
-    offsets = np.concatenate([[0], np.cumsum(np.bincount(parents, minlength=len(attrs)))])
-    lists = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), frag.filter(pa.array(kept)),
-                                     mask=attrs.is_null())
-    return pc.binary_join_element_wise("{", pc.binary_join(lists, ","), "}", "")
-
-
-def _one_chunk(column: pa.ChunkedArray) -> pa.Array:
-    """The column as one array; a column of one chunk is not copied (``combine_chunks`` would)."""
-    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
-
-
-def _in_order(con: duckdb.DuckDBPyConnection, table: pa.Table, select: str) -> pa.Table:
-    """``SELECT {select}`` over ``table``, one output row per input row, in its order."""
-    con.register("otlp_level", table)
-    try:
-        con.execute("SET preserve_insertion_order = true")
-        return con.sql(f"SELECT {select} FROM otlp_level").to_arrow_table()
-    finally:
-        con.execute("SET preserve_insertion_order = false")
-        con.unregister("otlp_level")
+    members = kept_attributes(con, attrs, [])
+    members = pc.utf8_slice_codeunits(pc.fill_null(members, ","), 0, -1)  # none kept: "{}"
+    objects = pc.binary_join_element_wise("{", members, "}", "")
+    return pc.if_else(attrs.is_null(), pa.scalar(None, pa.string()), objects)

@@ -31,7 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from aiscale.loaders._otlp_sql import SPAN_KINDS, int_bad_query
+from aiscale.loaders._otlp_sql import SPAN_KINDS, in_order, int_bad_query
 
 VALUE_FIELDS = ("stringValue", "intValue", "doubleValue", "boolValue", "bytesValue",
                 "arrayValue", "kvlistValue")
@@ -66,7 +66,7 @@ def attributes_json(con: duckdb.DuckDBPyConnection, flat: pa.Table, used: list[p
     pyarrow.StringArray
         One JSON object per span.
     """
-    span = _one_chunk(flat.column("sp"))
+    span = one_chunk(flat.column("sp"))
     pieces = [kept_attributes(con, pc.struct_field(span, "attributes"), used),
               _per_value(con, pc.struct_field(span, "kind"),
                          f"""'"otel.span.kind":' || to_json({_KIND}) || ','"""),
@@ -127,7 +127,7 @@ def kept_attributes(con: duckdb.DuckDBPyConnection, attrs: pa.ListArray, used: l
     offsets = offsets - offsets[0]
     keep = np.asarray(pc.is_valid(pc.struct_field(flat, "key")), dtype=bool)  # no key: not written
     for positions in used:
-        positions = _one_chunk(positions)
+        positions = one_chunk(positions)
         rows = np.flatnonzero(np.asarray(pc.is_valid(positions), dtype=bool))
         keep[offsets[rows] + positions.to_numpy(zero_copy_only=False)[rows].astype(np.int64) - 1] = False
     rows = np.flatnonzero(keep)
@@ -235,19 +235,6 @@ def _per_value(con: duckdb.DuckDBPyConnection, values: pa.Array, expression: str
     return pc.take(out.column("out").combine_chunks(), indices)
 
 
-def in_order(con: duckdb.DuckDBPyConnection, query: str, **tables: pa.Table) -> pa.Table:
-    """The result of ``query`` over ``tables`` (registered by name), rows in their order."""
-    for name, table in tables.items():
-        con.register(name, table)
-    try:
-        con.execute("SET preserve_insertion_order = true")
-        return con.sql(query).to_arrow_table()
-    finally:
-        con.execute("SET preserve_insertion_order = false")
-        for name in tables:
-            con.unregister(name)
-
-
 def _member(before: str, values: pa.ChunkedArray, after: str) -> list:
     """The pieces writing ``before + value + after`` where a value is (nothing where it is
     null); without a copy when every value is there."""
@@ -261,7 +248,8 @@ def _around(before: str, values: pa.Array, after: str) -> pa.Array:
     return pc.binary_join_element_wise(before, values, after, "")
 
 
-def _one_chunk(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+def one_chunk(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """The column as one array; a chunked column of one chunk is not copied (``combine_chunks`` would)."""
     if isinstance(column, pa.ChunkedArray):
         return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
     return column

@@ -38,7 +38,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from aiscale.loaders._otlp_sql import fast_parse_query, parse_query
+from aiscale.loaders._otlp_sql import fast_parse_query, in_order, parse_query
 
 COUNTS: collections.Counter = collections.Counter()
 """What the parses so far did, for tests and benchmarks: ``blocks`` and ``batches`` parsed,
@@ -73,19 +73,15 @@ def parse_lines(con: duckdb.DuckDBPyConnection, lines: pa.Table, bounds: Sequenc
     """
     batches = [lines.slice(lo, hi - lo) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
     if not batches:  # no lines: the empty table, typed
-        return _run(con, lines, parse_query("otlp_batch"))
+        return in_order(con, parse_query("otlp_batch"), otlp_batch=lines)
     threads = con.sql("SELECT current_setting('threads')").fetchall()[0][0]
-    con.execute("SET preserve_insertion_order = true")  # the lines' order, with several threads
-    try:
-        try:  # the block at once: one query (a query has a fixed cost of ~8 ms)
-            parsed, failed, reparsed = _run(con, _as_text(_joined(batches)),
-                                            fast_parse_query("otlp_batch")), 0, 0
-        except _FAILED:  # then batch by batch, and the tolerant query for a batch that raises
-            parts = [_batch(con, _pieces(batch, threads)) for batch in batches]
-            parsed, failed = pa.concat_tables(t for t, _ in parts), 1
-            reparsed = sum(bad for _, bad in parts)
-    finally:
-        con.execute("SET preserve_insertion_order = false")
+    try:  # the block at once: one query (a query has a fixed cost of ~8 ms)
+        parsed, failed, reparsed = in_order(con, fast_parse_query("otlp_batch"),
+                                            otlp_batch=_as_text(_joined(batches))), 0, 0
+    except _FAILED:  # then batch by batch, and the tolerant query for a batch that raises
+        parts = [_batch(con, _pieces(batch, threads)) for batch in batches]
+        parsed, failed = pa.concat_tables(t for t, _ in parts), 1
+        reparsed = sum(bad for _, bad in parts)
     with _COUNTING:  # blocks are parsed in several threads
         COUNTS.update(blocks=1, blocks_failed=failed, batches=len(batches), batches_reparsed=reparsed)
     return parsed
@@ -94,9 +90,9 @@ def parse_lines(con: duckdb.DuckDBPyConnection, lines: pa.Table, bounds: Sequenc
 def _batch(con: duckdb.DuckDBPyConnection, batch: pa.Table) -> tuple[pa.Table, int]:
     """One batch parsed fast, or by the tolerant query where that raises (and 1)."""
     try:
-        return _run(con, _as_text(batch), fast_parse_query("otlp_batch")), 0
+        return in_order(con, fast_parse_query("otlp_batch"), otlp_batch=_as_text(batch)), 0
     except _FAILED:
-        return _run(con, batch, parse_query("otlp_batch")), 1
+        return in_order(con, parse_query("otlp_batch"), otlp_batch=batch), 1
 
 
 def _as_text(batch: pa.Table) -> pa.Table:
@@ -119,14 +115,6 @@ def _pieces(batch: pa.Table, threads: int) -> pa.Table:
         return batch
     return pa.Table.from_batches(batch.to_batches(max_chunksize=-(-batch.num_rows // threads)),
                                  schema=batch.schema)
-
-
-def _run(con: duckdb.DuckDBPyConnection, batch: pa.Table, query: str) -> pa.Table:
-    con.register("otlp_batch", batch)
-    try:
-        return con.sql(query).to_arrow_table()
-    finally:
-        con.unregister("otlp_batch")
 
 
 def _blank(raw: pa.Array) -> pa.Array:

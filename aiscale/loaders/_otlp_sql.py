@@ -8,7 +8,8 @@ columns, with the positions of the attributes it read (``used:<i>``, see
 :func:`used_positions`); the ``attributes`` JSON of the others is assembled in Arrow
 (:mod:`aiscale.loaders._otlp_json`) from :func:`fragments_query`. No Python runs per span. A
 span that breaks a loader rule comes out with ``span_bad`` set; lines that gave no span are
-explained by :func:`bad_lines_query`.
+explained by :func:`bad_lines_query`. :func:`in_order` runs a query over Arrow tables with its
+rows in their input's order (the loader's connections otherwise run without that order).
 
 Examples
 --------
@@ -21,6 +22,11 @@ True
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
 
 ANY = ('{"stringValue":"VARCHAR","intValue":"VARCHAR","doubleValue":"VARCHAR",'
        '"boolValue":"VARCHAR","bytesValue":"VARCHAR","arrayValue":"JSON","kvlistValue":"JSON"}')
@@ -361,3 +367,20 @@ def _spans_query(table: str, absent: frozenset[str]) -> str:
     for key in sorted(absent):
         query = query.replace(f'"a:{key}"', "NULL::VARCHAR").replace(f'"p:{key}"', "NULL::BIGINT")
     return query
+
+
+def in_order(con: duckdb.DuckDBPyConnection, query: str, **tables: pa.Table) -> pa.Table:
+    """The result of ``query`` over ``tables`` (registered by name for it), rows in their order.
+
+    The OTLP loader's connections run with ``preserve_insertion_order = false``; a step whose
+    output lines up row for row with its input sets it for its one query.
+    """
+    for name, table in tables.items():
+        con.register(name, table)
+    try:
+        con.execute("SET preserve_insertion_order = true")
+        return con.sql(query).to_arrow_table()
+    finally:
+        con.execute("SET preserve_insertion_order = false")
+        for name in tables:
+            con.unregister(name)

@@ -67,7 +67,7 @@ import pyarrow.compute as pc
 from aiscale.loaders._otlp_attrs import absent, lookup_columns
 from aiscale.loaders._otlp_flatten import flatten_requests
 from aiscale.loaders._otlp_ids import hex_ids
-from aiscale.loaders._otlp_json import attributes_json, in_order, int_bad
+from aiscale.loaders._otlp_json import attributes_json, int_bad
 from aiscale.loaders._otlp_parse import parse_lines
 from aiscale.loaders._otlp_rows import arrow_chunk
 from aiscale.loaders._otlp_seen import SeenSpans as _SeenSpans
@@ -75,6 +75,7 @@ from aiscale.loaders._otlp_sql import (
     MACROS,
     MIN_NANOS,
     bad_lines_query,
+    in_order,
     lookup_keys,
     spans_query,
 )
@@ -283,11 +284,7 @@ def _query_block(con: duckdb.DuckDBPyConnection, line_numbers: np.ndarray, offse
 def _classify(con: duckdb.DuckDBPyConnection, table: pa.Table, lines: np.ndarray) -> pa.Table:
     """Which of ``lines`` (the few that gave no span) are bad, and why."""
     rows = np.searchsorted(table.column("line_no").to_numpy(), lines)
-    con.register("otlp_failed", table.take(rows))
-    try:
-        return con.sql(bad_lines_query("otlp_failed")).to_arrow_table()
-    finally:
-        con.unregister("otlp_failed")
+    return in_order(con, bad_lines_query("otlp_failed"), otlp_failed=table.take(rows))
 
 
 def _mapped_spans(con: duckdb.DuckDBPyConnection, flat: pa.Table) -> Iterator[pa.RecordBatch]:
@@ -295,13 +292,7 @@ def _mapped_spans(con: duckdb.DuckDBPyConnection, flat: pa.Table) -> Iterator[pa
     :data:`CHUNK_ROWS`: the mapping query's columns, then the ``attributes`` JSON written in
     Arrow from what the query did not read (:mod:`aiscale.loaders._otlp_json`)."""
     with_lookups, missing = _with_lookups(con, flat)
-    con.register("otlp_flat", with_lookups)
-    try:
-        con.execute("SET preserve_insertion_order = true")  # one row per span, in its order
-        mapped = con.sql(spans_query("otlp_flat", missing)).to_arrow_table()
-    finally:
-        con.execute("SET preserve_insertion_order = false")
-        con.unregister("otlp_flat")
+    mapped = in_order(con, spans_query("otlp_flat", missing), otlp_flat=with_lookups)
     del with_lookups
     used = [name for name in mapped.column_names if name.startswith("used:")]
     attributes = attributes_json(con, flat, [mapped.column(name) for name in used],
