@@ -125,9 +125,9 @@ def test_the_fingerprint_follows_the_inputs_and_the_code(tmp_path):
 
     con = duckdb.connect()
     con.register("numbers", pa.table({"x": [1, 2]}))
-    key = compiled.fingerprint(con, {"query": "q"}, ["numbers"])
-    assert compiled.fingerprint(con, {"query": "q"}, ["numbers"]) == key
-    assert compiled.fingerprint(con, {"query": "q", "dedupe": True}, ["numbers"]) != key
+    key = compiled.fingerprint({"query": "q"}, compiled.input_types(con, ["numbers"]))
+    assert compiled.fingerprint({"query": "q"}, compiled.input_types(con, ["numbers"])) == key
+    assert compiled.fingerprint({"query": "q", "dedupe": True}, compiled.input_types(con, ["numbers"])) != key
     con.register("numbers", pa.table({"x": pa.array([1.0, 2.0])}))  # same name, other type
-    assert compiled.fingerprint(con, {"query": "q"}, ["numbers"]) != key
+    assert compiled.fingerprint({"query": "q"}, compiled.input_types(con, ["numbers"])) != key
     assert len(compiled.code_fingerprint()) == 64

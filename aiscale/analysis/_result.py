@@ -150,6 +150,8 @@ def floats(series: pd.Series) -> np.ndarray:
     if isinstance(series.array, (pd.arrays.IntegerArray, pd.arrays.FloatingArray, pd.arrays.BooleanArray)):
         return series.to_numpy(dtype=float, na_value=np.nan, copy=True)  # nullable: values and mask
     if series.dtype == object:
+        if series.isna().all():  # nulls only (a source without the column): no conversion per cell
+            return np.full(len(series), np.nan)
         series = pd.Series(pd.array(series, dtype="Float64"), index=series.index)
     return pd.to_numeric(series, errors="raise").astype("Float64").to_numpy(
         dtype=float, na_value=np.nan)

@@ -58,10 +58,8 @@ def cache_dir() -> Path:
 @lru_cache(maxsize=1)
 def code_fingerprint() -> str:
     """SHA-256 of every aiscale module's source and of the query libraries' versions."""
-    root = Path(__file__).resolve().parents[1]
-    digest = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    root = _package_root()
+    digest = _sources_hash([str(path.relative_to(root)) for path in sorted(root.rglob("*.py"))])
     for name in _VERSIONED:
         digest.update(f"{name}={importlib.metadata.version(name)}\0".encode())
     return digest.hexdigest()
@@ -74,10 +72,10 @@ def input_types(con, tables: Sequence[str]) -> dict[str, list[list[str]]]:
             for name in tables}
 
 
-def fingerprint(con, key: dict, tables: Sequence[str]) -> str:
-    """The cache key of a query: its options, its input tables' columns and types, the code."""
-    text = json.dumps({"key": key, "inputs": input_types(con, tables), "code": code_fingerprint()},
-                      sort_keys=True)
+def fingerprint(key: dict, inputs: dict) -> str:
+    """The cache key of a query: its options, its input tables' columns and types
+    (:func:`input_types`), the code."""
+    text = json.dumps({"key": key, "inputs": inputs, "code": code_fingerprint()}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -101,14 +99,23 @@ def compiler_versions() -> dict[str, str]:
 
 def source_digest() -> str:
     """SHA-256 of the sources in :data:`SHIPPED_FROM` (what the shipped SQL is valid for)."""
-    root = Path(__file__).resolve().parents[1]
-    digest = hashlib.sha256()
     try:
-        for name in SHIPPED_FROM:
-            digest.update(name.encode() + b"\0" + (root / name).read_bytes() + b"\0")
+        return _sources_hash(SHIPPED_FROM).hexdigest()
     except OSError:  # installed without its sources: nothing to check the shipped SQL against
         return ""
-    return digest.hexdigest()
+
+
+def _package_root() -> Path:
+    return Path(__file__).resolve().parents[1]
+
+
+def _sources_hash(names: Sequence[str]):
+    """SHA-256 over each named source of the package (path inside it, then its bytes), in order."""
+    root = _package_root()
+    digest = hashlib.sha256()
+    for name in names:
+        digest.update(name.encode() + b"\0" + (root / name).read_bytes() + b"\0")
+    return digest
 
 
 def shipped_sql(key: dict, inputs: dict) -> tuple[str, pa.Schema] | None:
@@ -180,10 +187,11 @@ def compiled_sql(con, build: Callable, *, key: dict, tables: Sequence[str]) -> t
     (see :func:`run_compiled`); for a caller that runs the SQL itself (in batches, inside a
     larger query).
     """
-    shipped = shipped_sql(key, input_types(con, tables))
+    inputs = input_types(con, tables)
+    shipped = shipped_sql(key, inputs)
     if shipped is not None:
         return shipped
-    path = cache_dir() / f"query-{fingerprint(con, key, tables)}.json"
+    path = cache_dir() / f"query-{fingerprint(key, inputs)}.json"
     try:
         if not _trusted(path):
             raise ValueError(f"{path}: not written by this user alone")

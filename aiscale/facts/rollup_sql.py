@@ -7,7 +7,7 @@ uses an entry while :data:`SOURCE_DIGEST` is the digest of the sources it was co
 equivalent text).
 """
 
-SOURCE_DIGEST = 'fd26a8228fe788da0e7d0555196fba2ad9f080751928ea0962d372b2d1f886f1'
+SOURCE_DIGEST = 'a56474c1dd2d9a250f5591f171be9fca505559e271324f3538479b22d3fe4383'
 GENERATED_WITH = {'ibis-framework': '12.0.0', 'sqlglot': '30.30.0'}
 
 QUERIES = {

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from aiscale.analysis._result import ResultDisplay, check_choice, fmt_usd, new_axes
+from aiscale.analysis._result import ResultDisplay, check_choice, floats, fmt_usd, new_axes
 from aiscale.analysis.loops.calls import stable_order
 from aiscale.analysis.spend.calls import ONE_HOUR_WRITE_MULTIPLIER, PriceSheet, llm_calls
 
@@ -199,14 +199,10 @@ def _wasted(c: pd.DataFrame) -> np.ndarray:
 
 
 def _tokens(values: pd.Series) -> np.ndarray:
-    """Token counts as float64, 0 where unknown (a column of NumPy numbers taken as it is; one
-    of nulls only, as a source without the 1-hour split gives, without a conversion per cell)."""
-    if values.dtype.kind in "iuf":
-        numbers = values.to_numpy(dtype=float)
-        return np.where(np.isnan(numbers), 0.0, numbers)
-    if values.dtype == object and values.isna().all():
-        return np.zeros(len(values))
-    return values.astype("Float64").fillna(0).to_numpy(float)
+    """Token counts as float64, 0 where unknown."""
+    numbers = floats(values)  # a new array
+    numbers[np.isnan(numbers)] = 0.0
+    return numbers
 
 
 def _codes(c: pd.DataFrame) -> np.ndarray:
