@@ -18,10 +18,11 @@ import re
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from aiscale.loaders import otlp
-from aiscale.loaders._otlp_json import to_json
+from aiscale.loaders._otlp_json import canonical_ints, to_json
 from aiscale.loaders._otlp_sql import SPAN_KINDS
 
 ODD = ['"', "\\", "\n", "\t", "\x01", "\x1f", "\x7f", "é", "☃", "😀", "\\u00ab", "/", " ", "a"]
@@ -160,3 +161,18 @@ def test_the_exception_type_is_read_however_the_event_name_is_written(tmp_path):
     attributes = [json.loads(text) for text in table.column("attributes").to_pylist()]
     assert [list(a) for a in attributes] == [["otel.scope", "otel.events"]] * 3  # no resource
     assert attributes[1]["otel.events"][0]["name"] == "exception"
+
+
+def test_canonical_ints_are_the_regex_on_every_kind_of_text():
+    """The NumPy reading of canonical integers against RE2's on the regex it replaced."""
+    rng = random.Random(5)
+    pieces = ["0", "00", "-", "-0", "+1", " 1", "1 ", "1e3", "1.0", "9" * 18, "9" * 19, "-" + "9" * 18,
+              "-" + "9" * 19, "1" + "0" * 17, "٣", "１", "12\n", "", "--1", "1-", "0x1"]
+    texts = pieces + ["".join(rng.choice("0123456789-+ .e") for _ in range(rng.randrange(0, 21)))
+                      for _ in range(5000)] + [str(rng.randrange(-10**19, 10**19)) for _ in range(500)]
+    strings = pa.array([*texts, None], pa.string())
+    regex = pc.match_substring_regex(strings, r"^(0|-?[1-9][0-9]{0,17})$")
+    expected = regex.fill_null(False).to_pylist()
+    assert sum(expected) > 500 and not all(expected)  # both answers are drawn often
+    assert canonical_ints(strings).tolist() == expected
+    assert canonical_ints(strings.slice(7, 900)).tolist() == expected[7:907]  # a slice reads its bytes

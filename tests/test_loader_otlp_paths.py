@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 
 import duckdb
 import pyarrow as pa
+import pytest
 from test_loader_otlp import _line, _span
 from test_loader_otlp_equivalence import assert_same, previous  # noqa: F401 (a fixture)
 
@@ -52,6 +54,32 @@ def test_hex_ids_equal_the_sql_macro_on_every_kind_of_id():
 def test_hex_ids_read_a_sliced_array():
     read, done = hex_ids(pa.array(SPAN_IDS, pa.string()).slice(1, 3), 8)
     assert read.to_pylist() == ["00f067aa0ba902b7", None, None] and done.tolist() == [True, True, True]
+
+
+@pytest.mark.parametrize("mix", ["lower", "zeros", "upper", "gaps", "odd"])
+def test_hex_ids_equal_the_sql_macro_on_long_arrays(mix):
+    """Each shortcut of ``hex_ids`` (ids all lowercase hex and back to back, some all zeros,
+    some uppercase, nulls and empty ids between them, ids of other kinds) against ``otel_id``."""
+    rng = random.Random(mix)
+    for nbytes in (8, 16):
+        ids = [bytes(rng.randrange(256) for _ in range(nbytes)).hex() for _ in range(3000)]
+        if mix != "lower":
+            ids[::97] = ["0" * 2 * nbytes] * len(ids[::97])
+        if mix in ("upper", "odd"):
+            ids[5::11] = [x.upper() for x in ids[5::11]]
+        if mix in ("gaps", "odd"):
+            ids[3::13] = [rng.choice([None, ""]) for _ in ids[3::13]]
+        if mix == "odd":
+            ids[7::17] = [rng.choice(["g" * 2 * nbytes, "a" * (2 * nbytes - 1), " " + "a" * (2 * nbytes - 1)])
+                          for _ in ids[7::17]]
+        array = pa.array(ids, pa.string()).slice(1)
+        read, done = hex_ids(array, nbytes)
+        con = duckdb.connect()
+        con.execute(MACROS)
+        con.register("ids", pa.table({"x": array}))
+        macro = con.sql(f"SELECT otel_id(x, {nbytes}) AS id FROM ids").to_arrow_table().column("id").to_pylist()
+        assert done.sum() > 2000 and (done.all() == (mix != "odd"))
+        assert [m if d else None for m, d in zip(macro, done, strict=True)] == read.to_pylist()
 
 
 def test_a_simulated_file_reads_every_id_in_numpy_and_loads_as_before(previous, tmp_path):  # noqa: F811

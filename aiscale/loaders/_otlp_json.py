@@ -37,9 +37,7 @@ VALUE_FIELDS = ("stringValue", "intValue", "doubleValue", "boolValue", "bytesVal
                 "arrayValue", "kvlistValue")
 _ESCAPES = {i: f"\\u{i:04X}" for i in range(0x20)} | {
     8: "\\b", 9: "\\t", 10: "\\n", 12: "\\f", 13: "\\r", ord('"'): '\\"', ord("\\"): "\\\\"}
-_ESCAPED = np.zeros(256, dtype=bool)  # the bytes of the characters in _ESCAPES
-_ESCAPED[[*_ESCAPES]] = True
-_CANONICAL_INT = r"^(0|-?[1-9][0-9]{0,17})$"  # 18 digits at most: always within int64
+_MAX_DIGITS = 18  # a canonical integer of at most 18 digits is always within int64
 _KIND = ("CASE v " + " ".join(f"WHEN '{k}' THEN '{n}'" for k, n in SPAN_KINDS.items())
          + " ELSE v END")
 
@@ -100,8 +98,7 @@ def int_bad(con: duckdb.DuckDBPyConnection, attrs: pa.ListArray) -> pa.Array:
     offsets = offsets - offsets[0]
     value = pc.struct_field(flat, "value")
     integer = pc.struct_field(value, "intValue")
-    odd = pc.invert(pc.fill_null(pc.match_substring_regex(integer, _CANONICAL_INT), True))
-    at = np.flatnonzero(np.asarray(odd, dtype=bool))
+    at = np.flatnonzero(np.asarray(pc.is_valid(integer), dtype=bool) & ~canonical_ints(integer))
     index = np.full(len(attrs), -1, dtype=np.int64)
     if not len(at):
         return pa.nulls(len(attrs), pa.string())
@@ -187,7 +184,7 @@ def _values_json(con: duckdb.DuckDBPyConnection, value: pa.StructArray,
     scalar = present & ~nested
     as_string = scalar & np.asarray(pc.is_valid(string), dtype=bool) & ~_needs_escape(string)
     scalar &= ~np.asarray(pc.is_valid(string), dtype=bool)
-    as_int = scalar & np.asarray(pc.fill_null(pc.match_substring_regex(integer, _CANONICAL_INT), False))
+    as_int = scalar & canonical_ints(integer)
     scalar &= ~np.asarray(pc.is_valid(integer), dtype=bool) & ~valid(field["doubleValue"])
     as_bool = scalar & np.asarray(pc.fill_null(pc.is_in(boolean, pa.array(["true", "false"])), False))
     slow = ~(as_string | as_int | as_bool)
@@ -211,6 +208,33 @@ def to_json(text: str) -> str:
     return '"' + text.translate(_ESCAPES) + '"'
 
 
+def canonical_ints(strings: pa.Array) -> np.ndarray:
+    """Where a string (null: no) is a canonical integer of at most 18 digits: ``0``, or an
+    optional ``-`` and digits without a leading zero (the regex ``^(0|-?[1-9][0-9]{0,17})$``),
+    read from the bytes in NumPy.
+
+    >>> canonical_ints(pa.array(["0", "-12", "007", "-0", "1e3", "", None, "9" * 19])).tolist()
+    [True, True, False, False, False, False, False, False]
+    """
+    strings = strings.cast(pa.string())
+    n = len(strings)
+    offsets = np.frombuffer(strings.buffers()[1], dtype=np.int32)[strings.offset:strings.offset + n + 1]
+    sizes = np.diff(offsets)
+    out = np.asarray(pc.is_valid(strings), dtype=bool) & (sizes > 0) & (sizes <= _MAX_DIGITS + 1)
+    if n == 0 or offsets[-1] == offsets[0]:
+        return out
+    data = np.frombuffer(strings.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
+    starts = (offsets[:-1] - offsets[0])[out]
+    others = np.zeros(len(data) + 1, dtype=np.int32)  # bytes other than digits before each one
+    np.cumsum((data < 48) | (data > 57), out=others[1:])
+    minus = data[starts] == ord("-")
+    first = data[np.minimum(starts + minus, len(data) - 1)]  # the first digit ("-" alone: no digit)
+    digits = sizes[out] - minus
+    out[out] = ((others[starts + sizes[out]] - others[starts] == minus) & (digits >= 1)
+                & (digits <= _MAX_DIGITS) & ((first != ord("0")) | ((digits == 1) & ~minus)))
+    return out
+
+
 def _needs_escape(strings: pa.Array) -> np.ndarray:
     """Where a string (null: no) holds a character ``to_json`` escapes."""
     strings = strings.cast(pa.string())
@@ -220,19 +244,21 @@ def _needs_escape(strings: pa.Array) -> np.ndarray:
     if n == 0 or offsets[-1] == offsets[0]:
         return out
     data = np.frombuffer(strings.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
-    escaped = np.flatnonzero(_ESCAPED[data])  # few: most strings need no escape
+    escaped = np.flatnonzero((data < 0x20) | (data == ord('"')) | (data == ord("\\")))  # _ESCAPES' bytes
     out[np.searchsorted(offsets - offsets[0], escaped, side="right") - 1] = True
     return out
 
 
-def _per_value(con: duckdb.DuckDBPyConnection, values: pa.Array, expression: str) -> pa.Array:
+def _per_value(con: duckdb.DuckDBPyConnection, values: pa.Array, expression: str) -> pa.Array | pa.Scalar:
     """``expression`` of ``v`` (SQL) for each of ``values``, evaluated once per distinct value
-    (null included)."""
+    (null included); one scalar when every value is null."""
     encoded = pc.dictionary_encode(values.cast(pa.string()))
     distinct = pa.concat_arrays([encoded.dictionary, pa.nulls(1, pa.string())])
     out = in_order(con, f"SELECT {expression} AS out FROM otlp_values", otlp_values=pa.table({"v": distinct}))
-    indices = pc.fill_null(encoded.indices, len(distinct) - 1)
-    return pc.take(out.column("out").combine_chunks(), indices)
+    written = out.column("out").combine_chunks()
+    if len(distinct) == 1:  # every value null: one piece for all
+        return written[0]
+    return pc.take(written, pc.fill_null(encoded.indices, len(distinct) - 1))
 
 
 def _member(before: str, values: pa.ChunkedArray, after: str) -> list:
