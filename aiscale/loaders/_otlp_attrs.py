@@ -87,6 +87,47 @@ def lookup_columns(attrs: pa.Array, keys: list[str]) -> dict[str, pa.Array]:
     return out
 
 
+def read_positions(columns: dict[str, pa.Array], mapped: pa.Table, reads: tuple) -> list[np.ndarray]:
+    """Per rule of ``reads`` (:data:`~aiscale.loaders._otlp_sql.READS`) and key, the 1-based
+    position in each span of the attribute the mapping read (0: none), from the ``a:`` and
+    ``p:`` ``columns`` and the rules' columns of the mapped spans ``mapped``.
+
+    >>> value = pa.struct([(f, pa.string()) for f in VALUE_FIELDS])
+    >>> attrs = pa.array([[{"key": "x", "value": {"intValue": "7"}}]],
+    ...                  pa.list_(pa.struct([("key", pa.string()), ("value", value)])))
+    >>> columns = lookup_columns(attrs, ["x", "y"])
+    >>> read_positions(columns, pa.table({"w": [False]}), [(None, ("y", "x"), True), ("w", ("x",), False)])
+    [array([1], dtype=int32), array([0], dtype=int32)]
+    """
+    n = mapped.num_rows
+    out = []
+    for name, keys, first in reads:
+        if name is None:
+            where = np.ones(n, dtype=bool)
+        elif name == "error_type":  # read where it is not null
+            where = np.asarray(pc.is_valid(mapped.column(name)), dtype=bool)
+        else:
+            where = np.asarray(pc.fill_null(mapped.column(name), False), dtype=bool)
+        if not first:
+            out += [np.where(where, _positions(columns, key, n), 0).astype(np.int32) for key in keys]
+            continue
+        positions, done = np.zeros(n, dtype=np.int32), ~where
+        for key in keys:  # the first key with a value
+            if f"a:{key}" in columns:
+                have = ~done & np.asarray(pc.is_valid(columns[f"a:{key}"]), dtype=bool)
+                positions[have] = _positions(columns, key, n)[have]
+                done |= have
+        out.append(positions)
+    return out
+
+
+def _positions(columns: dict[str, pa.Array], key: str, n: int) -> np.ndarray:
+    """The ``p:key`` column as NumPy, 0 where it is null (or all, where there is none)."""
+    if f"p:{key}" not in columns:
+        return np.zeros(n, dtype=np.int32)
+    return np.asarray(pc.fill_null(columns[f"p:{key}"], 0), dtype=np.int32)
+
+
 def absent(columns: dict[str, pa.Array], keys: list[str]) -> frozenset[str]:
     """The ``keys`` with no value in ``columns`` (no column, or one that is all null)."""
     return frozenset(k for k in keys if f"a:{k}" not in columns

@@ -1,7 +1,8 @@
 """The ``attributes`` JSON of OTLP spans, assembled in Arrow (used by ``otlp``).
 
-The mapping query (:func:`~aiscale.loaders._otlp_sql.spans_query`) says which attribute
-positions it read into columns (its ``used:<i>`` columns); every other attribute is kept, as
+The mapping (:func:`~aiscale.loaders._otlp_sql.spans_query` and the rules of
+:data:`~aiscale.loaders._otlp_sql.READS`, by :func:`~aiscale.loaders._otlp_attrs.read_positions`)
+says which attribute positions it read into columns; every other attribute is kept, as
 ``"key":value`` in attribute order, followed by the ``otel.*`` members (span kind, status
 message, resource, scope, scope attributes, events, links, trace state) and
 ``aiscale.tokens_normalised``. Only the kept attributes are written (by the SQL of
@@ -12,7 +13,7 @@ mapping query wrote before: keys in order, its escaping and number formats.
 
 Examples
 --------
->>> import duckdb, pyarrow as pa
+>>> import duckdb, numpy as np, pyarrow as pa
 >>> from aiscale.loaders._otlp_sql import MACROS
 >>> con = duckdb.connect(); _ = con.execute(MACROS)
 >>> value = pa.struct([(f, pa.string()) for f in VALUE_FIELDS])
@@ -20,7 +21,7 @@ Examples
 ...                    {"key": "n", "value": {"intValue": "7"}},
 ...                    {"key": "d", "value": {"doubleValue": "1"}}], None],
 ...                  pa.list_(pa.struct([("key", pa.string()), ("value", value)])))
->>> kept_attributes(con, attrs, [pa.array([2, None])]).to_pylist()
+>>> kept_attributes(con, attrs, [np.array([2, 0])]).to_pylist()
 ['"k":"say \\\\"hi\\\\"","d":1.0,', None]
 """
 
@@ -42,7 +43,7 @@ _KIND = ("CASE v " + " ".join(f"WHEN '{k}' THEN '{n}'" for k, n in SPAN_KINDS.it
          + " ELSE v END")
 
 
-def attributes_json(con: duckdb.DuckDBPyConnection, flat: pa.Table, used: list[pa.Array],
+def attributes_json(con: duckdb.DuckDBPyConnection, flat: pa.Table, used: list[np.ndarray],
                     normalised: pa.Array) -> pa.Array:
     """The ``attributes`` JSON object of each span of ``flat``.
 
@@ -53,9 +54,9 @@ def attributes_json(con: duckdb.DuckDBPyConnection, flat: pa.Table, used: list[p
     flat : pyarrow.Table
         The flat spans (``sp`` with its ``attributes``, ``res_json``, ``scope_json``,
         ``scope_attrs_json``), one row per span.
-    used : list of pyarrow.Int64Array
-        Per span, the 1-based positions of attributes read into columns (not kept); null
-        where a column read none.
+    used : list of numpy.ndarray
+        Per span, the 1-based positions of attributes read into columns (not kept); 0 where
+        a column read none.
     normalised : pyarrow.BooleanArray
         Where the token counts were normalised (``aiscale.tokens_normalised``).
 
@@ -112,7 +113,7 @@ def int_bad(con: duckdb.DuckDBPyConnection, attrs: pa.ListArray) -> pa.Array:
     return pc.take(bad, pa.array(index, mask=index < 0))
 
 
-def kept_attributes(con: duckdb.DuckDBPyConnection, attrs: pa.ListArray, used: list[pa.Array]) -> pa.Array:
+def kept_attributes(con: duckdb.DuckDBPyConnection, attrs: pa.ListArray, used: list[np.ndarray]) -> pa.Array:
     """Per span, its kept attributes as ``"key":value,...,`` (null when none is kept).
 
     Each span's text is one list of pieces joined: before each value the glue (the closing
@@ -124,9 +125,8 @@ def kept_attributes(con: duckdb.DuckDBPyConnection, attrs: pa.ListArray, used: l
     offsets = offsets - offsets[0]
     keep = np.asarray(pc.is_valid(pc.struct_field(flat, "key")), dtype=bool)  # no key: not written
     for positions in used:
-        positions = one_chunk(positions)
-        rows = np.flatnonzero(np.asarray(pc.is_valid(positions), dtype=bool))
-        keep[offsets[rows] + positions.to_numpy(zero_copy_only=False)[rows].astype(np.int64) - 1] = False
+        rows = np.flatnonzero(positions)
+        keep[offsets[rows] + positions[rows].astype(np.int64) - 1] = False
     rows = np.flatnonzero(keep)
     text, quoted = _values_json(con, pc.struct_field(flat, "value"), rows)
     written = np.asarray(pc.is_valid(text), dtype=bool)  # av_json's null (an empty array): none

@@ -4,8 +4,9 @@ Per batch of lines: :func:`fast_parse_query` (``from_json`` with an explicit OTL
 batch where it raises is parsed again by the tolerant :func:`parse_query`, ``try(from_json)``)
 under :func:`flat_query` (three unnests: resourceSpans, scopeSpans, spans); then, after the
 attribute look-ups and ids in Arrow, :func:`spans_query` maps each span to the canonical
-columns, with the positions of the attributes it read (``used:<i>``, see
-:func:`used_positions`); the ``attributes`` JSON of the others is assembled in Arrow
+columns, with the conditions under which it read the attributes of :data:`READS` (whose
+positions NumPy finds, :func:`~aiscale.loaders._otlp_attrs.read_positions`); the
+``attributes`` JSON of the others is assembled in Arrow
 (:mod:`aiscale.loaders._otlp_json`) from :func:`fragments_query`. No Python runs per span. A
 span that breaks a loader rule comes out with ``span_bad`` set; lines that gave no span are
 explained by :func:`bad_lines_query`. :func:`in_order` runs a query over Arrow tables with its
@@ -244,12 +245,6 @@ def lookup_keys() -> list[str]:
     return _all_keys()
 
 
-def _chosen_pos(keys: tuple[str, ...]) -> str:
-    """Position of the first of ``keys`` with a value (the one :func:`_first` reads)."""
-    return ("CASE " + " ".join(f'WHEN {_key_col(k)} IS NOT NULL THEN "p:{k}"' for k in keys)
-            + " END")
-
-
 def _mapped(table: str) -> str:
     tokens = []
     for column, keys in TOKENS.items():
@@ -278,18 +273,24 @@ m AS (SELECT *, {_kind()} AS kind,
       FROM {table})"""
 
 
-def used_positions() -> list[str]:
-    """The expressions of :func:`spans_query`'s ``used:<i>`` columns: each the 1-based position
-    of an attribute read into a column (null when none is), so not kept in ``attributes``."""
-    counted = "counted"
-    return [_chosen_pos(PROVIDER), _chosen_pos(MODEL), _chosen_pos(TOOL_NAME), _chosen_pos(TOOL_ARGS),
-            f"CASE WHEN \"key:tool_args\" IS NULL AND kind = 'tool' THEN {_chosen_pos(TOOL_INPUT)} END",
-            'CASE WHEN tool_name IS NULL AND tl_tool IS NOT NULL THEN "p:traceloop.entity.name" END',
-            'CASE WHEN error_type IS NOT NULL THEN "p:error.type" END',
-            *[f"CASE WHEN {counted} THEN {_chosen_pos(TOKENS[c])} END" for c in TOKENS],
-            f"CASE WHEN {counted} THEN {_chosen_pos(COST)} END",
-            *[f"CASE WHEN {counted} AND cost IS NULL AND cost_parts IS NOT NULL THEN \"p:{k}\" END"
-              for k in ("llm.cost.prompt", "llm.cost.completion")]]
+READS = ((None, PROVIDER, True), (None, MODEL, True), (None, TOOL_NAME, True), (None, TOOL_ARGS, True),
+         ("use:tool_input", TOOL_INPUT, True), ("use:tl_tool", ("traceloop.entity.name",), False),
+         ("error_type", ("error.type",), False), *(("counted", keys, True) for keys in TOKENS.values()),
+         ("counted", COST, True), ("use:cost_parts", ("llm.cost.prompt", "llm.cost.completion"), False))
+"""The attributes the mapping reads into columns, so not kept in ``attributes``: (where, keys,
+first), where: always (None), or where a boolean column of :func:`spans_query` is true (or,
+for ``error_type``, not null); first: only the first of ``keys`` with a value is read, else
+each of them."""
+
+USE_FLAGS = {
+    "use:tool_input": "coalesce(\"key:tool_args\" IS NULL AND kind = 'tool', false)",
+    "use:tl_tool": "coalesce(tool_name IS NULL AND tl_tool IS NOT NULL, false)",
+    "use:cost_parts": "coalesce(counted AND cost IS NULL AND cost_parts IS NOT NULL, false)",
+}
+"""The conditions under which the mapping reads the tool input (``TOOL_INPUT``),
+``traceloop.entity.name`` and the cost parts (``llm.cost.prompt``, ``llm.cost.completion``):
+columns of :func:`spans_query`, beside ``counted`` and ``error_type`` (``error.type`` is
+read where it is not null)."""
 
 
 def _final() -> str:
@@ -302,7 +303,7 @@ def _final() -> str:
         f'THEN "key:{c}" || \' is not an integer: \' || to_json("raw:{c}") '
         f'WHEN counted AND "raw:{c}" IS NOT NULL AND {tok[c]} IS NULL THEN "key:{c}" || '
         f"' is not a finite integer within int64: ' || to_json(\"raw:{c}\")" for c in TOKENS)
-    used = ", ".join(f'{expr} AS "used:{i}"' for i, expr in enumerate(used_positions()))
+    used = ", ".join(f'{expr} AS "{name}"' for name, expr in USE_FLAGS.items()) + ", counted"
     events = f'from_json(sp.events, \'[{{"name":"VARCHAR","attributes":{ATTRS}}}]\')'
     named = "(contains(sp.events, 'exception') OR contains(sp.events, '\\u'))"  # or escaped
     doubles = ", ".join(f'try_cast("raw:{c}" AS DOUBLE) AS "dbl:{c}"' for c in TOKENS)
@@ -350,10 +351,11 @@ f AS (SELECT line_no,
 
 def spans_query(table: str, absent: frozenset[str] = frozenset()) -> str:
     """Return the query turning the flat spans in ``table`` (:func:`flat_query` plus the
-    ``a:``/``p:`` look-up columns, ``int_bad`` and the ``id:`` ids, see
+    ``a:`` look-up columns, ``int_bad`` and the ``id:`` ids, see
     :mod:`aiscale.loaders._otlp_ids`) into canonical span rows: times as unix nanoseconds
-    (``start_ns``, ``end_ns``), the ``used:<i>`` positions and ``tokens_normalised`` in place of
-    the ``attributes`` JSON, which :mod:`aiscale.loaders._otlp_json` writes.
+    (``start_ns``, ``end_ns``), the :data:`READS` conditions (the :data:`USE_FLAGS` columns
+    and ``counted``) and ``tokens_normalised`` in place of the ``attributes`` JSON, which
+    :mod:`aiscale.loaders._otlp_json` writes.
 
     The keys in ``absent`` (no span of the block has them) have no columns in ``table``: they
     are written as typed nulls, which DuckDB folds away before it runs the query.
@@ -365,7 +367,7 @@ def spans_query(table: str, absent: frozenset[str] = frozenset()) -> str:
 def _spans_query(table: str, absent: frozenset[str]) -> str:
     query = "WITH " + ",".join([_mapped(table), _final()]) + "\nSELECT * FROM f"
     for key in sorted(absent):
-        query = query.replace(f'"a:{key}"', "NULL::VARCHAR").replace(f'"p:{key}"', "NULL::BIGINT")
+        query = query.replace(f'"a:{key}"', "NULL::VARCHAR")
     return query
 
 

@@ -64,7 +64,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from aiscale.loaders._otlp_attrs import absent, lookup_columns
+from aiscale.loaders._otlp_attrs import absent, lookup_columns, read_positions
 from aiscale.loaders._otlp_flatten import flatten_requests
 from aiscale.loaders._otlp_ids import hex_ids
 from aiscale.loaders._otlp_json import attributes_json, int_bad
@@ -74,6 +74,8 @@ from aiscale.loaders._otlp_seen import SeenSpans as _SeenSpans
 from aiscale.loaders._otlp_sql import (
     MACROS,
     MIN_NANOS,
+    READS,
+    USE_FLAGS,
     bad_lines_query,
     in_order,
     lookup_keys,
@@ -291,14 +293,14 @@ def _mapped_spans(con: duckdb.DuckDBPyConnection, flat: pa.Table) -> Iterator[pa
     """The canonical span rows of the flat spans ``flat``, in batches of at most
     :data:`CHUNK_ROWS`: the mapping query's columns, then the ``attributes`` JSON written in
     Arrow from what the query did not read (:mod:`aiscale.loaders._otlp_json`)."""
-    with_lookups, missing = _with_lookups(con, flat)
+    with_lookups, missing, looked_up = _with_lookups(con, flat)
     mapped = in_order(con, spans_query("otlp_flat", missing), otlp_flat=with_lookups)
     del with_lookups
-    used = [name for name in mapped.column_names if name.startswith("used:")]
-    attributes = attributes_json(con, flat, [mapped.column(name) for name in used],
-                                 mapped.column("tokens_normalised"))
-    at = mapped.column_names.index(used[0])
-    mapped = mapped.drop_columns([*used, "tokens_normalised"]).add_column(at, "attributes", attributes)
+    used = read_positions(looked_up, mapped, READS)
+    attributes = attributes_json(con, flat, used, mapped.column("tokens_normalised"))
+    flags = [*USE_FLAGS, "counted", "tokens_normalised"]
+    at = mapped.column_names.index(flags[0])
+    mapped = mapped.drop_columns(flags).add_column(at, "attributes", attributes)
     for name in ("start", "end"):
         at = mapped.column_names.index(f"{name}_ns")
         mapped = mapped.set_column(at, f"{name}_time", _nanos_time(mapped.column(at)))
@@ -314,10 +316,11 @@ def _nanos_time(nanos: pa.ChunkedArray) -> pa.Array:
                     mask=np.asarray(pc.is_null(nanos), dtype=bool) | (values < MIN_NANOS))
 
 
-def _with_lookups(con: duckdb.DuckDBPyConnection, flat: pa.Table) -> tuple[pa.Table, frozenset[str]]:
-    """``flat`` with the ``a:``/``p:`` attribute look-up columns, ``int_bad`` (a span's first
-    ``intValue`` that is not an int64) and the ids read in NumPy, and the look-up keys no span
-    of the block has (they get no columns; the query writes them as nulls).
+def _with_lookups(con: duckdb.DuckDBPyConnection, flat: pa.Table) -> tuple[pa.Table, frozenset[str], dict]:
+    """``flat`` with the ``a:`` attribute look-up columns, ``int_bad`` (a span's first
+    ``intValue`` that is not an int64) and the ids read in NumPy; the look-up keys no span of
+    the block has (they get no columns; the query writes them as nulls); and the ``a:``/``p:``
+    columns (for :func:`~aiscale.loaders._otlp_attrs.read_positions`).
 
     The span struct ``sp`` goes on without its attribute list, which the query does not read.
     """
@@ -330,7 +333,8 @@ def _with_lookups(con: duckdb.DuckDBPyConnection, flat: pa.Table) -> tuple[pa.Ta
     attrs = pc.struct_field(span, "attributes")
     columns = lookup_columns(attrs, keys)
     missing = absent(columns, keys)
-    columns = {name: array for name, array in columns.items() if name[2:] not in missing}
+    looked_up = {name: array for name, array in columns.items() if name[2:] not in missing}
+    columns = {name: array for name, array in looked_up.items() if name.startswith("a:")}
     columns["int_bad"] = int_bad(con, attrs)
     counts = collections.Counter(blocks=1, keys_absent=len(missing))
     for column, field, nbytes in (("trace_id", "traceId", 16), ("span_id", "spanId", 8),
@@ -352,7 +356,7 @@ def _with_lookups(con: duckdb.DuckDBPyConnection, flat: pa.Table) -> tuple[pa.Ta
     arrays = [lean if n == "sp" else batch.column(n) for n in batch.schema.names]
     table = pa.Table.from_batches([pa.RecordBatch.from_arrays(
         [*arrays, *columns.values()], names=[*batch.schema.names, *columns])])
-    return table, missing
+    return table, missing, looked_up
 
 
 def _bad_lines(batch: pa.RecordBatch, path: Path, line_numbers: np.ndarray,
