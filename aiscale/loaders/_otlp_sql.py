@@ -246,23 +246,17 @@ def lookup_keys() -> list[str]:
 
 
 def _mapped(table: str) -> str:
-    tokens = []
-    for column, keys in TOKENS.items():
-        raw, chosen = _first(keys)
-        tokens.append(f'{raw} AS "raw:{column}", {chosen} AS "key:{column}"')
+    tokens = [f'{_first(keys)[0]} AS "raw:{column}"' for column, keys in TOKENS.items()]
     pairs = {"provider": PROVIDER, "model": MODEL, "cost": COST, "tool_name": TOOL_NAME,
              "tool_args": TOOL_ARGS}
-    firsts = [f'{value} AS "{name}", {chosen} AS "key:{name}"'
-              for name, (value, chosen) in ((n, _first(k)) for n, k in pairs.items())]
+    firsts = [f'{_first(keys)[0]} AS "{name}"' for name, keys in pairs.items()]
     trace = [f'coalesce({_key_col(k)}, "r:{k}") AS "{name}"' for name, k in TRACE_KEYS.items()]
-    oi, tl = _key_col("openinference.span.kind"), _key_col("traceloop.span.kind")
-    tool_input, tool_input_key = _first(TOOL_INPUT)
+    tl = _key_col("traceloop.span.kind")
+    tool_input = _first(TOOL_INPUT)[0]
     return f"""
 m AS (SELECT *, {_kind()} AS kind,
-        CASE WHEN {oi} IS NOT NULL THEN 'unknown openinference.span.kind ' || to_json({oi})
-             ELSE 'unknown traceloop.span.kind ' || to_json({tl}) END AS kind_problem,
         {", ".join(tokens)}, {", ".join(firsts)}, {", ".join(trace)},
-        {tool_input} AS tool_input, {tool_input_key} AS "key:tool_input",
+        {tool_input} AS tool_input,
         CASE WHEN lower({tl}) = 'tool' THEN {_key_col("traceloop.entity.name")} END AS tl_tool,
         CASE WHEN {_key_col("llm.cost.prompt")} IS NOT NULL
              AND {_key_col("llm.cost.completion")} IS NOT NULL THEN
@@ -283,7 +277,7 @@ for ``error_type``, not null); first: only the first of ``keys`` with a value is
 each of them."""
 
 USE_FLAGS = {
-    "use:tool_input": "coalesce(\"key:tool_args\" IS NULL AND kind = 'tool', false)",
+    "use:tool_input": "coalesce(tool_args IS NULL AND kind = 'tool', false)",
     "use:tl_tool": "coalesce(tool_name IS NULL AND tl_tool IS NOT NULL, false)",
     "use:cost_parts": "coalesce(counted AND cost IS NULL AND cost_parts IS NOT NULL, false)",
 }
@@ -300,10 +294,13 @@ def _final() -> str:
     fix_in, fix_out = f"{tok['input_tokens']} < {cache}", f"{tok['output_tokens']} < {reasoning}"
     token_bad = " ".join(
         f'WHEN counted AND "raw:{c}" IS NOT NULL AND coalesce("dbl:{c}" <> floor("dbl:{c}"), true) '
-        f'THEN "key:{c}" || \' is not an integer: \' || to_json("raw:{c}") '
-        f'WHEN counted AND "raw:{c}" IS NOT NULL AND {tok[c]} IS NULL THEN "key:{c}" || '
+        f'THEN {_first(TOKENS[c])[1]} || \' is not an integer: \' || to_json("raw:{c}") '
+        f'WHEN counted AND "raw:{c}" IS NOT NULL AND {tok[c]} IS NULL THEN {_first(TOKENS[c])[1]} || '
         f"' is not a finite integer within int64: ' || to_json(\"raw:{c}\")" for c in TOKENS)
     used = ", ".join(f'{expr} AS "{name}"' for name, expr in USE_FLAGS.items()) + ", counted"
+    oi, tl = _key_col("openinference.span.kind"), _key_col("traceloop.span.kind")
+    kind_problem = (f"CASE WHEN {oi} IS NOT NULL THEN 'unknown openinference.span.kind ' || to_json({oi}) "
+                    f"ELSE 'unknown traceloop.span.kind ' || to_json({tl}) END")  # only where kind is null
     events = f'from_json(sp.events, \'[{{"name":"VARCHAR","attributes":{ATTRS}}}]\')'
     named = "(contains(sp.events, 'exception') OR contains(sp.events, '\\u'))"  # or escaped
     doubles = ", ".join(f'try_cast("raw:{c}" AS DOUBLE) AS "dbl:{c}"' for c in TOKENS)
@@ -334,9 +331,9 @@ f AS (SELECT line_no,
     coalesce(tool_args, CASE WHEN kind = 'tool' THEN tool_input END) AS tool_arguments,
     {used}, coalesce({fix_in} OR {fix_out}, false) AS tokens_normalised,
     CASE WHEN status IS NULL THEN 'unknown status code ' || to_json(status_code)
-         WHEN kind IS NULL THEN kind_problem {token_bad}
+         WHEN kind IS NULL THEN {kind_problem} {token_bad}
          WHEN counted AND cost IS NOT NULL AND cost_number IS NULL
-             THEN "key:cost" || ' is not a number: ' || to_json(cost)
+             THEN {_first(COST)[1]} || ' is not a number: ' || to_json(cost)
          WHEN sp.startTimeUnixNano IS NOT NULL AND coalesce(start_ns < {MIN_NANOS}, true)
              THEN nanos_bad(sp.startTimeUnixNano, 'startTimeUnixNano')
          WHEN end_raw IS NOT NULL AND coalesce(end_ns < {MIN_NANOS}, true)
