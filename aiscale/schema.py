@@ -14,10 +14,12 @@ True
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import pandas as pd
 import pyarrow as pa
+
+if TYPE_CHECKING:  # pandas is imported where a frame is made: reading facts to Parquet needs none
+    import pandas as pd
 
 TableName = Literal["spans", "traces", "facts"]
 
@@ -161,6 +163,8 @@ def empty(table: TableName) -> pd.DataFrame:
     >>> len(empty("facts"))
     0
     """
+    import pandas as pd
+
     return schema_of(table).empty_table().to_pandas(types_mapper=pd.ArrowDtype)
 
 
@@ -200,6 +204,8 @@ def conform(frame: pd.DataFrame, table: TableName) -> pa.Table:
 
 
 def _to_arrow(series: pd.Series, field: pa.Field) -> pa.Array:
+    import pandas as pd
+
     if pa.types.is_timestamp(field.type):
         values = pd.to_datetime(series, utc=True, errors="raise", format="mixed")
         return pa.array(values.dt.as_unit("us"), type=field.type, from_pandas=True)

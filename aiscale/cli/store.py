@@ -65,12 +65,17 @@ def _report_load(store, summary, started: float) -> int:
 
 
 def _cmd_facts(args: argparse.Namespace) -> int:
-    from aiscale.store.trace_store import TraceStore
-
     if not Path(args.store).is_dir():
         raise FileNotFoundError(f"{args.store}: no trace store here; create one with `aiscale load PATH --store {args.store}`.")
-    out = TraceStore(args.store).export_facts(args.output, engine=args.engine, prices=args.prices,
-                                              raw_csv=args.raw_csv)
+    if Path(args.output).suffix == ".parquet" and args.engine == "duckdb":  # DuckDB to Parquet: no pandas
+        from aiscale.store.facts_file import export_facts_parquet
+
+        out = export_facts_parquet(Path(args.store), Path(args.output), prices=args.prices)
+    else:
+        from aiscale.store.trace_store import TraceStore
+
+        out = TraceStore(args.store).export_facts(args.output, engine=args.engine, prices=args.prices,
+                                                  raw_csv=args.raw_csv)
     print(f"wrote {out}")
     return EXIT_OK
 

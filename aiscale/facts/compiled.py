@@ -85,8 +85,8 @@ def variant_id(key: dict, inputs: dict) -> str:
 
 
 # the modules the shipped queries are compiled from (paths inside the package)
-SHIPPED_FROM = ("schema.py", "pricing/rates.py", "facts/rollup.py", "facts/on_duckdb.py",
-                "facts/compiled.py", "facts/generate_sql.py")
+SHIPPED_FROM = ("schema.py", "pricing/rates.py", "pricing/genai.py", "facts/rollup.py", "facts/on_duckdb.py",
+                "facts/compiled.py", "facts/generate_sql.py", "facts/frame.py")
 _shipped_off: list[bool] = []
 
 
@@ -133,6 +133,28 @@ def shipped_sql(key: dict, inputs: dict) -> tuple[str, pa.Schema] | None:
     if entry is None or rollup_sql.SOURCE_DIGEST != source_digest():
         return None
     return entry[1], _read_schema(entry[2])
+
+
+def parquet_versions() -> dict[str, str]:
+    """The versions of the libraries that write a facts file's pandas metadata (it names them)."""
+    return {name: importlib.metadata.version(name) for name in ("pandas", "pyarrow")}
+
+
+def shipped_parquet_schema() -> pa.Schema | None:
+    """The facts file's schema with its pandas metadata, as shipped in :mod:`aiscale.facts.rollup_sql`
+    (:func:`aiscale.facts.frame.parquet_schema` without importing pandas), or None.
+
+    None when the installed pandas or pyarrow is not the one it was written with (the metadata
+    names both), when the sources changed since, or inside :func:`compiling_afresh`.
+    """
+    if _shipped_off:
+        return None
+    from aiscale.facts import rollup_sql
+
+    entry = getattr(rollup_sql, "FACTS_PARQUET", None)
+    if entry is None or entry["versions"] != parquet_versions() or rollup_sql.SOURCE_DIGEST != source_digest():
+        return None
+    return _read_schema(entry["schema"])
 
 
 @contextmanager

@@ -12,15 +12,22 @@ Examples
 
 from __future__ import annotations
 
-import pandas as pd
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from aiscale import schema
 
+if TYPE_CHECKING:  # pandas is imported where a frame is made: facts written as Parquet need none
+    import pandas as pd
+
 
 def to_pandas(table: pa.Table) -> pd.DataFrame:
     """Arrow to pandas with nullable integers and booleans (unknown stays unknown)."""
+    import pandas as pd
+
     mapping = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}
     return table.to_pandas(types_mapper=mapping.get)
 
@@ -56,16 +63,35 @@ def finish_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
             continue
         column = batch.column(field.name).cast(field.type)
         if pa.types.is_floating(field.type) and column.null_count < len(column):
-            column = pc.if_else(pc.is_nan(column), pa.scalar(None, field.type), column)
+            null = pa.nulls(1, field.type)[0]  # not pa.scalar(None): that imports pandas
+            column = pc.if_else(pc.is_nan(column), null, column)
         arrays.append(column)
     return pa.RecordBatch.from_arrays(arrays, schema=schema.schema_of("facts"))
 
 
+@lru_cache(maxsize=1)
 def parquet_schema() -> pa.Schema:
     """The facts schema with the pandas metadata ``pa.Table.from_pandas(facts)`` writes.
 
     A facts file written batch by batch with it reads back into pandas with the same dtypes
-    (nullable integers and booleans) as one written from the :func:`finish` frame.
+    (nullable integers and booleans) as one written from the :func:`finish` frame. Taken from
+    the shipped copy when pandas and pyarrow are the versions it was made with
+    (:func:`~aiscale.facts.compiled.shipped_parquet_schema`: writing facts imports no pandas),
+    else made by :func:`pandas_parquet_schema`.
+    """
+    from aiscale.facts.compiled import shipped_parquet_schema
+
+    shipped = shipped_parquet_schema()
+    return shipped if shipped is not None else pandas_parquet_schema()
+
+
+def pandas_parquet_schema() -> pa.Schema:
+    """:func:`parquet_schema` made with pandas: the schema of an empty facts frame's Arrow table.
+
+    Examples
+    --------
+    >>> pandas_parquet_schema().names == list(schema.FACT_COLUMNS)
+    True
     """
     empty = to_pandas(schema.schema_of("facts").empty_table())
     return pa.Table.from_pandas(empty, preserve_index=False).schema

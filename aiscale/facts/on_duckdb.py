@@ -15,16 +15,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-import pandas as pd
 import pyarrow as pa
 
 from aiscale import schema
 from aiscale.facts.compiled import compiled_sql, run_compiled
-from aiscale.facts.frame import finish, finish_batch
-from aiscale.pricing.rates import RATE_COLUMNS
+from aiscale.facts.frame import finish_batch
+from aiscale.pricing.genai import RATE_COLUMNS
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pandas is imported where a frame is made: a store's facts as Parquet need none
     import ibis
+    import pandas as pd
 
 
 def rollup_frames(spans: pd.DataFrame, traces: pd.DataFrame, *,
@@ -33,6 +33,7 @@ def rollup_frames(spans: pd.DataFrame, traces: pd.DataFrame, *,
 
     Convenience for notebooks and tests; stores use :meth:`TraceStore.facts`.
     """
+    from aiscale.facts.frame import finish
     from aiscale.facts.rollup import rollup
 
     con = duckdb_backend()
@@ -56,6 +57,8 @@ def price_span_frame(spans: pd.DataFrame, rates: pd.DataFrame | None) -> pd.Data
     >>> price_span_frame(spans, None)[["kind", "cost_usd", "priced"]].values.tolist()
     [['agent', nan, <NA>], ['llm', nan, False]]
     """
+    import pandas as pd
+
     out = spans.copy()
     if out.empty:
         return out.assign(cost_usd=pd.Series(dtype="float64"), priced=pd.Series(dtype="boolean"))
@@ -88,6 +91,8 @@ def frame_of(relation) -> pd.DataFrame:
     >>> frame_of(con.sql("SELECT 1::BIGINT a, NULL::BIGINT b, 1.5::DECIMAL(4,1) c")).dtypes.tolist()
     [dtype('int64'), Int64Dtype(), dtype('float64')]
     """
+    import pandas as pd
+
     table = relation if isinstance(relation, pa.Table) else relation.to_arrow_table()
     mapping, empty_text = {}, []
     for i, field in enumerate(table.schema):
@@ -111,6 +116,8 @@ def frame_of(relation) -> pd.DataFrame:
 def _nullable(column: pa.ChunkedArray, dtype) -> pd.api.extensions.ExtensionArray:
     """An Arrow integer or boolean column with nulls as a pandas nullable array: the values and
     the null mask taken as they are (no pass through floats or Python objects)."""
+    import pandas as pd
+
     mask = column.is_null().to_numpy(zero_copy_only=False)
     if isinstance(dtype, pd.BooleanDtype):
         return pd.arrays.BooleanArray(column.fill_null(False).to_numpy(zero_copy_only=False), mask)
@@ -189,6 +196,8 @@ RATE_TYPES = {"provider": pa.string(), "model": pa.string(), "day": pa.date32(),
 def rates_arrow(rates: pd.DataFrame) -> pa.Table:
     """A rate table as Arrow, each column of :data:`RATE_TYPES` with its type (text of nulls
     only is text, not Arrow's null type, so the rollup's input types never vary)."""
+    import pandas as pd
+
     frame = rates.copy()
     frame["day"] = pd.to_datetime(frame["day"]).dt.date
     for column in RATE_COLUMNS:
@@ -230,8 +239,8 @@ ROLLUP_MEMORY_LIMIT = "512MB"  # the facts query spills beyond it (at 256 MB a 1
 BATCH_ROWS = 65_536
 
 
-def rollup_batches(parts: dict[str, list[str]], rates: pd.DataFrame | None, *, dedupe: bool = True,
-                   lost: pd.DataFrame | None = None, stored: pa.Table | None = None,
+def rollup_batches(parts: dict[str, list[str]], rates: pd.DataFrame | pa.Table | None, *, dedupe: bool = True,
+                   lost: pd.DataFrame | pa.Table | None = None, stored: pa.Table | None = None,
                    batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
     """Facts of Parquet parts as record batches in the facts schema, sorted by trace_id.
 
@@ -258,9 +267,13 @@ def rollup_batches(parts: dict[str, list[str]], rates: pd.DataFrame | None, *, d
         con.close()
 
 
-def rollup_inputs(parts: dict[str, list[str]], rates: pd.DataFrame | None, *, dedupe: bool,
-                   lost: pd.DataFrame | None, limit: str | None = None) -> tuple:
-    """A connection with the rollup's input tables, and their names."""
+def rollup_inputs(parts: dict[str, list[str]], rates: pd.DataFrame | pa.Table | None, *, dedupe: bool,
+                   lost: pd.DataFrame | pa.Table | None, limit: str | None = None) -> tuple:
+    """A connection with the rollup's input tables, and their names.
+
+    ``rates`` and ``lost`` are pandas frames or Arrow tables already typed (:func:`rates_arrow`,
+    :func:`lost_arrow`).
+    """
     con = duckdb_connection(limit)
     for name in ("spans", "traces"):
         files = parts.get(name) or []
@@ -269,11 +282,11 @@ def rollup_inputs(parts: dict[str, list[str]], rates: pd.DataFrame | None, *, de
         else:
             con.register(f"{name}_src", schema.schema_of(name).empty_table())
     inputs = ["spans_src", "traces_src"]
-    if rates is not None and len(rates):
-        con.register("rates", rates_arrow(rates))
+    if rates is not None and len(rates):  # a rate table, as pandas or already as Arrow (:func:`rates_arrow`)
+        con.register("rates", rates if isinstance(rates, pa.Table) else rates_arrow(rates))
         inputs.append("rates")
     if lost is not None and len(lost):
-        con.register("lost", lost_arrow(lost))
+        con.register("lost", lost if isinstance(lost, pa.Table) else lost_arrow(lost))
         inputs.append("lost")
     if dedupe:  # the few traces that need de-duplicating, found first
         con.register("repeated", run_compiled(con, repeated_query, key=REPEATED_KEY,

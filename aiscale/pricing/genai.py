@@ -20,6 +20,16 @@ from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from functools import lru_cache
 
+# the columns of a rate table (:func:`aiscale.pricing.rates.rate_table`): rates per token (per
+# call), input-size tier bounds, and the key and source of each row, as :func:`genai_rates` writes them
+RATE_COLUMNS = (
+    "input_usd_per_token", "cache_read_usd_per_token", "cache_write_usd_per_token",
+    "output_usd_per_token", "reasoning_usd_per_token", "call_usd",
+)
+TIER_COLUMNS = ("min_input_tokens", "max_input_tokens")
+RATE_TABLE_COLUMNS = ("provider", "model", "day", *TIER_COLUMNS, *RATE_COLUMNS,
+                      "matched_model", "price_source")
+
 # genai-prices price keys -> aiscale rate columns (USD per token; requests are per 1,000)
 _PRICE_KEYS = {
     "input_mtok": "input_usd_per_token",

@@ -26,18 +26,11 @@ import numpy as np
 import pandas as pd
 
 from aiscale.pricing import sheet as price_sheet
-from aiscale.pricing.genai import genai_rates
+from aiscale.pricing.genai import RATE_COLUMNS, RATE_TABLE_COLUMNS, TIER_COLUMNS, genai_rates
 
 if TYPE_CHECKING:  # Ibis is imported where an expression is built: rate tables need none
     import ibis
 
-RATE_COLUMNS = (
-    "input_usd_per_token", "cache_read_usd_per_token", "cache_write_usd_per_token",
-    "output_usd_per_token", "reasoning_usd_per_token", "call_usd",
-)
-TIER_COLUMNS = ("min_input_tokens", "max_input_tokens")
-RATE_TABLE_COLUMNS = ("provider", "model", "day", *TIER_COLUMNS, *RATE_COLUMNS,
-                      "matched_model", "price_source")
 PriceSheet = str | Path | pd.DataFrame
 
 

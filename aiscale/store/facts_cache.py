@@ -53,7 +53,6 @@ import pyarrow.parquet as pq
 from aiscale import schema
 from aiscale.facts.frame import parquet_schema
 from aiscale.facts.on_duckdb import BATCH_ROWS
-from aiscale.facts.window import in_window
 from aiscale.store.manifest import MANIFEST
 from aiscale.store.safe_output import write_atomically
 
@@ -196,6 +195,8 @@ def export_parquet(source: Path, out: Path, *, since=None, until=None) -> None:
     if since is None and until is None and _is_export(source):
         shutil.copyfile(source, out)
         return
+
+    from aiscale.facts.window import in_window  # pandas: only a window's export needs it
 
     def rows() -> Iterator[pa.RecordBatch]:
         for batch in pq.ParquetFile(source).iter_batches(batch_size=BATCH_ROWS):

@@ -13,8 +13,10 @@ import os
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported where a frame is read: writing Parquet atomically needs none
+    import pandas as pd
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -24,6 +26,8 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
 
     Only text columns change; numbers (negative ones included) are written as they are.
     """
+    import pandas as pd
+
     out = frame.copy()
     for column in out.columns:
         values = out[column]

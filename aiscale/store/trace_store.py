@@ -36,12 +36,19 @@ import pyarrow.parquet as pq
 
 from aiscale import schema
 from aiscale.facts.frame import finish_table, to_pandas
-from aiscale.facts.on_duckdb import bound_memory, quiet_progress, rollup_batches
+from aiscale.facts.on_duckdb import bound_memory, quiet_progress
 from aiscale.facts.window import in_window, window_days
 from aiscale.loaders import expand_paths
 from aiscale.pricing.rates import rate_table
 from aiscale.store import facts_cache, loading
 from aiscale.store.calls_read import cached_calls
+from aiscale.store.facts_file import (
+    KEYS_SQL,
+    export_facts_parquet,
+    lost_calls,
+    spans_view_sql,
+    with_facts_file,
+)
 from aiscale.store.load_summary import FileLoad, LoadSummary, StoreContents
 from aiscale.store.lock import load_lock
 from aiscale.store.manifest import TABLES, list_parts, read_manifest, write_manifest
@@ -178,12 +185,7 @@ class TraceStore:
             else:
                 con.register(f"{view}_empty", schema.schema_of(table).empty_table())
                 con.execute(f"CREATE VIEW {view}_all AS SELECT *, '' AS filename FROM {view}_empty")
-        if self.spans_may_repeat:
-            con.execute("CREATE VIEW spans AS SELECT * EXCLUDE (rn, filename) FROM (SELECT *, row_number() "
-                        "OVER (PARTITION BY trace_id, span_id ORDER BY source_file, source_row, filename) "
-                        "AS rn FROM spans_all) WHERE rn = 1")
-        else:  # no two files carried the same span: nothing to de-duplicate
-            con.execute("CREATE VIEW spans AS SELECT * EXCLUDE (filename) FROM spans_all")
+        con.execute(spans_view_sql(self.spans_may_repeat))
         con.execute("CREATE VIEW traces AS SELECT * EXCLUDE (filename) FROM traces_all")
         con.execute("CREATE VIEW facts_raw AS SELECT * EXCLUDE (rn, filename) FROM (SELECT *, "  # one row per trace
                     "row_number() OVER (PARTITION BY trace_id ORDER BY filename) AS rn "
@@ -232,8 +234,7 @@ class TraceStore:
         kept for the store's state and the sheet's rows (a load or another sheet reads it again)."""
         key = (facts_cache.manifest_bytes(self.root), facts_cache.sheet_fingerprint(prices))
         if self._memo.get("rates", (None,))[0] != key:  # the facts and the calls share one look-up
-            keys = self.sql("SELECT provider, model, CAST(start_time AS DATE) AS day, count(*) AS n_calls "
-                            "FROM spans WHERE kind = 'llm' GROUP BY ALL")
+            keys = self.sql(KEYS_SQL)
             self._memo["rates"] = (key, rate_table(keys, prices=prices) if len(keys) else None)
         return self._memo["rates"][1]
 
@@ -256,19 +257,10 @@ class TraceStore:
 
         The rollup counts them as unpriced calls, so those traces' cost is unknown, not 0.
         """
-        files = [str(f) for f in sorted((self.root / "quarantine").glob("*.jsonl"))]
-        empty = pd.DataFrame({"trace_id": pd.Series(dtype="string"), "lost_llm_calls": pd.Series(dtype="int64")})
-        if not files:
-            return empty
-        con = duckdb.connect()
-        try:
-            rows = con.read_json(files, format="newline_delimited", union_by_name=True)
-            if "lost_llm_call" not in rows.columns:  # written before lost calls were recorded
-                return empty
-            return rows.filter("lost_llm_call AND trace_id IS NOT NULL").aggregate(
-                "trace_id, count(*)::BIGINT AS lost_llm_calls", "trace_id").df()
-        finally:
-            con.close()
+        found = lost_calls(self.root)
+        if found is None:
+            return pd.DataFrame({"trace_id": pd.Series(dtype="string"), "lost_llm_calls": pd.Series(dtype="int64")})
+        return found.to_pandas()
 
     def facts(self, *, engine: Engine = "duckdb", prices: str | Path | pd.DataFrame | None = None,
               since: str | pd.Timestamp | None = None, until: str | pd.Timestamp | None = None,
@@ -303,35 +295,11 @@ class TraceStore:
             parts = {name: self.parts(name, days=days) for name in TABLES}  # raises when one is missing
             facts = to_pandas(self._rolled_up_on_spark(parts, prices))
         else:
-            facts = to_pandas(self._from_facts_file(prices, days, facts_cache.read_facts))
+            facts = to_pandas(with_facts_file(self.root, facts_cache.read_facts, prices=prices, days=days,
+                                              rates=lambda: self.rates(prices=prices)))
         if days is None:
             return facts
         return facts.loc[in_window(facts["started_at"], low, high)].reset_index(drop=True)
-
-    def _from_facts_file(self, prices, days: tuple[str, str] | None, use):
-        """``use(path)`` of the facts' Parquet file; a kept file that fails to read is rolled up again.
-
-        Its footer was checked before it was trusted; pages damaged behind a sound footer show
-        only when read, so such a file is dropped and the facts rolled up once more.
-        """
-        with self._facts_file(prices, days) as path:
-            try:
-                return use(path)
-            except (OSError, pa.ArrowException):
-                if not facts_cache.is_kept(self.root, path):
-                    raise
-                path.unlink(missing_ok=True)
-        with self._facts_file(prices, days) as path:
-            return use(path)
-
-    def _facts_file(self, prices, days: tuple[str, str] | None):
-        """A ``with`` block's Parquet file of the DuckDB facts (kept in ``cache/``, else rolled up)."""
-        manifest = facts_cache.manifest_bytes(self.root)
-        parts = {name: self.parts(name, days=days) for name in TABLES}  # raises when one is missing
-        key = facts_cache.facts_key(manifest, prices, days)
-        return facts_cache.facts_file(self.root, key, manifest, lambda: rollup_batches(
-            parts, self.rates(prices=prices), dedupe=self.spans_may_repeat, lost=self.lost_llm_calls(),
-            stored=schema.conform(self.sql("SELECT * FROM facts_raw"), "facts") if parts["facts"] else None))
 
     def _rolled_up_on_spark(self, parts: dict[str, list[str]], prices) -> pa.Table:
         """Spans rolled up to facts on Spark, plus the span-less fact rows (Arrow)."""
@@ -355,8 +323,9 @@ class TraceStore:
         if out.suffix == ".parquet" and kwargs.get("engine", "duckdb") == "duckdb" and set(kwargs) <= {
                 "engine", "prices", "since", "until"}:
             low, high, days = window_days(kwargs.get("since"), kwargs.get("until"))
-            return self._from_facts_file(kwargs.get("prices"), days, lambda path: write_atomically(
-                out, lambda tmp: facts_cache.export_parquet(path, tmp, since=low, until=high)))
+            prices = kwargs.get("prices")
+            return export_facts_parquet(self.root, out, prices=prices, since=low, until=high, days=days,
+                                        rates=lambda: self.rates(prices=prices))
         facts = self.facts(**kwargs)
         if out.suffix == ".csv":
             table = facts if raw_csv else neutralise_formulas(facts)
