@@ -16,7 +16,6 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from aiscale import schema
 
@@ -42,31 +41,6 @@ def finish_table(facts: pd.DataFrame, stored_facts: pd.DataFrame | None = None) 
     frames = [facts] + ([stored_facts] if stored_facts is not None and len(stored_facts) else [])
     tables = [schema.conform(f, "facts") for f in frames]
     return pa.concat_tables(tables).sort_by("trace_id")
-
-
-def finish_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """One batch of rolled-up facts in the facts schema, as :func:`finish_table` would give its rows.
-
-    Columns are cast to the facts types (DuckDB's exact integer sums are decimals) and a
-    NaN becomes null (unknown), as the pandas conversion of :func:`finish_table` reads it.
-
-    Examples
-    --------
-    >>> batch = pa.record_batch({"trace_id": ["t"], "latency_s": [float("nan")]})
-    >>> finish_batch(batch).column("latency_s").to_pylist()
-    [None]
-    """
-    arrays = []
-    for field in schema.schema_of("facts"):
-        if field.name not in batch.schema.names:
-            arrays.append(pa.nulls(len(batch), field.type))
-            continue
-        column = batch.column(field.name).cast(field.type)
-        if pa.types.is_floating(field.type) and column.null_count < len(column):
-            null = pa.nulls(1, field.type)[0]  # not pa.scalar(None): that imports pandas
-            column = pc.if_else(pc.is_nan(column), null, column)
-        arrays.append(column)
-    return pa.RecordBatch.from_arrays(arrays, schema=schema.schema_of("facts"))
 
 
 @lru_cache(maxsize=1)

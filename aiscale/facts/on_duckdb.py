@@ -19,7 +19,6 @@ import pyarrow as pa
 
 from aiscale import schema
 from aiscale.facts.compiled import compiled_sql, run_compiled
-from aiscale.facts.frame import finish_batch
 from aiscale.pricing.genai import RATE_COLUMNS
 
 if TYPE_CHECKING:  # pandas is imported where a frame is made: a store's facts as Parquet need none
@@ -242,29 +241,62 @@ BATCH_ROWS = 65_536
 def rollup_batches(parts: dict[str, list[str]], rates: pd.DataFrame | pa.Table | None, *, dedupe: bool = True,
                    lost: pd.DataFrame | pa.Table | None = None, stored: pa.Table | None = None,
                    batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
-    """Facts of Parquet parts as record batches in the facts schema, sorted by trace_id.
+    """Facts of Parquet parts as record batches in the facts schema with text as large strings
+    (the types of a facts file, :func:`~aiscale.facts.frame.parquet_schema`), sorted by trace_id.
 
     The same rows as :func:`rollup_on_duckdb` finished by :func:`~aiscale.facts.frame.finish_table`
     (``stored``, span-less fact rows in the facts schema, are merged in; a rolled-up trace
     sorts before a stored row of the same id), streamed from a DuckDB connection capped at
     :data:`ROLLUP_MEMORY_LIMIT` (sorts and joins spill to disk), so memory stays flat
-    however many traces the store holds: write the batches out as they come.
+    however many traces the store holds: write the batches out as they come. DuckDB gives
+    each column its type (:func:`facts_select`), so the batches need no Arrow cast.
     """
     con, inputs = rollup_inputs(parts, rates, dedupe=dedupe, lost=lost, limit=ROLLUP_MEMORY_LIMIT)
     con.execute("SET preserve_insertion_order = false")  # less memory; the rows are sorted at the end
+    con.execute("SET arrow_large_buffer_size = true")  # text as large strings, as a facts file holds it
     sql, _ = compiled_sql(con, lambda backend: rollup_query(backend, inputs, dedupe),
                           key=rollup_key(dedupe), tables=inputs)
     rows = f"SELECT *, false AS _stored FROM ({sql})"
     if stored is not None and stored.num_rows:
         con.register("stored_facts", stored)
         rows = f"{rows} UNION ALL BY NAME SELECT *, true AS _stored FROM stored_facts"
-    reader = con.sql(f"SELECT * EXCLUDE (_stored) FROM ({rows}) ORDER BY trace_id, _stored"
+    query = con.sql(rows)
+    reader = con.sql(f"SELECT {facts_select(query.columns)} FROM ({rows}) ORDER BY trace_id, _stored"
                      ).to_arrow_reader(batch_rows)
     try:
-        for batch in reader:
-            yield finish_batch(batch)
+        yield from reader
     finally:
         con.close()
+
+
+SQL_TYPES = {pa.string(): "VARCHAR", pa.large_string(): "VARCHAR", pa.int64(): "BIGINT", pa.float64(): "DOUBLE",
+             pa.bool_(): "BOOLEAN", pa.date32(): "DATE", pa.timestamp("us", tz="UTC"): "TIMESTAMPTZ"}
+
+
+def facts_select(columns: list[str]) -> str:
+    """The select list that gives ``columns`` (a query's) the facts schema's column types.
+
+    Each facts column is cast to its DuckDB type (:data:`SQL_TYPES`; integer sums are
+    exact 128-bit numbers until here), a NaN becomes null (unknown, as pandas reads it) and
+    a column the query lacks is null.
+
+    Examples
+    --------
+    >>> import duckdb
+    >>> con = duckdb.connect()
+    >>> row = con.sql(f"SELECT {facts_select(['trace_id', 'score'])} FROM (SELECT 't' AS trace_id, "
+    ...               "'nan'::DOUBLE AS score)").fetchall()[0]
+    >>> row[:2], row[7], len(row)
+    (('t', None), None, 26)
+    """
+    items = []
+    for field in schema.schema_of("facts"):
+        sql_type, name = SQL_TYPES[field.type], f'"{field.name}"'
+        value = f"CAST({name} AS {sql_type})" if field.name in columns else f"CAST(NULL AS {sql_type})"
+        if sql_type == "DOUBLE" and field.name in columns:
+            value = f"CASE WHEN isnan({value}) THEN NULL ELSE {value} END"
+        items.append(f"{value} AS {name}")
+    return ", ".join(items)
 
 
 def rollup_inputs(parts: dict[str, list[str]], rates: pd.DataFrame | pa.Table | None, *, dedupe: bool,

@@ -8,7 +8,7 @@ equivalent text). :data:`FACTS_PARQUET` is the schema of a facts file with its p
 for the pandas and pyarrow that wrote it.
 """
 
-SOURCE_DIGEST = '85ecde024db4c2e8f7cb48de09825bd1ba10081d04a363d3db05ee88f14bea23'
+SOURCE_DIGEST = 'c9b75a03a22558e6a60b29d4c4ca4712045bc44abd650f93b456e959c3238563'
 GENERATED_WITH = {'ibis-framework': '12.0.0', 'sqlglot': '30.30.0'}
 
 QUERIES = {

@@ -155,9 +155,10 @@ def facts_file(root: Path, key: str, manifest: bytes,
 
 def write_batches(path: Path, batches: Iterable[pa.RecordBatch], target: pa.Schema) -> None:
     """Write record batches to one Parquet file with the schema ``target``, a row group each."""
+    plain = target.remove_metadata()
     with pq.ParquetWriter(path, target) as writer:
-        for batch in batches:
-            writer.write_batch(batch.cast(target))
+        for batch in batches:  # a cast only where the types differ (it imports pyarrow.compute)
+            writer.write_batch(batch if batch.schema.equals(plain) else batch.cast(target))
 
 
 def rebatched(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:

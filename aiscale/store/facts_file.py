@@ -27,7 +27,7 @@ import duckdb
 import pyarrow as pa
 
 from aiscale import schema
-from aiscale.facts.on_duckdb import RATE_TYPES, duckdb_connection, rollup_batches
+from aiscale.facts.on_duckdb import RATE_TYPES, SQL_TYPES, duckdb_connection, rollup_batches
 from aiscale.pricing.genai import RATE_TABLE_COLUMNS, genai_rates
 from aiscale.store import facts_cache
 from aiscale.store.manifest import TABLES, list_parts, read_manifest
@@ -87,9 +87,6 @@ def genai_rate_table(keys: pa.Table) -> pa.Table | None:
     return arrow_rows(rows, RATE_SCHEMA) if rows else None
 
 
-_SQL_TYPES = {pa.string(): "VARCHAR", pa.date32(): "DATE", pa.int64(): "BIGINT", pa.float64(): "DOUBLE"}
-
-
 def arrow_rows(rows: list[dict], target: pa.Schema) -> pa.Table:
     """``rows`` (dicts; a missing key is null) as an Arrow table of schema ``target``, made by DuckDB.
 
@@ -99,7 +96,8 @@ def arrow_rows(rows: list[dict], target: pa.Schema) -> pa.Table:
     [{'a': 1.5, 'b': None}, {'a': None, 'b': None}]
     """
     names = [f"c{i}" for i in range(len(target))]
-    casts = ", ".join(f"CAST({name} AS {_SQL_TYPES[field.type]})" for name, field in zip(names, target, strict=True))
+    casts = ", ".join(f'CAST({name} AS {SQL_TYPES[field.type]}) AS "{field.name}"'
+                      for name, field in zip(names, target, strict=True))  # the schema's own names
     one = "(" + ", ".join("?" * len(target)) + ")"
     values = [row.get(field.name) for row in rows for field in target]
     con = duckdb.connect()
@@ -108,7 +106,7 @@ def arrow_rows(rows: list[dict], target: pa.Schema) -> pa.Table:
                         params=values).to_arrow_table()
     finally:
         con.close()
-    return table.rename_columns(target.names).cast(target)
+    return table if table.schema.equals(target) else table.cast(target)  # a cast imports pyarrow.compute
 
 
 def store_rates(parts: list[str], repeat: bool, prices=None) -> pa.Table | None:
