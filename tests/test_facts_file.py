@@ -1,6 +1,6 @@
 """``aiscale facts`` to Parquet without pandas: the command imports neither pandas nor pyarrow.compute
-and writes the store's facts;
-its rate table, rate keys and the facts file's shipped schema against their pandas constructions."""
+and writes the store's facts; its rate table, rate keys and the facts file's shipped schema against
+their pandas constructions."""
 
 from __future__ import annotations
 

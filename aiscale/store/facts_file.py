@@ -37,7 +37,7 @@ T = TypeVar("T")
 RATE_SCHEMA = pa.schema([(c, RATE_TYPES[c]) for c in RATE_TABLE_COLUMNS])
 
 # the UTC day of a span's start: CAST(start_time AS DATE) under TimeZone UTC, from the epoch
-# count (the cast goes through the time-zone calendar, about three times slower)
+# count (the cast goes through the time-zone calendar, about 2.5 times slower)
 _DAY = "DATE '1970-01-01' + CAST(floor(epoch_us(start_time) / 86400000000) AS INTEGER)"
 KEYS_SQL = (f"SELECT provider, model, {_DAY} AS day, count(*) AS n_calls FROM spans "
             "WHERE kind = 'llm' GROUP BY ALL")
@@ -147,7 +147,8 @@ def lost_calls(root: Path) -> pa.Table | None:
             return None
         found = rows.filter("lost_llm_call AND trace_id IS NOT NULL").aggregate(
             "CAST(trace_id AS VARCHAR) AS trace_id, count(*)::BIGINT AS lost_llm_calls", "trace_id")
-        return found.to_arrow_table().cast(pa.schema([("trace_id", pa.string()), ("lost_llm_calls", pa.int64())]))
+        table, target = found.to_arrow_table(), pa.schema([("trace_id", pa.string()), ("lost_llm_calls", pa.int64())])
+        return table if table.schema.equals(target) else table.cast(target)
     finally:
         con.close()
 
