@@ -16,7 +16,8 @@ Examples
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
+
+from aiscale.analysis._dists import t_ppf
 
 
 def ratio_interval(num, den, *, level: float = 0.95,
@@ -58,7 +59,7 @@ def ratio_interval(num, den, *, level: float = 0.95,
         se = np.sqrt(m2 / (m - 1)) if m > 1 else np.full(r.shape, np.nan)
         gamma = np.where(m2 > 0, np.einsum("ij,ij,ij->j", z, z, z) / m / m2**1.5, 0.0)
         a, b = gamma / (3 * np.sqrt(m)), gamma / (6 * np.sqrt(m))
-        t = float(stats.t.ppf(0.5 + level / 2, max(m - 1, 1)))
+        t = float(t_ppf(0.5 + level / 2, max(m - 1, 1)))
         lo, hi = r - se * _g_inverse(t, a, b), r - se * _g_inverse(-t, a, b)
     if bounds is not None:
         lo, hi = np.clip(lo, *bounds), np.clip(hi, *bounds)

@@ -12,7 +12,8 @@ Examples
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
+
+from aiscale.analysis._dists import norm_cdf, norm_ppf, t_ppf
 
 _CELLS = 4_000_000  # resamples x traces held at once
 _CHUNK = 4_000_000  # bootstrap weights held at once (resamples x tasks)
@@ -21,7 +22,7 @@ CLOSED_FORM_TASKS = 2_000  # from this many tasks on, closed forms replace task 
 
 def z_value(level: float) -> float:
     """Two-sided standard normal quantile for a confidence level, e.g. 1.96 for 0.95."""
-    return float(stats.norm.ppf(0.5 + level / 2))
+    return float(norm_ppf(0.5 + level / 2))
 
 
 def wilson(successes, n, *, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
@@ -93,7 +94,7 @@ def clustered_wilson(n_i, s_i, *, level: float = 0.95) -> tuple[float, float]:
         return float("nan"), float("nan")
     z = z_value(level)
     n_eff = total if se == 0 else min(mean * (1 - mean) / se**2, total)
-    n_eff *= z / float(stats.t.ppf(0.5 + level / 2, g - 1))
+    n_eff *= z / float(t_ppf(0.5 + level / 2, g - 1))
     lo, hi = wilson(mean * n_eff, n_eff, level=level)
     return float(lo), float(hi)
 
@@ -103,7 +104,7 @@ def t_interval(mean: float, se: float, dof: int, *, level: float = 0.95,
     """``mean ± t(dof) · se``, clipped to ``bounds`` when given (NaN when dof < 1)."""
     if dof < 1 or not np.isfinite(se):
         return float("nan"), float("nan")
-    q = float(stats.t.ppf(0.5 + level / 2, dof))
+    q = float(t_ppf(0.5 + level / 2, dof))
     lo, hi = mean - q * se, mean + q * se
     if bounds is not None:
         lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
@@ -137,7 +138,7 @@ def woodruff_quantiles(values: np.ndarray, codes: np.ndarray, qs, *,
     n_i = np.bincount(c).astype(float)
     has = n_i > 0
     g = int(has.sum())
-    t = float(stats.t.ppf(0.5 + level / 2, max(g - 1, 1)))
+    t = float(t_ppf(0.5 + level / 2, max(g - 1, 1)))
 
     def at(u):  # inverse ECDF, as np.quantile(method="inverted_cdf")
         return v[int(np.clip(np.ceil(u * n - 1e-9) - 1, 0, n - 1))]
@@ -240,8 +241,8 @@ def _expanded_alpha(level: float, n: np.ndarray) -> np.ndarray:
     """
     n = np.asarray(n, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        q = stats.t.ppf(0.5 + level / 2, n - 1) * np.sqrt(n / (n - 1))
-    return np.where(n >= 2, stats.norm.cdf(-q), np.nan)
+        q = t_ppf(0.5 + level / 2, n - 1) * np.sqrt(n / (n - 1))
+    return np.where(n >= 2, norm_cdf(-q), np.nan)
 
 
 def _draws(num: np.ndarray, den: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:

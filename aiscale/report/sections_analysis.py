@@ -192,9 +192,8 @@ def drift_tests(facts: pd.DataFrame, *, at: pd.Timestamp, alpha: float, pooled: 
     number of iterations, so a change in what each call produces shows through. Rows that
     could not be tested (too few traces on a side) keep a null p-value.
     """
-    from scipy import stats
-
     import aiscale
+    from aiscale.analysis._dists import bh_adjust
 
     facts = priced_facts(facts)
     calls = facts["n_llm_calls"].astype(float).where(lambda c: c > 0)
@@ -220,7 +219,7 @@ def drift_tests(facts: pd.DataFrame, *, at: pd.Timestamp, alpha: float, pooled: 
     ok = table["p_value"].notna()
     table["q_value"] = np.nan
     if ok.any():
-        table.loc[ok, "q_value"] = stats.false_discovery_control(table.loc[ok, "p_value"])
+        table.loc[ok, "q_value"] = bh_adjust(table.loc[ok, "p_value"])
     table["significant"] = table["q_value"] < alpha
     return table
 

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from aiscale.analysis._dists import bh_adjust, mannwhitneyu_p, norm_sf, rank_average
 from aiscale.analysis._result import ResultDisplay, check_columns, floats, new_axes, trace_cost
 
 __all__ = ["ChangePoint", "Drift", "change_point", "drift"]
@@ -121,7 +121,7 @@ def drift(facts: pd.DataFrame, *, at=None, freq: str | None = None,
     ok = table["p_value"].notna().to_numpy()
     table["q_value"] = np.nan
     if ok.any():
-        table.loc[ok, "q_value"] = stats.false_discovery_control(table.loc[ok, "p_value"])
+        table.loc[ok, "q_value"] = bh_adjust(table.loc[ok, "p_value"])
     table["significant"] = (table["q_value"] < alpha).to_numpy()
     return Drift(table, alpha, ("p values adjusted together by Benjamini–Hochberg",))
 
@@ -157,8 +157,7 @@ def _test(metric, x, label, a, b) -> dict:
         return {**row, **_proportions(xa, xb)}
     if np.ptp(np.concatenate([xa, xb])) == 0:
         return {**row, "test": "Mann-Whitney U", "p_value": 1.0}
-    p = stats.mannwhitneyu(xa, xb, alternative="two-sided", method="asymptotic").pvalue
-    return {**row, "test": "Mann-Whitney U", "p_value": float(p)}
+    return {**row, "test": "Mann-Whitney U", "p_value": mannwhitneyu_p(xa, xb)}
 
 
 def _proportions(xa, xb) -> dict:
@@ -166,10 +165,12 @@ def _proportions(xa, xb) -> dict:
     pooled = (sa + sb) / (na + nb)
     expected = np.outer([na, nb], [pooled, 1 - pooled])
     if expected.min() < 5:
+        from scipy import stats  # the exact test only: scipy.stats is slow to import
+
         p = stats.fisher_exact([[sa, na - sa], [sb, nb - sb]]).pvalue
         return {"test": "Fisher exact", "p_value": float(p)}
     z = (sb / nb - sa / na) / np.sqrt(pooled * (1 - pooled) * (1 / na + 1 / nb))
-    return {"test": "two-proportion z", "p_value": float(2 * stats.norm.sf(abs(z)))}
+    return {"test": "two-proportion z", "p_value": float(2 * norm_sf(abs(z)))}
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -246,7 +247,7 @@ def change_point(facts: pd.DataFrame, *, metric: str = "cost", freq: str = "D",
     if n < 4 or len(cand) == 0:
         raise ValueError(f"change_point needs traces in at least two {freq!r} periods; got {n} "
                          f"trace(s) in {len(set(bins))} period(s).")
-    ranks = stats.rankdata(x)
+    ranks = rank_average(x)
     u = 2 * np.cumsum(ranks)[cand - 1] - cand * (n + 1)
     k = int(np.argmax(np.abs(u)))
     stat = float(np.abs(u[k]))

@@ -23,8 +23,8 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from aiscale.analysis._dists import t_ppf
 from aiscale.analysis._result import ResultDisplay, check_columns, new_axes
 from aiscale.analysis.loops.calls import llm_calls
 
@@ -118,7 +118,7 @@ def _per_iteration(per: pd.DataFrame, level: float) -> pd.DataFrame:
                         mean_output_tokens=("output_tokens", "mean"), mean_cost=("cost", "mean"),
                         sd_cost=("cost", "std"), mean_cum_cost=("cum_cost", "mean"),
                         sd_cum=("cum_cost", "std")).reset_index().sort_values(["group", "k"])
-    t = stats.t.ppf(0.5 + level / 2, np.maximum(table["n"] - 1, 1))
+    t = t_ppf(0.5 + level / 2, np.maximum(table["n"] - 1, 1))
     for name, sd in (("mean_cost", "sd_cost"), ("mean_cum_cost", "sd_cum")):
         half = t * table[sd].fillna(0) / np.sqrt(table["n"])
         table[f"{name}_low"], table[f"{name}_high"] = table[name] - half, table[name] + half

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from aiscale.analysis._dists import chi2_sf, norm_ppf, t_sf
 from aiscale.analysis._result import ResultDisplay, check_choice, check_columns, new_axes
 from aiscale.analysis._stats import distinct_rows
 from aiscale.analysis.loops.calls import censor_mask, coerce_floats, design_matrix
@@ -205,7 +205,7 @@ _MEAN_TERM = {"": "mean", "shifted": "count_mean", "zt": "base_mean", "hurdle": 
 def _param_table(fit: FamilyFit, names: list[str], level: float) -> pd.DataFrame:
     k = len(names)
     se = np.sqrt(np.clip(np.diag(fit.cov), 0, None))
-    z = stats.norm.ppf(0.5 + level / 2)
+    z = norm_ppf(0.5 + level / 2)
     terms = list(names)
     if fit.family.has_alpha:
         terms.append("alpha")
@@ -250,7 +250,7 @@ def dispersion_tests(y: np.ndarray, X: np.ndarray, fits: dict[str, FamilyFit], *
     dof = max(n - X.shape[1], 1)
     pearson = float(np.sum(w * (y - mu) ** 2 / mu))
     aux = ((y - mu) ** 2 - y) / mu
-    rows = [("pearson_dispersion", pearson / dof, float(stats.chi2.sf(pearson, dof)),
+    rows = [("pearson_dispersion", pearson / dof, float(chi2_sf(pearson, dof)),
              "Pearson chi2 / dof; > 1 is over-dispersion")]
     for name, regressor in (("cameron_trivedi_nb2", mu), ("cameron_trivedi_nb1", np.ones_like(mu))):
         # OLS of aux on the regressor without intercept, its slope's t (frequency-weighted rows)
@@ -258,10 +258,10 @@ def dispersion_tests(y: np.ndarray, X: np.ndarray, fits: dict[str, FamilyFit], *
         slope = np.sum(w * regressor * aux) / sxx
         s2 = np.sum(w * (aux - slope * regressor) ** 2) / max(n - 1, 1)
         t = float(slope / np.sqrt(s2 / sxx))
-        rows.append((name, t, float(stats.t.sf(t, max(n - 1, 1))), "t of alpha; one-sided"))
+        rows.append((name, t, float(t_sf(t, max(n - 1, 1))), "t of alpha; one-sided"))
     if "poisson" in fits and "nb2" in fits:
         lr = 2 * (fits["nb2"].loglik - fits["poisson"].loglik)
-        rows.append(("lr_poisson_vs_nb2", lr, float(0.5 * stats.chi2.sf(max(lr, 0), 1)),
+        rows.append(("lr_poisson_vs_nb2", lr, float(0.5 * chi2_sf(max(lr, 0), 1)),
                      "boundary-corrected LR (all rows)"))
     return pd.DataFrame(rows, columns=["test", "statistic", "p_value", "note"])
 

@@ -24,8 +24,8 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from aiscale.analysis._dists import norm_ppf
 from aiscale.analysis._result import ResultDisplay, check_choice, check_columns, new_axes
 from aiscale.analysis._stats import wilson
 from aiscale.analysis.loops.calls import censor_mask, coerce_floats, design_matrix, nullable_bools
@@ -145,7 +145,7 @@ def _km_table(iters: np.ndarray, ok: np.ndarray, cens: np.ndarray, level: float)
     succeeded = np.bincount(iters[ok & ~cens], minlength=kmax + 1)[1:]
     at_risk = ends[::-1].cumsum()[::-1]
     k = np.arange(1, kmax + 1)
-    z = stats.norm.ppf(0.5 + level / 2)
+    z = norm_ppf(0.5 + level / 2)
     with np.errstate(divide="ignore", invalid="ignore"):
         hazard = finished / at_risk
         surv = np.cumprod(1 - hazard)

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from aiscale.analysis._result import ResultDisplay, check_columns, new_axes
 from aiscale.analysis.loops.calls import coerce_floats, nullable_bools
@@ -113,6 +112,8 @@ def iterations_by_outcome(facts: pd.DataFrame, *, column: str = "iterations",
         fail_mean, ok_mean = (weights @ sums[0]) / (weights @ sums[1]), (weights @ sums[2]) / (weights @ sums[3])
     boot = fail_mean - ok_mean
     low, high = np.nanpercentile(boot, [50 * (1 - level), 50 * (1 + level)])
+    from scipy import stats  # exact for small samples: not a closed form
+
     u = stats.mannwhitneyu(x[~ok], x[ok], alternative="greater")
     values = pd.DataFrame({"outcome": np.where(ok, "successful", "failed"), column: x})
     table = values.groupby("outcome")[column].agg(

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from aiscale.analysis import _stats as iv
+from aiscale.analysis._dists import t_sf
 from aiscale.analysis._result import ResultDisplay, check_choice, fmt_pp, new_axes
 from aiscale.analysis.reliability.outcomes import outcomes, task_ids, task_table, unknown_note
 
@@ -135,10 +135,12 @@ def _difference(t: pd.DataFrame, binary: bool, level: float) -> dict:
     single = binary and n > 0 and bool((t["n_a"] == 1).all() and (t["n_b"] == 1).all())
     if single:
         up, down = int((d > 0).sum()), int((d < 0).sum())
+        from scipy import stats  # the exact test only: scipy.stats is slow to import
+
         p = stats.binomtest(min(up, down), up + down, 0.5).pvalue if up + down else 1.0
         test = f"McNemar exact test: {up} task(s) only b passes, {down} only a passes."
     else:
-        p = (float(2 * stats.t.sf(abs(mean / se), n - 1)) if se > 0
+        p = (float(2 * t_sf(abs(mean / se), n - 1)) if se > 0
              else float(mean == 0) if n > 1 else np.nan)
         test = f"Paired t interval and test over {n} shared tasks (trials averaged per task)."
     return {"n_tasks": n, "rate_a": float(t["rate_a"].mean()), "rate_b": float(t["rate_b"].mean()),

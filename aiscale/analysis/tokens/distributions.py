@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from aiscale.analysis._dists import norm_ppf
 from aiscale.analysis._result import ResultDisplay, check_choice, new_axes
 from aiscale.analysis.tokens import mle as _mle
 from aiscale.analysis.tokens.families import FAMILIES
 
-_Z = stats.norm.ppf(0.975)
+_Z = norm_ppf(0.975)
 
 
 @dataclass(frozen=True, repr=False)
@@ -48,7 +48,7 @@ class FittedFamily(ResultDisplay):
 
     def params(self, level: float = 0.95) -> pd.DataFrame:
         """Parameter estimates with CIs (log-scale Wald for positive parameters)."""
-        z = stats.norm.ppf(0.5 + level / 2)
+        z = norm_ppf(0.5 + level / 2)
         se = np.sqrt(np.diag(self.fit.cov))
         lo, hi = self.fit.theta - z * se, self.fit.theta + z * se
         logp = np.array(self.family.log_params)
@@ -75,7 +75,7 @@ class FittedFamily(ResultDisplay):
             return np.log(fam.ppf((q[pos] - t[-1]) / (1 - t[-1]), t[:-1], aux))
 
         est, lo, hi = np.zeros(len(q)), np.zeros(len(q)), np.zeros(len(q))
-        z = stats.norm.ppf(0.5 + level / 2)
+        z = norm_ppf(0.5 + level / 2)
         if pos.any():
             centre = logq(theta)
             se = _mle.delta_se(logq, theta, cov)

@@ -21,7 +21,38 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
+
+from aiscale.analysis._dists import genpareto_ppf
+
+
+class ScipyDistribution:
+    """A ``scipy.stats`` distribution named, imported on first use (``scipy.stats`` costs
+    ~1.2 CPU-s to import; fits and quantiles run on the families' closed forms).
+
+    Calling it or reading an attribute is calling or reading the SciPy object itself:
+    ``FAMILIES["gamma"].dist(2.0, scale=3.0)`` is ``scipy.stats.gamma(2.0, scale=3.0)``.
+    """
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def resolve(self):
+        """The ``scipy.stats`` object."""
+        from scipy import stats
+
+        return getattr(stats, self.name)
+
+    def __call__(self, *args, **kwargs):
+        return self.resolve()(*args, **kwargs)
+
+    def __getattr__(self, attr: str):
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        return getattr(self.resolve(), attr)
+
+    def __repr__(self) -> str:
+        return f"<scipy.stats.{self.name}, imported on first use>"
 
 
 @dataclass(frozen=True)
@@ -29,7 +60,10 @@ class Family:
     """A family: SciPy distribution + parameter map. ``log_params`` flags log-scale entries.
 
     ``fast`` optionally holds NumPy formulas ``(logpdf, logsf, cdf)`` of ``(x, *natural)``,
-    used in the likelihood instead of SciPy's (much slower per call) frozen distributions.
+    used in the likelihood instead of SciPy's (much slower per call) frozen distributions;
+    ``fast_ppf`` the quantile function SciPy's distribution evaluates, ``(q, *shape_args)``
+    of the standard (scale 1) form, so that ``ppf`` needs no ``scipy.stats``. ``dist`` may be
+    a :class:`ScipyDistribution` (imported when first used: rvs, frozen).
     """
 
     name: str
@@ -42,6 +76,7 @@ class Family:
     aux: Callable[[np.ndarray, np.ndarray], dict] = field(default=lambda x, c: {})
     fast: tuple | None = None
     bounds: tuple[tuple[float, float] | None, ...] | None = None  # on theta, where regular
+    fast_ppf: Callable | None = None
 
     def unusable(self, x: np.ndarray, censored: np.ndarray) -> str | None:
         """Why the data cannot identify this family (None when they can)."""
@@ -88,10 +123,27 @@ class Family:
         return self._call(2, "cdf", x, theta, aux)
 
     def ppf(self, q, theta, aux):
-        return self.frozen(theta, aux).ppf(q)
+        if self.fast_ppf is None:
+            return self.frozen(theta, aux).ppf(q)
+        args, scale = self.to_scipy(theta)
+        return _scipy_ppf(self.fast_ppf, q, args, scale)
 
     def rvs(self, n: int, theta, aux, rng: np.random.Generator) -> np.ndarray:
         return self.frozen(theta, aux).rvs(size=n, random_state=rng)
+
+
+def _scipy_ppf(standard, q, args: tuple, scale: float):
+    """A frozen SciPy distribution's ``ppf`` on the support [0, inf): ``standard(q, *args) * scale``
+    inside (0, 1), 0 at q = 0, inf at q = 1, NaN elsewhere or for parameters out of range (as
+    SciPy's ``rv_continuous.ppf`` does)."""
+    q = np.asarray(q, dtype=float)
+    out = np.where(q == 1, np.inf, np.where(q == 0, 0.0, np.nan))
+    if not (scale > 0 and all(np.all(np.asarray(a) > 0) for a in args)):
+        return np.full(q.shape, np.nan)[()]
+    inside = (q > 0) & (q < 1)
+    with np.errstate(all="ignore"):
+        out[inside] = standard(q[inside], *args) * scale
+    return out[()]
 
 
 def _log_moments(x: np.ndarray) -> tuple[float, float]:
@@ -140,16 +192,20 @@ _FISK_FAST = (
     lambda x, c, s: -np.log1p((x / s) ** c),
     lambda x, c, s: 1 / (1 + (x / s) ** -c),
 )
-LOGNORMAL = Family("lognormal", stats.lognorm, ("mu", "sigma"), (False, True),
+# The standard quantile functions SciPy's lognorm, gamma, weibull_min and fisk evaluate.
+LOGNORMAL = Family("lognormal", ScipyDistribution("lognorm"), ("mu", "sigma"), (False, True),
                    lambda t: ((np.exp(t[1]),), np.exp(t[0])),
                    lambda x, a: np.array([_log_moments(x)[0], np.log(_log_moments(x)[1])]),
-                   fast=_LOGNORMAL_FAST)
-GAMMA = Family("gamma", stats.gamma, ("shape", "scale"), (True, True),
-               lambda t: ((np.exp(t[0]),), np.exp(t[1])), _start_gamma, fast=_GAMMA_FAST)
-WEIBULL = Family("weibull", stats.weibull_min, ("shape", "scale"), (True, True),
-                 lambda t: ((np.exp(t[0]),), np.exp(t[1])), _start_weibull, fast=_WEIBULL_FAST)
-LOGLOGISTIC = Family("loglogistic", stats.fisk, ("shape", "scale"), (True, True),
-                     lambda t: ((np.exp(t[0]),), np.exp(t[1])), _start_fisk, fast=_FISK_FAST)
+                   fast=_LOGNORMAL_FAST, fast_ppf=lambda q, s: np.exp(s * special.ndtri(q)))
+GAMMA = Family("gamma", ScipyDistribution("gamma"), ("shape", "scale"), (True, True),
+               lambda t: ((np.exp(t[0]),), np.exp(t[1])), _start_gamma, fast=_GAMMA_FAST,
+               fast_ppf=lambda q, a: special.gammaincinv(a, q))
+WEIBULL = Family("weibull", ScipyDistribution("weibull_min"), ("shape", "scale"), (True, True),
+                 lambda t: ((np.exp(t[0]),), np.exp(t[1])), _start_weibull, fast=_WEIBULL_FAST,
+                 fast_ppf=lambda q, c: pow(-special.log1p(-q), 1.0 / c))
+LOGLOGISTIC = Family("loglogistic", ScipyDistribution("fisk"), ("shape", "scale"), (True, True),
+                     lambda t: ((np.exp(t[0]),), np.exp(t[1])), _start_fisk, fast=_FISK_FAST,
+                     fast_ppf=lambda q, c: (q ** -1.0 - 1) ** (-1.0 / c))
 
 
 def _gpd_logsf(z, xi, beta):
@@ -222,7 +278,7 @@ class _Splice(Family):
         q = np.asarray(q, dtype=float)
         mu, sigma, xi, beta, log_fu = self._parts(theta, aux)
         low = np.exp(mu + sigma * special.ndtri(np.clip(q, 0, 1 - phi) / (1 - phi) * np.exp(log_fu)))
-        high = u + stats.genpareto.ppf(np.clip((q - (1 - phi)) / phi, 0, 1), xi, scale=beta)
+        high = u + genpareto_ppf(np.clip((q - (1 - phi)) / phi, 0, 1), xi, beta)
         return np.where(q <= 1 - phi, low, high)
 
     def rvs(self, n, theta, aux, rng):

@@ -28,12 +28,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from aiscale.analysis._dists import norm_ppf
 from aiscale.analysis._result import ResultDisplay, new_axes
 from aiscale.analysis.tokens import mle as _mle
 
-_Z = stats.norm.ppf(0.975)
+_Z = norm_ppf(0.975)
 
 
 def hill(x: np.ndarray, k: np.ndarray | None = None) -> pd.DataFrame:

@@ -1,0 +1,84 @@
+"""The closed forms of aiscale.analysis._dists against scipy.stats, on random and edge-case arguments."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from aiscale.analysis import _dists
+
+
+def _same(a, b):
+    np.testing.assert_array_equal(np.asarray(a, float), np.asarray(b, float))
+
+
+def test_normal_t_and_chi2_equal_scipy_to_the_bit():
+    rng = np.random.default_rng(1)
+    q = np.concatenate([rng.uniform(size=500), [0.0, 1.0, 1e-300, 1 - 1e-16, 0.5, -0.1, 1.1, np.nan]])
+    df = np.concatenate([rng.uniform(0.05, 500, size=500), [1.0, 2.0, 3.0, 1e6, 0.0, -1.0, 5.0, 5.0]])
+    x = np.concatenate([rng.standard_normal(500) * 10, [0.0, -np.inf, np.inf, 40.0, -40.0, 1e-8, 3.0, np.nan]])
+    _same(_dists.norm_ppf(q), stats.norm.ppf(q))
+    _same(_dists.norm_cdf(x), stats.norm.cdf(x))
+    _same(_dists.norm_sf(x), stats.norm.sf(x))
+    _same(_dists.t_ppf(q, df), stats.t.ppf(q, df))
+    _same(_dists.t_sf(x, df), stats.t.sf(x, df))
+    _same(_dists.chi2_sf(np.abs(x) * 3 - 5, df), stats.chi2.sf(np.abs(x) * 3 - 5, df))
+    for level, dof in ((0.95, 1), (0.9, 7), (0.99, 120)):  # scalars, as the analyses pass them
+        assert float(_dists.t_ppf(0.5 + level / 2, dof)) == float(stats.t.ppf(0.5 + level / 2, dof))
+        assert float(_dists.norm_ppf(0.5 + level / 2)) == float(stats.norm.ppf(0.5 + level / 2))
+
+
+@pytest.mark.parametrize("c", [-0.45, -0.1, 0.0, 1e-12, 0.3, 0.99])
+def test_genpareto_quantiles_equal_scipy(c):
+    q = np.concatenate([np.random.default_rng(2).uniform(size=300), [0.0, 1.0, 1e-12, 1 - 1e-12]])
+    _same(_dists.genpareto_ppf(q, c, 2.5), stats.genpareto.ppf(q, c, scale=2.5))
+
+
+def test_benjamini_hochberg_equals_scipy_with_ties_zeros_and_ones():
+    rng = np.random.default_rng(3)
+    for ps in (rng.uniform(size=50), np.r_[rng.uniform(size=20) ** 4, 0.0, 1.0, 0.5, 0.5, 0.5],
+               np.array([0.2]), np.array([0.01, 0.04, 0.03])):
+        _same(_dists.bh_adjust(ps), stats.false_discovery_control(ps))
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        _dists.bh_adjust([0.5, 1.5])
+
+
+def test_ranks_and_mann_whitney_equal_scipy():
+    rng = np.random.default_rng(4)
+    cases = [(rng.lognormal(0, 1, 300), rng.lognormal(0.2, 1, 250)),       # no ties
+             (rng.integers(0, 6, 400).astype(float), rng.integers(0, 7, 90).astype(float)),  # many ties
+             (np.zeros(5), np.r_[np.zeros(4), 1.0]),                        # nearly all tied
+             (np.array([1.0, 2.0]), np.array([3.0, 4.0, 5.0]))]             # tiny
+    for x, y in cases:
+        _same(_dists.rank_average(np.r_[x, y]), stats.rankdata(np.r_[x, y]))
+        expected = stats.mannwhitneyu(x, y, alternative="two-sided", method="asymptotic").pvalue
+        assert _dists.mannwhitneyu_p(x, y) == float(expected)
+
+
+def test_family_quantiles_equal_scipy_frozen_distributions():
+    from aiscale.analysis.tokens.families import FAMILIES
+
+    rng = np.random.default_rng(5)
+    q = np.concatenate([rng.uniform(size=200), [0.0, 1.0, 1e-12, 1 - 1e-12, 0.5, -0.5, 2.0, np.nan]])
+    for name in ("lognormal", "gamma", "weibull", "loglogistic"):
+        fam = FAMILIES[name]
+        for _ in range(20):  # random parameters, heavy and light tails
+            theta = np.array([rng.uniform(-3, 3), rng.uniform(-2.5, 2.5)])
+            _same(fam.ppf(q, theta, {}), fam.frozen(theta, {}).ppf(q))
+            assert float(fam.ppf(0.99, theta, {})) == float(fam.frozen(theta, {}).ppf(0.99))
+    assert type(FAMILIES["gamma"].dist(2.0, scale=3.0)) is type(stats.gamma(2.0, scale=3.0))
+    assert FAMILIES["weibull"].dist.name == "weibull_min"
+
+
+def test_splice_quantiles_equal_a_construction_from_scipy():
+    from aiscale.analysis.tokens.families import FAMILIES
+
+    fam = FAMILIES["lognormal+gpd"]
+    q = np.concatenate([np.linspace(0, 1, 101), [0.9, 0.95, 0.999999]])
+    for xi in (-0.3, 0.0, 0.4):
+        theta, aux = np.array([1.0, np.log(0.7), xi, np.log(2.0)]), {"u": 6.0, "phi": 0.1}
+        body = stats.lognorm(0.7, scale=np.exp(1.0))
+        low = body.ppf(np.clip(q, 0, 0.9) / 0.9 * body.cdf(6.0))
+        high = 6.0 + stats.genpareto.ppf(np.clip((q - 0.9) / 0.1, 0, 1), xi, scale=2.0)
+        np.testing.assert_allclose(fam.ppf(q, theta, aux), np.where(q <= 0.9, low, high), rtol=1e-12)
