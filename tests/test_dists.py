@@ -82,3 +82,38 @@ def test_splice_quantiles_equal_a_construction_from_scipy():
         low = body.ppf(np.clip(q, 0, 0.9) / 0.9 * body.cdf(6.0))
         high = 6.0 + stats.genpareto.ppf(np.clip((q - 0.9) / 0.1, 0, 1), xi, scale=2.0)
         np.testing.assert_allclose(fam.ppf(q, theta, aux), np.where(q <= 0.9, low, high), rtol=1e-12)
+
+
+def test_woodruff_quantiles_with_ties_equal_a_stable_sort_construction():
+    from aiscale.analysis._stats import clustered_se, woodruff_quantiles
+
+    rng = np.random.default_rng(6)
+    values = np.round(rng.lognormal(0, 1, 5000), 1)  # many ties
+    codes = rng.integers(0, 700, 5000)
+    qs = [0.1, 0.5, 0.9, 0.99]
+    est, lo, hi = woodruff_quantiles(values, codes, qs)
+    order = np.argsort(values, kind="stable")
+    v, c, n = values[order], codes[order], len(values)
+    n_i = np.bincount(c).astype(float)
+    t = float(stats.t.ppf(0.975, int((n_i > 0).sum()) - 1))
+
+    def at(u):
+        return v[int(np.clip(np.ceil(u * n - 1e-9) - 1, 0, n - 1))]
+
+    for j, q in enumerate(qs):
+        assert est[j] == np.quantile(values, q, method="inverted_cdf") == at(q)
+        below = np.bincount(c[v <= est[j]], minlength=len(n_i)).astype(float)
+        se = clustered_se(n_i[n_i > 0], below[n_i > 0])[1]
+        assert (lo[j], hi[j]) == (at(q - t * se), at(q + t * se))
+
+
+def test_lazy_scipy_distribution_copies_and_pickles():
+    import copy
+    import pickle
+
+    from aiscale.analysis.tokens.families import FAMILIES
+
+    for dist in (FAMILIES["gamma"].dist, copy.deepcopy(FAMILIES["gamma"].dist),
+                 pickle.loads(pickle.dumps(FAMILIES["gamma"].dist))):
+        assert dist.name == "gamma"
+        assert dist(2.0, scale=3.0).mean() == stats.gamma(2.0, scale=3.0).mean()

@@ -99,7 +99,7 @@ def rank_average(x) -> np.ndarray:
 def _ranks(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Average ranks of ``x`` in its order, and the size of each group of ties (sorted order)."""
     n = len(x)
-    order = np.argsort(x, kind="stable")
+    order = np.argsort(x)  # any sort: tied values share one (average) rank, whatever their order
     y = x[order]
     first = np.concatenate([[True], y[:-1] != y[1:]])
     starts = np.flatnonzero(first)

@@ -148,8 +148,9 @@ def model_attribution(facts: pd.DataFrame, spans: pd.DataFrame) -> pd.DataFrame:
            if "kind" in spans.columns else spans[columns])
     # each call's trace source, by one hash lookup of its trace among the facts' traces
     at = positions(llm["trace_id"], facts["trace_id"])
-    of_call = np.where(at >= 0, np.asarray(source, dtype=object)[at], None)
-    by_aiscale = llm.loc[of_call == "cost_usd"]
+    # each call's trace source as a small code (1 aiscale, 2 unknown, 0 other or no trace)
+    code = np.append(np.select([source == "cost_usd", source == ""], [1, 2], 0), 0).astype(np.int8)[at]
+    by_aiscale = llm if (code == 1).all() else llm.loc[code == 1]  # all of them: no copy
     rows = (by_aiscale.groupby("model", dropna=False)
             .agg(calls=("span_id", "size"), cost_usd=("cost_usd", lambda c: c.sum(min_count=1)))
             .reset_index().assign(priced_by="aiscale"))
@@ -158,7 +159,7 @@ def model_attribution(facts: pd.DataFrame, spans: pd.DataFrame) -> pd.DataFrame:
         rows.loc[len(rows)] = {"model": "(the source's reported cost, not split by model)",
                                "calls": int(reported["n_llm_calls"].fillna(0).sum()),
                                "cost_usd": float(reported["reported_cost_usd"].sum()), "priced_by": "source"}
-    unknown = llm.loc[of_call == ""]
+    unknown = llm.loc[code == 2]
     if len(unknown):
         extra = unknown.groupby("model", dropna=False).size().rename("calls").reset_index()
         rows = pd.concat([rows, extra.assign(cost_usd=np.nan, priced_by="unknown (trace not counted)")],

@@ -47,7 +47,7 @@ class ScipyDistribution:
         return self.resolve()(*args, **kwargs)
 
     def __getattr__(self, attr: str):
-        if attr.startswith("__"):
+        if attr.startswith("_") or attr == "name":  # not set yet (a copy being made): no recursion
             raise AttributeError(attr)
         return getattr(self.resolve(), attr)
 
