@@ -161,3 +161,23 @@ def test_stuck_loop_spend_is_the_priced_calls_after_the_loop_began(demo_store):
     since = found.set_index("trace_id")["stuck_since"]
     later = llm.loc[llm["start_time"] > since.reindex(llm["trace_id"]).to_numpy()]
     assert after == pytest.approx(later["cost_usd"].sum())
+
+
+def test_model_attribution_splits_aiscale_priced_traces_and_lists_the_others():
+    from aiscale.report.sections_money import model_attribution
+
+    facts = pd.DataFrame({"trace_id": ["a", "b", "c", "d"], "cost_usd": [3.0, np.nan, np.nan, 0.5],
+                          "reported_cost_usd": [np.nan, 5.0, np.nan, np.nan], "n_llm_calls": [2, 1, 1, 1]})
+    calls = pd.DataFrame({"trace_id": ["a", "a", "b", "c", "d", "z"], "span_id": list("123456"),
+                          "model": ["m1", "m2", "m1", "m2", "m1", "m1"],
+                          "cost_usd": [1.0, 2.0, np.nan, np.nan, 0.5, 7.0]})  # z: no such trace
+    table = model_attribution(facts, calls)
+    assert table["model"].tolist() == ["(the source's reported cost, not split by model)", "m2", "m1", "m2"]
+    assert table["calls"].tolist() == [1, 1, 2, 1]
+    np.testing.assert_array_equal(table["cost_usd"], [5.0, 2.0, 1.5, np.nan])
+    assert table["priced_by"].tolist() == ["source", "aiscale", "aiscale", "unknown (trace not counted)"]
+    np.testing.assert_allclose(table["cost_share"], [5 / 8.5, 2 / 8.5, 1.5 / 8.5, np.nan])
+    # every trace priced by aiscale: the calls are split as they are (z still left out)
+    table = model_attribution(facts.iloc[[0, 3]], calls)
+    assert table[["model", "calls", "cost_usd", "priced_by"]].values.tolist() == [
+        ["m2", 1, 2.0, "aiscale"], ["m1", 2, 1.5, "aiscale"]]
