@@ -143,13 +143,17 @@ def mapped_in_order(items: Iterator[Item], work: Callable[[Item, State], Iterabl
                     slots.acquire()
                     if at.stopped or (job := take()) is None:
                         return
+                    number, item = job
+                    del job  # the item is let go once worked on, not held while the thread waits
                     outputs: list = []
                     try:
-                        outputs.extend(work(job[1], state))
+                        outputs.extend(work(item, state))
                     except BaseException as exc:  # handed to the caller, raised there
-                        post(job[0], outputs, exc, True)
+                        del item
+                        post(number, outputs, exc, True)
                         return
-                    post(job[0], outputs, None, False)
+                    del item
+                    post(number, outputs, None, False)
         except BaseException as exc:  # opening or closing the state failed
             with ready:
                 results.setdefault(-1, ([], exc, True))

@@ -64,6 +64,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from aiscale.loaders._block_buffers import BlockBuffers
 from aiscale.loaders._otlp_attrs import absent, lookup_columns, read_positions
 from aiscale.loaders._otlp_flatten import flatten_requests
 from aiscale.loaders._otlp_ids import hex_ids
@@ -203,27 +204,29 @@ def _blocks(path: Path) -> Iterator[tuple[np.ndarray, np.ndarray, memoryview, np
                                  f"{MAX_DOCUMENT_BYTES >> 20} MB; export one request per line.")
             yield np.array([1]), np.array([0, len(data)]), memoryview(data), np.array([len(data)])
             return
-        pending = (head + handle.read(max(BLOCK_BYTES - len(head), 0))).removeprefix(BOM)
+        buffers = BlockBuffers(BLOCK_BYTES)  # blocks are read into buffers used again
+        pending = buffers.filled(handle, (head.removeprefix(BOM),), max(BLOCK_BYTES - len(head), 0))
         first_line = 1
         while pending:
-            more = handle.read(BLOCK_BYTES)
-            end = pending.rfind(b"\n") + 1 if more else len(pending)
-            if end == 0 and len(pending) + len(more) > MAX_LINE_BYTES:  # over the bound: skip it
-                head, size, pending = _skip_line(handle, pending + more)
-                yield np.array([first_line]), np.array([0, len(head)]), memoryview(head), \
-                    np.array([size])
-                first_line += 1
-                pending = pending or handle.read(BLOCK_BYTES)
+            follows = handle.read(1)  # the next block's first byte: whether more follows
+            ends = _line_ends(pending, whole=not follows)
+            if not len(ends):  # no newline in the block: read on (a line longer than a block)
+                more = follows + handle.read(BLOCK_BYTES - 1)
+                if len(pending) + len(more) > MAX_LINE_BYTES:  # over the bound: skip it
+                    head, size, rest = _skip_line(handle, bytes(pending) + more)
+                    yield np.array([first_line]), np.array([0, len(head)]), memoryview(head), \
+                        np.array([size])
+                    first_line += 1
+                    pending = memoryview(rest or handle.read(BLOCK_BYTES))
+                    continue
+                pending = memoryview(bytes(pending) + more)
                 continue
-            if end == 0:  # a line longer than a block: read on
-                pending += more
-                continue
-            view = memoryview(pending)[:end]
-            offsets = np.concatenate([[0], _line_ends(view)])
-            yield (np.arange(first_line, first_line + len(offsets) - 1), offsets, view,
-                   np.diff(offsets))
-            first_line += len(offsets) - 1
-            pending = pending[end:] + more
+            end = int(ends[-1])
+            offsets = np.concatenate([[0], ends])
+            yield (np.arange(first_line, first_line + len(ends)), offsets, pending[:end], np.diff(offsets))
+            first_line += len(ends)
+            # the next block: this one's last (unfinished) line, the byte read ahead, the rest
+            pending = buffers.filled(handle, (pending[end:], follows), BLOCK_BYTES - 1) if follows else b""
         if stream_damage(handle):
             raise DamagedStream(first_line, f"{stream_damage(handle)}; the lines from here on are lost")
 
@@ -240,13 +243,14 @@ def _skip_line(handle, data: bytes) -> tuple[bytes, int, bytes]:
     return head, size, b""
 
 
-def _line_ends(view: memoryview) -> np.ndarray:
-    """Return the offset just past each line of ``view`` (the last line may lack a newline)."""
+def _line_ends(view: memoryview, *, whole: bool = True) -> np.ndarray:
+    """Return the offset just past each line of ``view``; with ``whole`` the last line may lack
+    a newline (without it, bytes after the last newline are no line)."""
     step = 8 << 20
     parts = [np.flatnonzero(np.frombuffer(view[at:at + step], dtype=np.uint8) == 10) + at + 1
              for at in range(0, len(view), step)]
     ends = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-    if len(ends) == 0 or ends[-1] != len(view):
+    if whole and len(view) and (len(ends) == 0 or ends[-1] != len(view)):
         ends = np.append(ends, len(view))
     return ends.astype(np.int64)
 
