@@ -3,7 +3,8 @@
 One ``ExportTraceServiceRequest`` per line, or one pretty-printed request in a file. Ids in hex
 or base64 (decoded to lowercase hex), times in unix nanoseconds (strings or integers). The file
 is read in blocks of lines (into buffers used again, :mod:`aiscale.loaders._block_buffers`);
-DuckDB parses each batch of a block (:mod:`aiscale.loaders._otlp_parse`: a bad line gives no span and stops nothing), Arrow unnests it, the attribute look-ups are done in Arrow
+DuckDB parses each batch of a block (:mod:`aiscale.loaders._otlp_parse`: a bad line gives no
+span and stops nothing), Arrow unnests it, the attribute look-ups are done in Arrow
 (:mod:`aiscale.loaders._otlp_attrs`; keys no span of the block has are nulls in the query), hex
 ids in NumPy (:mod:`aiscale.loaders._otlp_ids`), the mapping in SQL (:mod:`aiscale.loaders._otlp_sql`),
 the ``attributes`` JSON of what it did not read in Arrow (:mod:`aiscale.loaders._otlp_json`),
