@@ -66,6 +66,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from aiscale.loaders._block_buffers import BlockBuffers
+from aiscale.loaders._newlines import newline_ends
 from aiscale.loaders._otlp_attrs import absent, lookup_columns, read_positions
 from aiscale.loaders._otlp_flatten import flatten_requests
 from aiscale.loaders._otlp_ids import hex_ids
@@ -246,11 +247,9 @@ def _skip_line(handle, data: bytes) -> tuple[bytes, int, bytes]:
 
 def _line_ends(view: memoryview, *, whole: bool = True) -> np.ndarray:
     """Return the offset just past each line of ``view``; with ``whole`` the last line may lack
-    a newline (without it, bytes after the last newline are no line)."""
-    step = 8 << 20
-    parts = [np.flatnonzero(np.frombuffer(view[at:at + step], dtype=np.uint8) == 10) + at + 1
-             for at in range(0, len(view), step)]
-    ends = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    a newline (without it, bytes after the last newline are no line). Newlines are found by
+    :func:`~aiscale.loaders._newlines.newline_ends`."""
+    ends = newline_ends(view)
     if whole and len(view) and (len(ends) == 0 or ends[-1] != len(view)):
         ends = np.append(ends, len(view))
     return ends.astype(np.int64)
