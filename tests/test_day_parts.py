@@ -110,6 +110,30 @@ def test_at_most_max_open_files_and_a_day_met_again_gets_a_later_part(tmp_path, 
         assert written[day].equals(rows), day
 
 
+
+@pytest.mark.parametrize("max_open", [2, 64])
+def test_days_held_to_the_end_are_written_at_close_each_in_its_part(tmp_path, monkeypatch, max_open):
+    """Every row is held until ``close`` (more days than open writers when ``max_open`` is 2),
+    then written in threads: each day's part has its rows in order, no part open after."""
+    monkeypatch.setattr(day_parts, "MAX_OPEN", max_open)
+    rng = np.random.default_rng(5)
+    first = [_chunk(n, [20_000 + int(d) for d in rng.integers(0, 3, 300)], rng) for n in range(3)]
+    monkeypatch.setattr(day_parts, "BUFFER_BYTES", 0)  # these are written as they come...
+    with DayParts(tmp_path, "stem") as parts:
+        for number, chunk in enumerate(first):
+            parts.add(chunk, number)
+        monkeypatch.setattr(day_parts, "BUFFER_BYTES", 1 << 40)  # ...the rest is held to the end
+        later = [_chunk(n, [20_000 + int(d) for d in rng.integers(0, 9, 400)], rng) for n in range(3, 8)]
+        for number, chunk in enumerate(later, start=3):
+            parts.add(chunk, number)
+        assert len(parts._held) == 9
+        writers = list(parts._writers.values())
+    assert not parts._writers and not any(w.is_open for w in writers)
+    written = _written(tmp_path, parts.names)
+    assert list(written) == list(_expected(first + later))
+    for day, rows in _expected(first + later).items():
+        assert written[day].equals(rows), day
+
 def _with_statistics(root) -> dict[str, set[bool]]:
     """Whether each span column's chunks carry statistics, over every part of a store."""
     out: dict[str, set[bool]] = {}

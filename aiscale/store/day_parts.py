@@ -29,6 +29,7 @@ Examples
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,7 @@ import pyarrow.parquet as pq
 ROW_GROUP_ROWS = 122_880  # DuckDB's own row group size
 BUFFER_BYTES = 128 << 20  # chunks held for fuller row groups; beyond it every day is written
 MAX_OPEN = 64  # writers (files) open at once
+CLOSE_THREADS = 2  # days written at once when a file's parts are closed
 
 DICTIONARY = ["trace_id", "kind", "name", "status", "error_type", "provider", "model", "tool_name",
               "source", "source_file"]
@@ -123,11 +125,16 @@ class DayParts:
                 self._write(day)
 
     def close(self) -> list[str]:
-        """Write what is held, close every part; return the part names (``day=.../name``), sorted."""
-        for day in list(self._held):
-            self._write(day)
-        for writer in self._writers.values():
-            writer.close()
+        """Write what is held, close every part; return the part names (``day=.../name``), sorted.
+
+        The days are written :data:`CLOSE_THREADS` at a time (the Parquet writer lets go of the
+        GIL): this runs after the file's last chunk, when nothing else is left to do.
+        """
+        days = list(self._held)
+        with ThreadPoolExecutor(max_workers=CLOSE_THREADS, thread_name_prefix="aiscale-parts") as pool:
+            for at in range(0, len(days), MAX_OPEN):  # a group's writers are never evicted by it
+                list(pool.map(_write_rows, [self._writer_and_rows(day) for day in days[at:at + MAX_OPEN]]))
+            list(pool.map(pq.ParquetWriter.close, self._writers.values()))
         self._writers.clear()
         self.names.sort()
         return self.names
@@ -139,11 +146,15 @@ class DayParts:
         return sum(self._sizes.values())
 
     def _write(self, day: int) -> None:
+        _write_rows(self._writer_and_rows(day))
+
+    def _writer_and_rows(self, day: int) -> tuple[pq.ParquetWriter, pa.Table]:
+        """The writer of ``day`` (opened if need be, now the most recently used) and its held rows."""
         held = self._held.pop(day)
         rows = pa.concat_tables([part for _, part in held])
         writer = self._writers.pop(day, None) or self._open(day, held[0][0], rows.schema)
         self._writers[day] = writer  # most recently used last
-        writer.write_table(rows, row_group_size=rows.num_rows)
+        return writer, rows
 
     def _open(self, day: int, chunk: int, schema: pa.Schema) -> pq.ParquetWriter:
         if len(self._writers) >= MAX_OPEN:
@@ -154,3 +165,9 @@ class DayParts:
         (self.folder / name).parent.mkdir(parents=True, exist_ok=True)
         self.names.append(name)
         return pq.ParquetWriter(self.folder / name, schema, **writer_options(schema))
+
+
+def _write_rows(job: tuple[pq.ParquetWriter, pa.Table]) -> None:
+    """Write a day's held rows as one row group of its part."""
+    writer, rows = job
+    writer.write_table(rows, row_group_size=rows.num_rows)
