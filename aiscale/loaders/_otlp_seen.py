@@ -45,7 +45,7 @@ class SeenSpans:
         hashes; returns a boolean Series on the same index for a Series, else a NumPy array.
         """
         values = _as_uint64(hashes)
-        order = np.argsort(values, kind="stable")
+        order = np.argsort(values)  # equal hashes get the same answer: no need of a stable sort
         ordered = values[order]  # sorted needles: each binary search starts from the last one
         hit = np.zeros(len(values), dtype=bool)
         for run in self.runs:
