@@ -61,28 +61,52 @@ def _span_table(spans: pa.Table, path: str) -> pa.Table:
 
 def _trace_table(spans: pa.Table) -> pa.Table:
     """One row per trace, in order of first appearance: the first start, and each trace field
-    from the first span that has it, root spans (no parent) before the others."""
+    from the first span that has it, root spans (no parent) before the others.
+
+    The spans are put in that order once (a stable sort of trace, then root or not); each
+    field's first value of a trace is the first valid one in the trace's run.
+    """
     n = spans.num_rows
     present = [name for name in TRACE_FIELDS if name in spans.column_names]
     encoded = pc.dictionary_encode(spans.column("trace_id")).combine_chunks()
     codes = np.asarray(pc.fill_null(encoded.indices, -1), dtype=np.int64)
     traces = len(encoded.dictionary)
-    starts = pa.table({"code": codes, "start": spans.column("start_time") if "start_time" in
-                       spans.column_names else pa.nulls(n, schema.TRACES.field("started_at").type)})
-    first = starts.group_by("code").aggregate([("start", "min")])
-    columns = {"trace_id": encoded.dictionary,
-               "started_at": _by_code(first.column("code"), first.column("start_min"), traces)}
     child = np.asarray(pc.is_valid(spans.column("parent_id")), dtype=bool) \
         if "parent_id" in spans.column_names else np.zeros(n, dtype=bool)
-    order = np.lexsort((np.arange(n), child, codes))  # by trace, roots first, then file order
+    order = np.argsort(codes * 2 + child, kind="stable")  # by trace, roots first, then file order
     sorted_codes = codes[order]
+    columns = {"trace_id": encoded.dictionary, "started_at": _first_start(spans, order, sorted_codes, traces)}
     for name in present:
         values = spans.column(name)
         valid = np.asarray(pc.is_valid(values), dtype=bool)[order] & (sorted_codes >= 0)
-        have, at = np.unique(sorted_codes[valid], return_index=True)
+        have, at = _run_starts(sorted_codes[valid])
         rows = order[np.flatnonzero(valid)[at]]
         columns[name] = _by_code(pa.array(have), pc.take(values, pa.array(rows, pa.int64())), traces)
     return schema.conform_table(pa.table(columns), "traces")
+
+
+def _first_start(spans: pa.Table, order: np.ndarray, sorted_codes: np.ndarray, traces: int) -> pa.Array:
+    """Each trace's earliest span start (null when none of its spans has one)."""
+    kind = schema.TRACES.field("started_at").type
+    if "start_time" not in spans.column_names:
+        return pa.nulls(traces, kind)
+    start = spans.column("start_time")
+    known = np.asarray(pc.is_valid(start), dtype=bool)[order]
+    micros = np.asarray(pc.fill_null(pc.cast(start, pa.int64()), 0), dtype=np.int64)[order]
+    have, at = _run_starts(sorted_codes)
+    if not len(at):
+        return pa.nulls(traces, kind)
+    low = np.minimum.reduceat(np.where(known, micros, np.iinfo(np.int64).max), at)
+    some = np.logical_or.reduceat(known, at)
+    firsts = pc.cast(pa.array(low, pa.int64(), mask=~some), start.type)
+    return _by_code(pa.array(have), firsts, traces)
+
+
+def _run_starts(ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of a sorted array and where each first appears (``np.unique``'s
+    ``return_index`` for sorted input, without sorting again)."""
+    at = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if len(ordered) else np.zeros(0, np.int64)
+    return ordered[at], at
 
 
 def _by_code(codes: pa.Array, values: pa.Array, traces: int) -> pa.Array:
