@@ -23,6 +23,7 @@ Examples
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
@@ -110,23 +111,31 @@ class StoreChecks:
         Sets ``entry["index"]``, ``manifest["spans_may_repeat"]`` and ``manifest["orphan_spans"]``.
         ``manifest`` must not yet hold ``entry``.
         """
-        entry["index"] = self._write_index(digest, entry)
-        con = self.con
-        con.execute("CREATE OR REPLACE TEMP TABLE new_idx AS SELECT * FROM read_parquet($f)",
-                    {"f": str(self.root / entry["index"])})
-        con.execute("CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT o.trace_id, o.part FROM idx o "
-                    "JOIN (SELECT DISTINCT trace_id FROM new_idx WHERE claim LIKE 'spans:%') n "
-                    "USING (trace_id) WHERE o.claim LIKE 'spans:%'")
-        old_parts = self.old_parts()
         new_parts = [str(self.root / "spans" / name) for name in entry.get("parts", {}).get("spans", [])]
         was_repeating = bool(manifest.get("spans_may_repeat", False))
-        repeats = bool(old_parts and new_parts) and self._repeats(old_parts, new_parts)
-        manifest["spans_may_repeat"] = was_repeating or repeats
-        if repeats and not was_repeating:  # every trace is now counted with repeats removed
-            manifest["orphan_spans"] = count_orphans(self.root, {**manifest, "files": {
-                **manifest["files"], digest: entry}})
-        elif new_parts:
-            manifest["orphan_spans"] += self._orphan_delta(old_parts, new_parts, dedupe=was_repeating)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="aiscale-orphans") as pool:
+            # the new spans' own orphans, counted while the index is written: the delta when no
+            # stored part holds one of their traces (the usual case), else not used
+            alone = pool.submit(_orphans_of, self.con.cursor(), new_parts, dedupe=was_repeating) \
+                if new_parts else None
+            entry["index"] = self._write_index(digest, entry)
+            con = self.con
+            con.execute("CREATE OR REPLACE TEMP TABLE new_idx AS SELECT * FROM read_parquet($f)",
+                        {"f": str(self.root / entry["index"])})
+            con.execute("CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT o.trace_id, o.part FROM idx o "
+                        "JOIN (SELECT DISTINCT trace_id FROM new_idx WHERE claim LIKE 'spans:%') n "
+                        "USING (trace_id) WHERE o.claim LIKE 'spans:%'")
+            old_parts = self.old_parts()
+            repeats = bool(old_parts and new_parts) and self._repeats(old_parts, new_parts)
+            manifest["spans_may_repeat"] = was_repeating or repeats
+            if repeats and not was_repeating:  # every trace is now counted with repeats removed
+                manifest["orphan_spans"] = count_orphans(self.root, {**manifest, "files": {
+                    **manifest["files"], digest: entry}})
+            elif new_parts:
+                manifest["orphan_spans"] += (self._orphan_delta(old_parts, new_parts, dedupe=was_repeating)
+                                             if old_parts else alone.result())
+            if alone is not None:
+                alone.result()  # its error, if any, is raised here
         con.execute("INSERT INTO idx SELECT * FROM new_idx")
 
     def old_parts(self) -> list[str]:
@@ -164,8 +173,7 @@ class StoreChecks:
         """Orphans of the touched traces after the file minus before it (untouched: unchanged)."""
         con, columns = self.con, "trace_id, span_id, parent_id, source_file, source_row, filename"
         if not old_parts:
-            con.read_parquet(new_parts, filename=True).create_view("new_spans")
-            return int(con.execute(orphans_sql("new_spans", dedupe=dedupe)).fetchall()[0][0])
+            return _orphans_of(con.cursor(), new_parts, dedupe=dedupe)
         self._views(old_parts, new_parts)
         before = con.execute(orphans_sql("old_spans", dedupe=dedupe)).fetchall()[0][0]
         con.execute(f"CREATE OR REPLACE TEMP VIEW both_spans AS SELECT {columns} FROM old_spans "
@@ -194,6 +202,15 @@ class StoreChecks:
         pq.write_table(table, tmp, compression="zstd")
         tmp.replace(self.root / name)
         return name
+
+
+def _orphans_of(con: duckdb.DuckDBPyConnection, parts: list[str], *, dedupe: bool) -> int:
+    """The orphan spans of ``parts`` alone, counted on ``con`` (a cursor of the checks'
+    connection, closed after: it can run in a thread of its own; its view has a name of its
+    own, as a cursor's views are the connection's)."""
+    with con:
+        con.read_parquet(parts, filename=True).create_view("new_spans_alone")
+        return int(con.execute(orphans_sql("new_spans_alone", dedupe=dedupe)).fetchall()[0][0])
 
 
 CHECKS_MEMORY_LIMIT = "256MB"  # the checks spill beyond it: a load's peak memory is flat in its size
