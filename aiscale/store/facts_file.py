@@ -7,6 +7,8 @@ store's distinct (provider, model, day) keys, looked up in genai-prices (a price
 through :func:`~aiscale.pricing.rates.rate_table`, with pandas), and the LLM calls lost at load.
 So the command imports DuckDB, pyarrow and genai-prices, never pandas, on a store of spans and
 genai-prices' prices (span-less fact rows and price sheets import it where they are read).
+genai-prices is imported and its models matched in a background thread (:func:`genai_rates_ahead`,
+Python holding the GIL) while DuckDB rolls up the parts of the facts that need no rates.
 
 Examples
 --------
@@ -135,28 +137,22 @@ def store_rates(parts: list[str], repeat: bool, prices=None) -> pa.Table | None:
 
 
 def genai_rates_ahead(parts: list[str], repeat: bool) -> Callable[[], pa.Table | None] | None:
-    """Start looking up the rate table of the LLM calls in span ``parts`` in genai-prices in a
+    """Start making the rate table of the LLM calls in span ``parts`` from genai-prices in a
     background thread; return a function that waits for it (and raises its error), or None
-    when there are no LLM calls.
+    when there are no parts.
 
-    The same table as :func:`store_rates` without a price sheet. The keys are read here
-    (:func:`rate_keys`); importing genai-prices and matching each model (Python, ~0.4 s,
-    holding the GIL) then runs while DuckDB computes the parts of the rollup that need no
-    rates (:func:`~aiscale.facts.on_duckdb.rollup_batches` calls the function after them).
+    The table of :func:`store_rates` without a price sheet (None when there are no LLM calls
+    or genai-prices knows none of them). Reading the keys (DuckDB), importing genai-prices and
+    matching each model (Python, ~0.45 CPU-s holding the GIL) run while DuckDB computes the
+    parts of the rollup that need no rates (:func:`~aiscale.facts.on_duckdb.rollup_batches`
+    calls the function after them).
 
     Examples
     --------
     >>> genai_rates_ahead([], False) is None  # no span parts: no calls to price
     True
     """
-    if not parts:
-        return None
-    con = duckdb_connection()
-    try:
-        keys = rate_keys(parts, repeat, con)
-    finally:
-        con.close()
-    return in_background(lambda: genai_rate_table(keys)) if keys.num_rows else None
+    return in_background(lambda: store_rates(parts, repeat)) if parts else None
 
 
 def in_background(compute: Callable[[], T]) -> Callable[[], T]:
