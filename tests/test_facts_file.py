@@ -5,6 +5,7 @@ their pandas constructions."""
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,16 @@ from aiscale.facts import compiled
 from aiscale.facts.frame import pandas_parquet_schema, parquet_schema
 from aiscale.facts.on_duckdb import duckdb_connection, rates_arrow
 from aiscale.pricing.rates import rate_table
-from aiscale.store.facts_file import KEYS_SQL, RATE_SCHEMA, genai_rate_table, rate_keys
+from aiscale.store import facts_file
+from aiscale.store.facts_file import (
+    KEYS_SQL,
+    RATE_SCHEMA,
+    genai_rate_table,
+    genai_rates_ahead,
+    in_background,
+    rate_keys,
+    store_rates,
+)
 
 TREE = str(Path(aiscale.__file__).resolve().parents[1])
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
@@ -95,3 +105,36 @@ def test_the_shipped_facts_schema_is_what_pandas_writes(monkeypatch):
         assert compiled.shipped_parquet_schema() is None
     monkeypatch.setattr(compiled, "parquet_versions", lambda: {"pandas": "0.1", "pyarrow": "1.0"})
     assert compiled.shipped_parquet_schema() is None  # another pandas: its metadata is made afresh
+
+
+def test_the_rates_looked_up_in_the_background_are_the_ones_looked_up_in_line(demo_store):
+    parts = demo_store.parts("spans")
+    waiting = genai_rates_ahead(parts, False)
+    order = [(c, "ascending") for c in ("provider", "model", "day", "min_input_tokens")]
+    in_line = store_rates(parts, False)
+    assert in_line.num_rows > 20
+    assert waiting().sort_by(order).to_pylist() == in_line.sort_by(order).to_pylist()
+    assert genai_rates_ahead([], False) is None
+
+
+def test_an_error_in_the_background_lookup_is_raised_in_the_caller(demo_store, tmp_path, monkeypatch):
+    def broken(keys):
+        raise ValueError("genai-prices could not be read")
+
+    monkeypatch.setattr(facts_file, "genai_rate_table", broken)
+    shutil.rmtree(demo_store.root / "cache", ignore_errors=True)  # no facts kept: they are rolled up
+    with pytest.raises(ValueError, match="genai-prices could not be read"):
+        facts_file.export_facts_parquet(demo_store.root, tmp_path / "facts.parquet")
+    assert not (tmp_path / "facts.parquet").exists()
+    with pytest.raises(ZeroDivisionError):
+        in_background(lambda: 1 / 0)()
+
+
+def test_a_store_whose_models_genai_prices_does_not_know_has_its_calls_unpriced(demo_store, tmp_path, monkeypatch):
+    monkeypatch.setattr(facts_file, "genai_rate_table", lambda keys: None)  # no key known
+    shutil.rmtree(demo_store.root / "cache", ignore_errors=True)
+    out = facts_file.export_facts_parquet(demo_store.root, tmp_path / "facts.parquet")
+    facts = pq.read_table(out).to_pandas()
+    assert len(facts) == 240 and facts["cost_usd"].isna().all()
+    assert (facts["unpriced_llm_calls"] == facts["n_llm_calls"]).all()
+    shutil.rmtree(demo_store.root / "cache")  # these facts were kept: not for the other tests

@@ -4,6 +4,7 @@ DuckDB memory cap that does not depend on the store's size."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pandas as pd
@@ -61,6 +62,29 @@ def test_batches_equal_the_whole_table_rollup_with_stored_rows_merged(store):
     assert frame["trace_id"].is_monotonic_increasing
     clash = frame.loc[frame["trace_id"].duplicated(keep=False)]
     assert len(clash) == 2 and clash["n_llm_calls"].notna().tolist() == [True, False]  # rolled-up row first
+
+
+@pytest.mark.parametrize(("dedupe", "rated", "lost"), list(itertools.product((False, True), repeat=3)))
+def test_the_rollup_from_its_rate_free_parts_gives_the_facts_of_the_single_query(store, dedupe, rated, lost,
+                                                                               monkeypatch):
+    parts, rates, _, _ = _inputs(store)
+    first = store.sql("SELECT min(trace_id) AS t FROM spans")["t"].iloc[0]
+    lost_calls = pd.DataFrame({"trace_id": [first, "no-such-trace"], "lost_llm_calls": [2, 1]}) if lost else None
+    whole = finish_table(on_duckdb.rollup_on_duckdb(parts, rates if rated else None, dedupe=dedupe,
+                                                    lost=lost_calls))
+    steps, compute = [], on_duckdb.rate_free_tables
+    monkeypatch.setattr(on_duckdb, "rate_free_tables", lambda *args: steps.append("parts") or compute(*args))
+
+    def later():  # the rates, asked for once the parts that need none are computed
+        steps.append("rates")
+        return rates if rated else None
+
+    streamed = pa.Table.from_batches(list(on_duckdb.rollup_batches(parts, later, dedupe=dedupe, lost=lost_calls)))
+    assert steps == ["parts", "rates"]
+    pd.testing.assert_frame_equal(streamed.to_pandas(), whole.to_pandas(), check_exact=True)
+    frame = streamed.to_pandas()
+    assert frame["cost_usd"].notna().any() == rated
+    assert (frame["trace_id"] == "no-such-trace").any() == lost  # a lost call's trace is a fact row
 
 
 def test_the_parquet_export_reads_back_as_the_facts_frame(store, tmp_path):

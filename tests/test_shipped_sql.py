@@ -35,7 +35,9 @@ def test_the_shipped_module_is_what_ibis_compiles_from_the_current_sources():
     # else another Ibis or sqlglot writes other text for the same query: the test below runs
     # each shipped text and compares its facts with a fresh compile's
     labels = sorted(label for label, _, _ in rollup_sql.QUERIES.values())
-    assert len(labels) == 9 and labels[-1] == "rollup, dedupe=True, rates=True, lost=True"  # and 2 x 2 x 2 rollups
+    assert len(labels) == 25 and labels[-1] == "rollup, dedupe=True, rates=True, lost=True"  # and 2 x 2 x 2 rollups
+    assert sum(label.startswith("rollup from parts") for label in labels) == 8  # as many from the parts
+    assert sum(label.startswith("part ") for label in labels) == 8  # and 4 parts, with and without dedupe
 
 
 def _no_compiling(monkeypatch):

@@ -3,7 +3,9 @@
 The facts of a store are rolled up by one Ibis expression (:mod:`aiscale.facts.rollup`) in
 eight variants, as the store asks: spans de-duplicated or not (``dedupe``), with a rate
 table or without (nothing priced), with LLM calls lost at load or without, plus the query
-that finds the traces to de-duplicate. Their inputs always have the same column types (the
+that finds the traces to de-duplicate. A store's facts file is rolled up in two steps
+(:func:`~aiscale.facts.on_duckdb.rollup_batches`): the four parts that read no rates, then
+the rollup from them in the same eight variants; those queries are shipped too. Their inputs always have the same column types (the
 store's schemas, :data:`~aiscale.facts.on_duckdb.RATE_TYPES`), so each variant has one SQL
 text; this module compiles them all and writes them, with the Arrow schema of each result,
 into ``rollup_sql.py`` beside it. Anything else (another input type, a changed source) is
@@ -38,7 +40,13 @@ from aiscale.facts.compiled import (
 )
 from aiscale.facts.frame import pandas_parquet_schema
 from aiscale.facts.on_duckdb import (
+    RATE_FREE_PARTS,
     REPEATED_KEY,
+    add_rates,
+    lost_arrow,
+    part_key,
+    rate_free_query,
+    rate_free_tables,
     repeated_query,
     rollup_inputs,
     rollup_key,
@@ -81,6 +89,32 @@ def variants() -> Iterator[tuple[str, dict, dict, tuple[str, str]]]:
                              lambda backend, names=inputs, d=dedupe: rollup_query(backend, names, d))
             finally:
                 con.close()
+        yield from _from_parts()
+
+
+def _from_parts() -> Iterator[tuple[str, dict, dict, tuple[str, str]]]:
+    """The queries of :func:`~aiscale.facts.on_duckdb.rollup_batches`: each part that reads no
+    rates, then the rollup from the parts, in each variant."""
+    for dedupe in (False, True):
+        con, inputs = rollup_inputs({}, None, dedupe=dedupe, lost=None)
+        try:
+            read = list(inputs)
+            for name in RATE_FREE_PARTS:
+                yield _entry(f"part {name}, dedupe={dedupe}", con, part_key(name, dedupe), read,
+                             lambda backend, part=name, d=dedupe, r=read: rate_free_query(backend, r, d)[part])
+            made = rate_free_tables(con, read, dedupe)
+            for rated, lost in itertools.product((False, True), repeat=2):
+                if lost:
+                    con.register("lost", lost_arrow(_ONE_LOST))
+                names = read + (["lost"] if lost else [])
+                add_rates(con, names, _ONE_RATE if rated else None)
+                label = f"rollup from parts, dedupe={dedupe}, rates={rated}, lost={lost}"
+                yield _entry(label, con, rollup_key(dedupe, from_parts=True), names + made,
+                             lambda backend, n=names, d=dedupe, m=made: rollup_query(backend, n, d, parts=m))
+                con.unregister("rates")
+                con.unregister("lost")
+        finally:
+            con.close()
 
 
 def _entry(label: str, con, key: dict, tables: list[str], build) -> tuple[str, dict, dict, tuple[str, str]]:

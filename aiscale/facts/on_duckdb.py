@@ -12,7 +12,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -205,9 +205,15 @@ def rates_arrow(rates: pd.DataFrame) -> pa.Table:
     return table.cast(pa.schema([(f.name, RATE_TYPES.get(f.name, f.type)) for f in table.schema]))
 
 
-def rollup_key(dedupe: bool) -> dict:
-    """The options of the rollup query (with its input types, what names its compiled SQL)."""
-    return {"query": "rollup", "dedupe": dedupe}
+def rollup_key(dedupe: bool, *, from_parts: bool = False) -> dict:
+    """The options of the rollup query (with its input types, what names its compiled SQL);
+    ``from_parts``: the query that joins the priced calls to :func:`rate_free_tables`."""
+    return {"query": "rollup from parts" if from_parts else "rollup", "dedupe": dedupe}
+
+
+def part_key(name: str, dedupe: bool) -> dict:
+    """The options of the query of one of the rollup's parts that read no rates."""
+    return {"query": "rollup part", "part": name, "dedupe": dedupe}
 
 
 REPEATED_KEY = {"query": "repeated traces"}
@@ -238,9 +244,10 @@ ROLLUP_MEMORY_LIMIT = "512MB"  # the facts query spills beyond it (at 256 MB a 1
 BATCH_ROWS = 65_536
 
 
-def rollup_batches(parts: dict[str, list[str]], rates: pd.DataFrame | pa.Table | None, *, dedupe: bool = True,
-                   lost: pd.DataFrame | pa.Table | None = None, stored: pa.Table | None = None,
-                   batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+def rollup_batches(parts: dict[str, list[str]],
+                   rates: pd.DataFrame | pa.Table | Callable[[], pd.DataFrame | pa.Table | None] | None, *,
+                   dedupe: bool = True, lost: pd.DataFrame | pa.Table | None = None,
+                   stored: pa.Table | None = None, batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
     """Facts of Parquet parts as record batches in the facts schema with text as large strings
     (the types of a facts file, :func:`~aiscale.facts.frame.parquet_schema`), sorted by trace_id.
 
@@ -250,23 +257,58 @@ def rollup_batches(parts: dict[str, list[str]], rates: pd.DataFrame | pa.Table |
     :data:`ROLLUP_MEMORY_LIMIT` (sorts and joins spill to disk), so memory stays flat
     however many traces the store holds: write the batches out as they come. DuckDB gives
     each column its type (:func:`facts_select`), so the batches need no Arrow cast.
+
+    The parts of the rollup that read no rates are computed first (:func:`rate_free_tables`),
+    then the priced LLM calls are joined to them. ``rates`` may be a callable that gives the
+    rate table: it is called once those parts are done, so that a caller can look the rates
+    up in the meantime (genai-prices is Python and holds the GIL; DuckDB's threads do not).
     """
-    con, inputs = rollup_inputs(parts, rates, dedupe=dedupe, lost=lost, limit=ROLLUP_MEMORY_LIMIT)
-    con.execute("SET preserve_insertion_order = false")  # less memory; the rows are sorted at the end
-    con.execute("SET arrow_large_buffer_size = true")  # text as large strings, as a facts file holds it
-    sql, _ = compiled_sql(con, lambda backend: rollup_query(backend, inputs, dedupe),
-                          key=rollup_key(dedupe), tables=inputs)
-    rows = f"SELECT *, false AS _stored FROM ({sql})"
-    if stored is not None and stored.num_rows:
-        con.register("stored_facts", stored)
-        rows = f"{rows} UNION ALL BY NAME SELECT *, true AS _stored FROM stored_facts"
-    query = con.sql(rows)
-    reader = con.sql(f"SELECT {facts_select(query.columns)} FROM ({rows}) ORDER BY trace_id, _stored"
-                     ).to_arrow_reader(batch_rows)
+    con, inputs = rollup_inputs(parts, None, dedupe=dedupe, lost=lost, limit=ROLLUP_MEMORY_LIMIT)
     try:
+        con.execute("SET preserve_insertion_order = false")  # less memory; the rows are sorted at the end
+        con.execute("SET arrow_large_buffer_size = true")  # text as large strings, as a facts file holds it
+        made = rate_free_tables(con, inputs, dedupe)
+        add_rates(con, inputs, rates() if callable(rates) else rates)
+        sql, _ = compiled_sql(con, lambda backend: rollup_query(backend, inputs, dedupe, parts=made),
+                              key=rollup_key(dedupe, from_parts=True), tables=inputs + made)
+        rows = f"SELECT *, false AS _stored FROM ({sql})"
+        if stored is not None and stored.num_rows:
+            con.register("stored_facts", stored)
+            rows = f"{rows} UNION ALL BY NAME SELECT *, true AS _stored FROM stored_facts"
+        query = con.sql(rows)
+        reader = con.sql(f"SELECT {facts_select(query.columns)} FROM ({rows}) ORDER BY trace_id, _stored"
+                         ).to_arrow_reader(batch_rows)
         yield from reader
     finally:
         con.close()
+
+
+# the parts of the rollup that read no rates (:func:`aiscale.facts.rollup.rate_free_parts`), in
+# the order they are computed
+RATE_FREE_PARTS = ("span_aggregates", "repeated_calls", "outside_main_loop", "trace_rows")
+
+
+def rate_free_tables(con, inputs: list[str], dedupe: bool) -> list[str]:
+    """Compute the rollup's parts that read no rates (:func:`~aiscale.facts.rollup.rate_free_parts`)
+    into temporary tables of ``con``, named as the parts; return their names.
+
+    ``inputs`` are the tables of :func:`rollup_inputs`. Each part is one per trace (or per
+    sub-agent span): small beside the spans.
+    """
+    read = [name for name in inputs if name in ("spans_src", "traces_src", "repeated")]
+    for name in RATE_FREE_PARTS:
+        sql, _ = compiled_sql(con, lambda backend, part=name: rate_free_query(backend, read, dedupe)[part],
+                              key=part_key(name, dedupe), tables=read)
+        con.execute(f"CREATE TEMP TABLE {name} AS {sql}")  # a name of the code's, never of trace data
+    return list(RATE_FREE_PARTS)
+
+
+def add_rates(con, inputs: list[str], rates: pd.DataFrame | pa.Table | None) -> None:
+    """Register a rate table (pandas, or Arrow typed as :func:`rates_arrow` types it) as ``rates``
+    of ``con`` and add it to ``inputs``; nothing when there is none or it is empty."""
+    if rates is not None and len(rates):
+        con.register("rates", rates if isinstance(rates, pa.Table) else rates_arrow(rates))
+        inputs.append("rates")
 
 
 SQL_TYPES = {pa.string(): "VARCHAR", pa.large_string(): "VARCHAR", pa.int64(): "BIGINT", pa.float64(): "DOUBLE",
@@ -314,9 +356,7 @@ def rollup_inputs(parts: dict[str, list[str]], rates: pd.DataFrame | pa.Table | 
         else:
             con.register(f"{name}_src", schema.schema_of(name).empty_table())
     inputs = ["spans_src", "traces_src"]
-    if rates is not None and len(rates):  # a rate table, as pandas or already as Arrow (:func:`rates_arrow`)
-        con.register("rates", rates if isinstance(rates, pa.Table) else rates_arrow(rates))
-        inputs.append("rates")
+    add_rates(con, inputs, rates)
     if lost is not None and len(lost):
         con.register("lost", lost if isinstance(lost, pa.Table) else lost_arrow(lost))
         inputs.append("lost")
@@ -334,13 +374,25 @@ def repeated_query(backend: ibis.BaseBackend) -> ibis.Table:
     return repeated_traces(backend.table("spans_src"))
 
 
-def rollup_query(backend: ibis.BaseBackend, inputs: list[str], dedupe: bool) -> ibis.Table:
-    """The Ibis expression of the rollup over the tables ``inputs`` of :func:`rollup_inputs`."""
+def rollup_query(backend: ibis.BaseBackend, inputs: list[str], dedupe: bool,
+                 parts: list[str] | None = None) -> ibis.Table:
+    """The Ibis expression of the rollup over the tables ``inputs`` of :func:`rollup_inputs`
+    (and the tables ``parts`` of :func:`rate_free_tables`, when given)."""
     from aiscale.facts.rollup import rollup
 
     given = {name: backend.table(name) if name in inputs else None for name in ("rates", "lost", "repeated")}
     return rollup(backend.table("spans_src"), backend.table("traces_src"), given["rates"],
-                  dedupe=dedupe, lost=given["lost"], repeated=given["repeated"])
+                  dedupe=dedupe, lost=given["lost"], repeated=given["repeated"],
+                  parts={name: backend.table(name) for name in parts} if parts else None)
+
+
+def rate_free_query(backend: ibis.BaseBackend, inputs: list[str], dedupe: bool) -> dict[str, ibis.Table]:
+    """The Ibis expressions of the rollup's parts that read no rates, over the tables ``inputs``."""
+    from aiscale.facts.rollup import rate_free_parts
+
+    repeated = backend.table("repeated") if "repeated" in inputs else None
+    return rate_free_parts(backend.table("spans_src"), backend.table("traces_src"), dedupe=dedupe,
+                           repeated=repeated)
 
 
 def lost_arrow(lost: pd.DataFrame) -> pa.Table:

@@ -136,10 +136,9 @@ def _priced(spans: ibis.Table, rates: ibis.Table | None) -> ibis.Table:
         cost_usd=ibis.null("float64"), priced=ibis.literal(False)))
 
 
-def _llm_calls(spans: ibis.Table, rates: ibis.Table | None) -> ibis.Table:
-    """LLM spans with cost, priced flag and an ``in_main_loop`` flag."""
+def _llm_calls(spans: ibis.Table, rates: ibis.Table | None, outside: ibis.Table) -> ibis.Table:
+    """LLM spans with cost, priced flag and an ``in_main_loop`` flag (``outside``: :func:`_outside_main_loop`)."""
     llm = _priced(spans, rates)
-    outside = _outside_main_loop(spans)
     llm = llm.left_join(outside, ["trace_id", "parent_id"], rname="{name}_sub")
     failed = (llm.status == "error").fill_null(False) & (llm.output_tokens.fill_null(_ZERO) == 0)
     llm = llm.mutate(in_main_loop=llm._sub.isnull(), failed_attempt=failed)
@@ -204,9 +203,25 @@ def _repeated_calls(spans: ibis.Table) -> ibis.Table:
     return per_call.group_by("trace_id").aggregate(repeated_calls=(per_call.n - 1).sum())
 
 
+def rate_free_parts(spans: ibis.Table, traces: ibis.Table, *, dedupe: bool = True,
+                    repeated: ibis.Table | None = None) -> dict[str, ibis.Table]:
+    """The parts of the rollup that read no rates, by name (as
+    :data:`aiscale.facts.on_duckdb.RATE_FREE_PARTS` lists them).
+
+    Per trace: the span aggregates, the repeated tool calls and the merged trace rows; and
+    the spans whose LLM calls are not main-loop iterations. :func:`rollup` joins them to the
+    priced LLM calls; a store computes them first, while its rates are looked up, and hands
+    them to :func:`rollup` as tables (the same facts). ``dedupe`` and ``repeated`` as there.
+    """
+    if dedupe:
+        spans = dedupe_spans(spans, repeated)
+    return {"span_aggregates": _span_aggregates(spans), "repeated_calls": _repeated_calls(spans),
+            "outside_main_loop": _outside_main_loop(spans), "trace_rows": merge_traces(traces)}
+
+
 def rollup(spans: ibis.Table, traces: ibis.Table, rates: ibis.Table | None = None, *,
            dedupe: bool = True, lost: ibis.Table | None = None,
-           repeated: ibis.Table | None = None) -> ibis.Table:
+           repeated: ibis.Table | None = None, parts: dict[str, ibis.Table] | None = None) -> ibis.Table:
     """Return the Ibis expression of trace facts from canonical span and trace tables.
 
     Parameters
@@ -224,13 +239,17 @@ def rollup(spans: ibis.Table, traces: ibis.Table, rates: ibis.Table | None = Non
     repeated : ibis.Table, optional
         With ``dedupe``: :func:`repeated_traces` of ``spans``, already computed; only those
         traces are de-duplicated (the same rows, far less work when few traces repeat).
+    parts : dict of ibis.Table, optional
+        :func:`rate_free_parts` of the same spans and traces (with the same ``dedupe``),
+        already computed; ``traces`` is then not read.
     """
     if dedupe:
         spans = dedupe_spans(spans, repeated)
-    llm = _llm_aggregates(_llm_calls(spans, rates))
-    agg = _span_aggregates(spans).left_join(llm, "trace_id", rname="{name}_llm")
-    agg = agg.left_join(_repeated_calls(spans), "trace_id", rname="{name}_rep")
-    t = _outer_join(agg, merge_traces(traces))
+    parts = parts if parts is not None else rate_free_parts(spans, traces, dedupe=False)
+    llm = _llm_aggregates(_llm_calls(spans, rates, parts["outside_main_loop"]))
+    agg = parts["span_aggregates"].left_join(llm, "trace_id", rname="{name}_llm")
+    agg = agg.left_join(parts["repeated_calls"], "trace_id", rname="{name}_rep")
+    t = _outer_join(agg, parts["trace_rows"])
     if lost is not None:
         t = _outer_join(t, lost)
     n_llm = t.n_llm_calls.fill_null(_ZERO)

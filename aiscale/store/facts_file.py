@@ -7,6 +7,8 @@ store's distinct (provider, model, day) keys, looked up in genai-prices (a price
 through :func:`~aiscale.pricing.rates.rate_table`, with pandas), and the LLM calls lost at load.
 So the command imports DuckDB, pyarrow and genai-prices, never pandas, on a store of spans and
 genai-prices' prices (span-less fact rows and price sheets import it where they are read).
+genai-prices is imported and its models matched in a background thread (:func:`genai_rates_ahead`,
+Python holding the GIL) while DuckDB rolls up the parts of the facts that need no rates.
 
 Examples
 --------
@@ -19,7 +21,9 @@ Examples
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import TypeVar
 
@@ -132,6 +136,46 @@ def store_rates(parts: list[str], repeat: bool, prices=None) -> pa.Table | None:
         con.close()
 
 
+def genai_rates_ahead(parts: list[str], repeat: bool) -> Callable[[], pa.Table | None] | None:
+    """Start making the rate table of the LLM calls in span ``parts`` from genai-prices in a
+    background thread; return a function that waits for it (and raises its error), or None
+    when there are no parts.
+
+    The table of :func:`store_rates` without a price sheet (None when there are no LLM calls
+    or genai-prices knows none of them). Reading the keys (DuckDB), importing genai-prices and
+    matching each model (Python, ~0.45 CPU-s holding the GIL) run while DuckDB computes the
+    parts of the rollup that need no rates (:func:`~aiscale.facts.on_duckdb.rollup_batches`
+    calls the function after them).
+
+    Examples
+    --------
+    >>> genai_rates_ahead([], False) is None  # no span parts: no calls to price
+    True
+    """
+    return in_background(lambda: store_rates(parts, repeat)) if parts else None
+
+
+def in_background(compute: Callable[[], T]) -> Callable[[], T]:
+    """Start ``compute()`` in a thread; return a function that waits for its result and returns
+    it, or raises its error in the caller.
+
+    Examples
+    --------
+    >>> in_background(lambda: 6 * 7)()
+    42
+    """
+    done: Future = Future()
+
+    def run() -> None:
+        try:
+            done.set_result(compute())
+        except BaseException as error:  # handed to the thread that waits for the result
+            done.set_exception(error)
+
+    threading.Thread(target=run, name="aiscale-background").start()
+    return done.result
+
+
 def lost_calls(root: Path) -> pa.Table | None:
     """``trace_id, lost_llm_calls``: LLM calls quarantined at load whose trace is known, or None.
 
@@ -211,8 +255,11 @@ def _facts_file(root: Path, prices, days, rates, lost):
     repeat = bool(listing.get("spans_may_repeat", False))
 
     def batches():
-        return rollup_batches(parts, rates() if rates else store_rates(parts["spans"], repeat, prices),
-                              dedupe=repeat, lost=lost() if lost else lost_calls(root),
+        if rates is None and prices is None:  # genai-prices looked up while the rollup starts
+            given = genai_rates_ahead(parts["spans"], repeat)
+        else:
+            given = rates() if rates else store_rates(parts["spans"], repeat, prices)
+        return rollup_batches(parts, given, dedupe=repeat, lost=lost() if lost else lost_calls(root),
                               stored=stored_facts(parts["facts"]))
 
     return facts_cache.facts_file(root, facts_cache.facts_key(manifest, prices, days), manifest, batches)
