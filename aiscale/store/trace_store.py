@@ -27,21 +27,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import duckdb
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from aiscale import schema
 from aiscale.facts.frame import finish_table, to_pandas
 from aiscale.facts.on_duckdb import bound_memory, quiet_progress
-from aiscale.facts.window import in_window, window_days
 from aiscale.loaders import expand_paths
-from aiscale.pricing.rates import rate_table
 from aiscale.store import facts_cache, loading
-from aiscale.store.calls_read import cached_calls
 from aiscale.store.facts_file import (
     KEYS_SQL,
     export_facts_parquet,
@@ -53,7 +49,9 @@ from aiscale.store.load_summary import FileLoad, LoadSummary, StoreContents
 from aiscale.store.lock import load_lock
 from aiscale.store.manifest import TABLES, list_parts, read_manifest, write_manifest
 from aiscale.store.safe_output import neutralise_formulas, write_atomically
-from aiscale.store.span_read import read_spans
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Engine = Literal["duckdb", "spark"]
 
@@ -219,6 +217,8 @@ class TraceStore:
         if unknown:
             raise ValueError(f"The value for `columns` must be canonical span columns "
                              f"{list(schema.SPAN_COLUMNS)}, but {unknown} was passed.")
+        from aiscale.store.span_read import read_spans
+
         with self.connect() as con:  # LLM spans take the prices of the kept calls
             return read_spans(con, wanted, trace_ids=trace_ids, priced=priced, rates=lambda: self.rates(prices=prices),
                               calls=self.calls(prices=prices, trace_ids=trace_ids) if priced else None)
@@ -226,6 +226,9 @@ class TraceStore:
     def calls(self, *, prices: str | Path | pd.DataFrame | None = None, since=None, until=None,
               trace_ids: list[str] | None = None) -> pa.Table:
         """The priced LLM calls a report reads (Arrow, kept): :func:`~aiscale.store.calls_read.cached_calls`."""
+        from aiscale.facts.window import window_days
+        from aiscale.store.calls_read import cached_calls
+
         days = window_days(since, until)[2]  # since/until choose the day parts, as for the facts
         return cached_calls(self, prices=prices, days=days, memo=self._memo, trace_ids=trace_ids)
 
@@ -234,6 +237,8 @@ class TraceStore:
         kept for the store's state and the sheet's rows (a load or another sheet reads it again)."""
         key = (facts_cache.manifest_bytes(self.root), facts_cache.sheet_fingerprint(prices))
         if self._memo.get("rates", (None,))[0] != key:  # the facts and the calls share one look-up
+            from aiscale.pricing.rates import rate_table
+
             keys = self.sql(KEYS_SQL)
             self._memo["rates"] = (key, rate_table(keys, prices=prices) if len(keys) else None)
         return self._memo["rates"][1]
@@ -247,6 +252,8 @@ class TraceStore:
 
     def quarantine(self) -> pd.DataFrame:
         """Return every quarantined row: source_file, source_row, reason, excerpt."""
+        import pandas as pd
+
         files = sorted((self.root / "quarantine").glob("*.jsonl"))
         if not files:
             return pd.DataFrame(columns=["source_file", "source_row", "reason", "excerpt"])
@@ -257,6 +264,8 @@ class TraceStore:
 
         The rollup counts them as unpriced calls, so those traces' cost is unknown, not 0.
         """
+        import pandas as pd
+
         found = lost_calls(self.root)
         if found is None:
             return pd.DataFrame({"trace_id": pd.Series(dtype="string"), "lost_llm_calls": pd.Series(dtype="int64")})
@@ -290,6 +299,8 @@ class TraceStore:
         """
         if engine not in ("duckdb", "spark"):
             raise ValueError(f"The value for `engine` must be one of ['duckdb', 'spark'], but {engine!r} was passed.")
+        from aiscale.facts.window import in_window, window_days
+
         low, high, days = window_days(since, until)
         if engine == "spark":
             parts = {name: self.parts(name, days=days) for name in TABLES}  # raises when one is missing
@@ -322,6 +333,8 @@ class TraceStore:
             raise ValueError(f"The output file must end in .csv or .parquet, but {out.name!r} was passed.")
         if out.suffix == ".parquet" and kwargs.get("engine", "duckdb") == "duckdb" and set(kwargs) <= {
                 "engine", "prices", "since", "until"}:
+            from aiscale.facts.window import window_days
+
             low, high, days = window_days(kwargs.get("since"), kwargs.get("until"))
             prices = kwargs.get("prices")
             return export_facts_parquet(self.root, out, prices=prices, since=low, until=high, days=days,
