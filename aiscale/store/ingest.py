@@ -32,6 +32,7 @@ from aiscale.loaders.validate import merge_traces, validate_facts, validate_span
 from aiscale.loaders.validate_arrow import missing_ids, validate_span_table
 from aiscale.store.day_parts import DayParts
 from aiscale.store.quarantine_file import write_quarantine
+from aiscale.store.span_groups import AddedRows
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -95,6 +96,7 @@ def stage_chunks(path: Path, digest: str, chunks: Iterable[Chunk], staging: Path
               "unit": "span", "parts": {t: [] for t in TABLES},
               "loaded_at": datetime.now(timezone.utc).isoformat(), "examples": []}
     quarantined: list[Quarantined] = []
+    added = record["added"] = AddedRows()  # the load summary's counts (not kept in the manifest)
     with DayParts(staging / "spans", digest[:16]) as spans:
         for number, chunk in enumerate(chunks):
             record["unit"] = chunk.unit
@@ -107,9 +109,12 @@ def stage_chunks(path: Path, digest: str, chunks: Iterable[Chunk], staging: Path
                 if not len(frame):
                     continue
                 if table == "spans":
-                    spans.add(frame if isinstance(frame, pa.Table) else schema.conform(frame, "spans"), number)
+                    span_table = frame if isinstance(frame, pa.Table) else schema.conform(frame, "spans")
+                    spans.add(span_table, number)
+                    added.add_spans(span_table)
                 else:
                     record["parts"][table] += _write(table, frame, staging, f"{digest[:16]}-{number:05d}")
+                    added.fact_rows += len(frame) if table == "facts" else 0
             if on_chunk is not None:
                 on_chunk(chunk.rows_read)
     record["parts"]["spans"] = spans.names

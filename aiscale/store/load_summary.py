@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from aiscale.store.span_groups import GROUPS_SCHEMA, GROUPS_SQL, AddedRows
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -46,12 +48,6 @@ class FileLoad:
     quarantine_examples: list[str] = field(default_factory=list)
 
 
-_GROUPS_SQL = """
-SELECT trace_id, kind = 'llm' AS llm, CASE WHEN kind = 'llm' THEN model END AS model,
-       CAST(start_time AS DATE) AS day, count(*) AS n, min(start_time) AS first, max(start_time) AS last
-FROM spans GROUP BY ALL"""
-"""Spans counted per (trace, LLM call or not, model of the call, day): a few rows per trace, from
-which both the totals and the models are counted with one read of the spans."""
 _CONTENTS_SQL = """
 SELECT count(DISTINCT trace_id) AS traces, CAST(coalesce(sum(n) FILTER (WHERE llm), 0) AS BIGINT) AS llm_calls,
        count(DISTINCT day) AS days, min(first) AS first, max(last) AS last FROM groups"""
@@ -111,32 +107,34 @@ class StoreContents:
         import pandas as pd
 
         fact_rows = store.sql("SELECT count(*) AS n FROM facts_raw").iloc[0, 0]
-        row = store.sql(f"WITH groups AS ({_GROUPS_SQL}) {_CONTENTS_SQL}").iloc[0]
+        row = store.sql(f"WITH groups AS ({GROUPS_SQL}) {_CONTENTS_SQL}").iloc[0]
         first, last = (None, None) if pd.isna(row["first"]) else (row["first"], row["last"])
         return cls(traces=int(row["traces"]), llm_calls=int(row["llm_calls"]), days=int(row["days"]),
-                   fact_rows=int(fact_rows), models=store.sql(f"WITH groups AS ({_GROUPS_SQL}) {_MODELS_SQL}"),
+                   fact_rows=int(fact_rows), models=store.sql(f"WITH groups AS ({GROUPS_SQL}) {_MODELS_SQL}"),
                    first=first, last=last)
 
     @classmethod
     def read_parts(cls, spans: list[str], facts: list[str]) -> StoreContents:
         """Count what the given Parquet parts hold (a load's own parts; paths are values)."""
+        return cls.from_rows([AddedRows.read_parts(spans, facts)])
+
+    @classmethod
+    def from_rows(cls, added: list[AddedRows]) -> StoreContents:
+        """Count what the files of a load added, from the rows counted as they were staged."""
         import duckdb
 
-        from aiscale import schema
         from aiscale.facts.on_duckdb import bound_memory
         from aiscale.store.checks import CHECKS_MEMORY_LIMIT
 
+        groups = pa.concat_tables([rows.groups() for rows in added]) if added else GROUPS_SCHEMA.empty_table()
         con = duckdb.connect()
         try:
             con.execute("SET TimeZone = 'UTC'")
             bound_memory(con, CHECKS_MEMORY_LIMIT)  # counts distinct traces of a load of any size
-            relation = (con.read_parquet(spans) if spans else
-                        con.from_arrow(schema.schema_of("spans").empty_table()))
-            relation.create_view("spans")
-            con.execute(f"CREATE TEMP TABLE groups AS {_GROUPS_SQL}")  # one read of the parts
-            fact_rows = con.execute("SELECT count(*) FROM read_parquet(?)", [facts]).fetchall()[0][0] if facts else 0
+            con.from_arrow(groups).create_view("groups")
             traces, llm_calls, days, first, last = con.execute(_CONTENTS_SQL).fetchall()[0]
-            return cls(traces=int(traces), llm_calls=int(llm_calls), days=int(days), fact_rows=int(fact_rows),
+            return cls(traces=int(traces), llm_calls=int(llm_calls), days=int(days),
+                       fact_rows=sum(rows.fact_rows for rows in added),
                        models=con.sql(_MODELS_SQL).to_arrow_table(), first=first, last=last)
         finally:
             con.close()

@@ -49,6 +49,7 @@ from aiscale.store.load_summary import FileLoad, LoadSummary, StoreContents
 from aiscale.store.lock import load_lock
 from aiscale.store.manifest import TABLES, list_parts, read_manifest, write_manifest
 from aiscale.store.safe_output import neutralise_formulas, write_atomically
+from aiscale.store.span_groups import AddedRows
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -135,17 +136,19 @@ class TraceStore:
             loading.clean_interrupted(self.root)
             summary = LoadSummary(files=[])
             jobs = loading.plan(self.root, files, named, summary)
-            added: dict[str, list[str]] = {"spans": [], "facts": []}
+            counted: list[AddedRows] = []  # each file's rows as staged: the contents without a read
             checks = loading.open_checks(self.root)
             try:
                 for path, record, seconds in loading.stage_all(jobs, format=format, progress=progress):
                     if record["status"] == "skipped":
                         summary.files.append(FileLoad(str(path), None, "skipped", reason=record["reason"]))
                         continue
-                    examples = record.pop("examples")
+                    examples, rows = record.pop("examples"), record.pop("added", None)
                     loading.commit(self.root, record.pop("staging"), record.pop("digest"), record, checks)
-                    for table in added:
-                        added[table] += [str(self.root / table / n) for n in record["parts"][table]]
+                    if rows is None:  # staged without counting (not by stage_chunks): read its parts
+                        rows = AddedRows.read_parts(*([str(self.root / table / n) for n in record["parts"][table]]
+                                                      for table in ("spans", "facts")))
+                    counted.append(rows)
                     summary.files.append(FileLoad(
                         str(path), record["format"], "loaded", rows_read=record["rows_read"],
                         rows_loaded=record["rows_loaded"], rows_quarantined=record["rows_quarantined"],
@@ -155,7 +158,7 @@ class TraceStore:
             finally:
                 checks.close()
                 loading.remove_staging(jobs)
-            summary.contents = StoreContents.read_parts(added["spans"], added["facts"])
+            summary.contents = StoreContents.from_rows(counted)
         self.last_load = summary
         return summary
 
