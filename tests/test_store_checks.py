@@ -87,7 +87,7 @@ def checked_load(store, path):
     jobs = loading.plan(store.root, [path], {path}, LoadSummary(files=[]))
     with loading.open_checks(store.root) as checks:
         for _, record, _ in loading.stage_all(jobs, format=None):
-            record.pop("examples")
+            record.pop("examples"), record.pop("added")  # the summary's counts: not the manifest's
             loading.commit(store.root, record.pop("staging"), record.pop("digest"), record, checks)
         return store.manifest()["orphan_spans"], checks.colliding()
 

@@ -18,8 +18,6 @@ from aiscale.cli.exits import EXIT_OK, EXIT_PARTIAL
 
 
 def _cmd_load(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from aiscale.loaders import expand_paths
     from aiscale.store.trace_store import TraceStore
 
@@ -27,17 +25,28 @@ def _cmd_load(args: argparse.Namespace) -> int:
     if args.engine == "spark":
         return _load_on_spark(store, args)
     expand_paths(args.paths)  # a missing path fails here, before anything is read
-    bar = tqdm(unit=" rows", unit_scale=True, disable=None, delay=2.0, file=sys.stderr, desc="loading")
+    bar = _progress_bar()
 
     def progress(path: str, rows: int) -> None:
         bar.set_postfix_str(Path(path).name[-40:], refresh=False)
         bar.update(rows)
 
     started = time.perf_counter()
-    summary = store.load(args.paths, format=args.format, progress=progress, wait=not args.no_wait,
-                         on_wait=lambda message: print(message, file=sys.stderr))
-    bar.close()
+    summary = store.load(args.paths, format=args.format, progress=progress if bar is not None else None,
+                         wait=not args.no_wait, on_wait=lambda message: print(message, file=sys.stderr))
+    if bar is not None:
+        bar.close()
     return _report_load(store, summary, started)
+
+
+def _progress_bar():
+    """A tqdm bar on stderr when it is a terminal; None otherwise (tqdm is then not imported:
+    with ``disable=None`` it would draw nothing there)."""
+    if not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty()):
+        return None
+    from tqdm import tqdm
+
+    return tqdm(unit=" rows", unit_scale=True, disable=None, delay=2.0, file=sys.stderr, desc="loading")
 
 
 def _load_on_spark(store, args: argparse.Namespace) -> int:

@@ -14,11 +14,12 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from aiscale.loaders.base import Quarantined, excerpt, open_binary
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _DECODER = json.JSONDecoder()
 _SPACE = re.compile(r"\s*")
@@ -164,6 +165,8 @@ def bad_record(path: Path, row: int | None, reason: str, record: Any = "") -> Qu
 
 def frame(rows: list[dict], columns: tuple[str, ...]) -> pd.DataFrame | None:
     """A DataFrame of ``rows`` (None when there are none), with every column present."""
+    import pandas as pd
+
     if not rows:
         return None
     return pd.DataFrame.from_records(rows, columns=list(columns))
@@ -171,6 +174,8 @@ def frame(rows: list[dict], columns: tuple[str, ...]) -> pd.DataFrame | None:
 
 def unix_to_timestamp(value: Any) -> pd.Timestamp | None:
     """Unix seconds (int or float) to a UTC timestamp; anything else to None."""
+    import pandas as pd
+
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return pd.Timestamp(value, unit="s", tz="UTC")
@@ -178,6 +183,8 @@ def unix_to_timestamp(value: Any) -> pd.Timestamp | None:
 
 def naive_as_utc(value: Any) -> pd.Timestamp | None:
     """An ISO 8601 text (naive ones read as UTC) to a UTC timestamp; unreadable to None."""
+    import pandas as pd
+
     if not isinstance(value, str) or not value:
         return None
     try:

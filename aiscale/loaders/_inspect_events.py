@@ -16,12 +16,13 @@ Examples
 
 from __future__ import annotations
 
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from aiscale.loaders._common import as_float, as_int, naive_as_utc
 from aiscale.loaders.base import json_text
+
+if TYPE_CHECKING:
+    pass
 
 # (input excludes cache, output excludes reasoning): the provider's usual reading, tried first
 _USUAL = {"anthropic": (True, False), "google": (False, True), "vertex": (False, True)}
@@ -73,6 +74,8 @@ def split_model(name: Any) -> tuple[str | None, str | None]:
 
 
 def _end(event: dict, start: Any) -> Any:
+    import pandas as pd
+
     end = naive_as_utc(event.get("completed"))
     output = event.get("output") if isinstance(event.get("output"), dict) else {}
     seconds = as_float(event.get("working_time"))

@@ -15,11 +15,15 @@ Examples
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
+
 import pyarrow as pa
 
-from aiscale.loaders.base import Quarantined, excerpt
+from aiscale.loaders.base import Quarantined, excerpt, is_pandas
 from aiscale.loaders.validate import lost_call
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 REPEAT = "duplicate span_id within the trace (an earlier line has it)"
 
@@ -28,7 +32,7 @@ def quarantined_spans(spans: pd.DataFrame | pa.Table, source_file: str) -> list[
     """A :class:`Quarantined` per row of ``spans`` (line_no, span_bad, span_id, name, trace_id,
     kind), a pandas frame or an Arrow table."""
     columns = ["line_no", "span_bad", "span_id", "name", "trace_id", "kind"]
-    rows = (spans[columns].itertuples(index=False) if isinstance(spans, pd.DataFrame)
+    rows = (spans[columns].itertuples(index=False) if is_pandas(spans)
             else zip(*(spans.column(c).to_pylist() for c in columns), strict=True))
     return [Quarantined(source_file, int(n), str(why), excerpt(f"span {s} {name!r}"),
                         **({} if why == REPEAT else lost_call({"trace_id": trace, "kind": kind})))

@@ -14,9 +14,15 @@ Examples
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 import pyarrow as pa
+
+from aiscale.loaders.base import is_pandas
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MAX_RUN = 1 << 22  # hashes (32 MB): a run this long is never merged again
 
@@ -56,7 +62,11 @@ class SeenSpans:
         if len(values):
             self.runs.append(ordered)
         self._merge()
-        return pd.Series(found, index=hashes.index) if isinstance(hashes, pd.Series) else found
+        if is_pandas(hashes, "Series"):
+            import pandas as pd
+
+            return pd.Series(found, index=hashes.index)
+        return found
 
     def _merge(self) -> None:
         runs = self.runs
@@ -68,7 +78,7 @@ class SeenSpans:
 
 
 def _as_uint64(hashes) -> np.ndarray:
-    if isinstance(hashes, pd.Series):
+    if is_pandas(hashes, "Series"):
         return hashes.to_numpy(dtype=np.uint64, na_value=0)
     if isinstance(hashes, (pa.Array, pa.ChunkedArray)):
         return np.asarray(hashes.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.uint64)

@@ -22,11 +22,14 @@ import io
 import json
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import pyarrow.parquet as pq
 
 from aiscale.loaders._records import snake
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _SCORE_KEYS = {"value", "name"}
 
@@ -123,4 +126,6 @@ def sniff_platform(path: Path, head: bytes) -> str | None:
 
 def number(series: pd.Series) -> pd.Series:
     """Numbers (text or numeric) as float64 with NaN; bad text becomes NaN."""
+    import pandas as pd
+
     return pd.to_numeric(series, errors="coerce").astype("float64")

@@ -32,14 +32,17 @@ import io
 import json
 import os
 import stat
+import sys
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-import pandas as pd
 import pyarrow as pa
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 EXCERPT_CHARS = 200
 MAX_RECORD_BYTES = 16 << 20
@@ -130,7 +133,25 @@ def _read_only(value: object) -> None:
 def _pandas(table: pa.Table | None) -> pd.DataFrame | None:
     if table is None:
         return None
+    import pandas as pd
+
     return table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}.get)
+
+
+def is_pandas(value: object, kind: str = "DataFrame") -> bool:
+    """Whether ``value`` is a pandas ``kind`` ("DataFrame" or "Series"), without importing pandas.
+
+    Nothing is a pandas object while pandas is not imported, so the Arrow paths never pay
+    for importing it to ask.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> is_pandas(pd.DataFrame()), is_pandas(pd.Series(dtype="int64"), "Series"), is_pandas([])
+    (True, True, False)
+    """
+    pandas = sys.modules.get("pandas")
+    return pandas is not None and isinstance(value, getattr(pandas, kind))
 
 
 def excerpt(value: Any) -> str:

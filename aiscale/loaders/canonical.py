@@ -15,12 +15,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import pyarrow.parquet as pq
 
 from aiscale.loaders.base import Chunk, Quarantined
 from aiscale.schema import SPAN_COLUMNS
+
+if TYPE_CHECKING:
+    pass
 
 NAME = "canonical"
 PRIORITY = 10
@@ -45,6 +48,8 @@ def sniff(path: Path, head: bytes) -> bool:
 
 def read(path: Path) -> Iterator[Chunk]:
     """Yield span (or trace) rows in record batches of at most 200,000 rows."""
+    import pandas as pd
+
     try:
         parquet = pq.ParquetFile(path)
     except Exception as exc:

@@ -47,8 +47,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from aiscale.loaders._claude_code_lines import (
     Call,
@@ -61,6 +60,9 @@ from aiscale.loaders._claude_code_lines import (
 from aiscale.loaders._common import as_int, frame, head_text
 from aiscale.loaders.base import Chunk, json_text
 from aiscale.schema import SPAN_COLUMNS, TRACE_COLUMNS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 NAME = "claude-code"
 PRIORITY = 25
@@ -144,6 +146,8 @@ class _Times:
     """Every timestamp text of the file parsed once, vectorised."""
 
     def __init__(self, lines: SessionLines):
+        import pandas as pd
+
         texts = {lines.first_ts, lines.last_ts, *lines.uuid_ts.values()}
         texts |= {t for c in lines.calls.values() for t in (c.first_ts, c.last_ts)}
         texts |= {t.ts for t in lines.tools.values()} | {r.ts for r in lines.results.values()}
@@ -162,6 +166,8 @@ def _agent_span_id(agent: str | None) -> str:
 
 def _session_start(lines: SessionLines, times: _Times, subagent_starts: list[str]) -> pd.Timestamp | None:
     """The session's first timestamp, or its subagent files' when one began earlier."""
+    import pandas as pd
+
     earlier = [pd.to_datetime(t, utc=True, errors="coerce") for t in subagent_starts]
     known = [t for t in [times(lines.first_ts), *earlier] if t is not None and not pd.isna(t)]
     return min(known, default=None)
@@ -169,6 +175,8 @@ def _session_start(lines: SessionLines, times: _Times, subagent_starts: list[str
 
 def _session_end(lines: SessionLines, times: _Times, subagent_ends: list[str]) -> pd.Timestamp | None:
     """The session's last timestamp, or its subagent files' when one ended later (they run in parallel)."""
+    import pandas as pd
+
     later = [pd.to_datetime(t, utc=True, errors="coerce") for t in subagent_ends]
     known = [t for t in [times(lines.last_ts), *later] if t is not None and not pd.isna(t)]
     return max(known, default=None)

@@ -31,9 +31,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import pyarrow as pa
 
 from aiscale import schema
@@ -55,6 +54,9 @@ from aiscale.loaders._platform_sql import (
 from aiscale.loaders._platform_sql import number as number_sql
 from aiscale.loaders._records import LINE, ROW
 from aiscale.loaders.base import ArrowChunk, Chunk, Quarantined
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 NAME = "langfuse"
 PRIORITY = 40
@@ -147,6 +149,8 @@ def sniff(path: Path, head: bytes) -> bool:
 
 def read(path: str | Path) -> Iterator[Chunk]:
     """Yield span, trace or outcome rows of a Langfuse export, by what the file holds."""
+    import pandas as pd
+
     path = Path(path)
     kinds: list[str] = []  # the file's record type, from its first batch
 
@@ -198,6 +202,8 @@ def usage_columns(usage: Any) -> tuple[int | None, ...]:
 
 
 def _checked_scores(records: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, list[Quarantined]]:
+    import pandas as pd
+
     frame = pd.DataFrame({"trace_id": records["trace_id"].astype("string"),
                           "name": records["name"].astype("string"),
                           "data_type": records["data_type"].astype("string").str.upper().fillna("NUMERIC"),
@@ -219,6 +225,8 @@ def _checked_scores(records: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, li
 
 def score_outcomes(scores: pd.DataFrame) -> pd.DataFrame:
     """One outcome row per trace from its scores (see the module docstring for the rule)."""
+    import pandas as pd
+
     rank = {name: i for i, name in enumerate(SCORE_PREFERENCE)}
     scores = scores.assign(_rank=scores["name"].str.lower().map(rank).fillna(len(rank)))
     scores = scores.sort_values(["trace_id", "_rank", "name", "row"], kind="stable")

@@ -19,6 +19,7 @@ Rows: one per instance (an unreadable instance entry or run is one quarantined r
 Examples
 --------
 >>> import json, tempfile, pathlib
+>>> import pandas as pd
 >>> run = {"folder": "r1", "resolved": 50.0, "cost": 3.0, "instance_calls": 2.0,
 ...        "per_instance_details": {"a": {"api_calls": 1, "cost": 1.0, "resolved": True},
 ...                                 "b": {"api_calls": 3, "cost": 2.0, "resolved": False}}}
@@ -35,9 +36,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from aiscale.loaders._common import (
     as_float,
@@ -50,6 +49,9 @@ from aiscale.loaders._common import (
 )
 from aiscale.loaders.base import Chunk, folder_tag, json_text, uncompressed_path
 from aiscale.schema import FACT_COLUMNS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 NAME = "swebench-leaderboard"
 READS_GZIP = True  # a gzip-compressed file is read as it is

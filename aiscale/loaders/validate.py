@@ -15,11 +15,15 @@ Examples
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from aiscale.loaders.base import Quarantined
 from aiscale.schema import SPAN_KINDS, SPAN_STATUSES, TOKEN_COLUMNS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MAX_TOKENS_PER_SPAN = 100_000_000
 MAX_ID_CHARS = 512
@@ -32,6 +36,8 @@ def _missing(series: pd.Series) -> pd.Series:
 
 
 def _span_rules(spans: pd.DataFrame) -> list[tuple[str, pd.Series]]:
+    import pandas as pd
+
     rules: list[tuple[str, pd.Series]] = []
     for column in ("trace_id", "span_id"):
         if column not in spans:
@@ -82,6 +88,8 @@ def _split(frame: pd.DataFrame, rules: list[tuple[str, pd.Series]], *,
     With ``lost`` (the row's content is gone, not kept in another row), a quarantined LLM
     span of a known trace is marked as a lost call, so that trace's cost becomes unknown.
     """
+    import pandas as pd
+
     reason = pd.Series(pd.NA, index=frame.index, dtype="string")
     for text, mask in rules:
         mask = mask.fillna(True).astype(bool) if mask.dtype == object else mask.astype(bool)
@@ -143,11 +151,14 @@ def on_parent_cycle(spans: pd.DataFrame) -> pd.Series:
 
     Examples
     --------
+    >>> import pandas as pd
     >>> spans = pd.DataFrame({"trace_id": ["t"] * 4, "span_id": ["a", "b", "c", "d"],
     ...                       "parent_id": ["c", "a", "b", "a"]})
     >>> on_parent_cycle(spans).tolist()
     [True, True, True, False]
     """
+    import pandas as pd
+
     n = len(spans)
     if n == 0 or "parent_id" not in spans or spans["parent_id"].isna().all():
         return pd.Series(False, index=spans.index)
@@ -194,6 +205,8 @@ def merge_traces(traces: pd.DataFrame) -> pd.DataFrame:
 def validate_facts(facts: pd.DataFrame) -> tuple[pd.DataFrame, list[Quarantined]]:
     """Split per-trace fact rows: trace_id present and unique, plus counts, tokens and cost
     that are numbers, non-negative and not absurd."""
+    import pandas as pd
+
     rules = [("missing trace_id", _missing(facts["trace_id"]) if "trace_id" in facts
               else pd.Series(True, index=facts.index))]
     good, bad = _split(facts, rules)

@@ -9,6 +9,7 @@ rows one part per chunk.
 
 Examples
 --------
+>>> import pandas as pd
 >>> day_partition(pd.Series(pd.to_datetime(["2025-01-02 10:00", None], utc=True))).tolist()
 ['day=2025-01-02', 'day=unknown']
 """
@@ -18,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -30,12 +31,19 @@ from aiscale.loaders.base import ArrowChunk, Chunk, Quarantined
 from aiscale.loaders.validate import merge_traces, validate_facts, validate_spans
 from aiscale.loaders.validate_arrow import missing_ids, validate_span_table
 from aiscale.store.day_parts import DayParts
+from aiscale.store.quarantine_file import write_quarantine
+from aiscale.store.span_groups import AddedRows
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 TABLES = ("spans", "traces", "facts")
 
 
 def day_partition(start_time: pd.Series) -> pd.Series:
     """Return the ``day=YYYY-MM-DD`` folder of each span (``day=unknown`` without a start)."""
+    import pandas as pd
+
     days = pd.to_datetime(start_time, utc=True, errors="coerce").dt.strftime("day=%Y-%m-%d")
     return days.fillna("day=unknown")
 
@@ -87,7 +95,8 @@ def stage_chunks(path: Path, digest: str, chunks: Iterable[Chunk], staging: Path
     record = {"path": str(path), "rows_read": 0, "rows_loaded": 0, "rows_quarantined": 0,
               "unit": "span", "parts": {t: [] for t in TABLES},
               "loaded_at": datetime.now(timezone.utc).isoformat(), "examples": []}
-    quarantine_rows: list[dict] = []
+    quarantined: list[Quarantined] = []
+    added = record["added"] = AddedRows()  # the load summary's counts (not kept in the manifest)
     with DayParts(staging / "spans", digest[:16]) as spans:
         for number, chunk in enumerate(chunks):
             record["unit"] = chunk.unit
@@ -95,20 +104,23 @@ def stage_chunks(path: Path, digest: str, chunks: Iterable[Chunk], staging: Path
             tables, bad = _validated(chunk)
             record["rows_loaded"] += chunk.rows_read - len(bad)
             record["rows_quarantined"] += len(bad)
-            quarantine_rows += [vars(q) for q in bad]
+            quarantined += bad
             for table, frame in tables.items():
                 if not len(frame):
                     continue
                 if table == "spans":
-                    spans.add(frame if isinstance(frame, pa.Table) else schema.conform(frame, "spans"), number)
+                    span_table = frame if isinstance(frame, pa.Table) else schema.conform(frame, "spans")
+                    spans.add(span_table, number)
+                    added.add_spans(span_table)
                 else:
                     record["parts"][table] += _write(table, frame, staging, f"{digest[:16]}-{number:05d}")
+                    added.fact_rows += len(frame) if table == "facts" else 0
             if on_chunk is not None:
                 on_chunk(chunk.rows_read)
     record["parts"]["spans"] = spans.names
-    if quarantine_rows:
-        pd.DataFrame(quarantine_rows).to_json(staging / "quarantine.jsonl", orient="records", lines=True)
-        record["examples"] = [str(Quarantined(**row)) for row in quarantine_rows[:5]]
+    if quarantined:
+        write_quarantine(quarantined, staging / "quarantine.jsonl")
+        record["examples"] = [str(q) for q in quarantined[:5]]
     return record
 
 

@@ -11,6 +11,7 @@ Examples
 ...                                  rows_quarantined=1)])
 >>> s.rows_read == s.rows_loaded + s.rows_quarantined
 True
+>>> import pandas as pd
 >>> c = StoreContents(traces=2, llm_calls=5, days=1, fact_rows=0,
 ...                   models=pd.DataFrame({"model": ["m"], "sessions": [2], "calls": [5], "days": [1]}))
 >>> c.lines()[0]
@@ -20,8 +21,15 @@ True
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
 
-import pandas as pd
+import pyarrow as pa
+
+from aiscale.store.span_groups import GROUPS_SCHEMA, GROUPS_SQL, AddedRows
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass
@@ -40,12 +48,6 @@ class FileLoad:
     quarantine_examples: list[str] = field(default_factory=list)
 
 
-_GROUPS_SQL = """
-SELECT trace_id, kind = 'llm' AS llm, CASE WHEN kind = 'llm' THEN model END AS model,
-       CAST(start_time AS DATE) AS day, count(*) AS n, min(start_time) AS first, max(start_time) AS last
-FROM spans GROUP BY ALL"""
-"""Spans counted per (trace, LLM call or not, model of the call, day): a few rows per trace, from
-which both the totals and the models are counted with one read of the spans."""
 _CONTENTS_SQL = """
 SELECT count(DISTINCT trace_id) AS traces, CAST(coalesce(sum(n) FILTER (WHERE llm), 0) AS BIGINT) AS llm_calls,
        count(DISTINCT day) AS days, min(first) AS first, max(last) AS last FROM groups"""
@@ -55,56 +57,87 @@ SELECT model, count(DISTINCT trace_id) AS sessions, CAST(sum(n) AS BIGINT) AS ca
 FROM groups WHERE llm AND model IS NOT NULL GROUP BY model ORDER BY calls DESC, model"""
 
 
-@dataclass
 class StoreContents:
     """What a store holds: traces (sessions), LLM calls, UTC days, models, span-less fact rows.
 
     ``models`` has one row per model: sessions (traces) that called it, calls, days, first
     and last call. Times are null when the source has none (never a made-up date).
+
+    Parameters
+    ----------
+    traces, llm_calls, days, fact_rows : int
+        The counts.
+    models : DataFrame or pyarrow.Table
+        One row per model (model, sessions, calls, days, first, last), most calls first. An
+        Arrow table (what a load counts, without pandas) becomes a DataFrame when first read.
+    first, last : datetime or Timestamp, optional
+        The first and last span start (None when no span has a time); read as Timestamps.
     """
 
-    traces: int
-    llm_calls: int
-    days: int
-    fact_rows: int
-    models: pd.DataFrame = field(repr=False)
-    first: pd.Timestamp | None = None
-    last: pd.Timestamp | None = None
+    def __init__(self, traces: int, llm_calls: int, days: int, fact_rows: int,
+                 models: pd.DataFrame | pa.Table, first: datetime | None = None,
+                 last: datetime | None = None) -> None:
+        self.traces, self.llm_calls, self.days, self.fact_rows = traces, llm_calls, days, fact_rows
+        self._models, self._first, self._last = models, first, last
+
+    @property
+    def models(self) -> pd.DataFrame:
+        """One row per model: model, sessions, calls, days, first, last (a pandas frame)."""
+        if isinstance(self._models, pa.Table):
+            self._models = self._models.to_pandas()
+        return self._models
+
+    @property
+    def first(self) -> pd.Timestamp | None:
+        """The first span start (UTC), None when no span has a time."""
+        return _timestamp(self._first)
+
+    @property
+    def last(self) -> pd.Timestamp | None:
+        """The last span start (UTC), None when no span has a time."""
+        return _timestamp(self._last)
+
+    def __repr__(self) -> str:
+        return (f"StoreContents(traces={self.traces!r}, llm_calls={self.llm_calls!r}, days={self.days!r}, "
+                f"fact_rows={self.fact_rows!r}, first={self.first!r}, last={self.last!r})")
 
     @classmethod
     def read(cls, store) -> StoreContents:
         """Count what ``store`` (anything with ``sql(query) -> DataFrame``) holds."""
+        import pandas as pd
+
         fact_rows = store.sql("SELECT count(*) AS n FROM facts_raw").iloc[0, 0]
-        return cls._counted(lambda query: store.sql(f"WITH groups AS ({_GROUPS_SQL}) {query}"), fact_rows)
+        row = store.sql(f"WITH groups AS ({GROUPS_SQL}) {_CONTENTS_SQL}").iloc[0]
+        first, last = (None, None) if pd.isna(row["first"]) else (row["first"], row["last"])
+        return cls(traces=int(row["traces"]), llm_calls=int(row["llm_calls"]), days=int(row["days"]),
+                   fact_rows=int(fact_rows), models=store.sql(f"WITH groups AS ({GROUPS_SQL}) {_MODELS_SQL}"),
+                   first=first, last=last)
 
     @classmethod
     def read_parts(cls, spans: list[str], facts: list[str]) -> StoreContents:
         """Count what the given Parquet parts hold (a load's own parts; paths are values)."""
+        return cls.from_rows([AddedRows.read_parts(spans, facts)])
+
+    @classmethod
+    def from_rows(cls, added: list[AddedRows]) -> StoreContents:
+        """Count what the files of a load added, from the rows counted as they were staged."""
         import duckdb
 
-        from aiscale import schema
         from aiscale.facts.on_duckdb import bound_memory
         from aiscale.store.checks import CHECKS_MEMORY_LIMIT
 
+        groups = pa.concat_tables([rows.groups() for rows in added]) if added else GROUPS_SCHEMA.empty_table()
         con = duckdb.connect()
         try:
             con.execute("SET TimeZone = 'UTC'")
             bound_memory(con, CHECKS_MEMORY_LIMIT)  # counts distinct traces of a load of any size
-            relation = (con.read_parquet(spans) if spans else
-                        con.from_arrow(schema.schema_of("spans").empty_table()))
-            relation.create_view("spans")
-            con.execute(f"CREATE TEMP TABLE groups AS {_GROUPS_SQL}")  # one read of the parts
-            fact_rows = con.execute("SELECT count(*) FROM read_parquet(?)", [facts]).fetchone()[0] if facts else 0
-            return cls._counted(lambda query: con.execute(query).df(), fact_rows)
+            con.from_arrow(groups).create_view("groups")
+            traces, llm_calls, days, first, last = con.execute(_CONTENTS_SQL).fetchall()[0]
+            return cls(traces=int(traces), llm_calls=int(llm_calls), days=int(days),
+                       fact_rows=sum(rows.fact_rows for rows in added),
+                       models=con.sql(_MODELS_SQL).to_arrow_table(), first=first, last=last)
         finally:
             con.close()
-
-    @classmethod
-    def _counted(cls, sql, fact_rows: int) -> StoreContents:
-        row = sql(_CONTENTS_SQL).iloc[0]
-        first, last = (None, None) if pd.isna(row["first"]) else (row["first"], row["last"])
-        return cls(traces=int(row["traces"]), llm_calls=int(row["llm_calls"]), days=int(row["days"]),
-                   fact_rows=int(fact_rows), models=sql(_MODELS_SQL), first=first, last=last)
 
     def summary(self) -> pd.DataFrame:
         """One row per model (sessions, calls, days, first, last), most calls first."""
@@ -112,16 +145,30 @@ class StoreContents:
 
     def lines(self, top: int = 8) -> list[str]:
         """The store's contents in two lines (the second lists the ``top`` models by calls)."""
-        span = (f"time range {self.first} to {self.last}" if self.first is not None
+        span = (f"time range {self._first} to {self._last}" if self._first is not None
                 else "no span timestamps")
         out = [f"{self.traces:,} traces with spans ({self.llm_calls:,} LLM calls on {self.days:,} days, "
                f"UTC), {self.fact_rows:,} fact rows; {span}"]
-        if len(self.models):
-            more = f" and {len(self.models) - top} more" if len(self.models) > top else ""
-            out.append(f"models ({len(self.models)}): " + ", ".join(
-                f"{m} ({c:,} calls)" for m, c in self.models[["model", "calls"]].head(top)
-                .itertuples(index=False)) + more)
+        models, calls = _column(self._models, "model"), _column(self._models, "calls")
+        if models:
+            more = f" and {len(models) - top} more" if len(models) > top else ""
+            out.append(f"models ({len(models)}): " + ", ".join(
+                f"{m} ({c:,} calls)" for m, c in zip(models[:top], calls[:top], strict=True)) + more)
         return out
+
+
+def _column(models: pd.DataFrame | pa.Table, name: str) -> list:
+    """A column of the models table as a list, whether it is a pandas frame or an Arrow table."""
+    return models.column(name).to_pylist() if isinstance(models, pa.Table) else models[name].tolist()
+
+
+def _timestamp(value: datetime | None) -> pd.Timestamp | None:
+    """A time as a pandas Timestamp (as the summary's frames give them); None stays None."""
+    if value is None:
+        return None
+    import pandas as pd
+
+    return pd.Timestamp(value)
 
 
 @dataclass
@@ -147,6 +194,8 @@ class LoadSummary:
 
     def summary(self) -> pd.DataFrame:
         """One row per file: path, format, status, rows read / loaded / quarantined, seconds."""
+        import pandas as pd
+
         columns = ["path", "format", "status", "rows_read", "rows_loaded", "rows_quarantined",
                    "unit", "seconds"]
         return pd.DataFrame([{c: getattr(f, c) for c in columns} for f in self.files], columns=columns)
@@ -154,7 +203,7 @@ class LoadSummary:
     def __repr__(self) -> str:
         held = ""
         if (c := self.contents) is not None:
-            held = (f"; added {c.traces} traces, {c.llm_calls} LLM calls, {len(c.models)} models, "
+            held = (f"; added {c.traces} traces, {c.llm_calls} LLM calls, {len(c._models)} models, "
                     f"{c.days} days")
         return (f"<aiscale.LoadSummary: {len(self.files)} files, {self.rows_read} rows read, "
                 f"{self.rows_loaded} loaded, {self.rows_quarantined} quarantined{held}>")

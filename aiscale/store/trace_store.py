@@ -27,21 +27,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import duckdb
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from aiscale import schema
 from aiscale.facts.frame import finish_table, to_pandas
 from aiscale.facts.on_duckdb import bound_memory, quiet_progress
-from aiscale.facts.window import in_window, window_days
 from aiscale.loaders import expand_paths
-from aiscale.pricing.rates import rate_table
 from aiscale.store import facts_cache, loading
-from aiscale.store.calls_read import cached_calls
 from aiscale.store.facts_file import (
     KEYS_SQL,
     export_facts_parquet,
@@ -53,7 +49,10 @@ from aiscale.store.load_summary import FileLoad, LoadSummary, StoreContents
 from aiscale.store.lock import load_lock
 from aiscale.store.manifest import TABLES, list_parts, read_manifest, write_manifest
 from aiscale.store.safe_output import neutralise_formulas, write_atomically
-from aiscale.store.span_read import read_spans
+from aiscale.store.span_groups import AddedRows
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Engine = Literal["duckdb", "spark"]
 
@@ -137,17 +136,19 @@ class TraceStore:
             loading.clean_interrupted(self.root)
             summary = LoadSummary(files=[])
             jobs = loading.plan(self.root, files, named, summary)
-            added: dict[str, list[str]] = {"spans": [], "facts": []}
+            counted: list[AddedRows] = []  # each file's rows as staged: the contents without a read
             checks = loading.open_checks(self.root)
             try:
                 for path, record, seconds in loading.stage_all(jobs, format=format, progress=progress):
                     if record["status"] == "skipped":
                         summary.files.append(FileLoad(str(path), None, "skipped", reason=record["reason"]))
                         continue
-                    examples = record.pop("examples")
+                    examples, rows = record.pop("examples"), record.pop("added", None)
                     loading.commit(self.root, record.pop("staging"), record.pop("digest"), record, checks)
-                    for table in added:
-                        added[table] += [str(self.root / table / n) for n in record["parts"][table]]
+                    if rows is None:  # staged without counting (not by stage_chunks): read its parts
+                        rows = AddedRows.read_parts(*([str(self.root / table / n) for n in record["parts"][table]]
+                                                      for table in ("spans", "facts")))
+                    counted.append(rows)
                     summary.files.append(FileLoad(
                         str(path), record["format"], "loaded", rows_read=record["rows_read"],
                         rows_loaded=record["rows_loaded"], rows_quarantined=record["rows_quarantined"],
@@ -157,7 +158,7 @@ class TraceStore:
             finally:
                 checks.close()
                 loading.remove_staging(jobs)
-            summary.contents = StoreContents.read_parts(added["spans"], added["facts"])
+            summary.contents = StoreContents.from_rows(counted)
         self.last_load = summary
         return summary
 
@@ -219,6 +220,8 @@ class TraceStore:
         if unknown:
             raise ValueError(f"The value for `columns` must be canonical span columns "
                              f"{list(schema.SPAN_COLUMNS)}, but {unknown} was passed.")
+        from aiscale.store.span_read import read_spans
+
         with self.connect() as con:  # LLM spans take the prices of the kept calls
             return read_spans(con, wanted, trace_ids=trace_ids, priced=priced, rates=lambda: self.rates(prices=prices),
                               calls=self.calls(prices=prices, trace_ids=trace_ids) if priced else None)
@@ -226,6 +229,9 @@ class TraceStore:
     def calls(self, *, prices: str | Path | pd.DataFrame | None = None, since=None, until=None,
               trace_ids: list[str] | None = None) -> pa.Table:
         """The priced LLM calls a report reads (Arrow, kept): :func:`~aiscale.store.calls_read.cached_calls`."""
+        from aiscale.facts.window import window_days
+        from aiscale.store.calls_read import cached_calls
+
         days = window_days(since, until)[2]  # since/until choose the day parts, as for the facts
         return cached_calls(self, prices=prices, days=days, memo=self._memo, trace_ids=trace_ids)
 
@@ -234,6 +240,8 @@ class TraceStore:
         kept for the store's state and the sheet's rows (a load or another sheet reads it again)."""
         key = (facts_cache.manifest_bytes(self.root), facts_cache.sheet_fingerprint(prices))
         if self._memo.get("rates", (None,))[0] != key:  # the facts and the calls share one look-up
+            from aiscale.pricing.rates import rate_table
+
             keys = self.sql(KEYS_SQL)
             self._memo["rates"] = (key, rate_table(keys, prices=prices) if len(keys) else None)
         return self._memo["rates"][1]
@@ -247,6 +255,8 @@ class TraceStore:
 
     def quarantine(self) -> pd.DataFrame:
         """Return every quarantined row: source_file, source_row, reason, excerpt."""
+        import pandas as pd
+
         files = sorted((self.root / "quarantine").glob("*.jsonl"))
         if not files:
             return pd.DataFrame(columns=["source_file", "source_row", "reason", "excerpt"])
@@ -257,6 +267,8 @@ class TraceStore:
 
         The rollup counts them as unpriced calls, so those traces' cost is unknown, not 0.
         """
+        import pandas as pd
+
         found = lost_calls(self.root)
         if found is None:
             return pd.DataFrame({"trace_id": pd.Series(dtype="string"), "lost_llm_calls": pd.Series(dtype="int64")})
@@ -290,6 +302,8 @@ class TraceStore:
         """
         if engine not in ("duckdb", "spark"):
             raise ValueError(f"The value for `engine` must be one of ['duckdb', 'spark'], but {engine!r} was passed.")
+        from aiscale.facts.window import in_window, window_days
+
         low, high, days = window_days(since, until)
         if engine == "spark":
             parts = {name: self.parts(name, days=days) for name in TABLES}  # raises when one is missing
@@ -322,6 +336,8 @@ class TraceStore:
             raise ValueError(f"The output file must end in .csv or .parquet, but {out.name!r} was passed.")
         if out.suffix == ".parquet" and kwargs.get("engine", "duckdb") == "duckdb" and set(kwargs) <= {
                 "engine", "prices", "since", "until"}:
+            from aiscale.facts.window import window_days
+
             low, high, days = window_days(kwargs.get("since"), kwargs.get("until"))
             prices = kwargs.get("prices")
             return export_facts_parquet(self.root, out, prices=prices, since=low, until=high, days=days,
