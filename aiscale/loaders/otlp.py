@@ -300,6 +300,7 @@ def _mapped_spans(con: duckdb.DuckDBPyConnection, flat: pa.Table) -> Iterator[pa
     Arrow from what the query did not read (:mod:`aiscale.loaders._otlp_json`)."""
     with_lookups, missing, looked_up = _with_lookups(con, flat)
     mapped = in_order(con, spans_query("otlp_flat", missing), otlp_flat=with_lookups)
+    mapped = _with_passed(mapped, with_lookups)
     del with_lookups
     used = read_positions(looked_up, mapped, READS)
     attributes = attributes_json(con, flat, used, mapped.column("tokens_normalised"))
@@ -310,6 +311,18 @@ def _mapped_spans(con: duckdb.DuckDBPyConnection, flat: pa.Table) -> Iterator[pa
         at = mapped.column_names.index(f"{name}_ns")
         mapped = mapped.set_column(at, f"{name}_time", _nanos_time(mapped.column(at)))
     yield from mapped.to_batches(CHUNK_ROWS)
+
+
+def _with_passed(mapped: pa.Table, with_lookups: pa.Table) -> pa.Table:
+    """The mapped spans with the :data:`~aiscale.loaders._otlp_sql.PASSED` columns, taken as
+    they are from the query's input ``with_lookups``: ``line_no`` and the ids first, ``name``
+    after ``kind``."""
+    passed = {"line_no": with_lookups.column("line_no")}
+    passed.update({name: with_lookups.column(f"id:{name}") for name in ("trace_id", "span_id", "parent_id")})
+    for at, (name, column) in enumerate(passed.items()):
+        mapped = mapped.add_column(at, name, column)
+    name = pc.struct_field(with_lookups.column("sp"), "name")
+    return mapped.add_column(mapped.column_names.index("kind") + 1, "name", name)
 
 
 def _nanos_time(nanos: pa.ChunkedArray) -> pa.Array:
