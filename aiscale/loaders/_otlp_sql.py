@@ -23,6 +23,7 @@ True
 from __future__ import annotations
 
 import functools
+import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -383,8 +384,35 @@ def in_order(con: duckdb.DuckDBPyConnection, query: str, **tables: pa.Table) -> 
         con.register(name, table)
     try:
         con.execute("SET preserve_insertion_order = true")
-        return con.sql(query).to_arrow_table()
+        return con.sql(parsed(con, query)).to_arrow_table()
     finally:
         con.execute("SET preserve_insertion_order = false")
         for name in tables:
             con.unregister(name)
+
+
+_PARSED = threading.local()  # each mapping thread parses with its own connection
+PARSED_KEPT = 64
+
+
+def parsed(con: duckdb.DuckDBPyConnection, query: str) -> duckdb.Statement | str:
+    """``query`` parsed, once per thread (the text of one that is not a single statement):
+    the relation that runs it parses it again from text otherwise (~5 ms for the spans query,
+    once to describe it and once to run it).
+
+    >>> import duckdb
+    >>> con = duckdb.connect()
+    >>> parsed(con, "SELECT 1 AS x") is parsed(con, "SELECT 1 AS x")
+    True
+    >>> con.sql(parsed(con, "SELECT 1 AS x")).fetchall()
+    [(1,)]
+    """
+    kept = getattr(_PARSED, "statements", None)
+    if kept is None:
+        kept = _PARSED.statements = {}
+    if query not in kept:
+        if len(kept) >= PARSED_KEPT:
+            kept.pop(next(iter(kept)))  # the oldest
+        statements = con.extract_statements(query)
+        kept[query] = statements[0] if len(statements) == 1 else query
+    return kept[query]
