@@ -74,6 +74,7 @@ from aiscale.loaders._otlp_parse import parse_lines
 from aiscale.loaders._otlp_rows import arrow_chunk
 from aiscale.loaders._otlp_seen import SeenSpans as _SeenSpans
 from aiscale.loaders._otlp_sql import (
+    FIRST_OF,
     MACROS,
     MIN_NANOS,
     READS,
@@ -315,14 +316,20 @@ def _mapped_spans(con: duckdb.DuckDBPyConnection, flat: pa.Table) -> Iterator[pa
 
 def _with_passed(mapped: pa.Table, with_lookups: pa.Table) -> pa.Table:
     """The mapped spans with the :data:`~aiscale.loaders._otlp_sql.PASSED` columns, taken as
-    they are from the query's input ``with_lookups``: ``line_no`` and the ids first, ``name``
-    after ``kind``."""
+    they are from the query's input ``with_lookups`` (``line_no`` and the ids first, ``name``
+    after ``kind``), and the :data:`~aiscale.loaders._otlp_sql.FIRST_OF` columns."""
     passed = {"line_no": with_lookups.column("line_no")}
     passed.update({name: with_lookups.column(f"id:{name}") for name in ("trace_id", "span_id", "parent_id")})
     for at, (name, column) in enumerate(passed.items()):
         mapped = mapped.add_column(at, name, column)
     name = pc.struct_field(with_lookups.column("sp"), "name")
-    return mapped.add_column(mapped.column_names.index("kind") + 1, "name", name)
+    mapped = mapped.add_column(mapped.column_names.index("kind") + 1, "name", name)
+    for name, sources in FIRST_OF.items():  # the query wrote them as nulls
+        present = [with_lookups.column(s) for s in sources if s in with_lookups.column_names]
+        first = pc.coalesce(*present) if len(present) > 1 else present[0] if present else None
+        if first is not None:
+            mapped = mapped.set_column(mapped.column_names.index(name), name, first)
+    return mapped
 
 
 def _nanos_time(nanos: pa.ChunkedArray) -> pa.Array:
