@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from aiscale.loaders._otlp_json import _text_member
+from aiscale.loaders._otlp_members import text_member
 from aiscale.loaders._otlp_pieces import Pieces
 from aiscale.loaders._otlp_sql import MACROS, SPAN_KINDS
 
@@ -25,7 +25,7 @@ def _values(rng: random.Random, count: int) -> list:
 
 def _written(con, values: list, before: str, after: str, *, kinds: bool) -> list:
     pieces = Pieces()
-    at = _text_member(con, pieces, pa.array(values, pa.string()), before, after, kinds=kinds)
+    at = text_member(con, pieces, pa.array(values, pa.string()), before, after, kinds=kinds)
     empty = pieces.add(pa.array([""]))
     return pieces.joined(np.where(at >= 0, at, empty), np.ones(len(values), dtype=np.int64)).to_pylist()
 

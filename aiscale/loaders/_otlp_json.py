@@ -13,8 +13,7 @@ values with a character it escapes). Every piece of every span is then taken at 
 (:class:`~aiscale.loaders._otlp_pieces.Pieces`), the taken text being the spans' text back to
 back: no join copies it again (a list join, then an element-wise join of the members, and a
 query per member cost ~20 % more), with no Python per span. The text is the same, byte for
-byte, as the
-mapping query wrote before: keys in order, its escaping and number formats.
+byte, as the mapping query wrote before: keys in order, its escaping and number formats.
 
 Examples
 --------
@@ -37,8 +36,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from aiscale.loaders._otlp_pieces import Pieces
-from aiscale.loaders._otlp_sql import SPAN_KINDS, in_order, int_bad_query
+from aiscale.loaders._otlp_members import around_member, needs_escape, text_member
+from aiscale.loaders._otlp_pieces import Pieces, one_chunk
+from aiscale.loaders._otlp_sql import in_order, int_bad_query
 
 VALUE_FIELDS = ("stringValue", "intValue", "doubleValue", "boolValue", "bytesValue",
                 "arrayValue", "kvlistValue")
@@ -77,16 +77,16 @@ def attributes_json(con: duckdb.DuckDBPyConnection, flat: pa.Table, used: list[n
         raise ValueError("an OTLP span without its scope JSON (scope_json is null)")  # ends the commas
     scope_attrs = one_chunk(flat.column("scope_attrs_json"))
     members = [  # per span, the pieces after its kept attributes (-1: none)
-        _text_member(con, pieces, pc.struct_field(span, "kind"), '"otel.span.kind":', ",", kinds=True),
-        _text_member(con, pieces, pc.struct_field(pc.struct_field(span, "status"), "message"),
+        text_member(con, pieces, pc.struct_field(span, "kind"), '"otel.span.kind":', ",", kinds=True),
+        text_member(con, pieces, pc.struct_field(pc.struct_field(span, "status"), "message"),
                      '"otel.status.message":', ","),
-        *_around_member(pieces, '"otel.resource":', flat.column("res_json"), ","),
-        *_around_member(pieces, '"otel.scope":', flat.column("scope_json")),
-        *_around_member(pieces, ',"otel.scope.attributes":', scope_attrs,
+        *around_member(pieces, '"otel.resource":', flat.column("res_json"), ","),
+        *around_member(pieces, '"otel.scope":', flat.column("scope_json")),
+        *around_member(pieces, ',"otel.scope.attributes":', scope_attrs,
                         present=np.asarray(pc.fill_null(pc.not_equal(scope_attrs, "{}"), False), dtype=bool)),
-        *_around_member(pieces, ',"otel.events":', pc.struct_field(span, "events")),
-        *_around_member(pieces, ',"otel.links":', pc.struct_field(span, "links")),
-        _text_member(con, pieces, pc.struct_field(span, "traceState"), ',"otel.trace_state":', ""),
+        *around_member(pieces, ',"otel.events":', pc.struct_field(span, "events")),
+        *around_member(pieces, ',"otel.links":', pc.struct_field(span, "links")),
+        text_member(con, pieces, pc.struct_field(span, "traceState"), ',"otel.trace_state":', ""),
         np.where(np.asarray(pc.fill_null(normalised, False), dtype=bool),
                  pieces.add(pa.array([',"aiscale.tokens_normalised":true'])), -1)]
     brace = pieces.add(pa.array(["{", "}"]))
@@ -212,7 +212,7 @@ def _values_json(con: duckdb.DuckDBPyConnection, value: pa.StructArray, rows: np
     nested = present & (valid(field["arrayValue"]) | valid(field["kvlistValue"]))
     scalar = present & ~nested
     is_string = np.asarray(pc.is_valid(string), dtype=bool)
-    as_string = scalar & is_string & ~_needs_escape(string)
+    as_string = scalar & is_string & ~needs_escape(string)
     scalar &= ~is_string
     as_int = scalar & canonical_ints(integer)
     scalar &= ~np.asarray(pc.is_valid(integer), dtype=bool) & ~valid(field["doubleValue"])
@@ -270,67 +270,3 @@ def canonical_ints(strings: pa.Array) -> np.ndarray:
     out[out] = ((others[starts + sizes[out]] - others[starts] == minus) & (digits >= 1)
                 & (digits <= _MAX_DIGITS) & ((first != ord("0")) | ((digits == 1) & ~minus)))
     return out
-
-
-def _needs_escape(strings: pa.Array) -> np.ndarray:
-    """Where a string (null: no) holds a character ``to_json`` escapes."""
-    strings = strings.cast(pa.string())
-    n = len(strings)
-    offsets = np.frombuffer(strings.buffers()[1], dtype=np.int32)[strings.offset:strings.offset + n + 1]
-    out = np.zeros(n, dtype=bool)
-    if n == 0 or offsets[-1] == offsets[0]:
-        return out
-    data = np.frombuffer(strings.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
-    escaped = np.flatnonzero((data < 0x20) | (data == ord('"')) | (data == ord("\\")))  # _ESCAPES' bytes
-    out[np.searchsorted(offsets - offsets[0], escaped, side="right") - 1] = True
-    return out
-
-
-def _text_member(con: duckdb.DuckDBPyConnection, pieces: Pieces, values: pa.Array, before: str,
-                 after: str, *, kinds: bool = False) -> np.ndarray:
-    """Per span, where in ``pieces`` (added to it) ``before + to_json(v) + after`` is for its
-    value ``v`` (-1 where it is null, or empty unless ``kinds``), written once per distinct
-    value; with ``kinds``, span kind numbers are written as their names.
-
-    Values with a character ``to_json`` escapes (few) are written by DuckDB's ``to_json``.
-    """
-    encoded = pc.dictionary_encode(one_chunk(values).cast(pa.string()))
-    distinct = encoded.dictionary
-    if kinds:
-        number = pc.index_in(distinct, value_set=pa.array(list(SPAN_KINDS), pa.string()))
-        distinct = pc.if_else(pc.is_valid(number), pc.take(pa.array(list(SPAN_KINDS.values())), number), distinct)
-    else:  # nullif(v, '')
-        distinct = pc.if_else(pc.equal(distinct, ""), pa.scalar(None, pa.string()), distinct)
-    text = pc.binary_join_element_wise(before + '"', distinct, '"' + after, "")
-    escaped = _needs_escape(distinct)
-    if escaped.any():
-        quoted = in_order(con, "SELECT to_json(v) AS j FROM otlp_values",
-                          otlp_values=pa.table({"v": distinct.filter(pa.array(escaped))}))
-        text = pc.replace_with_mask(text, pa.array(escaped), pc.binary_join_element_wise(
-            before, quoted.column("j").combine_chunks().cast(pa.string()), after, ""))
-    at = pieces.add(pa.concat_arrays([text, pa.nulls(1, pa.string())]))
-    codes = pc.fill_null(encoded.indices, len(text)).to_numpy().astype(np.int64)
-    written = np.append(np.asarray(pc.is_valid(text), dtype=bool), False)[codes]
-    return np.where(written, at + codes, -1)
-
-
-def _around_member(pieces: Pieces, before: str, values: pa.Array | pa.ChunkedArray,
-                   after: str = "", *, present: np.ndarray | None = None) -> list[np.ndarray]:
-    """Per span, where in ``pieces`` (added to it) ``before``, the value and ``after`` are
-    (-1 where the value is null, or not ``present``)."""
-    values = one_chunk(values)
-    valid = np.asarray(pc.is_valid(values), dtype=bool)
-    if present is not None:
-        valid &= present
-    at = pieces.add(values)
-    out = [np.where(valid, pieces.add(pa.array([before])), -1), np.where(valid, at + np.arange(len(values)), -1)]
-    if after:
-        out.append(np.where(valid, pieces.add(pa.array([after])), -1))
-    return out
-
-
-def one_chunk(column: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """The column as one array; a chunked column of one chunk is not copied (``combine_chunks`` would)."""
-    if isinstance(column, pa.ChunkedArray):
-        return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
-    return column

@@ -52,3 +52,9 @@ class Pieces:
         return pa.StringArray.from_buffers(len(counts), pa.py_buffer(np.ascontiguousarray(offsets[ends])),
                                            taken.buffers()[2] or pa.py_buffer(b""), bitmap)
 
+
+def one_chunk(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """The column as one array; a chunked column of one chunk is not copied (``combine_chunks`` would)."""
+    if isinstance(column, pa.ChunkedArray):
+        return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    return column
