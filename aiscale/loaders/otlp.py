@@ -319,10 +319,10 @@ def _with_passed(mapped: pa.Table, with_lookups: pa.Table) -> pa.Table:
     they are from the query's input ``with_lookups`` (``line_no`` and the ids first, ``name``
     after ``kind``), and the :data:`~aiscale.loaders._otlp_sql.FIRST_OF` columns."""
     passed = {"line_no": with_lookups.column("line_no")}
-    passed.update({name: with_lookups.column(f"id:{name}") for name in ("trace_id", "span_id", "parent_id")})
+    passed.update({name: _copied(with_lookups.column(f"id:{name}")) for name in ("trace_id", "span_id", "parent_id")})
     for at, (name, column) in enumerate(passed.items()):
         mapped = mapped.add_column(at, name, column)
-    name = pc.struct_field(with_lookups.column("sp"), "name")
+    name = _copied(pc.struct_field(with_lookups.column("sp"), "name"))
     mapped = mapped.add_column(mapped.column_names.index("kind") + 1, "name", name)
     for name, sources in FIRST_OF.items():  # the query wrote them as nulls
         present = [with_lookups.column(s) for s in sources if s in with_lookups.column_names]
@@ -330,6 +330,13 @@ def _with_passed(mapped: pa.Table, with_lookups: pa.Table) -> pa.Table:
         if first is not None:
             mapped = mapped.set_column(mapped.column_names.index(name), name, first)
     return mapped
+
+
+def _copied(column: pa.ChunkedArray) -> pa.Array:
+    """``column`` in memory of its own: the ids and names are views of the parsed block
+    (NumPy keeps hex ids as they are), which would stay alive with them until the main thread
+    has written the chunk."""
+    return pa.concat_arrays(column.chunks) if column.num_chunks else pa.array([], column.type)
 
 
 def _nanos_time(nanos: pa.ChunkedArray) -> pa.Array:
