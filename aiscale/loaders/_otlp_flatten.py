@@ -29,7 +29,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from aiscale.loaders._otlp_attrs import lookup_columns
-from aiscale.loaders._otlp_json import kept_attributes, one_chunk
+from aiscale.loaders._otlp_json import kept_attributes
+from aiscale.loaders._otlp_pieces import one_chunk
 from aiscale.loaders._otlp_sql import TRACE_KEYS, in_order
 
 

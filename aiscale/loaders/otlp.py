@@ -75,6 +75,7 @@ from aiscale.loaders._otlp_parse import parse_lines
 from aiscale.loaders._otlp_rows import arrow_chunk
 from aiscale.loaders._otlp_seen import SeenSpans as _SeenSpans
 from aiscale.loaders._otlp_sql import (
+    FIRST_OF,
     MACROS,
     MIN_NANOS,
     READS,
@@ -299,6 +300,7 @@ def _mapped_spans(con: duckdb.DuckDBPyConnection, flat: pa.Table) -> Iterator[pa
     Arrow from what the query did not read (:mod:`aiscale.loaders._otlp_json`)."""
     with_lookups, missing, looked_up = _with_lookups(con, flat)
     mapped = in_order(con, spans_query("otlp_flat", missing), otlp_flat=with_lookups)
+    mapped = _with_passed(mapped, with_lookups)
     del with_lookups
     used = read_positions(looked_up, mapped, READS)
     attributes = attributes_json(con, flat, used, mapped.column("tokens_normalised"))
@@ -309,6 +311,31 @@ def _mapped_spans(con: duckdb.DuckDBPyConnection, flat: pa.Table) -> Iterator[pa
         at = mapped.column_names.index(f"{name}_ns")
         mapped = mapped.set_column(at, f"{name}_time", _nanos_time(mapped.column(at)))
     yield from mapped.to_batches(CHUNK_ROWS)
+
+
+def _with_passed(mapped: pa.Table, with_lookups: pa.Table) -> pa.Table:
+    """The mapped spans with the :data:`~aiscale.loaders._otlp_sql.PASSED` columns, taken as
+    they are from the query's input ``with_lookups`` (``line_no`` and the ids first, ``name``
+    after ``kind``), and the :data:`~aiscale.loaders._otlp_sql.FIRST_OF` columns."""
+    passed = {"line_no": with_lookups.column("line_no")}
+    passed.update({name: _copied(with_lookups.column(f"id:{name}")) for name in ("trace_id", "span_id", "parent_id")})
+    for at, (name, column) in enumerate(passed.items()):
+        mapped = mapped.add_column(at, name, column)
+    name = _copied(pc.struct_field(with_lookups.column("sp"), "name"))
+    mapped = mapped.add_column(mapped.column_names.index("kind") + 1, "name", name)
+    for name, sources in FIRST_OF.items():  # the query wrote them as nulls
+        present = [with_lookups.column(s) for s in sources if s in with_lookups.column_names]
+        first = pc.coalesce(*present) if len(present) > 1 else present[0] if present else None
+        if first is not None:
+            mapped = mapped.set_column(mapped.column_names.index(name), name, first)
+    return mapped
+
+
+def _copied(column: pa.ChunkedArray) -> pa.Array:
+    """``column`` in memory of its own: the ids and names are views of the parsed block
+    (NumPy keeps hex ids as they are), which would stay alive with them until the main thread
+    has written the chunk."""
+    return pa.concat_arrays(column.chunks) if column.num_chunks else pa.array([], column.type)
 
 
 def _nanos_time(nanos: pa.ChunkedArray) -> pa.Array:
