@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from aiscale.loaders import otlp
+from aiscale.loaders._otlp_quarantine import bad_lines
 from aiscale.store import ingest
 
 SECONDS: collections.Counter = collections.Counter()
@@ -54,7 +55,7 @@ def _chunks(path: Path):
             if batch is None:
                 break
             if "span_id" not in batch.schema.names:
-                yield otlp._bad_lines(batch, path, *block)
+                yield bad_lines(batch, path, *block)
             else:
                 yield otlp.arrow_chunk(batch, str(path), seen) if arrow else otlp._chunk(batch, path, seen)
 

@@ -23,6 +23,7 @@ import pytest
 from test_loader_otlp import BAD_LINES, SDK
 
 from aiscale.loaders import otlp
+from aiscale.loaders._otlp_quarantine import bad_lines
 from aiscale.loaders._otlp_rows import arrow_chunk
 from aiscale.loaders._otlp_seen import SeenSpans
 from aiscale.loaders._prefetch import mapped_in_order
@@ -37,7 +38,7 @@ def _serial(path: Path) -> list:
         for block in otlp._blocks_to_map(path):
             for batch, held in otlp._map_block(block, con):
                 chunks.append(arrow_chunk(batch, str(path), seen) if "span_id" in batch.schema.names
-                              else otlp._bad_lines(batch, path, *held))
+                              else bad_lines(batch, path, *held))
     return chunks
 
 

@@ -283,9 +283,7 @@ def rollup_batches(parts: dict[str, list[str]],
         con.close()
 
 
-# the parts of the rollup that read no rates (:func:`aiscale.facts.rollup.rate_free_parts`), in
-# the order they are computed
-RATE_FREE_PARTS = ("span_aggregates", "repeated_calls", "outside_main_loop", "trace_rows")
+RATE_FREE_PARTS = ("span_aggregates", "repeated_calls", "outside_main_loop", "trace_rows")  # in order
 
 
 def rate_free_tables(con, inputs: list[str], dedupe: bool) -> list[str]:

@@ -8,7 +8,7 @@ equivalent text). :data:`FACTS_PARQUET` is the schema of a facts file with its p
 for the pandas and pyarrow that wrote it.
 """
 
-SOURCE_DIGEST = '5a79387cf851e2c7f7c39161aa488f8815a5291166fba0333603f9d30447263b'
+SOURCE_DIGEST = '7a83da1f3cdd469ba3b404e035a4d2efb6a88e7ff7c25bec75bc063a29668993'
 GENERATED_WITH = {'ibis-framework': '12.0.0', 'sqlglot': '30.31.0'}
 
 QUERIES = {

@@ -31,7 +31,8 @@ import pyarrow.compute as pc
 from aiscale.loaders._otlp_attrs import lookup_columns
 from aiscale.loaders._otlp_json import kept_attributes
 from aiscale.loaders._otlp_pieces import one_chunk
-from aiscale.loaders._otlp_sql import TRACE_KEYS, in_order
+from aiscale.loaders._otlp_query import in_order
+from aiscale.loaders._otlp_sql import TRACE_KEYS
 
 
 def flatten_requests(con: duckdb.DuckDBPyConnection, parsed: pa.Table) -> pa.Table:

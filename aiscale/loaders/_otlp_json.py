@@ -38,7 +38,8 @@ import pyarrow.compute as pc
 
 from aiscale.loaders._otlp_members import around_member, needs_escape, text_member
 from aiscale.loaders._otlp_pieces import Pieces, one_chunk
-from aiscale.loaders._otlp_sql import in_order, int_bad_query
+from aiscale.loaders._otlp_query import in_order
+from aiscale.loaders._otlp_sql import int_bad_query
 
 VALUE_FIELDS = ("stringValue", "intValue", "doubleValue", "boolValue", "bytesValue",
                 "arrayValue", "kvlistValue")

@@ -25,7 +25,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from aiscale.loaders._otlp_pieces import Pieces, one_chunk
-from aiscale.loaders._otlp_sql import SPAN_KINDS, in_order
+from aiscale.loaders._otlp_query import in_order
+from aiscale.loaders._otlp_sql import SPAN_KINDS
 
 
 def text_member(con: duckdb.DuckDBPyConnection, pieces: Pieces, values: pa.Array, before: str,

@@ -38,7 +38,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from aiscale.loaders._otlp_sql import fast_parse_query, in_order, parse_query
+from aiscale.loaders._otlp_query import in_order
+from aiscale.loaders._otlp_sql import fast_parse_query, parse_query
 
 COUNTS: collections.Counter = collections.Counter()
 """What the parses so far did, for tests and benchmarks: ``blocks`` and ``batches`` parsed,

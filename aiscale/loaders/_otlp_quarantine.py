@@ -15,11 +15,13 @@ Examples
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pyarrow as pa
 
-from aiscale.loaders.base import Quarantined, excerpt, is_pandas
+from aiscale.loaders.base import Chunk, Quarantined, excerpt, is_pandas
 from aiscale.loaders.validate import lost_call
 
 if TYPE_CHECKING:
@@ -37,3 +39,27 @@ def quarantined_spans(spans: pd.DataFrame | pa.Table, source_file: str) -> list[
     return [Quarantined(source_file, int(n), str(why), excerpt(f"span {s} {name!r}"),
                         **({} if why == REPEAT else lost_call({"trace_id": trace, "kind": kind})))
             for n, why, s, name, trace, kind in rows]
+
+
+def bad_lines(batch: pa.RecordBatch, path: Path, line_numbers: np.ndarray,
+              offsets: np.ndarray, data: memoryview, sizes: np.ndarray) -> Chunk:
+    """The chunk of a block's bad lines: ``batch`` has ``line_no`` and the rule broken
+    (``line_bad``); the block (line numbers, offsets, bytes, sizes) gives each its excerpt."""
+    quarantined = [Quarantined(str(path), n, why, line_excerpt(n, line_numbers, offsets, data))
+                   for n, why in zip(batch["line_no"].to_pylist(), batch["line_bad"].to_pylist(),
+                                     strict=True)]
+    return Chunk(quarantined=quarantined, rows_read=len(quarantined))
+
+
+def line_excerpt(number: int, line_numbers: np.ndarray, offsets: np.ndarray,
+                 data: memoryview) -> str:
+    """The start of line ``number`` of a block (its first 800 bytes), as an excerpt.
+
+    Examples
+    --------
+    >>> line_excerpt(8, np.array([7, 8]), np.array([0, 4, 9]), memoryview(b"bad\\n{oops"))
+    '{oops'
+    """
+    i = int(np.searchsorted(line_numbers, number))
+    raw = data[offsets[i]:min(offsets[i + 1], offsets[i] + 4 * 200)]
+    return excerpt(bytes(raw).decode("utf-8", "replace").strip())

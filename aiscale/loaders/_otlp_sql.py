@@ -9,8 +9,8 @@ positions NumPy finds, :func:`~aiscale.loaders._otlp_attrs.read_positions`); the
 ``attributes`` JSON of the others is assembled in Arrow
 (:mod:`aiscale.loaders._otlp_json`) from :func:`fragments_query`. No Python runs per span. A
 span that breaks a loader rule comes out with ``span_bad`` set; lines that gave no span are
-explained by :func:`bad_lines_query`. :func:`in_order` runs a query over Arrow tables with its
-rows in their input's order (the loader's connections otherwise run without that order).
+explained by :func:`bad_lines_query`. The queries run over Arrow tables by
+:func:`aiscale.loaders._otlp_query.in_order`.
 
 Examples
 --------
@@ -23,12 +23,6 @@ True
 from __future__ import annotations
 
 import functools
-import threading
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    import duckdb
-    import pyarrow as pa
 
 ANY = ('{"stringValue":"VARCHAR","intValue":"VARCHAR","doubleValue":"VARCHAR",'
        '"boolValue":"VARCHAR","bytesValue":"VARCHAR","arrayValue":"JSON","kvlistValue":"JSON"}')
@@ -386,47 +380,3 @@ def _spans_query(table: str, absent: frozenset[str]) -> str:
     for key in sorted(absent):
         query = query.replace(f'"a:{key}"', "NULL::VARCHAR")
     return query
-
-
-def in_order(con: duckdb.DuckDBPyConnection, query: str, **tables: pa.Table) -> pa.Table:
-    """The result of ``query`` over ``tables`` (registered by name for it), rows in their order.
-
-    The OTLP loader's connections run with ``preserve_insertion_order = false``; a step whose
-    output lines up row for row with its input sets it for its one query.
-    """
-    for name, table in tables.items():
-        con.register(name, table)
-    try:
-        con.execute("SET preserve_insertion_order = true")
-        return con.sql(parsed(con, query)).to_arrow_table()
-    finally:
-        con.execute("SET preserve_insertion_order = false")
-        for name in tables:
-            con.unregister(name)
-
-
-_PARSED = threading.local()  # each mapping thread parses with its own connection
-PARSED_KEPT = 64
-
-
-def parsed(con: duckdb.DuckDBPyConnection, query: str) -> duckdb.Statement | str:
-    """``query`` parsed, once per thread (the text of one that is not a single statement):
-    the relation that runs it parses it again from text otherwise (~5 ms for the spans query,
-    once to describe it and once to run it).
-
-    >>> import duckdb
-    >>> con = duckdb.connect()
-    >>> parsed(con, "SELECT 1 AS x") is parsed(con, "SELECT 1 AS x")
-    True
-    >>> con.sql(parsed(con, "SELECT 1 AS x")).fetchall()
-    [(1,)]
-    """
-    kept = getattr(_PARSED, "statements", None)
-    if kept is None:
-        kept = _PARSED.statements = {}
-    if query not in kept:
-        if len(kept) >= PARSED_KEPT:
-            kept.pop(next(iter(kept)))  # the oldest
-        statements = con.extract_statements(query)
-        kept[query] = statements[0] if len(statements) == 1 else query
-    return kept[query]

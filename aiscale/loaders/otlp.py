@@ -72,6 +72,8 @@ from aiscale.loaders._otlp_flatten import flatten_requests
 from aiscale.loaders._otlp_ids import hex_ids
 from aiscale.loaders._otlp_json import attributes_json, int_bad
 from aiscale.loaders._otlp_parse import parse_lines
+from aiscale.loaders._otlp_quarantine import bad_lines
+from aiscale.loaders._otlp_query import in_order
 from aiscale.loaders._otlp_rows import arrow_chunk
 from aiscale.loaders._otlp_seen import SeenSpans as _SeenSpans
 from aiscale.loaders._otlp_sql import (
@@ -81,7 +83,6 @@ from aiscale.loaders._otlp_sql import (
     READS,
     USE_FLAGS,
     bad_lines_query,
-    in_order,
     lookup_keys,
     spans_query,
 )
@@ -89,8 +90,6 @@ from aiscale.loaders._prefetch import mapped_in_order
 from aiscale.loaders.base import (
     Chunk,
     DamagedStream,
-    Quarantined,
-    excerpt,
     open_binary,
     stream_damage,
 )
@@ -139,7 +138,7 @@ def read(path: Path) -> Iterator[Chunk]:
         if "span_id" in batch.schema.names:
             yield arrow_chunk(batch, str(path), seen)
         else:
-            yield _bad_lines(batch, path, *block)
+            yield bad_lines(batch, path, *block)
 
 
 def workers() -> int:
@@ -388,18 +387,3 @@ def _with_lookups(con: duckdb.DuckDBPyConnection, flat: pa.Table) -> tuple[pa.Ta
     table = pa.Table.from_batches([pa.RecordBatch.from_arrays(
         [*arrays, *columns.values()], names=[*batch.schema.names, *columns])])
     return table, missing, looked_up
-
-
-def _bad_lines(batch: pa.RecordBatch, path: Path, line_numbers: np.ndarray,
-               offsets: np.ndarray, data: memoryview, sizes: np.ndarray) -> Chunk:
-    quarantined = [Quarantined(str(path), n, why, _line_excerpt(n, line_numbers, offsets, data))
-                   for n, why in zip(batch["line_no"].to_pylist(), batch["line_bad"].to_pylist(),
-                                     strict=True)]
-    return Chunk(quarantined=quarantined, rows_read=len(quarantined))
-
-
-def _line_excerpt(number: int, line_numbers: np.ndarray, offsets: np.ndarray,
-                  data: memoryview) -> str:
-    i = int(np.searchsorted(line_numbers, number))
-    raw = data[offsets[i]:min(offsets[i + 1], offsets[i] + 4 * 200)]
-    return excerpt(bytes(raw).decode("utf-8", "replace").strip())

@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from aiscale import schema
 from aiscale.loaders import otlp
-from aiscale.loaders._otlp_quarantine import quarantined_spans
+from aiscale.loaders._otlp_quarantine import line_excerpt, quarantined_spans
 from aiscale.loaders.validate import validate_spans
 
 _TRACE_FIELDS = [pa.field("task_id", pa.string()), pa.field("trial", pa.int64()),
@@ -68,7 +68,7 @@ def flatten_lines(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]
                 else:
                     numbers = out.column("line_no").to_pylist()
                     columns = {"line_no": out.column("line_no"), "line_bad": out.column("line_bad"),
-                               "excerpt": pa.array([otlp._line_excerpt(n, line_numbers, offsets, data)
+                               "excerpt": pa.array([line_excerpt(n, line_numbers, offsets, data)
                                                     for n in numbers], pa.string())}
                 columns["pos"] = pa.array(np.arange(pos, pos + out.num_rows, dtype=np.int64))
                 pos += out.num_rows
