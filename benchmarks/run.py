@@ -179,8 +179,41 @@ def main(argv: list[str] | None = None) -> None:
     _keep_earlier(results, args.out / "results.json", sizes, fresh=args.fresh)
     (args.out / "results.json").write_text(json.dumps(results, indent=1))
     text = report.markdown(results)
-    args.results.write_text(text)
+    args.results.write_text(with_earlier(text, args.results, f"{results['when'][:10]}, commit {results['commit']}"))
     print(text)
+
+
+def with_earlier(text: str, path: Path, run: str) -> str:
+    """The results file's new text: its title, this run's report as the first section (headed
+    with ``run``), then every section the file held before (earlier runs and the notes written
+    beside them; a report left at the top without a heading of its own gets one).
+
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "RESULTS.md"
+    >>> _ = path.write_text(with_earlier("# Scale benchmark\n\nold table\n", path, "day 1"))
+    >>> _ = path.write_text(path.read_text() + "\n## A note\n\nby hand\n")
+    >>> print(with_earlier("# Scale benchmark\n\nnew table\n", path, "day 2"))
+    # Scale benchmark
+    <BLANKLINE>
+    ## `make bench`, day 2
+    <BLANKLINE>
+    new table
+    <BLANKLINE>
+    ## `make bench`, day 1
+    <BLANKLINE>
+    old table
+    <BLANKLINE>
+    ## A note
+    <BLANKLINE>
+    by hand
+    <BLANKLINE>
+    """
+    title = "# Scale benchmark"
+    sections = f"## `make bench`, {run}\n\n{text.removeprefix(title).strip()}\n"
+    old = path.read_text().removeprefix(title).strip() if path.exists() else ""
+    if old and not old.startswith("## "):
+        old = f"## An earlier `make bench`\n\n{old}"
+    return f"{title}\n\n{sections}" + (f"\n{old}\n" if old else "")
 
 
 def _keep_earlier(results: dict, path: Path, sizes: list[str], *, fresh: bool) -> None:

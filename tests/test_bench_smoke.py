@@ -23,3 +23,22 @@ def test_bench_runs_every_path_on_a_tiny_file(tmp_path):
     assert json.loads(run["steps"]["rollup"]["last_line"])["agree"] is True
     text = results.read_text()
     assert "load + facts ÷ pyarrow flatten" in text and "(e) pyarrow flatten" in text
+
+
+def test_a_bench_run_goes_on_top_of_the_results_file_and_keeps_what_was_there(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH.parent))  # run.py imports its sibling report.py
+    import run as bench
+
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# Scale benchmark\n\n`make bench` (old machine)\n\n| a | b |\n\n## A note by hand\n\ntext\n")
+    first = bench.with_earlier("# Scale benchmark\n\n`make bench` (x)\n\n| new | table |\n", results, "2026-12-02, commit abc")
+    results.write_text(first)
+    second = bench.with_earlier("# Scale benchmark\n\n| newer |\n", results, "2026-12-03, commit def")
+    headings = [line for line in second.splitlines() if line.startswith("#")]
+    assert headings == ["# Scale benchmark", "## `make bench`, 2026-12-03, commit def",
+                        "## `make bench`, 2026-12-02, commit abc", "## An earlier `make bench`",
+                        "## A note by hand"]
+    for kept in ("| newer |", "| new | table |", "`make bench` (old machine)", "text"):
+        assert second.count(kept) == 1
+    assert bench.with_earlier("# Scale benchmark\n\nonly\n", tmp_path / "new.md", "d") == \
+        "# Scale benchmark\n\n## `make bench`, d\n\nonly\n"

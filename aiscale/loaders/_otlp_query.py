@@ -48,9 +48,9 @@ def relation(con: duckdb.DuckDBPyConnection, query: str) -> duckdb.DuckDBPyRelat
 
     A relation reads its tables by name each time it runs, so the next block's tables,
     registered under the same names, are what it reads; making one binds the query (~13 ms
-    for the spans query, 16 times per million spans), and running it binds it again. The
-    last :data:`PARSED_KEPT` are kept, each with its connection (so no other connection
-    can take its place).
+    for the spans query, 16 times per million spans), and running it binds it again. A
+    thread keeps the last :data:`PARSED_KEPT` of one connection, the last it ran on (a
+    connection it no longer uses is let go when it runs on another).
 
     >>> import duckdb, pyarrow as pa
     >>> con = duckdb.connect()
@@ -62,15 +62,15 @@ def relation(con: duckdb.DuckDBPyConnection, query: str) -> duckdb.DuckDBPyRelat
     >>> relation(con, "SELECT 1 AS x") is relation(duckdb.connect(), "SELECT 1 AS x")
     False
     """
-    kept = getattr(_PARSED, "relations", None)
-    if kept is None:
-        kept = _PARSED.relations = {}
-    made = kept.get(query)
-    if made is None or made[0] is not con:
-        if query not in kept and len(kept) >= PARSED_KEPT:
+    con_kept = getattr(_PARSED, "relations", None)
+    if con_kept is None or con_kept[0] is not con:  # a thread's connection: its relations only
+        con_kept = _PARSED.relations = (con, {})
+    kept = con_kept[1]
+    if query not in kept:
+        if len(kept) >= PARSED_KEPT:
             kept.pop(next(iter(kept)))  # the oldest
-        made = kept[query] = (con, con.sql(parsed(con, query)))
-    return made[1]
+        kept[query] = con.sql(parsed(con, query))
+    return kept[query]
 
 
 def parsed(con: duckdb.DuckDBPyConnection, query: str) -> duckdb.Statement | str:
