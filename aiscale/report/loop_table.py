@@ -62,15 +62,16 @@ def compute_loop_table(con) -> pa.Table:
     (:func:`~aiscale.analysis.loops.stuck.tool_runs`) and LLM / tool busy seconds (NaN: none).
 
     Each trace id is looked up once (Arrow hashing) and the analyses run on its integer code.
-    Tool spans go in span-id order: the runs' sort by trace and start then breaks ties as on
-    spans sorted by trace, start and span id (a report's spans).
+    Tool spans go in span-id order (sorted in DuckDB; spans of one id by trace, start, name and
+    arguments): the runs' sort by trace and start then breaks ties as on spans sorted by
+    trace, start and span id (a report's spans).
     """
     ids = con.sql("SELECT DISTINCT trace_id FROM spans ORDER BY trace_id").to_arrow_table()["trace_id"].combine_chunks()
     tools = con.sql("SELECT trace_id, span_id, start_time, tool_name, tool_arguments FROM spans "
-                    "WHERE kind = 'tool'").to_arrow_table().combine_chunks()
-    order = pc.sort_indices(tools["span_id"]).to_numpy()
-    keys = _tool_keys(tools)[order]
-    tools = pa.table({"trace_id": tools["trace_id"], "start_time": tools["start_time"]}).take(order)
+                    "WHERE kind = 'tool' ORDER BY span_id NULLS LAST, trace_id, start_time, tool_name, "
+                    "tool_arguments").to_arrow_table().combine_chunks()
+    keys = _tool_keys(tools)
+    tools = pa.table({"trace_id": tools["trace_id"], "start_time": tools["start_time"]})
     timed = con.sql("SELECT trace_id, kind, start_time, end_time FROM spans "
                     "WHERE kind IN ('llm', 'tool')").to_arrow_table()
     runs = tool_runs(frame_of(_coded(tools, ids)).assign(kind="tool"), keys=keys)

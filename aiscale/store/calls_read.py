@@ -73,10 +73,9 @@ def read_calls(con, rates: pd.DataFrame | None) -> pa.Table:
     spans = [*CALL_COLUMNS, "cache_write_1h_tokens", "cache_write_5m_tokens", "ttft_s"]
     prices = ["cost_usd", "priced", "price_source", *COST_PARTS, *RATE_COLUMNS]
     select = [*(f"p.{c}" for c in spans), *(f"t.{c}" for c in (*LABELS, "project")), *(f"p.{c}" for c in prices)]
-    table = con.sql(f"SELECT {', '.join(select)} FROM ({priced}) p "
-                    f"LEFT JOIN ({labels}) t ON p.trace_id = t.trace_id").to_arrow_table()
-    order = pc.sort_indices(table, sort_keys=[(k, "ascending", "at_end") for k in ORDER])
-    return table.take(order)
+    order = ", ".join(f"p.{k} ASC NULLS LAST" for k in ORDER)
+    return con.sql(f"SELECT {', '.join(select)} FROM ({priced}) p "
+                   f"LEFT JOIN ({labels}) t ON p.trace_id = t.trace_id ORDER BY {order}").to_arrow_table()
 
 
 def cached_calls(store, *, prices=None, days: tuple[str, str] | None = None,
