@@ -289,10 +289,3 @@ def _outer_join(left: ibis.Table, right: ibis.Table) -> ibis.Table:
     joined = left.outer_join(right, "trace_id", rname="{name}_right")
     return joined.mutate(trace_id=joined.trace_id.fill_null(joined.trace_id_right)).drop("trace_id_right")
 
-
-def merged_traces_sql(view: str = "traces") -> str:
-    """SQL (DuckDB) that merges trace rows of several files, as :func:`merge_traces` does."""
-    others = [c for c in schema.TRACE_COLUMNS if c not in ("trace_id", "started_at", "metadata")]
-    cols = ", ".join(f"max({c}) AS {c}" for c in others)
-    return (f"SELECT trace_id, min(started_at) AS started_at, {cols}, "
-            f"arg_max(metadata, length(metadata)) AS metadata FROM {view} GROUP BY trace_id")

@@ -8,7 +8,7 @@ equivalent text). :data:`FACTS_PARQUET` is the schema of a facts file with its p
 for the pandas and pyarrow that wrote it.
 """
 
-SOURCE_DIGEST = '7a83da1f3cdd469ba3b404e035a4d2efb6a88e7ff7c25bec75bc063a29668993'
+SOURCE_DIGEST = 'd77be8eba320b8cd3ed3ff0310f6b53db7faa1a1256050983250294a07c2f17e'
 GENERATED_WITH = {'ibis-framework': '12.0.0', 'sqlglot': '30.31.0'}
 
 QUERIES = {

@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 from aiscale import schema
 from aiscale.facts.compiled import compiled_sql
 from aiscale.facts.priced import rates_table
+from aiscale.facts.trace_rows_sql import merged_traces_sql
 from aiscale.pricing.rates import COST_PARTS, RATE_COLUMNS, price_spans
 from aiscale.store import facts_cache
 
@@ -59,8 +60,6 @@ def read_calls(con, rates: pd.DataFrame | None) -> pa.Table:
         the trace labels and ``project``, ``cost_usd`` (null when unpriced), ``priced``,
         ``price_source``, the cost terms and rates; sorted by trace, start and span.
     """
-    from aiscale.facts.rollup import merged_traces_sql  # imports Ibis: not at module level
-
     con.register("call_rates", rates_table(rates))
     con.execute(f"CREATE OR REPLACE TEMP VIEW llm_calls AS SELECT {', '.join(CALL_COLUMNS)}, "
                 f"{schema.cache_write_ttl_sql('attributes')}, {schema.ttft_sql('attributes')} AS ttft_s, CAST(start_time AS DATE) AS day "

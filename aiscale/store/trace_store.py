@@ -248,7 +248,7 @@ class TraceStore:
 
     def traces(self) -> pd.DataFrame:
         """Return one row per trace (trace rows merged across files)."""
-        from aiscale.facts.rollup import merged_traces_sql
+        from aiscale.facts.trace_rows_sql import merged_traces_sql
 
         columns = ", ".join(schema.TRACE_COLUMNS)
         return self.sql(f"SELECT {columns} FROM ({merged_traces_sql('traces')}) ORDER BY trace_id")
