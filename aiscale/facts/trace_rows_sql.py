@@ -7,33 +7,27 @@ the rollup so that they do not import Ibis (~0.4 s).
 
 Examples
 --------
->>> import duckdb
->>> con = duckdb.connect()
->>> _ = con.execute("CREATE TABLE traces AS SELECT * FROM (VALUES "
-...     "('t', TIMESTAMP '2025-01-02', 'a', NULL, '{}'), ('t', TIMESTAMP '2025-01-01', NULL, 'v', '{\\"k\\": 1}')) "
-...     "AS r(trace_id, started_at, task_id, variant, metadata)")
->>> sql = merged_traces_sql("traces", ["task_id", "variant"])
->>> con.sql(sql).fetchall()
-[('t', datetime.datetime(2025, 1, 1, 0, 0), 'a', 'v', '{"k": 1}')]
+>>> import duckdb, pyarrow as pa
+>>> rows = pa.Table.from_pylist([
+...     {"trace_id": "t", "task_id": "a", "started_at": 2, "metadata": "{}"},
+...     {"trace_id": "t", "variant": "v", "started_at": 1, "metadata": '{"k": 1}'}], schema.TRACES)
+>>> (merged,) = duckdb.sql(merged_traces_sql("rows")).to_arrow_table().to_pylist()
+>>> merged["started_at"].microsecond, merged["task_id"], merged["variant"], merged["metadata"]
+(1, 'a', 'v', '{"k": 1}')
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from aiscale import schema
 
 
-def merged_traces_sql(view: str = "traces", columns: Sequence[str] | None = None) -> str:
+def merged_traces_sql(view: str = "traces") -> str:
     """SQL (DuckDB) that merges the trace rows of ``view``, one row per trace.
 
     Parameters
     ----------
     view : str
-        The view or table of trace rows.
-    columns : sequence of str, optional
-        The trace columns besides ``trace_id``, ``started_at`` and ``metadata`` (default: every
-        column of the store's trace schema).
+        The view or table of trace rows (:data:`aiscale.schema.TRACES`).
 
     Returns
     -------
@@ -41,8 +35,7 @@ def merged_traces_sql(view: str = "traces", columns: Sequence[str] | None = None
         ``trace_id``, ``started_at`` (the earliest), each column's largest value, and the
         longest ``metadata``.
     """
-    others = [c for c in (schema.TRACE_COLUMNS if columns is None else columns)
-              if c not in ("trace_id", "started_at", "metadata")]
-    cols = "".join(f", max({c}) AS {c}" for c in others)
-    return (f"SELECT trace_id, min(started_at) AS started_at{cols}, "
+    others = [c for c in schema.TRACE_COLUMNS if c not in ("trace_id", "started_at", "metadata")]
+    cols = ", ".join(f"max({c}) AS {c}" for c in others)
+    return (f"SELECT trace_id, min(started_at) AS started_at, {cols}, "
             f"arg_max(metadata, length(metadata)) AS metadata FROM {view} GROUP BY trace_id")

@@ -1,9 +1,8 @@
 """Running the OTLP loader's queries over Arrow tables (used by the ``_otlp_*`` modules).
 
 :func:`in_order` runs a query over Arrow tables registered by name, with its rows in their
-input's order (the loader's connections otherwise run without that order); :func:`parsed`
-keeps each query parsed once per thread, and :func:`relation` made once per thread and
-connection.
+input's order (the loader's connections otherwise run without that order), as a
+:func:`relation` made once per thread and connection.
 
 Examples
 --------
@@ -39,8 +38,8 @@ def in_order(con: duckdb.DuckDBPyConnection, query: str, **tables: pa.Table) -> 
             con.unregister(name)
 
 
-_PARSED = threading.local()  # each mapping thread parses with its own connection
-PARSED_KEPT = 64
+_KEPT = threading.local()  # each mapping thread runs on its own connection
+RELATIONS_KEPT = 64
 
 
 def relation(con: duckdb.DuckDBPyConnection, query: str) -> duckdb.DuckDBPyRelation:
@@ -49,7 +48,7 @@ def relation(con: duckdb.DuckDBPyConnection, query: str) -> duckdb.DuckDBPyRelat
     A relation reads its tables by name each time it runs, so the next block's tables,
     registered under the same names, are what it reads; making one binds the query (~13 ms
     for the spans query, 16 times per million spans), and running it binds it again. A
-    thread keeps the last :data:`PARSED_KEPT` of one connection, the last it ran on (a
+    thread keeps the last :data:`RELATIONS_KEPT` of one connection, the last it ran on (a
     connection it no longer uses is let go when it runs on another).
 
     >>> import duckdb, pyarrow as pa
@@ -62,35 +61,13 @@ def relation(con: duckdb.DuckDBPyConnection, query: str) -> duckdb.DuckDBPyRelat
     >>> relation(con, "SELECT 1 AS x") is relation(duckdb.connect(), "SELECT 1 AS x")
     False
     """
-    con_kept = getattr(_PARSED, "relations", None)
+    con_kept = getattr(_KEPT, "relations", None)
     if con_kept is None or con_kept[0] is not con:  # a thread's connection: its relations only
-        con_kept = _PARSED.relations = (con, {})
+        con_kept = _KEPT.relations = (con, {})
     kept = con_kept[1]
     if query not in kept:
-        if len(kept) >= PARSED_KEPT:
+        if len(kept) >= RELATIONS_KEPT:
             kept.pop(next(iter(kept)))  # the oldest
-        kept[query] = con.sql(parsed(con, query))
+        kept[query] = con.sql(query)
     return kept[query]
 
-
-def parsed(con: duckdb.DuckDBPyConnection, query: str) -> duckdb.Statement | str:
-    """``query`` parsed, once per thread (the text of one that is not a single statement):
-    the relation that runs it parses it again from text otherwise (~5 ms for the spans query,
-    once to describe it and once to run it).
-
-    >>> import duckdb
-    >>> con = duckdb.connect()
-    >>> parsed(con, "SELECT 1 AS x") is parsed(con, "SELECT 1 AS x")
-    True
-    >>> con.sql(parsed(con, "SELECT 1 AS x")).fetchall()
-    [(1,)]
-    """
-    kept = getattr(_PARSED, "statements", None)
-    if kept is None:
-        kept = _PARSED.statements = {}
-    if query not in kept:
-        if len(kept) >= PARSED_KEPT:
-            kept.pop(next(iter(kept)))  # the oldest
-        statements = con.extract_statements(query)
-        kept[query] = statements[0] if len(statements) == 1 else query
-    return kept[query]
