@@ -181,3 +181,15 @@ def test_model_attribution_splits_aiscale_priced_traces_and_lists_the_others():
     table = model_attribution(facts.iloc[[0, 3]], calls)
     assert table[["model", "calls", "cost_usd", "priced_by"]].values.tolist() == [
         ["m2", 1, 2.0, "aiscale"], ["m1", 2, 1.5, "aiscale"]]
+
+
+def test_a_what_if_on_a_model_without_a_price_is_unknown_with_no_interval(tmp_path):
+    from aiscale.report import sections_spend as spend
+
+    # Gemini CLI sessions: one model has a price, gemini-3-pro has none in genai-prices
+    store = aiscale.load([REAL / "gemini-cli-sessions"], store=tmp_path / "s")
+    section = spend.whatif(open_context(store.root), models=["gemini-3-pro"])
+    table = section.table.set_index("scenario").loc["as gemini-3-pro"]
+    assert table["unpriced_calls"] == len(store.calls()) and pd.isna(table["total_usd"])
+    assert pd.isna(table["total_lower"]) and pd.isna(table["total_upper"])
+    assert "would cost unknown, with token counts" in section.finding and "$0.00" not in section.finding

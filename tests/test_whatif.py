@@ -110,6 +110,8 @@ def test_unknown_target_is_unpriced_not_free_and_bad_keys_are_named():
     r = aiscale.whatif(_calls(), {"nowhere": {"as": "no-such-model-xyz"}}, n_boot=50)
     row = r.summary().set_index("scenario").loc["nowhere"]
     assert row["unpriced_calls"] == 4 and np.isnan(row["total_usd"])
+    for stat in ("total", "change", "mean", "p95"):  # no interval around an unknown, not $0–$0
+        assert np.isnan(row[f"{stat}_usd"]) and np.isnan(row[f"{stat}_lower"]) and np.isnan(row[f"{stat}_upper"])
     with pytest.raises(ValueError, match="keys must be among"):
         aiscale.whatif(_calls(), {"x": {"modle": "a"}})
     with pytest.raises(ValueError, match="discount"):

@@ -216,10 +216,11 @@ def whatif(ctx: Context, *, models: list[str] | None = None, prices=None) -> Sec
     t = result.summary()
     actual = t.iloc[0]
     best = t.iloc[1:].sort_values("total_usd").iloc[0]
+    interval = (f" (95% CI {fmt_usd(best['total_lower'])}–{fmt_usd(best['total_upper'])})"
+                if pd.notna(best["total_lower"]) else "")  # none around an unknown total
     finding = (f"The window's calls cost {fmt_usd(actual['total_usd'])}; priced as "
-               f"{best['scenario'].removeprefix('as ')} they would cost {fmt_usd(best['total_usd'])} "
-               f"(95% CI {fmt_usd(best['total_lower'])}–{fmt_usd(best['total_upper'])}), with token "
-               "counts kept as they are.")
+               f"{best['scenario'].removeprefix('as ')} they would cost {fmt_usd(best['total_usd'])}"
+               f"{interval}, with token counts kept as they are.")
     columns = ["scenario", "unpriced_calls", "total_usd", "total_lower", "total_upper", "change_usd",
                "mean_usd", "p95_usd"]
     return Section(finding, figure=result.plot(ax=_axes()), table=t[columns].round(4),

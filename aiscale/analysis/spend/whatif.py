@@ -294,8 +294,8 @@ def _table(per_trace: pd.DataFrame, unpriced: dict, n_boot: int, level: float, s
                "total_usd": total, "change_usd": total - np.nansum(x[:, 0]) if len(known) else np.nan,
                "mean_usd": known.mean() if len(known) else np.nan,
                "p95_usd": np.quantile(known, 0.95) if len(known) else np.nan}
-        for stat in ("total", "change", "mean", "p95"):
-            lo, hi = boot[stat][:, j] if boot is not None else (np.nan, np.nan)
+        for stat in ("total", "change", "mean", "p95"):  # no trace priced: no interval either
+            lo, hi = boot[stat][:, j] if boot is not None and len(known) else (np.nan, np.nan)
             row[f"{stat}_lower"], row[f"{stat}_upper"] = lo, hi
         rows.append(row)
     order = ["scenario", "traces", "unpriced_calls", "total_usd", "total_lower", "total_upper",
