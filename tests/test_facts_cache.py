@@ -38,6 +38,14 @@ def test_cached_facts_equal_the_rollup_and_are_what_is_read(store):
     assert store.facts()["cost_usd"].sum() == pytest.approx(2 * fresh["cost_usd"].sum())
 
 
+def test_facts_of_a_store_named_by_a_relative_path_are_kept(store, monkeypatch):
+    monkeypatch.chdir(store.root.parent)  # the temporary file is named by an absolute path
+    relative = aiscale.TraceStore(store.root.name)
+    assert not relative.root.is_absolute()
+    relative.facts()
+    assert len(_cached(store)) == 1
+
+
 def test_a_load_invalidates_the_cached_facts(store):
     before = store.facts()
     double_costs(_cached(store)[0])

@@ -50,3 +50,28 @@ def test_cost_survival_lines_are_seaborns_complementary_ecdf():
     assert [to_rgba(h.get_color()) for h in legend.legend_handles] == [
         to_rgba(h.get_color()) for h in expected.legend_handles]
     plt.close("all")
+
+
+def test_a_long_survival_line_keeps_what_the_figure_can_show():
+    """25,000 costs: the line drawn keeps a few thousand of seaborn's points, and every point
+    left out lies in the grid cell (1/2000 of each log axis) of the kept point before it."""
+    from aiscale.analysis._result import PLOT_CELLS
+
+    values = np.random.default_rng(5).lognormal(-3, 1.2, 25_000)
+    ours = survival_lines(plt.subplots()[1], values, np.array(["v"] * len(values)), title="variant")
+    x, y = (np.asarray(v, float) for v in (ours.get_lines()[0].get_xdata(), ours.get_lines()[0].get_ydata()))
+    full_x = np.r_[-np.inf, np.sort(values)]
+    full_y = 1.0 - np.r_[0.0, np.arange(1, len(values) + 1) / len(values)]
+    assert 1_000 < len(x) < 6_000
+    kept = np.searchsorted(full_x, x[1:-1])  # distinct costs: each kept point is one of the whole line's
+    np.testing.assert_array_equal(full_x[kept], x[1:-1])
+    np.testing.assert_array_equal(full_y[kept], y[1:-1])
+    assert (x[0], y[0], y[-1]) == (-np.inf, 1.0, 0.0)  # the ends, which a log axis cannot place, stay
+    inner = slice(1, -1)
+    lx, ly = np.log10(full_x[inner]), np.log10(full_y[inner])
+    before = np.searchsorted(x[inner], full_x[inner], side="right") - 1  # the kept point at or before each
+    cell_x = (lx.max() - lx.min()) / PLOT_CELLS
+    cell_y = (ly.max() - ly.min()) / PLOT_CELLS
+    assert np.all(lx - np.log10(x[inner][before]) <= cell_x * (1 + 1e-9))
+    assert np.all(np.log10(y[inner][before]) - ly <= cell_y * (1 + 1e-9))
+    plt.close("all")

@@ -46,3 +46,24 @@ def in_window(started_at: pd.Series, since=None, until=None) -> np.ndarray:
     if until is not None:
         keep &= started < utc_timestamp(until)
     return keep.fillna(False).to_numpy(dtype=bool)
+
+
+def utc_day_labels(start_time: pd.Series, form: str = "%Y-%m-%d") -> pd.Series:
+    """The UTC day of each timestamp written as ``form`` (null where the time is unknown), as
+    ``Series.dt.strftime`` writes it (the same dtype).
+
+    Each distinct day is formatted once: a million calls span a few hundred days, and
+    formatting every timestamp took a second.
+
+    Examples
+    --------
+    >>> s = pd.Series(["2025-01-01T23:59:59Z", None, "2025-01-01T00:00:00+02:00"])
+    >>> utc_day_labels(s, "day=%Y-%m-%d").fillna("unknown").tolist()
+    ['day=2025-01-01', 'unknown', 'day=2024-12-31']
+    """
+    stamps = pd.Series(pd.to_datetime(start_time, utc=True, errors="coerce"))
+    if stamps.empty:
+        return stamps.dt.strftime(form)
+    codes, days = pd.factorize(stamps.dt.floor("D"))
+    labels = np.append(np.asarray(days.strftime(form), dtype=object), None)  # code -1 (unknown) picks None
+    return pd.Series(labels[codes], index=getattr(start_time, "index", None))  # dtype inferred, as strftime's

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import html
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -65,7 +66,8 @@ def memoised(ctx: Context, key: Any, compute: Callable[[], Any]) -> Any:
     """``compute()`` once per context and key, shared by the sections that need the same data.
 
     A context narrowed to other facts (``dataclasses.replace``) shares the dict but not the
-    facts, so it computes afresh. Frames are shared: pandas copies on write, so a section
+    facts, so it computes afresh. One thread computes a key at a time: another asking for it
+    meanwhile (a section while :mod:`aiscale.report.prefetch` reads ahead) waits for it. Frames are shared: pandas copies on write, so a section
     changing its copy changes no other section's.
 
     Examples
@@ -74,12 +76,13 @@ def memoised(ctx: Context, key: Any, compute: Callable[[], Any]) -> Any:
     >>> memoised(ctx, "n", lambda: 1), memoised(ctx, "n", lambda: 2)
     (1, 1)
     """
-    hit = ctx.memo.get(key)
-    if hit is not None and hit[0] is ctx.facts:
-        return hit[1]
-    value = compute()
-    ctx.memo[key] = (ctx.facts, value)
-    return value
+    with ctx.memo.setdefault(("lock", key), threading.RLock()):  # a prefetch may be computing it
+        hit = ctx.memo.get(key)
+        if hit is not None and hit[0] is ctx.facts:
+            return hit[1]
+        value = compute()
+        ctx.memo[key] = (ctx.facts, value)
+        return value
 
 
 UNKNOWN_VARIANT = "(variant unknown)"
@@ -133,19 +136,24 @@ def parse_since(since: str | None, now: datetime | None = None) -> datetime | No
 
 def open_context(store: str | Path, *, since: str | None = None, until: str | None = None,
                  variants: list[str] | None = None, prices: str | None = None,
-                 with_spans: bool = True, columns: dict[str, str] | None = None) -> Context:
+                 with_spans: bool = True, columns: dict[str, str] | None = None,
+                 read_ahead: bool = False) -> Context:
     """Open a store (or a per-trace table) and select the facts of a time window and variants.
 
     ``store`` may be a store folder or a table file (CSV, Parquet, JSON lines) read with
     :func:`aiscale.load_facts` and the column map ``columns``; a table has no spans. A store's
-    spans are read when a section first needs them, only :data:`REPORT_SPAN_COLUMNS`.
+    spans are read when a section first needs them, only :data:`REPORT_SPAN_COLUMNS`. With
+    ``read_ahead``, the priced calls and the loop table the spend and loop sections share are
+    read in a background thread from here on (:mod:`aiscale.report.prefetch`).
     """
+    from aiscale.report import prefetch
     from aiscale.store.trace_store import TraceStore
 
     start, end = parse_since(since), parse_since(until)
     if Path(store).is_file():
         return _table_context(Path(store), columns, start, end, variants)
     trace_store = TraceStore(store)
+    ahead = prefetch.read_ahead(trace_store, prices=prices, since=start, until=end) if read_ahead and with_spans else None
     facts = trace_store.facts(prices=prices, since=start, until=end)
     window = "all data"
     if start is not None or end is not None:
@@ -164,8 +172,11 @@ def open_context(store: str | Path, *, since: str | None = None, until: str | No
             read = trace_store.spans(columns=list(REPORT_SPAN_COLUMNS), trace_ids=ids, prices=prices)
             return read if len(read) else None
     notes = [f"variants that name one model: {'; '.join(notes)}"] if notes else []
-    return Context(facts=facts.reset_index(drop=True), spans=spans, store=trace_store, window=window,
-                   prices=prices, notes=notes, since=start, until=end)
+    ctx = Context(facts=facts.reset_index(drop=True), spans=spans, store=trace_store, window=window,
+                  prices=prices, notes=notes, since=start, until=end)
+    if ahead is not None:
+        prefetch.start(ctx, after=ahead)
+    return ctx
 
 
 def _table_context(path: Path, columns, start, end, variants) -> Context:

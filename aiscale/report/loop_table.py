@@ -22,6 +22,8 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -47,13 +49,15 @@ def loop_table(store, *, prices=None, since=None, until=None) -> pa.Table:
     kept file was computed under; else computed with :func:`compute_loop_table` and kept.
     """
     days = window_days(since, until)[2]
-    manifest = facts_cache.manifest_bytes(store.root)
-    key = facts_cache.facts_key(manifest, prices, days, kind=KIND)
-    table = facts_cache.read_cached(store.root, key, kind=KIND)
-    if table is None or not table.schema.equals(SCHEMA):
-        with store.connect(days=days) as con:
-            table = compute_loop_table(con)
-        facts_cache.write_cached(store.root, key, table, manifest, kind=KIND)
+    reading = store.reading(KIND) if hasattr(store, "reading") else contextlib.nullcontext()
+    with reading:  # built once when a report reads ahead (aiscale.report.prefetch)
+        manifest = facts_cache.manifest_bytes(store.root)
+        key = facts_cache.facts_key(manifest, prices, days, kind=KIND)
+        table = facts_cache.read_cached(store.root, key, kind=KIND)
+        if table is None or not table.schema.equals(SCHEMA):
+            with store.connect(days=days) as con:
+                table = compute_loop_table(con)
+            facts_cache.write_cached(store.root, key, table, manifest, kind=KIND)
     return table
 
 

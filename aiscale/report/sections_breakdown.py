@@ -86,9 +86,10 @@ def breakdown(calls: pd.DataFrame, by: Breakdown) -> pd.DataFrame:
     priced total; ``unpriced_calls`` counts calls whose cost is unknown.
     """
     from aiscale.analysis.spend.over_time import group_sums
+    from aiscale.facts.window import utc_day_labels
 
     if by == "day":
-        key = pd.to_datetime(calls["start_time"], utc=True).dt.strftime("%Y-%m-%d")
+        key = utc_day_labels(calls["start_time"])
     else:
         key = calls[by].astype("string")
     work = calls.assign(**{by: key.fillna(_UNLABELLED[by]), "_n": 1})

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from aiscale.analysis._result import drawn_points
 from aiscale.report.context import Context, Section, cost_of, empty_section, why_not
 
 STUCK_REPEATS = 3
@@ -80,8 +81,9 @@ def survival_lines(ax, values: np.ndarray, labels: np.ndarray, *, title: str):
         x = np.sort(values[codes == i])
         if not len(x):
             continue
-        y = 1.0 - np.r_[0.0, np.arange(1, len(x) + 1) / len(x)]
-        line, = ax.plot(np.r_[-np.inf, x], y, drawstyle="steps-post", color=colors[i])
+        x, y = np.r_[-np.inf, x], 1.0 - np.r_[0.0, np.arange(1, len(x) + 1) / len(x)]
+        drawn = drawn_points(x, y, log_x=True, log_y=True)  # what the figure can show of 25,000 steps
+        line, = ax.plot(x[drawn], y[drawn], drawstyle="steps-post", color=colors[i])
         line.sticky_edges.y[:] = 0, 1
     ax.set_xscale("log", nonpositive="mask")  # as seaborn: no step drawn down to 0
     ax.set_yscale("log", nonpositive="mask")

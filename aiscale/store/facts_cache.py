@@ -220,7 +220,7 @@ def _is_export(path: Path) -> bool:
 def is_kept(root: Path, path: Path) -> bool:
     """Whether ``path`` is a facts file kept in the store's cache (not a temporary one)."""
     path = Path(path)
-    return path.parent == Path(root) / FOLDER and path.name.startswith("facts-")
+    return path.parent.resolve() == (Path(root) / FOLDER).resolve() and path.name.startswith("facts-")
 
 
 def read_facts(path: Path) -> pa.Table:
@@ -241,8 +241,10 @@ def _readable(path: Path) -> bool:
 
 
 def _keep(root: Path, kept: Path, tmp: Path, manifest: bytes) -> Path | None:
-    """Move ``tmp`` to ``kept`` when it sits in the cache and the manifest is unchanged."""
-    if tmp.parent != kept.parent or manifest_bytes(root) != manifest:
+    """Move ``tmp`` to ``kept`` when it sits in the cache and the manifest is unchanged (the
+    folders compared resolved: a store named by a relative path has its temporary files named
+    by an absolute one)."""
+    if tmp.parent.resolve() != kept.parent.resolve() or manifest_bytes(root) != manifest:
         return None
     try:
         os.replace(tmp, kept)

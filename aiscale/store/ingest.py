@@ -42,10 +42,9 @@ TABLES = ("spans", "traces", "facts")
 
 def day_partition(start_time: pd.Series) -> pd.Series:
     """Return the ``day=YYYY-MM-DD`` folder of each span (``day=unknown`` without a start)."""
-    import pandas as pd
+    from aiscale.facts.window import utc_day_labels
 
-    days = pd.to_datetime(start_time, utc=True, errors="coerce").dt.strftime("day=%Y-%m-%d")
-    return days.fillna("day=unknown")
+    return utc_day_labels(start_time, "day=%Y-%m-%d").fillna("day=unknown")
 
 
 def _validated(chunk: Chunk) -> tuple[dict[str, pd.DataFrame | pa.Table], list[Quarantined]]:

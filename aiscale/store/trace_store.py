@@ -25,6 +25,7 @@ Examples
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -79,6 +80,7 @@ class TraceStore:
         self.root.mkdir(parents=True, exist_ok=True)
         self.last_load: LoadSummary | None = None
         self._memo: dict = {}  # the last priced calls and rates read, under their keys
+        self._locks: dict[str, threading.Lock] = {}
 
     def __repr__(self) -> str:
         manifest = self.manifest()
@@ -233,18 +235,26 @@ class TraceStore:
         from aiscale.store.calls_read import cached_calls
 
         days = window_days(since, until)[2]  # since/until choose the day parts, as for the facts
-        return cached_calls(self, prices=prices, days=days, memo=self._memo, trace_ids=trace_ids)
+        with self.reading("calls"):
+            return cached_calls(self, prices=prices, days=days, memo=self._memo, trace_ids=trace_ids)
+
+    def reading(self, kind: str) -> threading.Lock:
+        """The lock of one kept table (``"calls"``, ``"rates"``, ``"loops"``): one thread reads or
+        builds it at a time, so a report reading ahead in a background thread
+        (:mod:`aiscale.report.prefetch`) and a section asking for it meanwhile build it once."""
+        return self._locks.setdefault(kind, threading.Lock())
 
     def rates(self, *, prices: str | Path | pd.DataFrame | None = None) -> pd.DataFrame | None:
         """The rate table of every (provider, model, day) of the store's LLM calls (None when none),
         kept for the store's state and the sheet's rows (a load or another sheet reads it again)."""
         key = (facts_cache.manifest_bytes(self.root), facts_cache.sheet_fingerprint(prices))
-        if self._memo.get("rates", (None,))[0] != key:  # the facts and the calls share one look-up
-            from aiscale.pricing.rates import rate_table
+        with self.reading("rates"):
+            if self._memo.get("rates", (None,))[0] != key:  # the facts and the calls share one look-up
+                from aiscale.pricing.rates import rate_table
 
-            keys = self.sql(KEYS_SQL)
-            self._memo["rates"] = (key, rate_table(keys, prices=prices) if len(keys) else None)
-        return self._memo["rates"][1]
+                keys = self.sql(KEYS_SQL)
+                self._memo["rates"] = (key, rate_table(keys, prices=prices) if len(keys) else None)
+            return self._memo["rates"][1]
 
     def traces(self) -> pd.DataFrame:
         """Return one row per trace (trace rows merged across files)."""

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from aiscale.analysis._dists import norm_ppf
-from aiscale.analysis._result import ResultDisplay, check_choice, new_axes
+from aiscale.analysis._result import ResultDisplay, check_choice, drawn_points, new_axes
 from aiscale.analysis.tokens import mle as _mle
 from aiscale.analysis.tokens.families import FAMILIES
 
@@ -171,6 +171,10 @@ class DistributionFits(ResultDisplay):
         chosen = [self[f] for f in families] if families else list(self.fits[:3])
         frame = self.frame(max_points=4_000)
         if kind == "survival":
+            drawn = np.zeros(len(frame), dtype=bool)  # what the figure can show of each curve
+            for column in ("empirical_sf", *(f.family.name for f in chosen)):
+                drawn |= drawn_points(frame["x"], frame[column], log_x=True, log_y=True)
+            frame = frame.loc[drawn]
             ax.step(frame["x"], frame["empirical_sf"], where="post", color="black", label="data")
             for f in chosen:
                 ax.plot(frame["x"], frame[f.family.name], label=f.family.name, **kwargs)

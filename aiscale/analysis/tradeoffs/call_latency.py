@@ -44,7 +44,7 @@ from aiscale.schema import ttft_sql
 __all__ = ["CallLatency", "call_latency"]
 
 QUANTILES = (0.5, 0.95)
-PLOTTED_CALLS = 20_000  # calls of a group drawn in the scatter
+PLOTTED_CALLS = 5_000  # calls of a group drawn in the scatter (more only blot a report's figure)
 
 
 @dataclass(frozen=True, eq=False, repr=False)

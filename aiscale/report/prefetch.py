@@ -1,0 +1,72 @@
+"""Read ahead what a report's sections will read, in a background thread.
+
+The overview's spend sections share the priced calls and its loop sections the per-trace loop
+table (:func:`~aiscale.report.sections_spend.calls_of`, :func:`~aiscale.report.loop_table.loops_of`).
+The first report after a load builds both from the spans, and the facts too, one after the
+other, each leaving a core idle for part of its run. :func:`read_ahead` builds the store's
+kept calls and loop table while the facts roll up (each in its own DuckDB connection), and
+:func:`start` then turns them into the context's frames while the first sections run. A
+section that reads one meanwhile waits for it (:func:`~aiscale.report.context.memoised`
+computes each key once), so the figures are the same with or without reading ahead.
+
+Nothing is lost when a read fails here: the section that needs it reads it again and reports
+the error itself.
+
+Examples
+--------
+>>> import pandas as pd
+>>> from aiscale.report.context import Context
+>>> start(Context(facts=pd.DataFrame({"trace_id": ["a"]}), spans=None, store=None)) is None  # no store
+True
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from aiscale.report.context import Context
+
+
+def _in_background(steps: list[Callable[[], Any]], after: threading.Thread | None = None) -> threading.Thread:
+    def run() -> None:
+        if after is not None:
+            after.join()
+        for step in steps:
+            try:
+                step()
+            except Exception:  # noqa: BLE001 - the section that reads it reads it again and says why
+                pass
+
+    thread = threading.Thread(target=run, name="aiscale-read-ahead", daemon=True)
+    thread.start()
+    return thread
+
+
+def read_ahead(store, *, prices=None, since=None, until=None) -> threading.Thread | None:
+    """Start building ``store``'s kept priced calls and loop table (of the window's days).
+
+    Returns the thread (None for a store without kept tables); :func:`start` waits for it.
+    """
+    if not callable(getattr(store, "calls", None)):
+        return None
+    from aiscale.report.loop_table import loop_table
+
+    return _in_background([lambda: store.calls(prices=prices, since=since, until=until),
+                           lambda: loop_table(store, prices=prices, since=since, until=until)])
+
+
+def start(ctx: Context, after: threading.Thread | None = None) -> threading.Thread | None:
+    """Start reading the context's priced calls and loop table (after ``after`` ends).
+
+    Returns the thread, or None when the context's sections read neither (no store, or no
+    spans) or do not share them (a price sheet given as a frame).
+    """
+    from aiscale.report.loop_table import kept_for, loops_of
+    from aiscale.report.sections_spend import calls_of
+
+    if not kept_for(ctx) or not isinstance(ctx.prices, (str, Path, type(None))):  # a frame: not shared
+        return None
+    return _in_background([lambda: calls_of(ctx, prices=ctx.prices), lambda: loops_of(ctx)], after)
