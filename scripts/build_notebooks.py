@@ -32,10 +32,7 @@ alpha = 0.05
 # when `store` is a per-trace table (CSV, Parquet, JSON lines): its column map to fact columns
 columns = None'''
 
-OPEN = '''%matplotlib inline
-import warnings
-import matplotlib
-matplotlib.rcParams["text.parse_math"] = False  # names from traces are text, never math
+OPEN = '''import warnings
 warnings.filterwarnings("ignore")
 import aiscale
 from aiscale.report import context as sections
@@ -46,10 +43,23 @@ from aiscale.report import sections_investigate as investigate
 from aiscale.report import sections_loops as loops
 from aiscale.report import sections_money as money
 from aiscale.report import sections_spend as spend
-ctx = sections.open_context(store, since=since, until=until, variants=variants, prices=prices,
-                            columns=columns)
+{ahead}ctx = {opener}(store, since=since, until=until, variants=variants, prices=prices,
+{indent}columns=columns)
+%matplotlib inline
+import matplotlib
+matplotlib.rcParams["text.parse_math"] = False  # names from traces are text, never math
 {narrow}sections.show(sections.provenance(ctx, dict(store=store, since=since, until=until,
                                             variants=variants, prices=prices, alpha=alpha{extra})))'''
+
+
+def _open(*, ahead: bool = False, **fields: str) -> str:
+    """The setup cell. With ``ahead`` the store is opened reading ahead (aiscale.report.prefetch):
+    the calls, the loop table and matplotlib are read and imported while the facts roll up, so
+    ``%matplotlib inline`` comes after the store is opened."""
+    opener = "prefetch.open_reading_ahead" if ahead else "sections.open_context"
+    return OPEN.format(opener=opener, indent=" " * len(f"ctx = {opener}("),
+                       ahead="from aiscale.report import prefetch\n" if ahead else "", **fields)
+
 
 OVERVIEW = [
     ("md", "# Scaling health overview\n\nWhat this system's traces say about spend, loops, "
@@ -65,7 +75,7 @@ max_output_tokens = None
 whatif_models = None
 # show reported vs computed cost per model when they differ by more than this share
 reconcile_threshold = 0.01'''),
-    ("code", OPEN.format(narrow="", extra=", budget_usd=budget_usd, traffic_per_day=traffic_per_day, "
+    ("code", _open(ahead=True, narrow="", extra=", budget_usd=budget_usd, traffic_per_day=traffic_per_day, "
                                          "horizon_days=horizon_days, max_output_tokens=max_output_tokens")),
     ("md", "## Spend over time"),
     ("code", "sections.show(spend.spend_over_time(ctx, prices=prices))"),
@@ -122,7 +132,7 @@ top = 10
 whatif_models = None
 # show reported vs computed cost per model when they differ by more than this share
 reconcile_threshold = 0.01'''),
-    ("code", OPEN.format(
+    ("code", _open(
         narrow="ctx = investigate.narrow(ctx, models=models, users=users, tools=tools, trace_ids=trace_ids)\n",
         extra=", models=models, tools=tools, users=users, trace_ids=trace_ids, "
               "baseline_since=baseline_since, baseline_until=baseline_until")),
@@ -156,7 +166,7 @@ a = None
 b = None
 # the smallest difference in success worth detecting (for the runs needed)
 effect = 0.05'''),
-    ("code", OPEN.format(narrow="", extra=", a=a, b=b, effect=effect")),
+    ("code", _open(narrow="", extra=", a=a, b=b, effect=effect")),
     ("md", "## Head to head"),
     ("code", "sections.show(investigate.comparison(ctx, a=a, b=b, effect=effect, alpha=alpha))"),
     ("md", "## Reliability"),

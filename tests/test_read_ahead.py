@@ -1,4 +1,4 @@
-"""Reading ahead (``open_context(..., read_ahead=True)``, :mod:`aiscale.report.prefetch`) builds the
+"""Reading ahead (:func:`aiscale.report.prefetch.open_reading_ahead`) builds the
 store's kept calls and loop table in a background thread while the facts roll up: each is built
 once even when a section asks for it meanwhile, and every section reads what it reads without
 reading ahead."""
@@ -17,6 +17,7 @@ from aiscale.report import loop_table as loop_table_module
 from aiscale.report import sections_loops, sections_spend
 from aiscale.report.context import Context, memoised, open_context
 from aiscale.report.loop_table import loops_of
+from aiscale.report.prefetch import THREAD, open_reading_ahead
 from aiscale.report.sections_spend import calls_of
 from aiscale.sim.simulate import simulate_to
 from aiscale.store import calls_read
@@ -54,9 +55,9 @@ def test_the_kept_tables_are_built_once_in_the_background_even_when_asked_for_at
     store = _fresh_store(sources, tmp_path)
     built_calls = _counting(monkeypatch, calls_read, "read_calls")
     built_loops = _counting(monkeypatch, loop_table_module, "compute_loop_table")
-    ctx = open_context(store.root, read_ahead=True)
+    ctx = open_reading_ahead(store.root)
     calls, loops = calls_of(ctx, prices=ctx.prices), loops_of(ctx)  # asked for at once, from this thread
-    assert built_calls == ["aiscale-read-ahead"] and built_loops == ["aiscale-read-ahead"]
+    assert built_calls == [THREAD] and built_loops == [THREAD]
     assert len(kept_files(store, "calls")) == 1 and len(kept_files(store, "loops")) == 1
     shared = calls_of(ctx, prices=ctx.prices, parts=True)  # the one frame the sections share
     assert calls_of(ctx, prices=ctx.prices, parts=True) is shared and loops_of(ctx) is loops
@@ -64,7 +65,7 @@ def test_the_kept_tables_are_built_once_in_the_background_even_when_asked_for_at
 
 
 def test_every_section_reads_what_it_reads_without_reading_ahead(sources, tmp_path):
-    ahead = open_context(_fresh_store(sources, tmp_path / "a").root, read_ahead=True)
+    ahead = open_reading_ahead(_fresh_store(sources, tmp_path / "a").root)
     plain = open_context(_fresh_store(sources, tmp_path / "b").root)
     pd.testing.assert_frame_equal(calls_of(ahead, prices=None), calls_of(plain, prices=None), check_exact=True)
     pd.testing.assert_frame_equal(loops_of(ahead), loops_of(plain), check_exact=True)
@@ -82,13 +83,13 @@ def test_a_read_that_fails_ahead_is_read_again_by_the_section_that_needs_it(
     failed = threading.Event()
 
     def fails_in_the_background(*args, **kwargs):
-        if threading.current_thread().name == "aiscale-read-ahead":
+        if threading.current_thread().name == THREAD:
             failed.set()
             raise OSError("disk unplugged")
         return real(*args, **kwargs)
 
     monkeypatch.setattr(calls_read, "read_calls", fails_in_the_background)
-    ctx = open_context(store.root, read_ahead=True)
+    ctx = open_reading_ahead(store.root)
     calls = calls_of(ctx, prices=ctx.prices)
     assert failed.is_set()
     assert len(calls) == len(calls_of(open_context(_fresh_store(sources, tmp_path / "b").root), prices=None))
@@ -118,6 +119,6 @@ def test_a_key_asked_for_by_two_threads_at_once_is_computed_once():
 def test_a_context_without_a_store_or_without_spans_reads_nothing_ahead(sources, tmp_path):
     from aiscale.report import prefetch
 
-    ctx = open_context(_fresh_store(sources, tmp_path).root, with_spans=False, read_ahead=True)
+    ctx = open_context(_fresh_store(sources, tmp_path).root, with_spans=False)
     assert prefetch.start(ctx) is None
     assert kept_files(ctx.store, "calls") == [] and kept_files(ctx.store, "loops") == []

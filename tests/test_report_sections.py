@@ -16,7 +16,8 @@ import aiscale
 from aiscale.report import sections_analysis as analysis
 from aiscale.report import sections_investigate as investigate
 from aiscale.report import sections_loops as loops
-from aiscale.report.context import MIN_GROUP, Context, _fmt, merge_aliases, open_context
+from aiscale.report.context import MIN_GROUP, Context, merge_aliases, open_context
+from aiscale.report.display import _fmt
 
 REPO = Path(__file__).resolve().parents[1]
 REAL = REPO.parent / "shared" / "data" / "real"

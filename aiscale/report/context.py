@@ -14,7 +14,6 @@ Examples
 from __future__ import annotations
 
 import functools
-import html
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from aiscale.facts.window import in_window
+from aiscale.report.display import Section, show, table_html  # noqa: F401 - the notebooks call sections.show
 
 REPORT_SPAN_COLUMNS = ("trace_id", "span_id", "kind", "start_time", "end_time", "status", "model",
                        "input_tokens", "output_tokens", "tool_name", "tool_arguments")
@@ -92,25 +92,6 @@ MIN_GROUP = 10
 """No headline is drawn from a group (variant) with fewer traces than this."""
 
 
-@dataclass
-class Section:
-    """One report section: a finding sentence, an optional figure and table.
-
-    ``data`` holds the figures the finding rests on (totals, group sizes), written beside the
-    section's output in the executed notebook (output metadata ``aiscale``) so that tests and
-    scripts can check them; ``status`` is ``"finding"``, or ``"why not"`` when the section
-    says why it cannot apply.
-    """
-
-    finding: str
-    figure: Any = None
-    table: pd.DataFrame | None = None
-    note: str = ""
-    data: dict = field(default_factory=dict)
-    status: str = "finding"
-    columns: tuple[str, ...] = ()
-
-
 def why_not(text: str, **data: Any) -> Section:
     """A section that says why it cannot apply to this data (no figure, no table)."""
     return Section(text, data=data, status="why not")
@@ -134,26 +115,22 @@ def parse_since(since: str | None, now: datetime | None = None) -> datetime | No
     return (parsed.tz_localize("UTC") if parsed.tzinfo is None else parsed).to_pydatetime()
 
 
-def open_context(store: str | Path, *, since: str | None = None, until: str | None = None,
+def open_context(store, *, since: str | None = None, until: str | None = None,
                  variants: list[str] | None = None, prices: str | None = None,
-                 with_spans: bool = True, columns: dict[str, str] | None = None,
-                 read_ahead: bool = False) -> Context:
+                 with_spans: bool = True, columns: dict[str, str] | None = None) -> Context:
     """Open a store (or a per-trace table) and select the facts of a time window and variants.
 
-    ``store`` may be a store folder or a table file (CSV, Parquet, JSON lines) read with
-    :func:`aiscale.load_facts` and the column map ``columns``; a table has no spans. A store's
-    spans are read when a section first needs them, only :data:`REPORT_SPAN_COLUMNS`. With
-    ``read_ahead``, the priced calls and the loop table the spend and loop sections share are
-    read in a background thread from here on (:mod:`aiscale.report.prefetch`).
+    ``store`` may be a store folder (or an open :class:`~aiscale.TraceStore`) or a table file
+    (CSV, Parquet, JSON lines) read with :func:`aiscale.load_facts` and the column map
+    ``columns``; a table has no spans. A store's spans are read when a section first needs
+    them, only :data:`REPORT_SPAN_COLUMNS`.
     """
-    from aiscale.report import prefetch
     from aiscale.store.trace_store import TraceStore
 
     start, end = parse_since(since), parse_since(until)
-    if Path(store).is_file():
+    if not isinstance(store, TraceStore) and Path(store).is_file():
         return _table_context(Path(store), columns, start, end, variants)
-    trace_store = TraceStore(store)
-    ahead = prefetch.read_ahead(trace_store, prices=prices, since=start, until=end) if read_ahead and with_spans else None
+    trace_store = store if isinstance(store, TraceStore) else TraceStore(store)
     facts = trace_store.facts(prices=prices, since=start, until=end)
     window = "all data"
     if start is not None or end is not None:
@@ -172,11 +149,8 @@ def open_context(store: str | Path, *, since: str | None = None, until: str | No
             read = trace_store.spans(columns=list(REPORT_SPAN_COLUMNS), trace_ids=ids, prices=prices)
             return read if len(read) else None
     notes = [f"variants that name one model: {'; '.join(notes)}"] if notes else []
-    ctx = Context(facts=facts.reset_index(drop=True), spans=spans, store=trace_store, window=window,
-                  prices=prices, notes=notes, since=start, until=end)
-    if ahead is not None:
-        prefetch.start(ctx, after=ahead)
-    return ctx
+    return Context(facts=facts.reset_index(drop=True), spans=spans, store=trace_store, window=window,
+                   prices=prices, notes=notes, since=start, until=end)
 
 
 def _table_context(path: Path, columns, start, end, variants) -> Context:
@@ -315,91 +289,3 @@ def provenance(ctx: Context, parameters: dict[str, Any]) -> Section:
     finding = (f"{len(ctx.facts):,} traces over {n_tasks:,} tasks and {n_variants} variants, {span_text}; "
                f"window: {ctx.window}; {loaded}; aiscale {aiscale.__version__}.")
     return Section(finding, table=table, note="Parameters: " + ", ".join(f"{k}={v!r}" for k, v in parameters.items()))
-
-
-def show(section: Section) -> None:
-    """Display a section in a notebook: finding, figure, table, note, all escaped."""
-    import matplotlib.pyplot as plt
-    from IPython.display import HTML, display
-
-    payload = {"status": section.status, "finding": section.finding, **_plain(section.data)}
-    display(HTML(f'<p class="aiscale-finding">{html.escape(section.finding)}</p>'),
-            metadata={"aiscale": payload})
-    if section.figure is not None:
-        figure = getattr(section.figure, "figure", section.figure)
-        display(figure)
-        plt.close(figure)
-    if section.table is not None and len(section.table):
-        display(HTML(table_html(section.table, section.columns)))
-    if section.note:
-        display(HTML(f"<p><i>{html.escape(section.note)}</i></p>"))
-
-
-WIDE = 8
-CELL_CHARS = 60
-
-
-def table_html(table: pd.DataFrame, columns: tuple[str, ...] = ()) -> str:
-    """A narrow table of what matters, the whole table one click away (``<details>``, no script).
-
-    ``columns`` are the key columns; without them a table wider than :data:`WIDE` columns
-    shows its first :data:`WIDE`. Long cells (lists of variants) are cut in the narrow table.
-    Every string is escaped.
-
-    Examples
-    --------
-    >>> html_text = table_html(pd.DataFrame({"a": [1.5], "b": ["x" * 100]}), ("a", "b"))
-    >>> "<details>" in html_text and "xxxx…" in html_text
-    True
-    """
-    table = _missing_as_unknown(table)
-    keys = [c for c in columns if c in table.columns] or list(table.columns[:WIDE])
-    narrow = table[keys].copy()
-    for column in narrow.columns:
-        if narrow[column].dtype == object or pd.api.types.is_string_dtype(narrow[column]):
-            narrow[column] = narrow[column].map(
-                lambda v: v if not isinstance(v, str) or len(v) <= CELL_CHARS else v[:CELL_CHARS - 1] + "…")
-    out = narrow.to_html(escape=True, index=False, max_rows=40, float_format=_fmt, na_rep="unknown")
-    if len(keys) < len(table.columns) or not narrow.equals(table[keys]):
-        full = table.to_html(escape=True, index=False, max_rows=200, float_format=_fmt, na_rep="unknown")
-        out += f"<details><summary>All {len(table.columns)} columns</summary>{full}</details>"
-    return out
-
-
-def _missing_as_unknown(table: pd.DataFrame) -> pd.DataFrame:
-    """Nullable columns (``Int64``, ``boolean``, ``string``) whose missing values would print as
-    ``<NA>``: numbers become floats (NaN prints as unknown), the rest text with ``unknown``."""
-    out = table.copy()
-    for column in out.columns:
-        values = out[column]
-        if not pd.api.types.is_extension_array_dtype(values) or not values.isna().any():
-            continue
-        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-            out[column] = values.astype("float64")
-        elif pd.api.types.is_string_dtype(values):
-            out[column] = values.fillna("unknown")
-        else:
-            out[column] = values.astype(object).where(values.notna(), "unknown")
-    return out
-
-
-def _plain(value: Any) -> Any:
-    """JSON-safe copy of section data: NaN and NA become None, NumPy scalars plain numbers."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (np.integer, np.floating, np.bool_)):
-        value = value.item()
-    if value is None or (isinstance(value, float) and not np.isfinite(value)) or value is pd.NA:
-        return None
-    return value if isinstance(value, (str, int, float, bool)) else str(value)
-
-
-def _fmt(value: float) -> str:
-    """One number format: thousands separated, 4 significant digits below 1,000, no exponents above."""
-    if not np.isfinite(value):
-        return "unknown" if np.isnan(value) else f"{value}"
-    if value == 0:
-        return "0"
-    return f"{value:,.4g}" if abs(value) < 1000 else f"{value:,.0f}"

@@ -1,13 +1,16 @@
-"""Read ahead what a report's sections will read, in a background thread.
+"""Read ahead what a report's sections will read, in background threads.
 
 The overview's spend sections share the priced calls and its loop sections the per-trace loop
 table (:func:`~aiscale.report.sections_spend.calls_of`, :func:`~aiscale.report.loop_table.loops_of`).
 The first report after a load builds both from the spans, and the facts too, one after the
-other, each leaving a core idle for part of its run. :func:`read_ahead` builds the store's
-kept calls and loop table while the facts roll up (each in its own DuckDB connection), and
-:func:`start` then turns them into the context's frames while the first sections run. A
-section that reads one meanwhile waits for it (:func:`~aiscale.report.context.memoised`
-computes each key once), so the figures are the same with or without reading ahead.
+other, each leaving a core idle for part of its run. :func:`open_reading_ahead` opens the
+context as :func:`~aiscale.report.context.open_context` does, but first starts building the
+store's kept calls and loop table (each in its own DuckDB connection) and importing what the
+sections draw and fit with, while the facts roll up; once the facts are read it turns the kept
+tables into the context's frames while the first sections run. A section that reads one
+meanwhile waits for it (the store builds each kept table once, :meth:`~aiscale.TraceStore.reading`,
+and :func:`~aiscale.report.context.memoised` computes each frame once), so the figures are the
+same with or without reading ahead.
 
 Nothing is lost when a read fails here: the section that needs it reads it again and reports
 the error itself.
@@ -22,12 +25,21 @@ True
 
 from __future__ import annotations
 
+import importlib
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from aiscale.report.context import Context
+from aiscale.report.context import Context, open_context, parse_since
+
+THREAD = "aiscale-read-ahead"
+"""The name of the threads that read ahead."""
+
+IMPORTS = ("matplotlib.pyplot", "aiscale.analysis.tokens.mle", "aiscale.analysis._dists",
+           "aiscale.pricing.genai")
+"""Modules the overview's sections import on first use (matplotlib, SciPy's distributions,
+genai-prices): ~1 s that runs beside the facts' DuckDB query instead of after it."""
 
 
 def _in_background(steps: list[Callable[[], Any]], after: threading.Thread | None = None) -> threading.Thread:
@@ -40,9 +52,17 @@ def _in_background(steps: list[Callable[[], Any]], after: threading.Thread | Non
             except Exception:  # noqa: BLE001 - the section that reads it reads it again and says why
                 pass
 
-    thread = threading.Thread(target=run, name="aiscale-read-ahead", daemon=True)
+    thread = threading.Thread(target=run, name=THREAD, daemon=True)
     thread.start()
     return thread
+
+
+def _import_ahead() -> None:
+    for name in IMPORTS:
+        importlib.import_module(name)
+    from genai_prices import data_snapshot
+
+    data_snapshot.get_snapshot()  # genai-prices' bundled prices, parsed on first use (~0.4 s)
 
 
 def read_ahead(store, *, prices=None, since=None, until=None) -> threading.Thread | None:
@@ -70,3 +90,23 @@ def start(ctx: Context, after: threading.Thread | None = None) -> threading.Thre
     if not kept_for(ctx) or not isinstance(ctx.prices, (str, Path, type(None))):  # a frame: not shared
         return None
     return _in_background([lambda: calls_of(ctx, prices=ctx.prices), lambda: loops_of(ctx)], after)
+
+
+def open_reading_ahead(store, *, since: str | None = None, until: str | None = None,
+                       variants: list[str] | None = None, prices: str | None = None,
+                       columns: dict[str, str] | None = None) -> Context:
+    """:func:`~aiscale.report.context.open_context`, reading ahead the calls and loop table.
+
+    A table file (no spans) opens as it does there, with nothing read ahead.
+    """
+    from aiscale.store.trace_store import TraceStore
+
+    if not isinstance(store, TraceStore) and Path(store).is_file():
+        return open_context(store, since=since, until=until, variants=variants, prices=prices, columns=columns)
+    _in_background([_import_ahead])
+    trace_store = store if isinstance(store, TraceStore) else TraceStore(store)
+    ahead = read_ahead(trace_store, prices=prices, since=parse_since(since), until=parse_since(until))
+    ctx = open_context(trace_store, since=since, until=until, variants=variants, prices=prices,
+                       columns=columns)
+    start(ctx, after=ahead)
+    return ctx
