@@ -122,3 +122,16 @@ def test_a_context_without_a_store_or_without_spans_reads_nothing_ahead(sources,
     ctx = open_context(_fresh_store(sources, tmp_path).root, with_spans=False)
     assert prefetch.start(ctx) is None
     assert kept_files(ctx.store, "calls") == [] and kept_files(ctx.store, "loops") == []
+
+
+def test_a_window_is_read_ahead_for_the_days_its_sections_read(sources, tmp_path, monkeypatch):
+    store = _fresh_store(sources, tmp_path)
+    started = pd.to_datetime(store.facts()["started_at"], utc=True)
+    since = started.sort_values().iloc[len(started) // 2].isoformat()
+    built = _counting(monkeypatch, calls_read, "read_calls")
+    ctx = open_reading_ahead(store.root, since=since)
+    calls = calls_of(ctx, prices=ctx.prices)
+    assert built == [THREAD]  # the read ahead was of the window's days: the section read no other
+    assert 0 < len(ctx.facts) < len(started)
+    assert set(calls["trace_id"]) <= set(ctx.facts["trace_id"])
+    assert ctx.since == pd.Timestamp(since).to_pydatetime()

@@ -97,8 +97,9 @@ def why_not(text: str, **data: Any) -> Section:
     return Section(text, data=data, status="why not")
 
 
-def parse_since(since: str | None, now: datetime | None = None) -> datetime | None:
-    """Turn a relative window ("7d", "24h", "2w") or an ISO date into a UTC start time.
+def parse_since(since: str | datetime | None, now: datetime | None = None) -> datetime | None:
+    """Turn a relative window ("7d", "24h", "2w") or an ISO date into a UTC start time (a
+    datetime already parsed is taken as it is, naive as UTC).
 
     Examples
     --------
@@ -107,6 +108,8 @@ def parse_since(since: str | None, now: datetime | None = None) -> datetime | No
     """
     if not since:
         return None
+    if isinstance(since, datetime):
+        return since if since.tzinfo is not None else since.replace(tzinfo=timezone.utc)
     now = now or datetime.now(timezone.utc)
     units = {"h": "hours", "d": "days", "w": "weeks"}
     if since[-1:] in units and since[:-1].isdigit():

@@ -52,7 +52,7 @@ def _in_background(steps: list[Callable[[], Any]], after: threading.Thread | Non
             except Exception:  # noqa: BLE001 - the section that reads it reads it again and says why
                 pass
 
-    thread = threading.Thread(target=run, name=THREAD, daemon=True)
+    thread = threading.Thread(target=run, name=THREAD)  # not a daemon: a process ending waits for its DuckDB work
     thread.start()
     return thread
 
@@ -105,8 +105,9 @@ def open_reading_ahead(store, *, since: str | None = None, until: str | None = N
         return open_context(store, since=since, until=until, variants=variants, prices=prices, columns=columns)
     _in_background([_import_ahead])
     trace_store = store if isinstance(store, TraceStore) else TraceStore(store)
-    ahead = read_ahead(trace_store, prices=prices, since=parse_since(since), until=parse_since(until))
-    ctx = open_context(trace_store, since=since, until=until, variants=variants, prices=prices,
+    start_at, end_at = parse_since(since), parse_since(until)  # once: "7d" read twice would differ
+    ahead = read_ahead(trace_store, prices=prices, since=start_at, until=end_at)
+    ctx = open_context(trace_store, since=start_at, until=end_at, variants=variants, prices=prices,
                        columns=columns)
     start(ctx, after=ahead)
     return ctx
