@@ -85,6 +85,13 @@ def memoised(ctx: Context, key: Any, compute: Callable[[], Any]) -> Any:
         return value
 
 
+def kept_for(ctx: Context) -> bool:
+    """Whether the context's span sections read the store's kept tables (calls, loop table)
+    instead of its spans: a store with kept calls, opened with spans (read or not yet)."""
+    return (ctx.store is not None and callable(getattr(ctx.store, "calls", None))
+            and ctx.__dict__.get("spans") is not None)
+
+
 UNKNOWN_VARIANT = "(variant unknown)"
 """The label of traces with no variant (no model, no configuration label) in reports."""
 

@@ -33,7 +33,7 @@ from aiscale.analysis.loops.stuck import tool_runs
 from aiscale.analysis.tradeoffs.latency import busy_by_kind
 from aiscale.facts.on_duckdb import frame_of
 from aiscale.facts.window import window_days
-from aiscale.report.context import Context, memoised
+from aiscale.report.context import Context, kept_for, memoised
 from aiscale.store import facts_cache
 
 KIND = "loops"
@@ -130,10 +130,3 @@ def loops_of(ctx: Context) -> pd.DataFrame | None:
         return table.filter(pc.is_in(table["trace_id"], value_set=ids)).to_pandas()
 
     return memoised(ctx, "loop table", read)
-
-
-def kept_for(ctx: Context) -> bool:
-    """Whether the context's span sections read the store's kept tables (calls, loop table)
-    instead of its spans: a store with kept calls, opened with spans (read or not yet)."""
-    return (ctx.store is not None and callable(getattr(ctx.store, "calls", None))
-            and ctx.__dict__.get("spans") is not None)

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from aiscale.report.context import Context, open_context, parse_since
+from aiscale.report.context import Context, kept_for, open_context, parse_since
 
 THREAD = "aiscale-read-ahead"
 """The name of the threads that read ahead."""
@@ -72,10 +72,13 @@ def read_ahead(store, *, prices=None, since=None, until=None) -> threading.Threa
     """
     if not callable(getattr(store, "calls", None)):
         return None
-    from aiscale.report.loop_table import loop_table
 
-    return _in_background([lambda: store.calls(prices=prices, since=since, until=until),
-                           lambda: loop_table(store, prices=prices, since=since, until=until)])
+    def loops() -> None:
+        from aiscale.report.loop_table import loop_table  # imported in the thread too (~0.4 s)
+
+        loop_table(store, prices=prices, since=since, until=until)
+
+    return _in_background([lambda: store.calls(prices=prices, since=since, until=until), loops])
 
 
 def start(ctx: Context, after: threading.Thread | None = None) -> threading.Thread | None:
@@ -84,12 +87,20 @@ def start(ctx: Context, after: threading.Thread | None = None) -> threading.Thre
     Returns the thread, or None when the context's sections read neither (no store, or no
     spans) or do not share them (a price sheet given as a frame).
     """
-    from aiscale.report.loop_table import kept_for, loops_of
-    from aiscale.report.sections_spend import calls_of
-
     if not kept_for(ctx) or not isinstance(ctx.prices, (str, Path, type(None))):  # a frame: not shared
         return None
-    return _in_background([lambda: calls_of(ctx, prices=ctx.prices), lambda: loops_of(ctx)], after)
+
+    def calls() -> None:
+        from aiscale.report.sections_spend import calls_of
+
+        calls_of(ctx, prices=ctx.prices)
+
+    def loops() -> None:
+        from aiscale.report.loop_table import loops_of
+
+        loops_of(ctx)
+
+    return _in_background([calls, loops], after)
 
 
 def open_reading_ahead(store, *, since: str | None = None, until: str | None = None,

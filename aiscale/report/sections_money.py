@@ -24,6 +24,7 @@ from aiscale.report.context import (
     Section,
     cost_of,
     guarded,
+    kept_for,
     priced_facts,
     unknown_cost,
     why_not,
@@ -125,8 +126,6 @@ def attribution(ctx: Context) -> Section:
 def _llm_calls_of(ctx: Context) -> pd.DataFrame | None:
     """The priced LLM calls attribution splits: a store's kept calls (read once for every spend
     section, priced with the report's sheet, as the spans are), else the context's LLM spans."""
-    from aiscale.report.loop_table import kept_for
-
     if kept_for(ctx):
         return calls_of(ctx, prices=ctx.prices)
     if ctx.spans is None:
