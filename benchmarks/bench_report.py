@@ -8,7 +8,7 @@ Simulates the traces (canonical Parquet, under benchmarks/out/, reused when pres
 them into a store, then times: a papermill run of a one-cell notebook (kernel start and
 imports), the overview notebook's execution minus that floor (the analyses), and the
 nbconvert export, and each section's time from the report's progress lines. Prints a Markdown
-table and writes it to benchmarks/RESULTS-report.md.
+table and puts it on top of benchmarks/RESULTS-report.md, keeping every earlier run there.
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ import nbformat
 import aiscale
 from aiscale.report import render as report
 from aiscale.sim.simulate import simulate_to
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run import with_earlier  # noqa: E402 - the results file keeps every earlier run, as make bench's
 
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -85,9 +88,21 @@ def main() -> None:
     rows += [(f"section: {label}", f"{seconds:.1f}") for label, seconds in section_times(progress.getvalue())]
     table = "| measure | value |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
     print(table)
-    (Path(__file__).resolve().parent / "RESULTS-report.md").write_text(
-        f"# Overview report on {args.traces:,} simulated traces\n\n"
-        f"`.venv/bin/python benchmarks/bench_report.py --traces {args.traces}`\n\n{table}\n")
+    results = Path(__file__).resolve().parent / "RESULTS-report.md"
+    title = f"# Overview report on {args.traces:,} simulated traces"
+    results.write_text(with_earlier(f"{title}\n\n{table}\n", results, f"{time.strftime('%Y-%m-%d')}, commit {_commit()}",
+                                    title=title, command=f"`bench_report.py --traces {args.traces}`"))
+
+
+def _commit() -> str:
+    """The checked-out commit (short), or "unknown" outside a repository."""
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).resolve().parent, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
 if __name__ == "__main__":

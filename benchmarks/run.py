@@ -183,10 +183,11 @@ def main(argv: list[str] | None = None) -> None:
     print(text)
 
 
-def with_earlier(text: str, path: Path, run: str) -> str:
-    """The results file's new text: its title, this run's report as the first section (headed
-    with ``run``), then every section the file held before (earlier runs and the notes written
-    beside them; a report left at the top without a heading of its own gets one).
+def with_earlier(text: str, path: Path, run: str, *, title: str = "# Scale benchmark",
+                 command: str = "`make bench`") -> str:
+    r"""The results file's new text: its title, this run's report as the first section (headed
+    with ``command`` and ``run``), then every section the file held before (earlier runs and the
+    notes written beside them; a report left at the top without a heading of its own gets one).
 
     >>> import tempfile
     >>> path = Path(tempfile.mkdtemp()) / "RESULTS.md"
@@ -208,11 +209,10 @@ def with_earlier(text: str, path: Path, run: str) -> str:
     by hand
     <BLANKLINE>
     """
-    title = "# Scale benchmark"
-    sections = f"## `make bench`, {run}\n\n{text.removeprefix(title).strip()}\n"
+    sections = f"## {command}, {run}\n\n{text.removeprefix(title).strip()}\n"
     old = path.read_text().removeprefix(title).strip() if path.exists() else ""
     if old and not old.startswith("## "):
-        old = f"## An earlier `make bench`\n\n{old}"
+        old = f"## An earlier {command}\n\n{old}"
     return f"{title}\n\n{sections}" + (f"\n{old}\n" if old else "")
 
 
