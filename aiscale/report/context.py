@@ -67,7 +67,8 @@ def memoised(ctx: Context, key: Any, compute: Callable[[], Any]) -> Any:
 
     A context narrowed to other facts (``dataclasses.replace``) shares the dict but not the
     facts, so it computes afresh. One thread computes a key at a time: another asking for it
-    meanwhile (a section while :mod:`aiscale.report.prefetch` reads ahead) waits for it. Frames are shared: pandas copies on write, so a section
+    meanwhile (a section while :mod:`aiscale.report.prefetch` reads ahead) waits for it.
+    Frames are shared: pandas copies on write, so a section
     changing its copy changes no other section's.
 
     Examples
@@ -83,6 +84,19 @@ def memoised(ctx: Context, key: Any, compute: Callable[[], Any]) -> Any:
         value = compute()
         ctx.memo[key] = (ctx.facts, value)
         return value
+
+
+def shared_sheet(prices) -> bool:
+    """Whether what the sections read under ``prices`` can be kept and shared: no sheet, or a
+    sheet file (a frame of prices has no key to share it by)."""
+    return isinstance(prices, (str, Path, type(None)))
+
+
+def is_table_file(store) -> bool:
+    """Whether ``store`` names a per-trace table file (no spans) rather than a store."""
+    from aiscale.store.trace_store import TraceStore
+
+    return not isinstance(store, TraceStore) and Path(store).is_file()
 
 
 def kept_for(ctx: Context) -> bool:
@@ -138,7 +152,7 @@ def open_context(store, *, since: str | None = None, until: str | None = None,
     from aiscale.store.trace_store import TraceStore
 
     start, end = parse_since(since), parse_since(until)
-    if not isinstance(store, TraceStore) and Path(store).is_file():
+    if is_table_file(store):
         return _table_context(Path(store), columns, start, end, variants)
     trace_store = store if isinstance(store, TraceStore) else TraceStore(store)
     facts = trace_store.facts(prices=prices, since=start, until=end)

@@ -22,8 +22,6 @@ Examples
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -49,8 +47,7 @@ def loop_table(store, *, prices=None, since=None, until=None) -> pa.Table:
     kept file was computed under; else computed with :func:`compute_loop_table` and kept.
     """
     days = window_days(since, until)[2]
-    reading = store.reading(KIND) if hasattr(store, "reading") else contextlib.nullcontext()
-    with reading:  # built once when a report reads ahead (aiscale.report.prefetch)
+    with store.reading(KIND):  # built once when a report reads ahead (aiscale.report.prefetch)
         manifest = facts_cache.manifest_bytes(store.root)
         key = facts_cache.facts_key(manifest, prices, days, kind=KIND)
         table = facts_cache.read_cached(store.root, key, kind=KIND)

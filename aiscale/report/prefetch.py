@@ -28,10 +28,16 @@ from __future__ import annotations
 import importlib
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from aiscale.report.context import Context, kept_for, open_context, parse_since
+from aiscale.report.context import (
+    Context,
+    is_table_file,
+    kept_for,
+    open_context,
+    parse_since,
+    shared_sheet,
+)
 
 THREAD = "aiscale-read-ahead"
 """The name of the threads that read ahead."""
@@ -65,13 +71,9 @@ def _import_ahead() -> None:
     data_snapshot.get_snapshot()  # genai-prices' bundled prices, parsed on first use (~0.4 s)
 
 
-def read_ahead(store, *, prices=None, since=None, until=None) -> threading.Thread | None:
-    """Start building ``store``'s kept priced calls and loop table (of the window's days).
-
-    Returns the thread (None for a store without kept tables); :func:`start` waits for it.
-    """
-    if not callable(getattr(store, "calls", None)):
-        return None
+def read_ahead(store, *, prices=None, since=None, until=None) -> threading.Thread:
+    """Start building a :class:`~aiscale.TraceStore`'s kept priced calls and loop table (of the
+    window's days); return the thread, which :func:`start` waits for."""
 
     def loops() -> None:
         from aiscale.report.loop_table import loop_table  # imported in the thread too (~0.4 s)
@@ -87,7 +89,7 @@ def start(ctx: Context, after: threading.Thread | None = None) -> threading.Thre
     Returns the thread, or None when the context's sections read neither (no store, or no
     spans) or do not share them (a price sheet given as a frame).
     """
-    if not kept_for(ctx) or not isinstance(ctx.prices, (str, Path, type(None))):  # a frame: not shared
+    if not kept_for(ctx) or not shared_sheet(ctx.prices):
         return None
 
     def calls() -> None:
@@ -112,7 +114,7 @@ def open_reading_ahead(store, *, since: str | None = None, until: str | None = N
     """
     from aiscale.store.trace_store import TraceStore
 
-    if not isinstance(store, TraceStore) and Path(store).is_file():
+    if is_table_file(store):
         return open_context(store, since=since, until=until, variants=variants, prices=prices, columns=columns)
     _in_background([_import_ahead])
     trace_store = store if isinstance(store, TraceStore) else TraceStore(store)

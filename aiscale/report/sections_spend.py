@@ -16,15 +16,13 @@ Examples
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from aiscale.analysis._result import fmt_usd
-from aiscale.report.context import Context, Section, guarded, memoised, open_context
+from aiscale.report.context import Context, Section, guarded, memoised, open_context, shared_sheet
 
 _LABELS = ("variant", "session_id", "user_id", "task_id")
 
@@ -37,7 +35,7 @@ def calls_of(ctx: Context, *, prices=None, parts: bool = False) -> pd.DataFrame 
     """
     from aiscale.pricing.rates import COST_PARTS, RATE_COLUMNS
 
-    if not isinstance(prices, (str, Path, type(None))):  # a frame of prices: no key to share it by
+    if not shared_sheet(prices):
         return _read_calls(ctx, prices=prices, parts=parts)
     calls = memoised(ctx, ("calls", str(prices)), lambda: _read_calls(ctx, prices=prices, parts=True))
     if calls is None or parts:
