@@ -178,6 +178,10 @@ effect = 0.05'''),
 ]
 
 
+FIGURES_TAG = "figures"
+"""The tag of each notebook's last cell, which waits for the figures drawn in a second process."""
+
+
 def build(cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
     notebook = nbformat.v4.new_notebook()
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -190,6 +194,10 @@ def build(cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
             if kind == "parameters":
                 cell.metadata["tags"] = ["parameters"]
             notebook.cells.append(cell)
+    last = nbformat.v4.new_code_cell("sections.finish()  # the figures drawn beside the sections, each put "
+                                     "where it was shown")
+    last.metadata["tags"] = [FIGURES_TAG]
+    notebook.cells.append(last)
     for number, cell in enumerate(notebook.cells):
         cell["id"] = f"cell-{number:02d}"
     return notebook

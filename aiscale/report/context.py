@@ -26,6 +26,10 @@ import pandas as pd
 
 from aiscale.facts.window import in_window
 from aiscale.report.display import Section, show, table_html  # noqa: F401 - the notebooks call sections.show
+from aiscale.report.figures_ahead import wait_for_figures
+
+THREAD = "aiscale-read-ahead"
+"""The name of the threads that read ahead (:mod:`aiscale.report.prefetch`)."""
 
 REPORT_SPAN_COLUMNS = ("trace_id", "span_id", "kind", "start_time", "end_time", "status", "model",
                        "input_tokens", "output_tokens", "tool_name", "tool_arguments")
@@ -111,6 +115,16 @@ UNKNOWN_VARIANT = "(variant unknown)"
 
 MIN_GROUP = 10
 """No headline is drawn from a group (variant) with fewer traces than this."""
+
+
+def finish() -> None:
+    """The notebooks' last cell: wait for the figures drawn in a second process (each is put where
+    it was shown) and for any reading ahead, so that the kernel has nothing left to do when it is
+    stopped."""
+    wait_for_figures()
+    for thread in threading.enumerate():
+        if thread.name == THREAD:
+            thread.join()
 
 
 def why_not(text: str, **data: Any) -> Section:

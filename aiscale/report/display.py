@@ -42,17 +42,21 @@ def show(section: Section) -> None:
     import matplotlib.pyplot as plt
     from IPython.display import HTML, display
 
+    from aiscale.report import figures_ahead
+
     payload = {"status": section.status, "finding": section.finding, **_plain(section.data)}
     display(HTML(f'<p class="aiscale-finding">{html.escape(section.finding)}</p>'),
             metadata={"aiscale": payload})
     if section.figure is not None:
         figure = getattr(section.figure, "figure", section.figure)
-        display(figure)
+        if not figures_ahead.draw_ahead(figure):  # drawn in a second process when a report renders
+            display(figure)
         plt.close(figure)
     if section.table is not None and len(section.table):
         display(HTML(table_html(section.table, section.columns)))
     if section.note:
         display(HTML(f"<p><i>{html.escape(section.note)}</i></p>"))
+    figures_ahead.place_drawn()
 
 
 WIDE = 8

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aiscale.report.context import (
+    THREAD,
     Context,
     is_table_file,
     kept_for,
@@ -38,9 +39,6 @@ from aiscale.report.context import (
     parse_since,
     shared_sheet,
 )
-
-THREAD = "aiscale-read-ahead"
-"""The name of the threads that read ahead."""
 
 IMPORTS = ("matplotlib.pyplot", "aiscale.analysis.tokens.mle", "aiscale.analysis._dists",
            "aiscale.pricing.genai")

@@ -74,9 +74,12 @@ def _kernel_manager_class(folder: str) -> type:
     from jupyter_client.manager import AsyncKernelManager
 
     # the kernel's own log stays quiet (an interrupt at shutdown is logged as an ERROR, not actionable)
+    from aiscale.report.figures_ahead import ENV
+
     spec = KernelSpec(argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
                             "--IPKernelApp.log_level=CRITICAL"],
-                      display_name="Python 3 (aiscale)", language="python")
+                      display_name="Python 3 (aiscale)", language="python",
+                      env={ENV: os.environ.get(ENV, "1")})  # figures drawn in a second process unless "0"
 
     class ThisPython(AsyncKernelManager):
         kernel_spec = property(lambda self: spec)
@@ -108,7 +111,8 @@ class _Progress:
         self.started = time.perf_counter()
         if self.stream is not None and cell.cell_type == "code" and cell.source.strip():
             tags = cell.metadata.get("tags", [])
-            label = "parameters given" if "injected-parameters" in tags else self.labels.get(cell.get("id"), "")
+            label = ("parameters given" if "injected-parameters" in tags else
+                     "figures (the last ones drawn)" if "figures" in tags else self.labels.get(cell.get("id"), ""))
             self.stream.write(f"  {label:<44}")
             self.stream.flush()
 
@@ -133,6 +137,7 @@ def _execute(source: Path, executed: Path, parameters: dict[str, Any], cwd: Path
                                        log_output=False, request_save_on_cell_execute=False,
                                        kernel_manager_class=_kernel_manager_class(sockets),
                                        on_cell_start=hooks.start,
+                                       shutdown_kernel="immediate",  # the last cell left it idle
                                        on_cell_executed=hooks.done)
         except PapermillExecutionError as exc:
             raise ReportExecutionError(source.stem, exc.exec_count, f"{exc.ename}: {exc.evalue}",

@@ -42,6 +42,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,6 +59,9 @@ from aiscale.store.safe_output import write_atomically
 
 FOLDER = "cache"
 KEEP = 4
+
+STALE_S = 3600
+"""Age (seconds) after which a temporary file of the cache is left over, not being written."""
 
 
 def code_fingerprint() -> str:
@@ -256,10 +260,14 @@ def _keep(root: Path, kept: Path, tmp: Path, manifest: bytes) -> Path | None:
 
 def _prune(folder: Path, kind: str = "facts") -> None:
     """Drop all but the newest :data:`KEEP` files of ``kind``, in any format (another process may be
-    pruning too)."""
+    pruning too), and temporary files of ``kind`` older than :data:`STALE_S` (a process killed while
+    writing one, e.g. a report kernel stopped after a failed cell, leaves it)."""
     try:
         kept = sorted((p for p in folder.glob(f"{kind}-*") if p.suffix in (".parquet", ".arrow")), key=lambda p: p.stat().st_mtime, reverse=True)
         for old in kept[KEEP:]:
             old.unlink(missing_ok=True)
+        for tmp in folder.glob(f".{kind}-*.tmp"):
+            if time.time() - tmp.stat().st_mtime > STALE_S:
+                tmp.unlink(missing_ok=True)
     except OSError:
         return
