@@ -100,3 +100,22 @@ def test_a_kept_file_damaged_behind_a_sound_footer_is_rolled_up_again(store, tmp
     pd.testing.assert_frame_equal(store.facts(), fresh, check_exact=True)
     out = store.export_facts(tmp_path / "facts.parquet")
     pd.testing.assert_frame_equal(pd.read_parquet(out), fresh, check_exact=True)
+
+
+def test_temporary_files_a_killed_writer_left_are_pruned_once_stale(tmp_path):
+    """A report kernel stopped while a background thread wrote a kept table leaves its temporary
+    file; the next write of that kind removes it once it is older than any write takes."""
+    import os
+    import time
+
+    folder = tmp_path / facts_cache.FOLDER
+    folder.mkdir()
+    stale, fresh = folder / ".calls-abc.arrow.1234abcd.tmp", folder / ".calls-def.arrow.5678abcd.tmp"
+    other = folder / ".facts-abc.parquet.1234abcd.tmp"
+    for path in (stale, fresh, other):
+        path.write_bytes(b"partial")
+    old = time.time() - facts_cache.STALE_S - 60
+    os.utime(stale, (old, old))
+    os.utime(other, (old, old))
+    facts_cache._prune(folder, "calls")
+    assert not stale.exists() and fresh.exists() and other.exists()  # another kind is pruned with its own
