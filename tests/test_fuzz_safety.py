@@ -79,11 +79,36 @@ def unsafe_calls(source: str, name: str) -> list[str]:
     return found
 
 
+BETWEEN_OWN_PROCESSES = "aiscale/report/figures_ahead.py"
+"""The one module that unpickles: a report kernel pickles its own figure and its worker process
+unpickles it to draw it. The bytes cross a pipe between the two; none is read from a file or a
+trace (checked below)."""
+
+
 def test_fuzz_package_never_evals_execs_or_unpickles():
     problems = []
     for path in sorted(PACKAGE.rglob("*.py")):
-        problems += unsafe_calls(path.read_text(), str(path.relative_to(PACKAGE.parent)))
+        name = str(path.relative_to(PACKAGE.parent))
+        found = unsafe_calls(path.read_text(), name)
+        if name == BETWEEN_OWN_PROCESSES:
+            found = [p for p in found if not p.endswith((": imports pickle", ": pickle.loads()"))]
+        problems += found
     assert problems == []
+
+
+def test_fuzz_the_figure_worker_unpickles_only_what_its_kernel_pickled():
+    """In the figure worker's module, ``pickle.loads`` is called once, in ``draw`` (the worker's
+    function), on its ``pickled`` argument, which ``draw_ahead`` made with ``pickle.dumps`` of the
+    figure in hand; the module opens no file."""
+    tree = ast.parse((PACKAGE.parent / BETWEEN_OWN_PROCESSES).read_text())
+    loads = [(fn.name, ast.unparse(call)) for fn in ast.walk(tree) if isinstance(fn, ast.FunctionDef)
+             for call in ast.walk(fn) if isinstance(call, ast.Call) and ast.unparse(call.func) == "pickle.loads"]
+    assert loads == [("draw", "pickle.loads(pickled)")]
+    (ahead,) = [fn for fn in ast.walk(tree) if isinstance(fn, ast.FunctionDef) and fn.name == "draw_ahead"]
+    source = ast.unparse(ahead)
+    assert "pickled = pickle.dumps(figure)" in source and "submit(draw, pickled," in source
+    calls = {ast.unparse(c.func) for c in ast.walk(tree) if isinstance(c, ast.Call)}
+    assert not {c for c in calls if c in ("open", "io.open") or c.endswith((".read_bytes", ".read_text", ".open"))}
 
 
 def test_fuzz_the_ast_scan_catches_what_it_must():

@@ -170,7 +170,8 @@ def assert_progress_and_quiet_kernel(result: subprocess.CompletedProcess, notebo
     headings = [c.source[3:].strip() for c in cells if c.cell_type == "markdown" and c.source.startswith("## ")]
     timed = [line for line in lines[1:] if re.search(r"\d+\.\d s$", line)]
     sections = [re.sub(r"\s+\d+\.\d s$", "", line).strip() for line in timed]
-    assert sections == ["parameters", "parameters given", "setup", *headings, "HTML export"]
+    assert sections == ["parameters", "parameters given", "setup", *headings, "figures (the last ones drawn)",
+                        "HTML export"]
 
 
 def test_the_weekly_workflow_commands_run_on_the_demo(weekly):
