@@ -15,6 +15,8 @@ from pathlib import Path
 
 import nbformat
 
+from aiscale.report.figures_ahead import LAST_CELL_TAG
+
 REPO = Path(__file__).resolve().parents[1]
 ROOT = REPO / "notebooks"  # for JupyterLab
 PACKAGED = REPO / "aiscale" / "report" / "notebooks"  # what the installed package renders
@@ -178,10 +180,6 @@ effect = 0.05'''),
 ]
 
 
-FIGURES_TAG = "figures"
-"""The tag of each notebook's last cell, which waits for the figures drawn in a second process."""
-
-
 def build(cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
     notebook = nbformat.v4.new_notebook()
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -196,7 +194,7 @@ def build(cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
             notebook.cells.append(cell)
     last = nbformat.v4.new_code_cell("sections.finish()  # the figures drawn beside the sections, each put "
                                      "where it was shown")
-    last.metadata["tags"] = [FIGURES_TAG]
+    last.metadata["tags"] = [LAST_CELL_TAG]
     notebook.cells.append(last)
     for number, cell in enumerate(notebook.cells):
         cell["id"] = f"cell-{number:02d}"

@@ -31,6 +31,9 @@ from typing import Any
 ENV = "AISCALE_FIGURES_AHEAD"
 """Set to ``"1"`` in a report kernel's environment: figures are drawn in the worker."""
 
+LAST_CELL_TAG = "figures"
+"""The tag of each report notebook's last cell (``sections.finish()``), which waits for them."""
+
 _worker = None
 _pending: list[tuple[Any, Any, Any, dict]] = []  # (future, display handle, figure, PNG arguments)
 
@@ -64,7 +67,6 @@ def draw_ahead(figure) -> bool:
         handle.update(_bundle(figure, arguments), raw=True)
         return True
     _pending.append((future, handle, figure, arguments))
-    place_drawn()
     return True
 
 

@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from aiscale.report.figures_ahead import ENV, LAST_CELL_TAG
 from aiscale.report.outputs import check_output, write_index
 from aiscale.report.parameters import check_parameters
 
@@ -74,8 +75,6 @@ def _kernel_manager_class(folder: str) -> type:
     from jupyter_client.manager import AsyncKernelManager
 
     # the kernel's own log stays quiet (an interrupt at shutdown is logged as an ERROR, not actionable)
-    from aiscale.report.figures_ahead import ENV
-
     spec = KernelSpec(argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
                             "--IPKernelApp.log_level=CRITICAL"],
                       display_name="Python 3 (aiscale)", language="python",
@@ -112,7 +111,7 @@ class _Progress:
         if self.stream is not None and cell.cell_type == "code" and cell.source.strip():
             tags = cell.metadata.get("tags", [])
             label = ("parameters given" if "injected-parameters" in tags else
-                     "figures (the last ones drawn)" if "figures" in tags else self.labels.get(cell.get("id"), ""))
+                     "figures (the last ones drawn)" if LAST_CELL_TAG in tags else self.labels.get(cell.get("id"), ""))
             self.stream.write(f"  {label:<44}")
             self.stream.flush()
 
