@@ -77,3 +77,56 @@ def test_unpriced_calls_are_left_out_and_said_so():
     daily = aiscale.cache_savings(_calls(), by="day").summary().sort_values("day")
     assert daily["net_savings_usd"].iloc[1] == pytest.approx(-4000 * (WRITE_5M - IN) / 1e6)
     assert np.isfinite(daily["hit_rate"]).all()
+
+
+def _unlisted_cache_rate_calls() -> pd.DataFrame:
+    """Two listed Anthropic calls and three calls of a sheet model with no cache prices listed."""
+    t = pd.to_datetime(["2025-09-01 10:00", "2025-09-01 10:01", "2025-09-01 10:02",
+                        "2025-09-01 10:03", "2025-09-01 10:04"], utc=True)
+    return pd.DataFrame({
+        "trace_id": ["a", "a", "b", "b", "c"], "span_id": list("12345"), "kind": "llm",
+        "provider": ["anthropic", "anthropic", "local", "local", "local"], "start_time": t,
+        "end_time": t + pd.Timedelta(seconds=5),
+        "model": ["claude-sonnet-4-20250514"] * 2 + ["my-llama"] * 3,
+        "input_tokens": [10_000, 12_000, 50_000, 60_000, 1_000], "output_tokens": [100] * 5,
+        "cache_read_tokens": [0, 10_000, 40_000, 0, 0], "cache_write_tokens": [10_000, 0, 0, 30_000, 0],
+    })
+
+
+# the sheet lists only my-llama's input and output: its cache reads and writes are billed at the
+# input price (an upper bound on reads), and what they saved is unknown
+LLAMA_ONLY = pd.DataFrame({"model": ["my-llama"], "input_per_mtok": [1.0], "output_per_mtok": [2.0]})
+
+
+def test_a_saving_whose_cache_rate_is_not_listed_is_unknown_not_zero():
+    result = aiscale.cache_savings(_unlisted_cache_rate_calls(), by="model", prices=LLAMA_ONLY)
+    calls = result.frame().set_index("span_id")
+    # call 3 read 40,000 tokens, call 4 wrote 30,000, both at unlisted rates; call 5 used no cache
+    assert calls["unknown_rate_calls"].to_dict() == {"1": 0, "2": 0, "3": 1, "4": 1, "5": 0}
+    assert np.isnan(calls.loc["3", "read_savings_usd"]) and np.isnan(calls.loc["3", "net_savings_usd"])
+    assert np.isnan(calls.loc["4", "write_5m_usd"]) and np.isnan(calls.loc["4", "write_premium_usd"])
+    assert calls.loc["5", "net_savings_usd"] == 0.0  # no cache tokens: nothing saved, known
+    # the bill stays the pricing's: the unlisted cache tokens at the input price
+    assert calls.loc["3", "cost_usd"] == pytest.approx((50_000 * 1.0 + 100 * 2.0) / 1e6)
+    table = result.summary().set_index("model")
+    assert table.loc["my-llama", "unknown_rate_calls"] == 2
+    assert table[["read_savings_usd", "net_savings_usd"]].loc["my-llama"].isna().all()
+    listed = table.loc["claude-sonnet-4-20250514"]  # its own group is whole: a known saving
+    assert listed["read_savings_usd"] == pytest.approx(10_000 * (IN - READ) / 1e6)
+    # the total is unknown, never the listed calls' saving passed off as everyone's
+    total = result.summary(by=()).iloc[0]
+    assert np.isnan(total["read_savings_usd"]) and np.isnan(total["net_savings_usd"])
+    known = result.summary(by=(), known_only=True).iloc[0]
+    assert known["read_savings_usd"] == pytest.approx(10_000 * (IN - READ) / 1e6)
+    assert any("2 calls read or wrote the cache at a model with no listed cache price" in n
+               for n in result.notes)
+
+
+def test_a_listed_cache_rate_makes_the_saving_known():
+    sheet = LLAMA_ONLY.assign(cached_input_per_mtok=[0.25], cache_write_per_mtok=[1.5])
+    result = aiscale.cache_savings(_unlisted_cache_rate_calls(), by="model", prices=sheet)
+    row = result.summary().set_index("model").loc["my-llama"]
+    assert row["unknown_rate_calls"] == 0
+    assert row["read_savings_usd"] == pytest.approx(40_000 * (1.0 - 0.25) / 1e6)
+    assert row["write_premium_usd"] == pytest.approx(30_000 * (1.5 - 1.0) / 1e6)
+    assert row["net_savings_usd"] == pytest.approx(row["read_savings_usd"] - row["write_premium_usd"])

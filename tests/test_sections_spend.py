@@ -91,3 +91,25 @@ def test_calls_are_read_once_per_report_and_equal_a_fresh_read(tmp_path):
     ctx.store = None  # nothing left to read from: the shared calls are still there
     pd.testing.assert_frame_equal(money.calls_of(ctx), shared)
     assert money.calls_of(ctx, prices="other-sheet.yaml") is None  # another price sheet is another read
+
+
+def test_cache_reads_of_a_model_without_a_cache_read_price_are_unknown_not_zero():
+    """genai-prices lists no cache-read price for gemini-3-pro-image-preview (Gemini CLI's
+    sessions read its cache): the section says the saving is unknown, never "saved $0.00"."""
+    ctx = _ctx([None, None, None])
+    ctx.spans["provider"] = "google"
+    ctx.spans["model"] = "gemini-3-pro-image-preview"
+    ctx.spans["cache_read_tokens"] = [400_000, 0, 300_000]
+    ctx.spans["cache_write_tokens"] = pd.array([None, None, None], dtype="Int64")
+    section = money.cache(ctx)
+    assert "$0.00" not in section.finding
+    assert "2 of the 3 priced calls read or wrote the cache at a model with no listed cache price, " \
+           "so what caching saved is unknown" in section.finding
+    assert section.table["read_savings_usd"].isna().all()
+    assert section.table["unknown_rate_calls"].tolist() == [2]
+    # with one listed model beside it, the finding gives what the listed calls saved, apart
+    spans = ctx.spans.copy()
+    spans.loc[0, ["provider", "model"]] = ["anthropic", "claude-sonnet-4-20250514"]
+    mixed = money.cache(Context(facts=ctx.facts, spans=spans, store=None))
+    assert "1 of the 3 priced calls" in mixed.finding
+    assert "the calls whose rates are listed saved $1.08 on reads" in mixed.finding  # 400k x (3 - 0.3)

@@ -6,8 +6,9 @@ One row per (provider, model, from_date). Columns (all optional but ``model``):
   (an Azure deployment name, ``gpt-4o*``, ``*``). Matching ignores case.
 - ``from_date``: the row applies to spans on or after this day (the latest applicable row wins).
 - ``input_per_mtok``, ``cached_input_per_mtok``, ``cache_write_per_mtok``, ``output_per_mtok``,
-  ``reasoning_per_mtok``: USD per million tokens (cache and reasoning default to input and
-  output); ``per_call_usd``: a flat price per call.
+  ``reasoning_per_mtok``: USD per million tokens (cache and reasoning are billed at input and
+  output when left blank, and what the cache saved is then unknown); ``per_call_usd``: a flat
+  price per call.
 - ``price_as``: price like this genai-prices model (e.g. an Azure deployment priced as ``gpt-4o``).
 - ``discount``: a fraction taken off every rate (batch 0.5, negotiated 0.2); a row with only a
   discount discounts the genai-prices rate of the span's own model.

@@ -131,20 +131,31 @@ def cache(ctx: Context, *, prices=None) -> Section:
         return Section(f"No call in this window read or wrote a prompt cache ({int(total['calls']):,} "
                        "priced calls); caching saved nothing here.")
     writes_known = pd.notna(total["cache_write_tokens"])
-    if writes_known:
-        finding = (f"Prompt caching served {total['hit_rate']:.0%} of input tokens from cache and saved "
+    served = f"Prompt caching served {total['hit_rate']:.0%} of input tokens from cache"
+    unknown = int(total["unknown_rate_calls"] or 0)
+    if unknown:  # some savings need a rate nobody lists: say what is known, never a partial total
+        known = result.summary(by=(), known_only=True).iloc[0]
+        finding = (f"{served}; {unknown:,} of the {int(total['calls']):,} priced calls read or wrote "
+                   "the cache at a model with no listed cache price, so what caching saved is unknown")
+        if (known["read_savings_usd"] or 0) > 0:
+            finding += (f" (the calls whose rates are listed saved {fmt_usd(known['read_savings_usd'])} "
+                        "on reads)")
+    elif writes_known:
+        finding = (f"{served} and saved "
                    f"{fmt_usd(total['net_savings_usd'])} net ({fmt_usd(total['read_savings_usd'])} on reads "
                    f"minus {fmt_usd(total['write_premium_usd'])} paid for writes), "
                    f"{total['savings_share']:.0%} of what the calls would cost uncached")
     else:  # the source records no cache writes: their cost is unknown, not $0
-        finding = (f"Prompt caching served {total['hit_rate']:.0%} of input tokens from cache and saved "
+        finding = (f"{served} and saved "
                    f"{fmt_usd(total['read_savings_usd'])} on reads; this source records no cache writes, "
                    "so what writes cost (and the net saving) is unknown")
     if total["wasted_writes"]:
-        finding += (f"; {int(total['wasted_writes']):,} writes were never read again in their trace "
-                    f"({fmt_usd(total['wasted_write_usd'])})")
+        wasted_usd = total["wasted_write_usd"]
+        finding += (f"; {int(total['wasted_writes']):,} writes were never read again in their trace"
+                    + (f" ({fmt_usd(wasted_usd)})" if pd.notna(wasted_usd) else " (their cost unknown)"))
     columns = ["model", "calls", "hit_rate", "read_savings_usd", "write_5m_usd", "write_1h_usd",
-               "write_premium_usd", "net_savings_usd", "wasted_writes", "wasted_write_usd"]
+               "write_premium_usd", "net_savings_usd", "wasted_writes", "wasted_write_usd",
+               *(["unknown_rate_calls"] if unknown else [])]
     table = result.summary()
     unrecorded = table["cache_write_tokens"].isna()  # writes unknown: their dollars too
     write_columns = ["write_5m_usd", "write_1h_usd", "write_premium_usd", "net_savings_usd",

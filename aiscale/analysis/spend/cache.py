@@ -12,6 +12,13 @@ writes at the listed cache-write price; elsewhere every write is billed at the l
 model reads the cache within the write's lifetime (5 minutes, or 1 hour for 1-hour writes):
 caches shared across traces are not seen, so this is an upper bound.
 
+A saving is unknown (null), never $0, where the rate it needs is unknown: cache reads of a model
+with no listed cache-read price (the bill counts them at the input price, an upper bound, so what
+they saved is unknown), 5-minute writes of a model with no listed cache-write price, and any
+cache tokens of a call priced per call (no input price). ``unknown_rate_calls`` counts those
+calls; ``summary()`` leaves a group's sum null when any call in it is unknown (``known_only=True``
+sums the known calls instead, a lower bound on reads saved).
+
 Examples
 --------
 >>> import pandas as pd
@@ -42,7 +49,10 @@ __all__ = ["CacheSavings", "cache_savings"]
 _SUMS = ("calls", "input_tokens", "cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens",
          "no_cache_usd", "cost_usd", "read_savings_usd", "write_5m_usd", "write_1h_usd",
          "write_premium_usd", "net_savings_usd", "wasted_writes", "wasted_write_usd",
-         "unpriced_calls")
+         "unpriced_calls", "unknown_rate_calls")
+# money columns that are null where a rate is unknown: a group's sum is unknown then too
+_UNKNOWN_WHERE_RATE_IS = ("no_cache_usd", "read_savings_usd", "write_5m_usd", "write_1h_usd",
+                          "write_premium_usd", "net_savings_usd", "wasted_write_usd")
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -64,15 +74,28 @@ class CacheSavings(ResultDisplay):
         """One row per priced call with its savings, write costs and wasted-write flag."""
         return self.calls.copy()
 
-    def summary(self, by: tuple[str, ...] | list[str] | None = None) -> pd.DataFrame:
-        """One row per group: sums, ``hit_rate`` (cache reads / input) and ``savings_share``."""
+    def summary(self, by: tuple[str, ...] | list[str] | None = None, *,
+                known_only: bool = False) -> pd.DataFrame:
+        """One row per group: sums, ``hit_rate`` (cache reads / input) and ``savings_share``.
+
+        A group's saving is null when any of its calls needs a rate that is unknown
+        (``unknown_rate_calls``); with ``known_only`` it sums the calls whose rates are known.
+        """
         keys = list(self.by if by is None else by)
         sums = [s for s in _SUMS if s in self.calls.columns or s == "calls"]
         c = self.calls[[*keys, *(s for s in sums if s != "calls")]].assign(calls=1)  # only what is summed
+        strict = [s for s in _UNKNOWN_WHERE_RATE_IS if s in sums] if not known_only else []
         if keys:
-            out = c.groupby(keys, dropna=False)[sums].sum(min_count=1).reset_index()
+            grouped = c.groupby(keys, dropna=False)
+            out = grouped[sums].sum(min_count=1)
+            if strict:
+                out[strict] = out[strict].mask(c[strict].isna().groupby([c[k] for k in keys],
+                                                                         dropna=False).any())
+            out = out.reset_index()
         else:
             out = c[sums].sum(min_count=1).to_frame().T
+            if strict:
+                out[strict] = out[strict].mask(c[strict].isna().any().to_frame().T)
         with np.errstate(invalid="ignore", divide="ignore"):
             out["hit_rate"] = out["cache_read_tokens"].astype(float) / out["input_tokens"].astype(float)
             out["savings_share"] = out["net_savings_usd"].astype(float) / out["no_cache_usd"].astype(float)
@@ -83,7 +106,7 @@ class CacheSavings(ResultDisplay):
         ax = new_axes(ax)
         if "day" not in self.calls.columns or self.calls.empty:
             return ax
-        daily = self.summary(by=("day",)).sort_values("day")
+        daily = self.summary(by=("day",), known_only=True).sort_values("day")
         ax.bar(daily["day"], daily["read_savings_usd"], color="C2", label="saved by cache reads", **kwargs)
         ax.bar(daily["day"], -daily["write_premium_usd"], color="C3", label="paid for cache writes")
         ax.plot(daily["day"], daily["net_savings_usd"], color="k", marker="o", label="net savings")
@@ -91,6 +114,9 @@ class CacheSavings(ResultDisplay):
         ax.set(ylabel="USD per day")
         ax.tick_params(axis="x", rotation=30)
         ax.legend(fontsize="small")
+        unknown = int(daily["unknown_rate_calls"].sum())
+        if unknown:
+            ax.set_title(f"{unknown:,} calls with an unknown cache rate not shown", fontsize="small")
         return ax
 
 
@@ -135,6 +161,11 @@ def cache_savings(data, *, by: str | list[str] = ("model", "day"), prices: Price
     if extra:
         notes.append(f"1-hour cache writes are billed here at {ONE_HOUR_WRITE_MULTIPLIER:g}x the input "
                      f"price; trace facts bill every write at the listed price ({fmt_usd(extra)} less).")
+    unknown = int(out["unknown_rate_calls"].sum())
+    if unknown:
+        notes.append(f"{unknown:,} calls read or wrote the cache at a model with no listed cache "
+                     "price: what their cache saved is unknown (the bill counts those tokens at the "
+                     "input price).")
     if out["cache_write_1h_tokens"].isna().all():
         notes.append("No source recorded the 5-minute / 1-hour split: every write is billed at the "
                      "listed cache-write price.")
@@ -142,25 +173,37 @@ def cache_savings(data, *, by: str | list[str] = ("model", "day"), prices: Price
 
 
 def _savings(c: pd.DataFrame) -> pd.DataFrame:
-    """Add the savings columns to priced calls (vectorised)."""
-    inp = c["input_usd_per_token"].astype(float).fillna(0.0)
+    """Add the savings columns to priced calls (vectorised); null where a rate is unknown."""
+    inp = floats(c["input_usd_per_token"])  # NaN: priced per call
     reads, writes, one_hour = (_tokens(c[k]) for k in ("cache_read_tokens", "cache_write_tokens",
                                                         "cache_write_1h_tokens"))
     one_hour = np.minimum(one_hour, writes)
-    listed_write = c["cache_write_usd"].astype(float).to_numpy()
+    five_minute = writes - one_hour
+    read_rate_unknown = (reads > 0) & (np.isnan(floats(c["cache_read_usd_per_token"])) | np.isnan(inp))
+    write_rate_unknown = (((five_minute > 0) & np.isnan(floats(c["cache_write_usd_per_token"])))
+                          | ((writes > 0) & np.isnan(inp)))
+    listed_write = floats(c["cache_write_usd"])
     with np.errstate(invalid="ignore", divide="ignore"):
         write_rate = np.where(writes > 0, listed_write / writes, 0.0)
+    known_inp = np.nan_to_num(inp)  # zero tokens at an unknown rate cost nothing
+    listed_cost = floats(c["cost_usd"])
+    write_5m = np.where(write_rate_unknown, np.nan, five_minute * write_rate)
+    write_1h = np.where(write_rate_unknown, np.nan, one_hour * ONE_HOUR_WRITE_MULTIPLIER * known_inp)
+    write_cost = write_5m + write_1h
+    no_cache = listed_cost - floats(c["cache_read_usd"]) - listed_write + (reads + writes) * known_inp
     c = c.copy(deep=False)  # new columns only: the caller's frame is not changed (copy on write)
-    c["write_5m_usd"] = (writes - one_hour) * write_rate
-    c["write_1h_usd"] = one_hour * ONE_HOUR_WRITE_MULTIPLIER * inp.to_numpy()
-    write_cost = c["write_5m_usd"] + c["write_1h_usd"]
-    c["no_cache_usd"] = (c["cost_usd"] - c["cache_read_usd"] - c["cache_write_usd"]
-                         + (reads + writes) * inp)
-    c["read_savings_usd"] = reads * inp - c["cache_read_usd"]
-    c["write_premium_usd"] = write_cost - writes * inp
+    c["unknown_rate_calls"] = (read_rate_unknown | write_rate_unknown).astype(np.int64)
+    c["write_5m_usd"] = write_5m
+    c["write_1h_usd"] = write_1h
+    c["no_cache_usd"] = np.where(((reads + writes) > 0) & np.isnan(inp), np.nan, no_cache)
+    c["read_savings_usd"] = np.where(read_rate_unknown, np.nan,
+                                     reads * known_inp - floats(c["cache_read_usd"]))
+    c["write_premium_usd"] = write_cost - writes * known_inp
     c["listed_cost_usd"] = c["cost_usd"]
-    c["cost_usd"] = c["cost_usd"] - c["cache_write_usd"] + write_cost
-    c["net_savings_usd"] = c["no_cache_usd"] - c["cost_usd"]
+    # the cost with 1-hour writes billed as such; where the write rate is unknown, the bill's
+    c["cost_usd"] = np.where(write_rate_unknown, listed_cost, listed_cost - listed_write + write_cost)
+    c["net_savings_usd"] = np.where(read_rate_unknown | write_rate_unknown, np.nan,
+                                    c["no_cache_usd"] - c["cost_usd"])
     return c
 
 
