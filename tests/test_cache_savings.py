@@ -130,3 +130,15 @@ def test_a_listed_cache_rate_makes_the_saving_known():
     assert row["read_savings_usd"] == pytest.approx(40_000 * (1.0 - 0.25) / 1e6)
     assert row["write_premium_usd"] == pytest.approx(30_000 * (1.5 - 1.0) / 1e6)
     assert row["net_savings_usd"] == pytest.approx(row["read_savings_usd"] - row["write_premium_usd"])
+
+
+def test_the_plot_draws_known_savings_and_no_net_line_for_a_day_with_unknowns():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    result = aiscale.cache_savings(_unlisted_cache_rate_calls(), by="model", prices=LLAMA_ONLY)
+    ax = result.plot()
+    bars = [p.get_height() for p in ax.patches]
+    assert pytest.approx(10_000 * (IN - READ) / 1e6) in bars  # the listed call's saving
+    assert np.isnan(np.asarray(ax.lines[0].get_ydata(), dtype=float)).all()  # the day's net is unknown
+    assert "2 calls with an unknown cache rate not shown" in ax.get_title()

@@ -107,9 +107,11 @@ def test_cache_reads_of_a_model_without_a_cache_read_price_are_unknown_not_zero(
            "so what caching saved is unknown" in section.finding
     assert section.table["read_savings_usd"].isna().all()
     assert section.table["unknown_rate_calls"].tolist() == [2]
+    assert section.figure is None  # nothing known to draw (no "net savings $0" line)
     # with one listed model beside it, the finding gives what the listed calls saved, apart
     spans = ctx.spans.copy()
     spans.loc[0, ["provider", "model"]] = ["anthropic", "claude-sonnet-4-20250514"]
     mixed = money.cache(Context(facts=ctx.facts, spans=spans, store=None))
     assert "1 of the 3 priced calls" in mixed.finding
     assert "the calls whose rates are listed saved $1.08 on reads" in mixed.finding  # 400k x (3 - 0.3)
+    assert mixed.figure is not None

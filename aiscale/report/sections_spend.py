@@ -161,7 +161,8 @@ def cache(ctx: Context, *, prices=None) -> Section:
     write_columns = ["write_5m_usd", "write_1h_usd", "write_premium_usd", "net_savings_usd",
                      "wasted_writes", "wasted_write_usd"]
     table[write_columns] = table[write_columns].astype("float64").mask(unrecorded)
-    fig = result.plot(ax=_axes())
+    known_figure = not unknown or (known["read_savings_usd"] or 0) > 0  # else nothing known to draw
+    fig = result.plot(ax=_axes()) if known_figure else None
     return Section(finding + ".", figure=fig, table=table[columns].round(4),
                    note=" ".join(result.notes))
 

@@ -107,9 +107,11 @@ class CacheSavings(ResultDisplay):
         if "day" not in self.calls.columns or self.calls.empty:
             return ax
         daily = self.summary(by=("day",), known_only=True).sort_values("day")
+        net = self.summary(by=("day",)).set_index("day")["net_savings_usd"]  # null: a day with unknowns
         ax.bar(daily["day"], daily["read_savings_usd"], color="C2", label="saved by cache reads", **kwargs)
         ax.bar(daily["day"], -daily["write_premium_usd"], color="C3", label="paid for cache writes")
-        ax.plot(daily["day"], daily["net_savings_usd"], color="k", marker="o", label="net savings")
+        ax.plot(daily["day"], net.reindex(daily["day"]).to_numpy(), color="k", marker="o",
+                label="net savings")
         ax.axhline(0, color="grey", lw=0.8)
         ax.set(ylabel="USD per day")
         ax.tick_params(axis="x", rotation=30)
