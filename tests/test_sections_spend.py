@@ -115,3 +115,22 @@ def test_cache_reads_of_a_model_without_a_cache_read_price_are_unknown_not_zero(
     assert "1 of the 3 priced calls" in mixed.finding
     assert "the calls whose rates are listed saved $1.08 on reads" in mixed.finding  # 400k x (3 - 0.3)
     assert mixed.figure is not None
+
+
+def test_whatif_re_prices_as_another_used_model_only_when_that_model_has_a_price():
+    """Gemini CLI's sessions used gemini-3-pro-image-preview and a `gemini-3-pro` genai-prices
+    does not list: re-pricing every call as the unlisted one is unknown, so it is no default."""
+    ctx = _ctx([None, None, None])
+    ctx.spans["model"] = ["gpt-4o-2024-08-06", "gpt-4o-2024-08-06", "no-such-model-anywhere"]
+    section = money.whatif(ctx)
+    assert section.finding == ("The other models this window used (no-such-model-anywhere) have no "
+                               "price, so the window cannot be re-priced as them; set `whatif_models` "
+                               "to re-price it on another model.")
+    # a listed model beside it is the default target; an unlisted one asked for is shown unknown
+    spans = ctx.spans.copy()
+    spans["model"] = ["gpt-4o-2024-08-06", "gpt-4o-2024-08-06", "claude-sonnet-4-20250514"]
+    spans.loc[2, "provider"] = "anthropic"
+    listed = money.whatif(Context(facts=ctx.facts, spans=spans, store=None))
+    assert "priced as claude-sonnet-4-20250514 they would cost" in listed.finding
+    asked = money.whatif(Context(facts=ctx.facts, spans=spans, store=None), models=["no-such-model-anywhere"])
+    assert "they would cost unknown" in asked.finding and "$0.00" not in asked.finding

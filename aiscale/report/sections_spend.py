@@ -217,8 +217,14 @@ def whatif(ctx: Context, *, models: list[str] | None = None, prices=None) -> Sec
         return Section("What-if re-pricing needs LLM spans; this source has per-trace rows only.")
     used = calls["model"].dropna().value_counts().index.tolist()
     targets = list(models or [])
-    if not targets:
-        targets = used[1:4] if len(used) > 1 else []
+    if not targets and len(used) > 1:  # the other models used that have a price: re-priced as one, known
+        listed = set(calls.loc[calls["priced"].to_numpy(dtype=bool), "model"].dropna())
+        targets = [model for model in used[1:] if model in listed][:3]
+        if not targets:
+            others = ", ".join(used[1:4]) + (" and others" if len(used) > 4 else "")
+            return Section(f"The other models this window used ({others}) have no price, so the window "
+                           "cannot be re-priced as them; set `whatif_models` to re-price it on another "
+                           "model.")
     if not targets:
         return Section(f"Every call used {used[0] if used else 'an unknown model'}; set `whatif_models` "
                        "to re-price the window on another model.")
