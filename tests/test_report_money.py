@@ -193,3 +193,25 @@ def test_a_what_if_on_a_model_without_a_price_is_unknown_with_no_interval(tmp_pa
     assert table["unpriced_calls"] == len(store.calls()) and pd.isna(table["total_usd"])
     assert pd.isna(table["total_lower"]) and pd.isna(table["total_upper"])
     assert "would cost unknown, with token counts" in section.finding and "$0.00" not in section.finding
+
+
+def test_gemini_cli_sessions_cache_savings_are_unknown_and_no_unlisted_what_if_target(tmp_path):
+    """Real Gemini CLI sessions: gemini-3-pro-image-preview's calls read the cache, and
+    genai-prices lists no cache-read price for it (the bill counts the reads at the input price),
+    so what caching saved is unknown, never "$0.00"; the other model used, gemini-3-pro, has no
+    price at all, so it is no default what-if target."""
+    from aiscale.report import sections_spend as spend
+
+    store = aiscale.load([REAL / "gemini-cli-sessions"], store=tmp_path / "s")
+    calls = store.calls().to_pandas()
+    reading = calls.loc[calls["priced"] & (calls["cache_read_tokens"].fillna(0) > 0)]
+    assert len(reading) and reading["cache_read_usd_per_token"].isna().all()
+    ctx = open_context(store.root)
+    section = spend.cache(ctx)
+    assert "$0.00" not in section.finding
+    assert (f"{len(reading)} of the {int(calls['priced'].sum())} priced calls read or wrote the cache "
+            "at a model with no listed cache price, so what caching saved is unknown") in section.finding
+    assert section.table["read_savings_usd"].isna().all() and section.figure is None
+    result = aiscale.cache_savings(store, by="model")
+    assert result.summary()["unknown_rate_calls"].sum() == len(reading)
+    assert spend.whatif(ctx).finding.startswith("The other models this window used (gemini-3-pro) have no price")
