@@ -218,7 +218,7 @@ def whatif(ctx: Context, *, models: list[str] | None = None, prices=None) -> Sec
     used = calls["model"].dropna().value_counts().index.tolist()
     targets = list(models or [])
     if not targets and len(used) > 1:  # the other models used that have a price: re-priced as one, known
-        listed = set(calls.loc[calls["priced"].to_numpy(dtype=bool), "model"].dropna())
+        listed = set(calls["model"].loc[calls["priced"].to_numpy(dtype=bool)].dropna().unique())
         targets = [model for model in used[1:] if model in listed][:3]
         if not targets:
             others = ", ".join(used[1:4]) + (" and others" if len(used) > 4 else "")

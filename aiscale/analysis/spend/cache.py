@@ -84,18 +84,13 @@ class CacheSavings(ResultDisplay):
         keys = list(self.by if by is None else by)
         sums = [s for s in _SUMS if s in self.calls.columns or s == "calls"]
         c = self.calls[[*keys, *(s for s in sums if s != "calls")]].assign(calls=1)  # only what is summed
-        strict = [s for s in _UNKNOWN_WHERE_RATE_IS if s in sums] if not known_only else []
         if keys:
-            grouped = c.groupby(keys, dropna=False)
-            out = grouped[sums].sum(min_count=1)
-            if strict:
-                out[strict] = out[strict].mask(c[strict].isna().groupby([c[k] for k in keys],
-                                                                         dropna=False).any())
-            out = out.reset_index()
+            out = c.groupby(keys, dropna=False)[sums].sum(min_count=1).reset_index()
         else:
             out = c[sums].sum(min_count=1).to_frame().T
-            if strict:
-                out[strict] = out[strict].mask(c[strict].isna().any().to_frame().T)
+        if not known_only and "unknown_rate_calls" in out:  # only those calls' savings are null
+            strict = [s for s in _UNKNOWN_WHERE_RATE_IS if s in out]
+            out[strict] = out[strict].astype("float64").mask(out["unknown_rate_calls"] > 0)
         with np.errstate(invalid="ignore", divide="ignore"):
             out["hit_rate"] = out["cache_read_tokens"].astype(float) / out["input_tokens"].astype(float)
             out["savings_share"] = out["net_savings_usd"].astype(float) / out["no_cache_usd"].astype(float)
@@ -107,11 +102,10 @@ class CacheSavings(ResultDisplay):
         if "day" not in self.calls.columns or self.calls.empty:
             return ax
         daily = self.summary(by=("day",), known_only=True).sort_values("day")
-        net = self.summary(by=("day",)).set_index("day")["net_savings_usd"]  # null: a day with unknowns
+        net = daily["net_savings_usd"].astype("float64").mask(daily["unknown_rate_calls"] > 0)  # unknown
         ax.bar(daily["day"], daily["read_savings_usd"], color="C2", label="saved by cache reads", **kwargs)
         ax.bar(daily["day"], -daily["write_premium_usd"], color="C3", label="paid for cache writes")
-        ax.plot(daily["day"], net.reindex(daily["day"]).to_numpy(), color="k", marker="o",
-                label="net savings")
+        ax.plot(daily["day"], net.to_numpy(), color="k", marker="o", label="net savings")
         ax.axhline(0, color="grey", lw=0.8)
         ax.set(ylabel="USD per day")
         ax.tick_params(axis="x", rotation=30)
