@@ -181,3 +181,27 @@ def test_model_patterns_apply_in_order_and_a_call_without_model_stays_unpriced()
     assert per_trace["a"] == pytest.approx(o4["a"]) and per_trace["b"] == pytest.approx(o4["b"])
     assert per_trace["c"] == pytest.approx(1_000_000 * 0.40 / 1e6)  # mapped to itself: unchanged
     assert np.isnan(per_trace["d"]) and r.summary().set_index("scenario").loc["mixed", "unpriced_calls"] == 1
+
+
+def test_a_cache_policy_on_a_model_without_a_listed_cache_price_is_unknown_not_free():
+    """Reads at an unlisted cache-read price are billed at the input price (an upper bound), so
+    a cache-hit-rate scenario would show "no change" for them; their cost under it is unknown."""
+    calls = _calls()
+    calls.loc[3, ["provider", "model"]] = ["local", "my-llama"]
+    sheet = pd.DataFrame({"model": ["my-llama"], "input_per_mtok": [1.0], "output_per_mtok": [2.0]})
+    r = aiscale.whatif(calls, {"cached": {"cache_hit_rate": 0.5}}, prices=sheet, n_boot=50)
+    row = r.summary().set_index("scenario").loc["cached"]
+    assert row["unpriced_calls"] == 1  # my-llama's call: 500,000 reads at an unlisted price
+    sonnet_cached = ((1000 * 3 + 5000 * 0.30 + 4000 * 3.75 + 1000 * 15) + (10_000 * 3 + 10_000 * 0.30)
+                     + (20_000 * 3 + 20_000 * 0.30 + 2000 * 15)) / 1e6
+    assert row["total_usd"] == pytest.approx(sonnet_cached)  # the total leaves it out, as it says
+    assert any("Under 'cached', 1 calls read or write the cache at a model with no listed cache price"
+               in note for note in r.notes)
+    assert np.isnan(r.frame().set_index("trace_id").loc["c", "cached"])
+    # listed, the same call is priced: half its input at the cached price
+    listed = aiscale.whatif(calls, {"cached": {"cache_hit_rate": 0.5}}, n_boot=50,
+                            prices=sheet.assign(cached_input_per_mtok=[0.25]))
+    row = listed.summary().set_index("scenario").loc["cached"]
+    assert row["unpriced_calls"] == 0
+    assert row["total_usd"] == pytest.approx(sonnet_cached + (500_000 * 1.0 + 500_000 * 0.25) / 1e6)
+    assert not any("Under" in note for note in listed.notes)

@@ -15,7 +15,8 @@ Scenario keys (combine freely):
 - ``prices``: a price sheet (CSV, YAML or DataFrame) used instead of the base one;
 - ``discount``: a fraction taken off every call (0.5 = batch price);
 - ``cache_hit_rate``: the share of input tokens read from cache (cache writes kept as
-  recorded unless ``cache_write_rate`` is given); ``write_ttl``: "5m" or "1h" (1-hour writes
+  recorded unless ``cache_write_rate`` is given); a call that would read (write) the cache at
+  a model with no listed cache-read (cache-write) price has an unknown cost under it; ``write_ttl``: "5m" or "1h" (1-hour writes
   cost :data:`~aiscale.analysis.spend.calls.ONE_HOUR_WRITE_MULTIPLIER` x the input price);
 - ``token_ratio`` / ``input_ratio`` / ``output_ratio``: measured token ratios for the pair.
 
@@ -125,10 +126,10 @@ def whatif(data, scenarios, *, prices: PriceSheet = None, since=None, until=None
     calls = llm_calls(data, prices=prices, since=since, until=until, parts=True,
                       already_priced=already_priced)
     columns, unpriced = {"actual": calls["cost_usd"].to_numpy(float)}, {"actual": _unpriced(calls)}
-    base = _Base(calls)
+    base, unlisted = _Base(calls), {}
     try:
         for name, spec in specs.items():
-            cost = _scenario_cost(base, spec, prices)
+            cost, unlisted[name] = _scenario_cost(base, spec, prices)
             columns[name], unpriced[name] = cost, int(np.isnan(cost).sum())
     finally:
         base.close()
@@ -140,6 +141,11 @@ def whatif(data, scenarios, *, prices: PriceSheet = None, since=None, until=None
     if unpriced["actual"]:
         notes.append(f"{unpriced['actual']:,} calls have no actual price; every total leaves "
                      "them out.")
+    for name, count in unlisted.items():
+        if count:
+            notes.append(f"Under {name!r}, {count:,} calls read or write the cache at a model with no "
+                         "listed cache price: their cost there is unknown (the scenario's total leaves "
+                         "them out).")
     return WhatIf(table, per_trace.reset_index(), tuple(notes))
 
 
@@ -186,8 +192,9 @@ class _Base:
         self.con.close()
 
 
-def _scenario_cost(base: _Base, spec: dict, base_prices) -> np.ndarray:
-    """Cost of each call under one scenario (NaN where the scenario has no price)."""
+def _scenario_cost(base: _Base, spec: dict, base_prices) -> tuple[np.ndarray, int]:
+    """Cost of each call under one scenario (NaN where the scenario has no price), and how many
+    calls a cache policy left unknown for want of a listed cache price."""
     from aiscale.facts.priced import price_table, pricing_input
 
     keep = ["trace_id", "start_time", "provider", "model", "input_tokens", "output_tokens",
@@ -199,15 +206,31 @@ def _scenario_cost(base: _Base, spec: dict, base_prices) -> np.ndarray:
         for column in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
                        "reasoning_tokens"):
             table = table.set_column(table.schema.get_field_index(column), column, tokens[column])
-    priced = price_table(table, prices=spec.get("prices", base_prices), parts="write_ttl" in spec,
-                         source=False, con=base.con)
+    cache_policy = "cache_hit_rate" in spec or "cache_write_rate" in spec
+    priced = price_table(table, prices=spec.get("prices", base_prices),
+                         parts="write_ttl" in spec or cache_policy, source=False, con=base.con)
     cost = pc.if_else(priced["priced"], priced["cost_usd"], None).to_numpy(zero_copy_only=False).astype(float)
+    unlisted = np.zeros(len(cost), dtype=bool)
+    if cache_policy:  # what the policy saves needs the cache prices: unlisted, the cost is unknown
+        unlisted = unlisted_cache_rate(priced, table) & ~np.isnan(cost)
+        cost[unlisted] = np.nan
     if spec.get("write_ttl") is not None:  # the extra of 1-hour writes reads the scenario's cache writes
         cost = cost + _ttl_extra(priced, table["cache_write_tokens"], spec["write_ttl"])
     discount = float(spec.get("discount", 0.0))
     if not 0 <= discount < 1:
         raise ValueError(f"`discount` must be a fraction in [0, 1), but {discount!r} was passed.")
-    return cost * (1 - discount)
+    return cost * (1 - discount), int(unlisted.sum())
+
+
+def unlisted_cache_rate(priced: pa.Table, table: pa.Table) -> np.ndarray:
+    """Calls that read (or write) the cache at a model with no listed cache-read (cache-write)
+    price: the bill counts those tokens at the input price, so a cache policy's cost is unknown."""
+    def uses(tokens: str, rate: str) -> np.ndarray:
+        used = pc.fill_null(pc.greater(table[tokens], 0), False).to_numpy(zero_copy_only=False)
+        return used & pc.is_null(priced[rate]).to_numpy(zero_copy_only=False)
+
+    return (uses("cache_read_tokens", "cache_read_usd_per_token")
+            | uses("cache_write_tokens", "cache_write_usd_per_token"))
 
 
 def _changes_tokens(spec: dict) -> bool:
