@@ -134,3 +134,28 @@ def test_whatif_re_prices_as_another_used_model_only_when_that_model_has_a_price
     assert "priced as claude-sonnet-4-20250514 they would cost" in listed.finding
     asked = money.whatif(Context(facts=ctx.facts, spans=spans, store=None), models=["no-such-model-anywhere"])
     assert "they would cost unknown" in asked.finding and "$0.00" not in asked.finding
+
+
+def test_whatif_prices_a_used_model_as_the_window_priced_it():
+    """A target the window used through one provider is re-priced through that provider (as its
+    own calls were: Bedrock's Claude is AWS's entry in genai-prices, not Anthropic's); a model
+    used through two providers, or none, names no provider."""
+    calls = pd.DataFrame({"model": ["a", "a", "b", "b", "c", "d"],
+                          "provider": ["bedrock", "bedrock", "openai", "azure", None, "x"]})
+    assert money._as_used(calls, ["a", "b", "c", "e"]) == {
+        "as a": {"as": "a", "provider": "bedrock"}, "as b": {"as": "b"}, "as c": {"as": "c"},
+        "as e": {"as": "e"}}
+    ctx = _ctx([None, None, None])
+    ctx.spans["provider"] = ["openai", "openai", "bedrock"]
+    ctx.spans["model"] = ["gpt-4o-2024-08-06", "gpt-4o-2024-08-06", "claude-3-5-sonnet-20241022"]
+    section = money.whatif(ctx)
+    import aiscale
+
+    calls = money.calls_of(ctx, parts=True)
+    expected = aiscale.whatif(calls, {"as claude-3-5-sonnet-20241022": {
+        "as": "claude-3-5-sonnet-20241022", "provider": "bedrock"}}, n_boot=400,
+        already_priced=True).summary()
+    pd.testing.assert_frame_equal(section.table.reset_index(drop=True),
+                                  expected[section.table.columns].round(4).reset_index(drop=True))
+    row = section.table.set_index("scenario").loc["as claude-3-5-sonnet-20241022"]
+    assert row["total_usd"] == pytest.approx(3 * 3.015, abs=1e-4)  # its own call's price, thrice

@@ -228,7 +228,7 @@ def whatif(ctx: Context, *, models: list[str] | None = None, prices=None) -> Sec
     if not targets:
         return Section(f"Every call used {used[0] if used else 'an unknown model'}; set `whatif_models` "
                        "to re-price the window on another model.")
-    result = aiscale.whatif(calls, list(targets), prices=prices, n_boot=400, already_priced=True)
+    result = aiscale.whatif(calls, _as_used(calls, targets), prices=prices, n_boot=400, already_priced=True)
     t = result.summary()
     actual = t.iloc[0]
     best = t.iloc[1:].sort_values("total_usd").iloc[0]
@@ -241,6 +241,16 @@ def whatif(ctx: Context, *, models: list[str] | None = None, prices=None) -> Sec
                "mean_usd", "p95_usd"]
     return Section(finding, figure=result.plot(ax=_axes()), table=t[columns].round(4),
                    note=" ".join(result.notes))
+
+
+def _as_used(calls: pd.DataFrame, targets: list[str]) -> dict[str, dict]:
+    """What-if scenarios re-pricing every call as each target; a target this window used with
+    one provider is priced as that provider prices it here (as its own calls are)."""
+    pairs = calls.loc[calls["model"].isin(targets), ["model", "provider"]].drop_duplicates()
+    single = pairs.loc[~pairs["model"].duplicated(keep=False) & pairs["provider"].notna()]
+    providers = dict(zip(single["model"], single["provider"], strict=True))
+    return {f"as {model}": {"as": model, **({"provider": providers[model]} if model in providers else {})}
+            for model in targets}
 
 
 @guarded("Reported versus computed cost")
