@@ -159,3 +159,17 @@ def test_whatif_prices_a_used_model_as_the_window_priced_it():
                                   expected[section.table.columns].round(4).reset_index(drop=True))
     row = section.table.set_index("scenario").loc["as claude-3-5-sonnet-20241022"]
     assert row["total_usd"] == pytest.approx(3 * 3.015, abs=1e-4)  # its own call's price, thrice
+
+
+def test_spend_over_time_says_which_costs_are_upper_bounds():
+    """Reads at a model with no listed cache-read price are billed at the input price: spend
+    says how many calls that is and that their cost is an upper bound; none, it says nothing."""
+    ctx = _ctx([None, None, None])
+    ctx.spans["provider"] = "google"
+    ctx.spans["model"] = ["gemini-3-pro-image-preview", "gemini-3-pro-image-preview", "gpt-4o-2024-08-06"]
+    ctx.spans.loc[2, "provider"] = "openai"
+    ctx.spans["cache_read_tokens"] = [400_000, 0, 300_000]  # gpt-4o lists a cache-read price
+    section = money.spend_over_time(ctx)
+    assert ("1 calls (gemini-3-pro-image-preview) read the cache at a model with no listed cache-read "
+            "price: their reads are billed at the input price, so their cost is an upper bound.") in section.note
+    assert "upper bound" not in money.spend_over_time(_ctx([None, None, None])).note

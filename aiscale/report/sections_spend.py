@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from aiscale.analysis._result import fmt_usd
+from aiscale.analysis._result import floats, fmt_usd
 from aiscale.report.context import Context, Section, guarded, memoised, open_context, shared_sheet
 
 _LABELS = ("variant", "session_id", "user_id", "task_id")
@@ -111,7 +111,23 @@ def spend_over_time(ctx: Context, *, prices=None, by: str | None = None) -> Sect
     unpriced = int(table["unpriced_calls"].sum())
     finding += f"; {unpriced:,} calls have no price (unknown, not counted)." if unpriced else "."
     fig = result.plot(ax=_axes())
-    return Section(finding, figure=fig, table=result.totals(), note=" ".join(result.notes))
+    notes = [*result.notes, *([_upper_bound_note(ctx, prices)] if calls is not None else [])]
+    return Section(finding, figure=fig, table=result.totals(), note=" ".join(n for n in notes if n))
+
+
+def _upper_bound_note(ctx: Context, prices) -> str:
+    """Say how many priced calls read the cache at a model with no listed cache-read price (the
+    bill counts those reads at the input price, so their cost is an upper bound); "" when none."""
+    calls = calls_of(ctx, prices=prices, parts=True)  # the shared frame, with the rates
+    reads = np.nan_to_num(floats(calls["cache_read_tokens"])) > 0
+    unlisted = calls["cache_read_usd_per_token"].isna().to_numpy() & calls["priced"].to_numpy(dtype=bool)
+    count = int((reads & unlisted).sum())
+    if not count:
+        return ""
+    models = pd.unique(calls["model"].to_numpy()[reads & unlisted])
+    named = ", ".join(str(m) for m in models[:3]) + (" and others" if len(models) > 3 else "")
+    return (f"{count:,} calls ({named}) read the cache at a model with no listed cache-read price: "
+            "their reads are billed at the input price, so their cost is an upper bound.")
 
 
 @guarded("Cache savings")
