@@ -142,3 +142,11 @@ def test_the_plot_draws_known_savings_and_no_net_line_for_a_day_with_unknowns():
     assert pytest.approx(10_000 * (IN - READ) / 1e6) in bars  # the listed call's saving
     assert np.isnan(np.asarray(ax.lines[0].get_ydata(), dtype=float)).all()  # the day's net is unknown
     assert "2 calls with an unknown cache rate not shown" in ax.get_title()
+
+
+def test_the_write_split_note_only_where_the_cache_was_written():
+    calls = _calls()
+    calls["attributes"] = None  # no source recorded the 5-minute / 1-hour split
+    assert any("5-minute / 1-hour split" in n for n in aiscale.cache_savings(calls).notes)
+    calls["cache_write_tokens"] = 0  # nothing written: nothing to split, nothing to say
+    assert not any("5-minute / 1-hour split" in n for n in aiscale.cache_savings(calls).notes)

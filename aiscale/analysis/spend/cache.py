@@ -162,7 +162,7 @@ def cache_savings(data, *, by: str | list[str] = ("model", "day"), prices: Price
         notes.append(f"{unknown:,} calls read or wrote the cache at a model with no listed cache "
                      "price: what their cache saved is unknown (the bill counts those tokens at the "
                      "input price).")
-    if out["cache_write_1h_tokens"].isna().all():
+    if out["cache_write_1h_tokens"].isna().all() and (_tokens(out["cache_write_tokens"]) > 0).any():
         notes.append("No source recorded the 5-minute / 1-hour split: every write is billed at the "
                      "listed cache-write price.")
     return CacheSavings(out, by, tuple(notes))
