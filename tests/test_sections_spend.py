@@ -41,8 +41,9 @@ def test_spend_whatif_and_latency_findings_on_hand_calls():
                                                        "nothing to reconcile.")
     whatif = money.whatif(ctx)  # re-priced as the other model used
     assert "priced as claude-sonnet-4-20250514 they would cost $9.04" in whatif.finding
-    latency = money.call_latency(ctx)
-    assert "250 output tokens/s at the median (end to end)" in latency.finding
+    latency = money.call_latency(ctx)  # 1 and 2 calls per model: too few to name the slowest
+    assert latency.finding == "No model has 10 or more timed calls: no headline; the table shows each."
+    assert latency.table["tokens_per_s_p50"].tolist() == [250.0, 250.0]  # 1,000 tokens in 4 s each
     # the last day against the day before: one x trace became one y trace (another model)
     assert money.why_spend_changed(ctx).finding.startswith(
         "Spend went from $2.51 to $3.02 (+0.51 USD); largest terms: mix +0.51")
@@ -173,3 +174,29 @@ def test_spend_over_time_says_which_costs_are_upper_bounds():
     assert ("1 calls (gemini-3-pro-image-preview) read the cache at a model with no listed cache-read "
             "price: their reads are billed at the input price, so their cost is an upper bound.") in section.note
     assert "upper bound" not in money.spend_over_time(_ctx([None, None, None])).note
+
+
+def _timed_calls(output_tokens: list[int], seconds: float = 4.0) -> Context:
+    """One gpt-4o call per trace, each ``seconds`` long, with these output token counts."""
+    n = len(output_tokens)
+    t = pd.date_range("2025-01-01", periods=n, freq="h", tz="UTC")
+    spans = pd.DataFrame({"trace_id": [f"t{i}" for i in range(n)], "span_id": [str(i) for i in range(n)],
+                          "kind": "llm", "start_time": t, "end_time": t + pd.Timedelta(seconds=seconds),
+                          "provider": "openai", "model": "gpt-4o-2024-08-06", "input_tokens": 1000,
+                          "output_tokens": output_tokens, "cache_read_tokens": 0, "cache_write_tokens": 0,
+                          "reasoning_tokens": 0, "reported_cost_usd": None})
+    facts = pd.DataFrame({"trace_id": spans["trace_id"], "variant": "x", "started_at": t})
+    return Context(facts=facts, spans=spans, store=None)
+
+
+def test_latency_names_the_slowest_model_of_enough_calls_and_doubts_a_rate_below_one_token_a_second():
+    fast = money.call_latency(_timed_calls([1000] * 12))
+    assert fast.finding == ("gpt-4o-2024-08-06 is the slowest model: 250 output tokens/s at the median "
+                            "(end to end).")
+    # Claude Code sessions logged the count at a streamed response's start (1-3 tokens for a
+    # whole tool call): a rate no model streams at is named as such, with its digits
+    slow = money.call_latency(_timed_calls([1, 2, 1, 3, 1, 2, 1, 1, 2, 1, 1, 2]))
+    assert slow.finding.startswith("gpt-4o-2024-08-06 is the slowest model: 0.25 output tokens/s at the "
+                                   "median (end to end); below 1 token/s, this source's output token "
+                                   "counts look incomplete")
+    assert "$0" not in slow.finding and " 0 output" not in slow.finding

@@ -299,13 +299,25 @@ def call_latency(ctx: Context) -> Section:
         return Section("Latency per call needs LLM spans with end times.")
     result = aiscale.call_latency(calls, n_boot=300)
     t = result.summary()
-    slow = t.sort_values("tokens_per_s_p50").iloc[0]
-    finding = (f"{slow['model']} is the slowest model: {slow['tokens_per_s_p50']:,.0f} output tokens/s "
-               f"at the median ({slow['rate']})")
+    enough = t.loc[(t["calls"] >= MIN_CALLS) & t["tokens_per_s_p50"].notna()]
+    if enough.empty:  # too few calls of any model to say which is slowest
+        return Section(f"No model has {MIN_CALLS} or more timed calls: no headline; the table shows each.",
+                       figure=result.plot(ax=_axes()), table=t.round(3), note=" ".join(result.notes))
+    slow = enough.sort_values("tokens_per_s_p50").iloc[0]
+    rate = slow["tokens_per_s_p50"]
+    finding = (f"{slow['model']} is the slowest model: {rate:,.0f}" if rate >= 10 else
+               f"{slow['model']} is the slowest model: {rate:.2g}") + f" output tokens/s at the median ({slow['rate']})"
     if np.isfinite(slow["ttft_p50"]):
         finding += f", first token after {slow['ttft_p50']:.2f} s (p95 {slow['ttft_p95']:.2f} s)"
+    if rate < 1:  # no model streams this slowly: the output counts are short of the output
+        finding += ("; below 1 token/s, this source's output token counts look incomplete (e.g. the "
+                    "count at the start of a streamed response), so rates and output costs are low")
     return Section(finding + ".", figure=result.plot(ax=_axes()), table=t.round(3),
                    note=" ".join(result.notes))
+
+
+MIN_CALLS = 10
+"""Calls a model needs before the latency section names it the slowest."""
 
 
 def _axes():
