@@ -62,6 +62,7 @@ class Call:
     n_lines: int = 1
     stop_reason: str | None = None
     version: str | None = None
+    output_chars: int = 0  # characters of the text, thinking and tool-call blocks of its lines
 
 
 @dataclass
@@ -239,7 +240,9 @@ class _Reader:
             call.n_lines += 1
             call.last_usage, call.last_ts = usage, ts
         call.stop_reason = message.get("stop_reason") or call.stop_reason
-        for block in message.get("content") if isinstance(message.get("content"), list) else []:
+        blocks = message.get("content") if isinstance(message.get("content"), list) else []
+        call.output_chars += sum(map(block_chars, blocks))
+        for block in blocks:
             if isinstance(block, dict) and block.get("type") == "tool_use" and isinstance(block.get("id"), str):
                 self.out.tools.setdefault(block["id"], ToolUse(
                     block["id"], block.get("name"), block.get("input"), row, ts, agent, key))
@@ -254,6 +257,28 @@ class _Reader:
                     self.out.results.setdefault(tool_id, ToolResult(
                         value.get("timestamp"), block.get("is_error") is True, row,
                         duration if isinstance(duration, (int, float)) else None))
+
+
+def block_chars(block: Any) -> int:
+    """Characters a content block of a response holds: its text, its thinking, or a tool call's
+    name and input (as JSON); 0 for anything else (an image, a redacted thinking block).
+
+    Examples
+    --------
+    >>> block_chars({"type": "tool_use", "name": "Read", "input": {"path": "a.py"}})
+    20
+    """
+    if not isinstance(block, dict):
+        return 0
+    kind = block.get("type")
+    if kind == "text":
+        return len(block.get("text") or "") if isinstance(block.get("text"), str) else 0
+    if kind == "thinking":
+        return len(block.get("thinking") or "") if isinstance(block.get("thinking"), str) else 0
+    if kind == "tool_use":
+        name = block.get("name") if isinstance(block.get("name"), str) else ""
+        return len(name) + len(json.dumps(block.get("input"), ensure_ascii=False, default=str))
+    return 0
 
 
 def read_session_lines(path: Path) -> SessionLines:

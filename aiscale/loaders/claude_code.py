@@ -11,7 +11,11 @@ A session file becomes one trace, its ``sessionId``; a folder of them (or the wh
   ``input_tokens`` + cache writes + cache reads; ``cache_write_tokens`` =
   ``cache_creation_input_tokens`` (the 5-minute / 1-hour split stays in ``attributes``);
   output from the response's last line (earlier lines of CLI <= 2.1.6x carry a partial
-  count). Reasoning is not reported separately: null. Model per call; provider
+  count). Some sessions log only the count of the response's start on every line (1-8 tokens
+  for a whole tool call): where the call's text, thinking and tool calls hold more than
+  :data:`CHARS_PER_TOKEN_AT_MOST` characters per logged token, the attribute
+  ``output_tokens_lower_bound`` is true (``output_chars`` beside it): the count, kept as
+  logged, and so the call's output cost are lower bounds. Reasoning is not reported separately: null. Model per call; provider
   ``anthropic``, or ``aws`` for Bedrock model ids (``...anthropic.claude-...-v1:0``);
 - a ``tool`` span per ``tool_use`` block, from the assistant line to its ``tool_result``
   (``is_error`` makes it an error span; no result leaves it unset), ``tool_arguments`` =
@@ -224,6 +228,26 @@ def _tokens(call: Call) -> dict:
             "_first_output": as_int(first.get("output_tokens"))}
 
 
+CHARS_PER_TOKEN_AT_MOST = 10
+"""More characters of text, thinking and tool calls per output token than any tokenizer gives
+(English ~4, code ~3): the count is the one logged when the response began streaming."""
+
+
+def output_is_lower_bound(output_tokens: int | None, output_chars: int) -> bool | None:
+    """Whether a call's logged ``output_tokens`` is short of what its content needs (more than
+    :data:`CHARS_PER_TOKEN_AT_MOST` characters per token): a lower bound, not the count; None
+    when the count is unknown.
+
+    Examples
+    --------
+    >>> output_is_lower_bound(1, 2539), output_is_lower_bound(600, 2539), output_is_lower_bound(None, 5)
+    (True, False, None)
+    """
+    if output_tokens is None:
+        return None
+    return output_chars > CHARS_PER_TOKEN_AT_MOST * output_tokens
+
+
 def _call_spans(lines: SessionLines, times: _Times) -> list[dict]:
     spans = []
     for call in lines.calls.values():
@@ -236,8 +260,11 @@ def _call_spans(lines: SessionLines, times: _Times) -> list[dict]:
         start = asked if from_ask else first
         cache = call.last_usage.get("cache_creation")
         cache = cache if isinstance(cache, dict) else {}
+        output = tokens["output_tokens"]
         attributes = {"message_id": call.message_id, "request_id": call.request_id, "lines": call.n_lines,
                       "first_line_output_tokens": first_output, "stop_reason": call.stop_reason,
+                      "output_chars": call.output_chars,
+                      "output_tokens_lower_bound": output_is_lower_bound(output, call.output_chars),
                       "cache_write_5m_tokens": as_int(cache.get("ephemeral_5m_input_tokens")),
                       "cache_write_1h_tokens": as_int(cache.get("ephemeral_1h_input_tokens")),
                       "service_tier": call.last_usage.get("service_tier"),
