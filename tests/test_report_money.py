@@ -215,3 +215,29 @@ def test_gemini_cli_sessions_cache_savings_are_unknown_and_no_unlisted_what_if_t
     result = aiscale.cache_savings(store, by="model")
     assert result.summary()["unknown_rate_calls"].sum() == len(reading)
     assert spend.whatif(ctx).finding.startswith("The other models this window used (gemini-3-pro) have no price")
+
+
+def test_claude_code_output_counts_short_of_their_content_are_named_and_kept_out_of_rates(tmp_path):
+    """Claude Code sessions that log the count of a streamed response's start (marked by the
+    loader): spend says their output and cost are lower bounds, and tokens per second leaves
+    them out, so no model is "0 output tokens/s"."""
+    import json
+
+    from aiscale.report import sections_spend as spend
+
+    store = aiscale.load([REAL / "claude-code-sessions"], store=tmp_path / "s")
+    spans = store.spans()
+    llm = spans[spans.kind == "llm"]
+    marked = llm.attributes.map(lambda a: json.loads(a)["output_tokens_lower_bound"])
+    calls = store.calls().to_pandas()
+    assert calls["output_lower_bound"].sum() == marked.sum() > 100
+    ctx = open_context(store.root)
+    note = spend.spend_over_time(ctx).note
+    assert (f"{int(marked.sum())} of {len(llm)} calls logged an output token count short of their content"
+            in note and "are lower bounds" in note)
+    latency = spend.call_latency(ctx)
+    assert latency.table["calls"].sum() == len(llm) - marked.sum()
+    assert f"{int(marked.sum())} calls whose logged output token counts are lower bounds" in latency.note
+    assert "below 1 token/s" not in latency.finding
+    kept = aiscale.call_latency(calls.loc[~calls["output_lower_bound"]], n_boot=300).summary()
+    pd.testing.assert_frame_equal(latency.table.reset_index(drop=True), kept.round(3).reset_index(drop=True))

@@ -111,8 +111,28 @@ def spend_over_time(ctx: Context, *, prices=None, by: str | None = None) -> Sect
     unpriced = int(table["unpriced_calls"].sum())
     finding += f"; {unpriced:,} calls have no price (unknown, not counted)." if unpriced else "."
     fig = result.plot(ax=_axes())
-    notes = [*result.notes, *([_upper_bound_note(ctx, prices)] if calls is not None else [])]
+    bounds = [_upper_bound_note(ctx, prices), _lower_bound_note(calls)] if calls is not None else []
+    notes = [*result.notes, *bounds]
     return Section(finding, figure=fig, table=result.totals(), note=" ".join(n for n in notes if n))
+
+
+def _lower_bound_note(calls: pd.DataFrame) -> str:
+    """Say how many calls logged an output count short of their content (a loader's
+    ``output_lower_bound``: Claude Code's count at a streamed response's start); "" when none."""
+    if "output_lower_bound" not in calls:
+        return ""
+    short = calls["output_lower_bound"].to_numpy(dtype=bool, na_value=False)
+    if not short.any():
+        return ""
+    return (f"{int(short.sum()):,} of {len(calls):,} calls logged an output token count short of their "
+            f"content (the count at a streamed response's start, {_named(calls['model'].to_numpy()[short])}): "
+            "their output tokens, and so their cost, are lower bounds.")
+
+
+def _named(models) -> str:
+    """Up to three model names, then "and others"."""
+    unique = pd.unique(models)
+    return ", ".join(str(m) for m in unique[:3]) + (" and others" if len(unique) > 3 else "")
 
 
 def _upper_bound_note(ctx: Context, prices) -> str:
@@ -124,9 +144,7 @@ def _upper_bound_note(ctx: Context, prices) -> str:
     count = int((reads & unlisted).sum())
     if not count:
         return ""
-    models = pd.unique(calls["model"].to_numpy()[reads & unlisted])
-    named = ", ".join(str(m) for m in models[:3]) + (" and others" if len(models) > 3 else "")
-    return (f"{count:,} calls ({named}) read the cache at a model with no listed cache-read price: "
+    return (f"{count:,} calls ({_named(calls['model'].to_numpy()[reads & unlisted])}) read the cache at a model with no listed cache-read price: "
             "their reads are billed at the input price, so their cost is an upper bound.")
 
 
@@ -297,12 +315,16 @@ def call_latency(ctx: Context) -> Section:
     calls = calls_of(ctx)  # a store's calls carry their time to first token (ttft_s)
     if calls is None or calls["end_time"].notna().sum() == 0:
         return Section("Latency per call needs LLM spans with end times.")
-    result = aiscale.call_latency(calls, n_boot=300)
+    short = (calls["output_lower_bound"].to_numpy(dtype=bool, na_value=False)
+             if "output_lower_bound" in calls else np.zeros(len(calls), dtype=bool))
+    result = aiscale.call_latency(calls.loc[~short] if short.any() else calls, n_boot=300)
+    notes = [*result.notes, *([f"{int(short.sum()):,} calls whose logged output token counts are lower "
+                               "bounds (short of their content) are left out."] if short.any() else [])]
     t = result.summary()
     enough = t.loc[(t["calls"] >= MIN_CALLS) & t["tokens_per_s_p50"].notna()]
     if enough.empty:  # too few calls of any model to say which is slowest
         return Section(f"No model has {MIN_CALLS} or more timed calls: no headline; the table shows each.",
-                       figure=result.plot(ax=_axes()), table=t.round(3), note=" ".join(result.notes))
+                       figure=result.plot(ax=_axes()), table=t.round(3), note=" ".join(notes))
     slow = enough.sort_values("tokens_per_s_p50").iloc[0]
     rate = slow["tokens_per_s_p50"]
     finding = (f"{slow['model']} is the slowest model: {rate:,.0f}" if rate >= 10 else
@@ -313,7 +335,7 @@ def call_latency(ctx: Context) -> Section:
         finding += ("; below 1 token/s, this source's output token counts look incomplete (e.g. the "
                     "count at the start of a streamed response), so rates and output costs are low")
     return Section(finding + ".", figure=result.plot(ax=_axes()), table=t.round(3),
-                   note=" ".join(result.notes))
+                   note=" ".join(notes))
 
 
 MIN_CALLS = 10

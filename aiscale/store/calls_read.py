@@ -41,6 +41,10 @@ CALL_COLUMNS = ("trace_id", "span_id", "start_time", "end_time", "status", "prov
 LABELS = ("task_id", "variant", "user_id", "session_id")
 ORDER = ("trace_id", "start_time", "span_id")  # as the spans: by trace, start and span, nulls last
 FORMAT = "arrow"  # kept as Arrow IPC with LZ4: ~0.2 CPU-s to read 834k calls, Parquet ~0.7
+LOWER_BOUND_SQL = ("CASE WHEN contains(attributes, 'output_tokens_lower_bound') THEN coalesce(TRY_CAST("
+                   "json_extract(attributes, '$.output_tokens_lower_bound') AS BOOLEAN), false) ELSE false END")
+"""Whether a loader marked the call's output count a lower bound (Claude Code's streaming-start
+counts, :func:`aiscale.loaders.claude_code.output_is_lower_bound`); only attributes naming it are parsed."""
 
 
 def read_calls(con, rates: pd.DataFrame | None) -> pa.Table:
@@ -57,19 +61,21 @@ def read_calls(con, rates: pd.DataFrame | None) -> pa.Table:
     -------
     pyarrow.Table
         :data:`CALL_COLUMNS`, ``cache_write_1h_tokens``, ``cache_write_5m_tokens``, ``ttft_s``,
+        ``output_lower_bound``,
         the trace labels and ``project``, ``cost_usd`` (null when unpriced), ``priced``,
         ``price_source``, the cost terms and rates; sorted by trace, start and span.
     """
     con.register("call_rates", rates_table(rates))
     con.execute(f"CREATE OR REPLACE TEMP VIEW llm_calls AS SELECT {', '.join(CALL_COLUMNS)}, "
-                f"{schema.cache_write_ttl_sql('attributes')}, {schema.ttft_sql('attributes')} AS ttft_s, CAST(start_time AS DATE) AS day "
+                f"{schema.cache_write_ttl_sql('attributes')}, {schema.ttft_sql('attributes')} AS ttft_s, "
+                f"{LOWER_BOUND_SQL} AS output_lower_bound, CAST(start_time AS DATE) AS day "
                 "FROM spans WHERE kind = 'llm'")
     priced, _ = compiled_sql(con, _priced, key={"query": "priced calls with parts"},
                              tables=["llm_calls", "call_rates"])
     project = ("coalesce(json_extract_string(metadata, '$.project'), "
                "json_extract_string(metadata, '$.cwd')) AS project")
     labels = f"SELECT trace_id, {', '.join(LABELS)}, {project} FROM ({merged_traces_sql('traces')})"
-    spans = [*CALL_COLUMNS, "cache_write_1h_tokens", "cache_write_5m_tokens", "ttft_s"]
+    spans = [*CALL_COLUMNS, "cache_write_1h_tokens", "cache_write_5m_tokens", "ttft_s", "output_lower_bound"]
     prices = ["cost_usd", "priced", "price_source", *COST_PARTS, *RATE_COLUMNS]
     select = [*(f"p.{c}" for c in spans), *(f"t.{c}" for c in (*LABELS, "project")), *(f"p.{c}" for c in prices)]
     order = ", ".join(f"p.{k} ASC NULLS LAST" for k in ORDER)
@@ -111,7 +117,8 @@ def _kept_calls(store, prices, days, memo: dict) -> pa.Table:
 
 def _complete(table: pa.Table) -> bool:
     """Whether a kept table has every column a read gives (else it is read again)."""
-    return {*CALL_COLUMNS, "cost_usd", "priced", "ttft_s", *LABELS, "project"} <= set(table.column_names)
+    return ({*CALL_COLUMNS, "cost_usd", "priced", "ttft_s", "output_lower_bound", *LABELS, "project"}
+            <= set(table.column_names))
 
 
 def _priced(backend):
