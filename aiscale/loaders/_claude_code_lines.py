@@ -271,10 +271,8 @@ def block_chars(block: Any) -> int:
     if not isinstance(block, dict):
         return 0
     kind = block.get("type")
-    if kind == "text":
-        return len(block.get("text") or "") if isinstance(block.get("text"), str) else 0
-    if kind == "thinking":
-        return len(block.get("thinking") or "") if isinstance(block.get("thinking"), str) else 0
+    if kind in ("text", "thinking"):
+        return len(block[kind]) if isinstance(block.get(kind), str) else 0
     if kind == "tool_use":
         name = block.get("name") if isinstance(block.get("name"), str) else ""
         return len(name) + len(json.dumps(block.get("input"), ensure_ascii=False, default=str))

@@ -15,8 +15,9 @@ A session file becomes one trace, its ``sessionId``; a folder of them (or the wh
   for a whole tool call): where the call's text, thinking and tool calls hold more than
   :data:`CHARS_PER_TOKEN_AT_MOST` characters per logged token, the attribute
   ``output_tokens_lower_bound`` is true (``output_chars`` beside it): the count, kept as
-  logged, and so the call's output cost are lower bounds. Reasoning is not reported separately: null. Model per call; provider
-  ``anthropic``, or ``aws`` for Bedrock model ids (``...anthropic.claude-...-v1:0``);
+  logged, and so the call's output cost are lower bounds. Reasoning is not reported
+  separately: null. Model per call; provider ``anthropic``, or ``aws`` for Bedrock model ids
+  (``...anthropic.claude-...-v1:0``);
 - a ``tool`` span per ``tool_use`` block, from the assistant line to its ``tool_result``
   (``is_error`` makes it an error span; no result leaves it unset), ``tool_arguments`` =
   the input as JSON text;
@@ -260,11 +261,10 @@ def _call_spans(lines: SessionLines, times: _Times) -> list[dict]:
         start = asked if from_ask else first
         cache = call.last_usage.get("cache_creation")
         cache = cache if isinstance(cache, dict) else {}
-        output = tokens["output_tokens"]
         attributes = {"message_id": call.message_id, "request_id": call.request_id, "lines": call.n_lines,
                       "first_line_output_tokens": first_output, "stop_reason": call.stop_reason,
                       "output_chars": call.output_chars,
-                      "output_tokens_lower_bound": output_is_lower_bound(output, call.output_chars),
+                      "output_tokens_lower_bound": output_is_lower_bound(tokens["output_tokens"], call.output_chars),
                       "cache_write_5m_tokens": as_int(cache.get("ephemeral_5m_input_tokens")),
                       "cache_write_1h_tokens": as_int(cache.get("ephemeral_1h_input_tokens")),
                       "service_tier": call.last_usage.get("service_tier"),

@@ -131,7 +131,7 @@ def _lower_bound_note(calls: pd.DataFrame) -> str:
 
 def _named(models) -> str:
     """Up to three model names, then "and others"."""
-    unique = pd.unique(models)
+    unique = pd.unique(pd.Series(models, dtype=object))  # in order of first appearance
     return ", ".join(str(m) for m in unique[:3]) + (" and others" if len(unique) > 3 else "")
 
 
@@ -141,11 +141,12 @@ def _upper_bound_note(ctx: Context, prices) -> str:
     calls = calls_of(ctx, prices=prices, parts=True)  # the shared frame, with the rates
     reads = np.nan_to_num(floats(calls["cache_read_tokens"])) > 0
     unlisted = calls["cache_read_usd_per_token"].isna().to_numpy() & calls["priced"].to_numpy(dtype=bool)
-    count = int((reads & unlisted).sum())
-    if not count:
+    billed_as_input = reads & unlisted
+    if not billed_as_input.any():
         return ""
-    return (f"{count:,} calls ({_named(calls['model'].to_numpy()[reads & unlisted])}) read the cache at a model with no listed cache-read price: "
-            "their reads are billed at the input price, so their cost is an upper bound.")
+    return (f"{int(billed_as_input.sum()):,} calls ({_named(calls['model'].to_numpy()[billed_as_input])}) "
+            "read the cache at a model with no listed cache-read price: their reads are billed at the "
+            "input price, so their cost is an upper bound.")
 
 
 @guarded("Cache savings")
@@ -167,13 +168,13 @@ def cache(ctx: Context, *, prices=None) -> Section:
     writes_known = pd.notna(total["cache_write_tokens"])
     served = f"Prompt caching served {total['hit_rate']:.0%} of input tokens from cache"
     unknown = int(total["unknown_rate_calls"] or 0)
+    listed_saved = 0.0  # what the calls at listed rates saved on reads, where some are not listed
     if unknown:  # some savings need a rate nobody lists: say what is known, never a partial total
-        known = result.summary(by=(), known_only=True).iloc[0]
+        listed_saved = result.summary(by=(), known_only=True).iloc[0]["read_savings_usd"] or 0.0
         finding = (f"{served}; {unknown:,} of the {int(total['calls']):,} priced calls read or wrote "
                    "the cache at a model with no listed cache price, so what caching saved is unknown")
-        if (known["read_savings_usd"] or 0) > 0:
-            finding += (f" (the calls whose rates are listed saved {fmt_usd(known['read_savings_usd'])} "
-                        "on reads)")
+        if listed_saved > 0:
+            finding += f" (the calls whose rates are listed saved {fmt_usd(listed_saved)} on reads)"
     elif writes_known:
         finding = (f"{served} and saved "
                    f"{fmt_usd(total['net_savings_usd'])} net ({fmt_usd(total['read_savings_usd'])} on reads "
@@ -195,8 +196,7 @@ def cache(ctx: Context, *, prices=None) -> Section:
     write_columns = ["write_5m_usd", "write_1h_usd", "write_premium_usd", "net_savings_usd",
                      "wasted_writes", "wasted_write_usd"]
     table[write_columns] = table[write_columns].astype("float64").mask(unrecorded)
-    known_figure = not unknown or (known["read_savings_usd"] or 0) > 0  # else nothing known to draw
-    fig = result.plot(ax=_axes()) if known_figure else None
+    fig = result.plot(ax=_axes()) if not unknown or listed_saved > 0 else None  # else nothing known to draw
     return Section(finding + ".", figure=fig, table=table[columns].round(4),
                    note=" ".join(result.notes))
 
@@ -255,8 +255,7 @@ def whatif(ctx: Context, *, models: list[str] | None = None, prices=None) -> Sec
         listed = set(calls["model"].loc[calls["priced"].to_numpy(dtype=bool)].dropna().unique())
         targets = [model for model in used[1:] if model in listed][:3]
         if not targets:
-            others = ", ".join(used[1:4]) + (" and others" if len(used) > 4 else "")
-            return Section(f"The other models this window used ({others}) have no price, so the window "
+            return Section(f"The other models this window used ({_named(used[1:])}) have no price, so the window "
                            "cannot be re-priced as them; set `whatif_models` to re-price it on another "
                            "model.")
     if not targets:
@@ -318,8 +317,10 @@ def call_latency(ctx: Context) -> Section:
     short = (calls["output_lower_bound"].to_numpy(dtype=bool, na_value=False)
              if "output_lower_bound" in calls else np.zeros(len(calls), dtype=bool))
     result = aiscale.call_latency(calls.loc[~short] if short.any() else calls, n_boot=300)
-    notes = [*result.notes, *([f"{int(short.sum()):,} calls whose logged output token counts are lower "
-                               "bounds (short of their content) are left out."] if short.any() else [])]
+    notes = list(result.notes)
+    if short.any():
+        notes.append(f"{int(short.sum()):,} calls whose logged output token counts are lower bounds "
+                     "(short of their content) are left out.")
     t = result.summary()
     enough = t.loc[(t["calls"] >= MIN_CALLS) & t["tokens_per_s_p50"].notna()]
     if enough.empty:  # too few calls of any model to say which is slowest
@@ -327,8 +328,8 @@ def call_latency(ctx: Context) -> Section:
                        figure=result.plot(ax=_axes()), table=t.round(3), note=" ".join(notes))
     slow = enough.sort_values("tokens_per_s_p50").iloc[0]
     rate = slow["tokens_per_s_p50"]
-    finding = (f"{slow['model']} is the slowest model: {rate:,.0f}" if rate >= 10 else
-               f"{slow['model']} is the slowest model: {rate:.2g}") + f" output tokens/s at the median ({slow['rate']})"
+    shown = f"{rate:,.0f}" if rate >= 10 else f"{rate:.2g}"  # a slow rate keeps its digits
+    finding = f"{slow['model']} is the slowest model: {shown} output tokens/s at the median ({slow['rate']})"
     if np.isfinite(slow["ttft_p50"]):
         finding += f", first token after {slow['ttft_p50']:.2f} s (p95 {slow['ttft_p95']:.2f} s)"
     if rate < 1:  # no model streams this slowly: the output counts are short of the output
