@@ -17,6 +17,7 @@ from aiscale.analysis.spend.calls import llm_calls
 from aiscale.pricing.rates import COST_PARTS
 from aiscale.report import sections_spend
 from aiscale.report.context import open_context
+from aiscale.store import calls_read, facts_cache
 from aiscale.store.span_read import read_spans
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
@@ -134,3 +135,60 @@ def test_a_report_window_reads_its_days_calls_and_they_sum_to_its_facts(store):
     assert calls.groupby("trace_id")["variant"].nunique().max() == 1  # each call labelled as its trace
     whole = sections_spend.calls_of(open_context(store.root, with_spans=False))
     assert len(whole) > len(calls) and whole["cost_usd"].sum() > calls["cost_usd"].sum()
+
+
+def test_each_call_carries_its_traces_labels_as_a_left_join_gives_them(store):
+    """The labels attached by one Arrow look-up equal DuckDB's left join of the calls to the
+    merged trace rows, project (from the sessions' cwd) included; a call of a trace without a
+    trace row, or without a trace id, gets nulls."""
+    calls = store.calls()
+    with store.connect() as con:
+        expected = con.sql(
+            "SELECT s.trace_id, s.span_id, t.variant, t.session_id, t.task_id, "
+            "coalesce(json_extract_string(t.metadata, '$.project'), json_extract_string(t.metadata, '$.cwd')) "
+            "AS project FROM spans s LEFT JOIN (SELECT trace_id, max(variant) AS variant, max(session_id) AS "
+            "session_id, max(task_id) AS task_id, arg_max(metadata, length(metadata)) AS metadata FROM traces "
+            "GROUP BY trace_id) t USING (trace_id) WHERE s.kind = 'llm'").df()
+    got = calls.select(["trace_id", "span_id", "variant", "session_id", "task_id", "project"]).to_pandas()
+    merged = got.merge(expected, on=["trace_id", "span_id"], suffixes=("", "_sql"), validate="one_to_one")
+    assert len(merged) == len(got) == len(expected) and merged["project"].notna().all()
+    for label in ("variant", "session_id", "task_id", "project"):
+        mine, joined = (merged[c].astype(object).where(merged[c].notna(), None).tolist() for c in (label, f"{label}_sql"))
+        assert mine == joined, label
+    assert merged["session_id"].notna().all() and merged["session_id"].nunique() > 1
+    ids = pa.table({"trace_id": ["a", None, "zz", "a"], "span_id": ["1", "2", "3", "4"]})
+    labels = pa.table({"trace_id": ["a", "b", None], "variant": ["va", "vb", "vnull"]})
+    out = calls_read._labelled(ids, labels, at=1)
+    assert out.column_names == ["trace_id", "variant", "span_id"]
+    assert out["variant"].to_pylist() == ["va", None, None, "va"]  # null ids match nothing, as in SQL
+
+
+def test_the_file_is_written_after_the_calls_are_handed_over_and_one_thread_builds_the_same(store, monkeypatch):
+    """The store's lock on its calls is free while the kept file is written (a thread waiting for
+    the calls takes them meanwhile), and the file is there when the call returns; built with one
+    DuckDB thread the calls are the same, to the bit."""
+    lock, seen = store.reading("calls"), []
+    write = facts_cache.write_cached
+
+    def watched(*args, **kwargs):
+        seen.append(lock.locked())
+        return write(*args, **kwargs)
+
+    monkeypatch.setattr(facts_cache, "write_cached", watched)
+    built = store.calls()
+    assert seen == [False] and len(_cached(store)) == 1
+    one = aiscale.TraceStore(store.root)
+    _cached(store)[0].unlink()
+    assert one.calls(threads=1).equals(built) and seen == [False, False]
+
+
+def test_the_facts_are_known_kept_only_for_the_state_sheet_and_days_they_were_rolled_up_for(store, tmp_path):
+    assert not facts_cache.facts_kept(store.root)
+    store.facts()
+    assert facts_cache.facts_kept(store.root)
+    sheet = tmp_path / "sheet.csv"
+    sheet.write_text("model,discount\n*,0.5\n")
+    assert not facts_cache.facts_kept(store.root, sheet)
+    assert not facts_cache.facts_kept(store.root, None, ("2025-01-01", "2025-01-02"))
+    store.load([TAU2])
+    assert not facts_cache.facts_kept(store.root)

@@ -25,6 +25,11 @@ Examples
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from contextlib import nullcontext
+from functools import partial
+
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -74,17 +79,31 @@ def read_calls(con, rates: pd.DataFrame | None) -> pa.Table:
                              tables=["llm_calls", "call_rates"])
     project = ("coalesce(json_extract_string(metadata, '$.project'), "
                "json_extract_string(metadata, '$.cwd')) AS project")
-    labels = f"SELECT trace_id, {', '.join(LABELS)}, {project} FROM ({merged_traces_sql('traces')})"
+    labels = con.sql(f"SELECT trace_id, {', '.join(LABELS)}, {project} FROM ({merged_traces_sql('traces')})"
+                     ).to_arrow_table()
     spans = [*CALL_COLUMNS, "cache_write_1h_tokens", "cache_write_5m_tokens", "ttft_s", "output_lower_bound"]
     prices = ["cost_usd", "priced", "price_source", *COST_PARTS, *RATE_COLUMNS]
-    select = [*(f"p.{c}" for c in spans), *(f"t.{c}" for c in (*LABELS, "project")), *(f"p.{c}" for c in prices)]
-    order = ", ".join(f"p.{k} ASC NULLS LAST" for k in ORDER)
-    return con.sql(f"SELECT {', '.join(select)} FROM ({priced}) p "
-                   f"LEFT JOIN ({labels}) t ON p.trace_id = t.trace_id ORDER BY {order}").to_arrow_table()
+    order = ", ".join(f"{k} ASC NULLS LAST" for k in ORDER)
+    calls = con.sql(f"SELECT {', '.join([*spans, *prices])} FROM ({priced}) ORDER BY {order}").to_arrow_table()
+    return _labelled(calls, labels, at=len(spans))
+
+
+def _labelled(calls: pa.Table, labels: pa.Table, *, at: int) -> pa.Table:
+    """``calls`` with their trace's labels (one row per trace in ``labels``) inserted at column ``at``.
+
+    The left join of the calls to the labels, done as one Arrow hash look-up of each call's
+    trace (~0.4 CPU-s less than joining in the sorted query); a call of no labelled trace gets
+    nulls.
+    """
+    where = pc.index_in(calls["trace_id"], value_set=labels["trace_id"].combine_chunks(), skip_nulls=True)
+    for offset, name in enumerate(labels.column_names[1:]):
+        calls = calls.add_column(at + offset, labels.schema.field(name), labels[name].take(where))
+    return calls
 
 
 def cached_calls(store, *, prices=None, days: tuple[str, str] | None = None,
-                 memo: dict | None = None, trace_ids=None) -> pa.Table:
+                 memo: dict | None = None, trace_ids=None, lock: threading.Lock | None = None,
+                 threads: int | None = None) -> pa.Table:
     """The store's priced calls (of the span partitions of ``days``), kept in ``STORE/cache/``.
 
     Priced with the facts' rates; a window reads only its days' span parts, as the facts do.
@@ -92,27 +111,44 @@ def cached_calls(store, *, prices=None, days: tuple[str, str] | None = None,
     the kept file was computed under; else read with :func:`read_calls` and kept. ``memo``
     (a dict the caller keeps) holds the last table under its key, so that a second call on an
     unchanged store reads no file. ``trace_ids`` selects the calls of those traces.
+
+    ``lock`` (the store's, :meth:`TraceStore.reading`) is held while the calls are read or built
+    and released before the new file is written (~0.3 s of LZ4 for 834 k calls), so that a
+    thread waiting for the calls takes them from ``memo`` meanwhile; the file is written before
+    this returns. ``threads`` caps DuckDB's threads for building them (default: as many as
+    cores), for a caller that builds them beside other DuckDB work.
     """
-    table = _kept_calls(store, prices, days, {} if memo is None else memo)
+    memo = {} if memo is None else memo
+    with lock or nullcontext():
+        table, keep = _kept_calls(store, prices, days, memo, threads)
+    keep()
     if trace_ids is None:
         return table
     wanted = pa.array(pd.unique(pd.Series(list(trace_ids), dtype=object)).astype(str), pa.string())
     return table.filter(pc.is_in(table["trace_id"], value_set=wanted))
 
 
-def _kept_calls(store, prices, days, memo: dict) -> pa.Table:
+def _kept_calls(store, prices, days, memo: dict, threads: int | None) -> tuple[pa.Table, Callable[[], None]]:
+    """The calls (remembered in ``memo``) and what keeps them in a file (nothing when read from one)."""
     manifest = facts_cache.manifest_bytes(store.root)
     key = facts_cache.facts_key(manifest, prices, days, kind="calls")
     if memo.get("calls", (None,))[0] == key:
-        return memo["calls"][1]
+        return memo["calls"][1], _nothing
     table = facts_cache.read_cached(store.root, key, kind="calls", fmt=FORMAT)
+    keep = _nothing
     if table is None or not _complete(table):
         rates = store.rates(prices=prices)
         with store.connect(days=days) as con:
+            if threads:
+                con.execute(f"SET threads = {int(threads)}")
             table = read_calls(con, rates)
-        facts_cache.write_cached(store.root, key, table, manifest, kind="calls", fmt=FORMAT)
+        keep = partial(facts_cache.write_cached, store.root, key, table, manifest, kind="calls", fmt=FORMAT)
     memo["calls"] = (key, table)
-    return table
+    return table, keep
+
+
+def _nothing() -> None:
+    return None
 
 
 def _complete(table: pa.Table) -> bool:

@@ -227,6 +227,13 @@ def is_kept(root: Path, path: Path) -> bool:
     return path.parent.resolve() == (Path(root) / FOLDER).resolve() and path.name.startswith("facts-")
 
 
+def facts_kept(root: Path, prices=None, days: tuple[str, str] | None = None) -> bool:
+    """Whether the facts of the store's state, ``prices`` and ``days`` are kept (so reading them
+    rolls nothing up)."""
+    key = facts_key(manifest_bytes(root), prices, days)
+    return _readable(Path(root) / FOLDER / f"facts-{key}.parquet")
+
+
 def read_facts(path: Path) -> pa.Table:
     """A facts file as a table in the facts schema (a kept file has the export's schema: the
     pandas metadata, and text as large strings)."""

@@ -229,14 +229,15 @@ class TraceStore:
                               calls=self.calls(prices=prices, trace_ids=trace_ids) if priced else None)
 
     def calls(self, *, prices: str | Path | pd.DataFrame | None = None, since=None, until=None,
-              trace_ids: list[str] | None = None) -> pa.Table:
-        """The priced LLM calls a report reads (Arrow, kept): :func:`~aiscale.store.calls_read.cached_calls`."""
+              trace_ids: list[str] | None = None, threads: int | None = None) -> pa.Table:
+        """The priced LLM calls a report reads (Arrow, kept): :func:`~aiscale.store.calls_read.cached_calls`
+        (``threads`` caps DuckDB's threads when they are built)."""
         from aiscale.facts.window import window_days
         from aiscale.store.calls_read import cached_calls
 
         days = window_days(since, until)[2]  # since/until choose the day parts, as for the facts
-        with self.reading("calls"):
-            return cached_calls(self, prices=prices, days=days, memo=self._memo, trace_ids=trace_ids)
+        return cached_calls(self, prices=prices, days=days, memo=self._memo, trace_ids=trace_ids,
+                            lock=self.reading("calls"), threads=threads)
 
     def reading(self, kind: str) -> threading.Lock:
         """The lock of one kept table (``"calls"``, ``"rates"``, ``"loops"``): one thread reads or
