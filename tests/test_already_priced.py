@@ -84,5 +84,6 @@ def test_calls_without_prices_or_a_store_are_refused(store, calls):
 def test_spend_over_time_in_the_report_counts_the_report_sheet(store):
     ctx = open_context(store.root, prices=SHEET, with_spans=False)
     section = sections_spend.spend_over_time(ctx, prices=SHEET)
-    total = float(section.finding.split(" over ")[0].lstrip("$").replace(",", ""))
-    assert total == pytest.approx(ctx.facts["cost_usd"].sum(), abs=0.006)
+    qualifier, _, figure = section.finding.split(" over ")[0].partition("$")
+    assert qualifier == "At least "  # the Claude Code sessions log some output counts short of their content
+    assert float(figure.replace(",", "")) == pytest.approx(ctx.facts["cost_usd"].sum(), abs=0.006)

@@ -15,7 +15,7 @@ from kept_files import double_costs, kept_files, read_kept, write_kept
 import aiscale
 from aiscale.analysis.spend.calls import llm_calls
 from aiscale.pricing.rates import COST_PARTS
-from aiscale.report import sections_spend
+from aiscale.report import shared_calls
 from aiscale.report.context import open_context
 from aiscale.store import calls_read, facts_cache
 from aiscale.store.span_read import read_spans
@@ -129,11 +129,11 @@ def test_a_report_window_reads_its_days_calls_and_they_sum_to_its_facts(store):
     start = facts["started_at"].min() + (facts["started_at"].max() - facts["started_at"].min()) / 2
     ctx = open_context(store.root, since=start.isoformat(), with_spans=False)
     assert 0 < len(ctx.facts) < len(facts)
-    calls = sections_spend.calls_of(ctx)
+    calls = shared_calls.calls_of(ctx)
     assert set(calls["trace_id"]) <= set(ctx.facts["trace_id"])
     assert calls["cost_usd"].sum() == pytest.approx(ctx.facts["cost_usd"].sum(), rel=1e-12)
     assert calls.groupby("trace_id")["variant"].nunique().max() == 1  # each call labelled as its trace
-    whole = sections_spend.calls_of(open_context(store.root, with_spans=False))
+    whole = shared_calls.calls_of(open_context(store.root, with_spans=False))
     assert len(whole) > len(calls) and whole["cost_usd"].sum() > calls["cost_usd"].sum()
 
 

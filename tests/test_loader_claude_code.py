@@ -287,7 +287,8 @@ def test_reports_render_on_the_sessions(store, facts, tmp_path, notebook):
     executed = json.loads(out.with_suffix(".ipynb").read_text())
     errors = [o for c in executed["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert errors == []
-    assert f"13 traces cost ${facts.cost_usd.sum():,.2f}" in page
+    assert f"13 traces cost at least ${facts.cost_usd.sum():,.2f}" in page  # output counts short of content
+    assert "traces priced by aiscale is a lower bound" in page
     assert all(model in page for model in (OPUS46, HAIKU45, SONNET4, SONNET45, OPUS45))
     if notebook == "cost-investigation":
         assert facts.cost_usd.idxmax() == "ae4a77f8-aedd-4bc1-888f-c94edc91af04" and facts.cost_usd.idxmax() in page

@@ -18,7 +18,7 @@ from aiscale.report import sections_loops, sections_spend
 from aiscale.report.context import Context, memoised, open_context
 from aiscale.report.loop_table import loops_of
 from aiscale.report.prefetch import THREAD, open_reading_ahead
-from aiscale.report.sections_spend import calls_of
+from aiscale.report.shared_calls import calls_of
 from aiscale.sim.simulate import simulate_to
 from aiscale.store import calls_read
 

@@ -241,3 +241,72 @@ def test_claude_code_output_counts_short_of_their_content_are_named_and_kept_out
     assert "below 1 token/s" not in latency.finding
     kept = aiscale.call_latency(calls.loc[~calls["output_lower_bound"]], n_boot=300).summary()
     pd.testing.assert_frame_equal(latency.table.reset_index(drop=True), kept.round(3).reset_index(drop=True))
+
+
+def test_claude_code_trace_costs_are_lower_bounds_in_every_money_section_and_the_cli(tmp_path, capsys):
+    """The traces whose calls logged output counts short of their content cost at least their
+    figure: Spend and Spend over time say "at least", the sections that show trace costs name
+    how many traces and calls (counted here from the raw attributes), and `aiscale spend` prints
+    the same note as the report."""
+    from aiscale.cli.main import main
+    from aiscale.report import sections_breakdown as breakdown
+    from aiscale.report import sections_spend as spend
+
+    store = aiscale.load([REAL / "claude-code-sessions"], store=tmp_path / "s")
+    spans = store.spans()
+    llm = spans[spans.kind == "llm"]
+    marked = llm.loc[llm.attributes.map(lambda a: json.loads(a)["output_tokens_lower_bound"])]
+    facts = store.facts()
+    priced = set(facts.loc[facts["cost_usd"].notna(), "trace_id"])
+    bounded = set(marked["trace_id"]) & priced
+    assert 0 < len(bounded) < len(priced)
+    ctx = open_context(store.root)
+    total = core.spend(ctx)
+    assert f"traces cost at least ${facts['cost_usd'].sum():,.2f}" in total.finding
+    sentence = (f"The cost of {len(bounded)} of the {len(priced)} traces priced by aiscale is a lower bound: "
+                f"{marked['trace_id'].isin(bounded).sum()} of their calls")
+    assert total.data["cost_bounds"] == {"lower_bound_traces": len(bounded), "upper_bound_traces": 0,
+                                         "bounded_both_ways_traces": 0}
+    for section in [total, money.cost_distribution(ctx), money.attribution(ctx), spend.whatif(ctx),
+                    *breakdown.spend_breakdowns(ctx)]:
+        assert sentence in section.note, section.finding
+    assert spend.spend_over_time(ctx).finding.startswith("At least $")
+    assert main(["spend", "--store", str(store.root), "--by", "month"]) == 0
+    assert (f"note: {len(marked)} of {len(llm)} calls logged an output token count short of their content"
+            in capsys.readouterr().out)
+
+
+def test_gemini_cli_trace_costs_with_cache_reads_at_an_unlisted_price_are_upper_bounds(tmp_path):
+    """Reads billed at the input price for want of a cache-read price make a trace's cost an upper
+    bound: Spend says "at most" and names the traces and calls (counted from the calls' rates)."""
+    from aiscale.report import sections_spend as spend
+
+    store = aiscale.load([REAL / "gemini-cli-sessions"], store=tmp_path / "s")
+    calls = store.calls().to_pandas()
+    reading = calls.loc[calls["priced"] & (calls["cache_read_tokens"].fillna(0) > 0)
+                        & calls["cache_read_usd_per_token"].isna()]
+    facts = store.facts()
+    priced = facts.loc[facts["cost_usd"].notna(), "trace_id"]
+    bounded = set(reading["trace_id"]) & set(priced)
+    assert len(bounded) == 1 == len(priced)  # so the note names "the one trace"
+    ctx = open_context(store.root)
+    total = core.spend(ctx)
+    assert "traces cost at most $" in total.finding
+    assert (f"The cost of the one trace priced by aiscale is an upper bound: {len(reading)} of their calls "
+            "(gemini-3-pro-image-preview) read the cache at a model with no listed cache-read price") in total.note
+    assert total.data["cost_bounds"]["upper_bound_traces"] == 1
+    assert spend.spend_over_time(ctx).finding.startswith("At most $")
+
+
+def test_a_total_over_traces_bounded_both_ways_takes_no_qualifier_and_says_why():
+    from aiscale.report.cost_bounds import CostBounds
+
+    mixed = CostBounds(lower=2, upper=1, both=1, priced=9, lower_calls=4, upper_calls=3,
+                       lower_models="a", upper_models="b")
+    assert mixed.qualifier() == ""
+    note = mixed.note()
+    assert ("The cost of 3 of the 9 traces priced by aiscale is a lower bound" in note
+            and "The cost of 2 of the 9 traces priced by aiscale is an upper bound" in note
+            and "One of them has calls of both kinds: its cost is neither bound." in note)
+    assert CostBounds(0, 0, 0, 9, 0, 0, "", "").note() == "" and CostBounds(0, 0, 0, 9, 0, 0, "", "").qualifier() == ""
+    assert CostBounds(0, 2, 0, 9, 0, 3, "", "b").qualifier() == "at most "

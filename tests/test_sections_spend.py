@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from aiscale.report import sections_spend as money
+from aiscale.report import shared_calls
 from aiscale.report.context import Context
 
 
@@ -84,7 +85,7 @@ def test_calls_are_read_once_per_report_and_equal_a_fresh_read(tmp_path):
     ctx = open_context(store.root, with_spans=False)
     for parts in (True, False):
         pd.testing.assert_frame_equal(money.calls_of(ctx, parts=parts),
-                                      money._read_calls(ctx, prices=None, parts=parts))
+                                      shared_calls._read_calls(ctx, prices=None, parts=parts))
     ids = ctx.facts["trace_id"].tolist()[:3]
     few = money.calls_of(narrow(ctx, trace_ids=ids))
     assert sorted(few["trace_id"].unique()) == sorted(ids)

@@ -156,6 +156,18 @@ def fmt_usd(value: float) -> str:
     return f"${value:,.2f}"
 
 
+def named_models(models) -> str:
+    """Up to three model names, in order of first appearance, then "and others".
+
+    Examples
+    --------
+    >>> named_models(["b", "a", "b", "c", "d"])
+    'b, a, c and others'
+    """
+    unique = pd.unique(pd.Series(models, dtype=object))
+    return ", ".join(str(m) for m in unique[:3]) + (" and others" if len(unique) > 3 else "")
+
+
 def fmt_pp(value: float) -> str:
     """A proportion as rounded percentage points with a true minus sign, e.g. '−1'.
 

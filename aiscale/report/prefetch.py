@@ -1,7 +1,7 @@
 """Read ahead what a report's sections will read, in background threads.
 
 The overview's spend sections share the priced calls and its loop sections the per-trace loop
-table (:func:`~aiscale.report.sections_spend.calls_of`, :func:`~aiscale.report.loop_table.loops_of`).
+table (:func:`~aiscale.report.shared_calls.calls_of`, :func:`~aiscale.report.loop_table.loops_of`).
 The first report after a load builds both from the spans, and the facts too, one after the
 other, each leaving a core idle for part of its run. :func:`open_reading_ahead` opens the
 context as :func:`~aiscale.report.context.open_context` does, but first starts building the
@@ -97,7 +97,7 @@ def start(ctx: Context, after: threading.Thread | None = None) -> threading.Thre
         return None
 
     def calls() -> None:
-        from aiscale.report.sections_spend import calls_of
+        from aiscale.report.shared_calls import calls_of
 
         calls_of(ctx, prices=ctx.prices)
 

@@ -27,6 +27,7 @@ from aiscale.report.context import (
     unknown_cost,
     why_not,
 )
+from aiscale.report.cost_bounds import bounds_note
 
 
 def _known_outcomes(facts: pd.DataFrame) -> pd.DataFrame:
@@ -173,7 +174,7 @@ def forecast(ctx: Context, *, traffic_per_day: float | None, horizon_days: int,
     if budget_usd is not None:
         finding += f"; P(spend > ${budget_usd:,.0f}) = {row['p_over_budget']:.0%}"
     return Section(finding + ".", figure=result.plot(), table=result.summary().round(2),
-                   note=" ".join(result.notes))
+                   note=" ".join([*result.notes, bounds_note(ctx)]).strip())
 
 
 DRIFT_METRICS = ("cost", "output_tokens_per_call", "input_tokens_per_call", "iterations",

@@ -30,7 +30,8 @@ import pandas as pd
 
 from aiscale.analysis._result import check_choice, fmt_usd
 from aiscale.report.context import Context, Section, empty_section, guarded, why_not
-from aiscale.report.sections_spend import calls_of
+from aiscale.report.cost_bounds import bounds_note
+from aiscale.report.shared_calls import calls_of
 
 Breakdown = Literal["model", "project", "day"]
 _UNLABELLED = {"model": "(model unknown)", "project": "(no project)", "day": "(time unknown)"}
@@ -75,7 +76,7 @@ def spend_by(ctx: Context, *, by: Breakdown = "model", prices=None,
     data = {"by": by, "total_usd": priced_total, "facts_total_usd": facts_total,
             "groups": dict(zip(table[by].astype(str), table["cost_usd"], strict=True)),
             "unpriced_calls": int(table["unpriced_calls"].sum()), "calls": int(table["calls"].sum())}
-    return Section(finding, table=table.round({"cost_usd": 4, "share": 4}), data=data,
+    return Section(finding, table=table.round({"cost_usd": 4, "share": 4}), data=data, note=bounds_note(ctx),
                    columns=(by, "traces", "calls", "cost_usd", "share", "unpriced_calls"))
 
 

@@ -20,6 +20,7 @@ import pandas as pd
 
 from aiscale.analysis._result import drawn_points
 from aiscale.report.context import Context, Section, cost_of, empty_section, why_not
+from aiscale.report.cost_bounds import cost_bounds
 
 STUCK_REPEATS = 3
 
@@ -45,9 +46,11 @@ def spend(ctx: Context) -> Section:
     table["p99/p50"] = table["p99"] / table["p50"]
     p50, p99 = cost.quantile(0.5), cost.quantile(0.99)
     unpriced = int((cost.isna()).sum())
-    finding = (f"{len(facts):,} traces cost ${cost.sum():,.2f} ({column}); per trace the median is "
+    bounds = cost_bounds(ctx)
+    total = f"{bounds.qualifier() if bounds else ''}${cost.sum():,.2f}"
+    finding = (f"{len(facts):,} traces cost {total} ({column}); per trace the median is "
                f"${p50:,.4f} and p99 is {p99 / p50:,.1f}× the median" if p50 > 0 else
-               f"{len(facts):,} traces cost ${cost.sum():,.2f} ({column})")
+               f"{len(facts):,} traces cost {total} ({column})")
     finding += f"; {unpriced:,} traces are unpriced and not counted." if unpriced else "."
     fig, ax = plt.subplots(figsize=(7, 3.5))
     above = (cost > 0).to_numpy()
@@ -55,8 +58,9 @@ def spend(ctx: Context) -> Section:
     ax.set(xlabel=f"cost per trace (USD, {column})", ylabel="share of traces above")
     data = {"cost_total": cost.sum(min_count=1), "cost_source": column, "priced": int(cost.notna().sum()),
             "unknown": unpriced, "variant_totals": dict(zip(table["variant"].astype(str), table["total"],
-                                                           strict=True))}
-    return Section(finding, figure=fig, table=table, data=data)
+                                                           strict=True)),
+            "cost_bounds": bounds.data() if bounds else None}
+    return Section(finding, figure=fig, table=table, data=data, note=bounds.note() if bounds else "")
 
 
 def survival_lines(ax, values: np.ndarray, labels: np.ndarray, *, title: str):

@@ -30,7 +30,7 @@ from aiscale.report.context import (
     unknown_cost,
     why_not,
 )
-from aiscale.report.sections_spend import calls_of
+from aiscale.report.shared_calls import calls_of
 
 STOPPED_AT_LIMIT = ("max_steps", "LimitsExceeded", "step_limit", "exit_cost", "exit_format")
 

@@ -29,7 +29,8 @@ from aiscale.report.context import (
     unknown_cost,
     why_not,
 )
-from aiscale.report.sections_spend import calls_of
+from aiscale.report.cost_bounds import bounds_note
+from aiscale.report.shared_calls import calls_of
 
 GOF_BOOTSTRAP_MAX_N = 5_000
 
@@ -63,7 +64,7 @@ def cost_distribution(ctx: Context) -> Section:
             "by a test, so the bootstrap p-value is skipped (AIC ranks the families).")
     figure = fits.plot()
     figure.set_xlabel(f"cost per trace (USD, {column})")
-    return Section(finding + ".", figure=figure, table=fits.summary().round(4), note=note)
+    return Section(finding + ".", figure=figure, table=fits.summary().round(4), note=f"{note} {bounds_note(ctx)}".strip())
 
 
 @guarded("Token distribution")
@@ -118,7 +119,7 @@ def attribution(ctx: Context) -> Section:
     if total > 0 and np.isfinite(failed):
         finding += f"; {failed / total:.0%} of spend went to traces that failed"
     unknown_n = int(cost.isna().sum())
-    note = (f"{unknown_n:,} traces of unknown cost are not counted (not zero)." if unknown_n else "")
+    note = (f"{unknown_n:,} traces of unknown cost are not counted (not zero). " if unknown_n else "") + bounds_note(ctx)
     data = {"cost_total": total, "attribution_total": table["cost_usd"].sum(min_count=1)}
     return Section(finding + ".", table=table, note=note, data=data)
 

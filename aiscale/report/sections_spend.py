@@ -18,79 +18,18 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
-from aiscale.analysis._result import floats, fmt_usd
-from aiscale.report.context import Context, Section, guarded, memoised, open_context, shared_sheet
-
-_LABELS = ("variant", "session_id", "user_id", "task_id")
-
-
-def calls_of(ctx: Context, *, prices=None, parts: bool = False) -> pd.DataFrame | None:
-    """The priced LLM calls of the context's traces, with their trace labels (None without spans).
-
-    Read and priced once per context and price sheet (with the cost terms), shared by every
-    section; without ``parts`` the cost terms and rates are left out.
-    """
-    from aiscale.pricing.rates import COST_PARTS, RATE_COLUMNS
-
-    if not shared_sheet(prices):
-        return _read_calls(ctx, prices=prices, parts=parts)
-    calls = memoised(ctx, ("calls", str(prices)), lambda: _read_calls(ctx, prices=prices, parts=True))
-    if calls is None or parts:
-        return calls
-    return calls.drop(columns=[c for c in (*COST_PARTS, *RATE_COLUMNS) if c in calls.columns])
-
-
-def _read_calls(ctx: Context, *, prices, parts: bool) -> pd.DataFrame | None:
-    """The calls of the context's traces: a store's kept priced calls (of the window's days, as
-    the facts read them), else the context's spans priced; labelled with the facts' labels.
-
-    Each kept call's trace is found among the facts' traces by one Arrow hash lookup, which
-    both selects the calls of the context's traces and places their labels.
-    """
-    from aiscale.analysis.spend.calls import llm_calls, priced_frame
-
-    ids = ctx.facts["trace_id"] if "trace_id" in ctx.facts else pd.Series([], dtype=str)
-    at = None
-    if ctx.store is not None and callable(getattr(ctx.store, "calls", None)):
-        table = ctx.store.calls(prices=prices, since=ctx.since, until=ctx.until)
-        at = pc.index_in(_text(table["trace_id"]), _text(ids)).fill_null(-1).to_numpy(zero_copy_only=False)
-        if not (at >= 0).all():
-            table, at = table.filter(pa.array(at >= 0)), at[at >= 0]
-        table = table.drop_columns([c for c in _LABELS if c in table.column_names])  # the facts' are taken
-        calls = priced_frame(table, parts=parts)
-    elif ctx.spans is not None:
-        calls = llm_calls(ctx.spans, prices=prices, parts=parts, trace_ids=ids.tolist())
-    else:
-        return None
-    if calls.empty:
-        return None
-    labels = ctx.facts[["trace_id", *[c for c in _LABELS if c in ctx.facts]]]
-    calls = calls.drop(columns=[c for c in _LABELS if c in calls])
-    if not labels["trace_id"].is_unique:
-        return calls.merge(labels, on="trace_id", how="left")
-    if at is None:
-        at = pc.index_in(_text(calls["trace_id"]), _text(ids)).fill_null(-1).to_numpy(zero_copy_only=False)
-    found = at >= 0
-    taken = labels[labels.columns[1:]].iloc[np.maximum(at, 0)].set_axis(calls.index)  # labels only
-    for label in taken.columns:
-        calls[label] = taken[label] if found.all() else taken[label].where(found)
-    return calls
-
-
-def _text(values) -> pa.Array:
-    """Trace ids as Arrow text, for a hash lookup."""
-    if isinstance(values, pd.Series):
-        values = pa.array(values.astype("string"))
-    return pc.cast(values, pa.large_string())
+from aiscale.analysis._result import floats, fmt_usd, named_models
+from aiscale.report.context import Context, Section, guarded, open_context
+from aiscale.report.cost_bounds import bounds_note
+from aiscale.report.shared_calls import calls_of
 
 
 @guarded("Spend over time")
 def spend_over_time(ctx: Context, *, prices=None, by: str | None = None) -> Section:
     """Spend per day (week when the window is long) by model, stacked; the busiest day."""
     import aiscale
+    from aiscale.analysis.spend.calls import short_output
 
     calls = calls_of(ctx, prices=prices)
     data, group = (calls, "model") if calls is not None else (ctx.facts, "variant")
@@ -105,34 +44,17 @@ def spend_over_time(ctx: Context, *, prices=None, by: str | None = None) -> Sect
     per_period = table.groupby("period")["cost_usd"].sum(min_count=1)
     top = result.totals().iloc[0]
     total = table["cost_usd"].sum()
-    finding = (f"${total:,.2f} over {len(per_period)} {by}(s); the costliest {by} was "
+    over = _upper_bound_note(ctx, prices) if calls is not None else ""
+    short = calls is not None and bool((short_output(calls) & calls["priced"].to_numpy(dtype=bool)).any())
+    finding = (f"{'at least ' if short and not over else 'at most ' if over and not short else ''}"
+               f"${total:,.2f} over {len(per_period)} {by}(s); the costliest {by} was "
                f"{per_period.idxmax():%Y-%m-%d} (${per_period.max():,.2f}); {top[group]} took "
                f"{top['cost_usd'] / total:.0%} of spend")
     unpriced = int(table["unpriced_calls"].sum())
     finding += f"; {unpriced:,} calls have no price (unknown, not counted)." if unpriced else "."
     fig = result.plot(ax=_axes())
-    bounds = [_upper_bound_note(ctx, prices), _lower_bound_note(calls)] if calls is not None else []
-    notes = [*result.notes, *bounds]
-    return Section(finding, figure=fig, table=result.totals(), note=" ".join(n for n in notes if n))
-
-
-def _lower_bound_note(calls: pd.DataFrame) -> str:
-    """Say how many calls logged an output count short of their content (a loader's
-    ``output_lower_bound``: Claude Code's count at a streamed response's start); "" when none."""
-    if "output_lower_bound" not in calls:
-        return ""
-    short = calls["output_lower_bound"].to_numpy(dtype=bool, na_value=False)
-    if not short.any():
-        return ""
-    return (f"{int(short.sum()):,} of {len(calls):,} calls logged an output token count short of their "
-            f"content (the count at a streamed response's start, {_named(calls['model'].to_numpy()[short])}): "
-            "their output tokens, and so their cost, are lower bounds.")
-
-
-def _named(models) -> str:
-    """Up to three model names, then "and others"."""
-    unique = pd.unique(pd.Series(models, dtype=object))  # in order of first appearance
-    return ", ".join(str(m) for m in unique[:3]) + (" and others" if len(unique) > 3 else "")
+    return Section(finding[0].upper() + finding[1:], figure=fig, table=result.totals(),
+                   note=" ".join(n for n in [*result.notes, over] if n))
 
 
 def _upper_bound_note(ctx: Context, prices) -> str:
@@ -144,7 +66,7 @@ def _upper_bound_note(ctx: Context, prices) -> str:
     billed_as_input = reads & unlisted
     if not billed_as_input.any():
         return ""
-    return (f"{int(billed_as_input.sum()):,} calls ({_named(calls['model'].to_numpy()[billed_as_input])}) "
+    return (f"{int(billed_as_input.sum()):,} calls ({named_models(calls['model'].to_numpy()[billed_as_input])}) "
             "read the cache at a model with no listed cache-read price: their reads are billed at the "
             "input price, so their cost is an upper bound.")
 
@@ -255,7 +177,7 @@ def whatif(ctx: Context, *, models: list[str] | None = None, prices=None) -> Sec
         listed = set(calls["model"].loc[calls["priced"].to_numpy(dtype=bool)].dropna().unique())
         targets = [model for model in used[1:] if model in listed][:3]
         if not targets:
-            return Section(f"The other models this window used ({_named(used[1:])}) have no price, so the window "
+            return Section(f"The other models this window used ({named_models(used[1:])}) have no price, so the window "
                            "cannot be re-priced as them; set `whatif_models` to re-price it on another "
                            "model.")
     if not targets:
@@ -273,7 +195,7 @@ def whatif(ctx: Context, *, models: list[str] | None = None, prices=None) -> Sec
     columns = ["scenario", "unpriced_calls", "total_usd", "total_lower", "total_upper", "change_usd",
                "mean_usd", "p95_usd"]
     return Section(finding, figure=result.plot(ax=_axes()), table=t[columns].round(4),
-                   note=" ".join(result.notes))
+                   note=" ".join([*result.notes, bounds_note(ctx)]).strip())
 
 
 def _as_used(calls: pd.DataFrame, targets: list[str]) -> dict[str, dict]:

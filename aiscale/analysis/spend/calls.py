@@ -117,6 +117,21 @@ def priced_frame(table, *, parts: bool = False) -> pd.DataFrame:
     return calls
 
 
+def short_output(calls: pd.DataFrame) -> np.ndarray:
+    """Which calls logged an output token count short of their content (a loader's
+    ``output_lower_bound``, e.g. Claude Code's count at a streamed response's start): their output
+    tokens, and so their cost, are lower bounds. All False where calls carry no such mark.
+
+    Examples
+    --------
+    >>> short_output(pd.DataFrame({"output_lower_bound": [True, None, False]})).tolist()
+    [True, False, False]
+    """
+    if "output_lower_bound" not in calls:
+        return np.zeros(len(calls), dtype=bool)
+    return calls["output_lower_bound"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+
+
 def _in_window(start_time: pd.Series, since, until) -> np.ndarray:
     """Which calls started in ``[since, until)`` (a call without a start time is in no window)."""
     started = pd.to_datetime(start_time, utc=True)

@@ -29,8 +29,15 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from aiscale.analysis._result import ResultDisplay, check_choice, check_columns, fmt_usd, new_axes
-from aiscale.analysis.spend.calls import TOKENS, PriceSheet, is_store, llm_calls
+from aiscale.analysis._result import (
+    ResultDisplay,
+    check_choice,
+    check_columns,
+    fmt_usd,
+    named_models,
+    new_axes,
+)
+from aiscale.analysis.spend.calls import TOKENS, PriceSheet, is_store, llm_calls, short_output
 from aiscale.facts.window import in_window
 
 __all__ = ["Spend", "spend"]
@@ -125,8 +132,7 @@ def spend(data, *, by: Period = "day", group: str = "model", since=None, until=N
     calls["n"] = 1
     table = _aggregate(calls, "start_time", by, group, count="n", traces="trace_id",
                        unpriced=(~calls["priced"]).astype(int))
-    notes = _notes(table, "call")
-    return Spend(table, by, group, "call", notes)
+    return Spend(table, by, group, "call", (*_notes(table, "call"), *_short_output_note(calls)))
 
 
 def _from_facts(facts: pd.DataFrame, by, group, since, until) -> Spend:
@@ -175,3 +181,13 @@ def _notes(table: pd.DataFrame, unit: str) -> tuple[str, ...]:
         return ()
     return (f"{unpriced:,} {unit}(s) have no price: their cost is unknown and left out of the "
             "totals (not $0); add a price sheet for their models.",)
+
+
+def _short_output_note(calls: pd.DataFrame) -> tuple[str, ...]:
+    """Say how many calls logged an output count short of their content (:func:`short_output`)."""
+    short = short_output(calls)
+    if not short.any():
+        return ()
+    return (f"{int(short.sum()):,} of {len(calls):,} calls logged an output token count short of their "
+            f"content (the count at a streamed response's start, {named_models(calls['model'].to_numpy()[short])}): "
+            "their output tokens, and so their cost, are lower bounds.",)
