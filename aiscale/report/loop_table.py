@@ -33,6 +33,7 @@ from aiscale.facts.on_duckdb import frame_of
 from aiscale.facts.window import window_days
 from aiscale.report.context import Context, kept_for, memoised
 from aiscale.store import facts_cache
+from aiscale.store.build_lock import building
 
 KIND = "loops"
 SCHEMA = pa.schema([("trace_id", pa.string()), ("tool_repeats", pa.float64()), ("t_since", pa.float64()),
@@ -44,18 +45,31 @@ def loop_table(store, *, prices=None, since=None, until=None) -> pa.Table:
     """The store's per-trace loop table (of the window's span parts), kept in ``STORE/cache/``.
 
     Read from the cache when the manifest, the sheet's rows, the days and the code are those the
-    kept file was computed under; else computed with :func:`compute_loop_table` and kept.
+    kept file was computed under; else computed with :func:`compute_loop_table` and kept, holding
+    the store's build lock of the table (:func:`~aiscale.store.build_lock.building`): another
+    thread or process computing it is waited for and its file read.
     """
     days = window_days(since, until)[2]
     with store.reading(KIND):  # built once when a report reads ahead (aiscale.report.prefetch)
-        manifest = facts_cache.manifest_bytes(store.root)
-        key = facts_cache.facts_key(manifest, prices, days, kind=KIND)
-        table = facts_cache.read_cached(store.root, key, kind=KIND)
-        if table is None or not table.schema.equals(SCHEMA):
+        table = _kept(store, prices, days)
+    if table is not None:
+        return table
+    with building(store.root, KIND), store.reading(KIND):
+        table = _kept(store, prices, days)
+        if table is None:
+            manifest = facts_cache.manifest_bytes(store.root)
             with store.connect(days=days) as con:
                 table = compute_loop_table(con)
-            facts_cache.write_cached(store.root, key, table, manifest, kind=KIND)
+            facts_cache.write_cached(store.root, facts_cache.facts_key(manifest, prices, days, kind=KIND),
+                                     table, manifest, kind=KIND)
     return table
+
+
+def _kept(store, prices, days) -> pa.Table | None:
+    """The kept loop table of the store's state, the sheet and the days; None when none is."""
+    key = facts_cache.facts_key(facts_cache.manifest_bytes(store.root), prices, days, kind=KIND)
+    table = facts_cache.read_cached(store.root, key, kind=KIND)
+    return table if table is not None and table.schema.equals(SCHEMA) else None
 
 
 def compute_loop_table(con) -> pa.Table:

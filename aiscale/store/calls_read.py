@@ -40,6 +40,7 @@ from aiscale.facts.priced import rates_table
 from aiscale.facts.trace_rows_sql import merged_traces_sql
 from aiscale.pricing.rates import COST_PARTS, RATE_COLUMNS, price_spans
 from aiscale.store import facts_cache
+from aiscale.store.build_lock import building
 
 CALL_COLUMNS = ("trace_id", "span_id", "start_time", "end_time", "status", "provider", "model",
                 *schema.TOKEN_COLUMNS, "reported_cost_usd")
@@ -115,36 +116,54 @@ def cached_calls(store, *, prices=None, days: tuple[str, str] | None = None,
     ``lock`` (the store's, :meth:`TraceStore.reading`) is held while the calls are read or built
     and released before the new file is written (~0.3 s of LZ4 for 834 k calls), so that a
     thread waiting for the calls takes them from ``memo`` meanwhile; the file is written before
-    this returns. ``threads`` caps DuckDB's threads for building them (default: as many as
-    cores), for a caller that builds them beside other DuckDB work.
+    this returns. Building them holds the store's build lock of the calls
+    (:func:`~aiscale.store.build_lock.building`), so that another process building the same
+    calls (the process rendering a report, reading ahead while its kernel starts) is waited for
+    and its file read. ``threads`` caps DuckDB's threads for building them (default: as many
+    as cores), for a caller that builds them beside other DuckDB work.
     """
     memo = {} if memo is None else memo
-    with lock or nullcontext():
-        table, keep = _kept_calls(store, prices, days, memo, threads)
-    keep()
+    lock = lock or nullcontext()
+    with lock:
+        table = _remembered(store, prices, days, memo)
+    if table is None:
+        with building(store.root, "calls"):  # another thread or process building them: wait, then read its file
+            with lock:
+                table, keep = _kept_calls(store, prices, days, memo, threads)
+            keep()
     if trace_ids is None:
         return table
     wanted = pa.array(pd.unique(pd.Series(list(trace_ids), dtype=object)).astype(str), pa.string())
     return table.filter(pc.is_in(table["trace_id"], value_set=wanted))
 
 
+def _remembered(store, prices, days, memo: dict) -> pa.Table | None:
+    """The calls of the store's state from ``memo`` or the kept file (then remembered in
+    ``memo``); None when neither has them."""
+    key = facts_cache.facts_key(facts_cache.manifest_bytes(store.root), prices, days, kind="calls")
+    if memo.get("calls", (None,))[0] == key:
+        return memo["calls"][1]
+    table = facts_cache.read_cached(store.root, key, kind="calls", fmt=FORMAT)
+    if table is None or not _complete(table):
+        return None
+    memo["calls"] = (key, table)
+    return table
+
+
 def _kept_calls(store, prices, days, memo: dict, threads: int | None) -> tuple[pa.Table, Callable[[], None]]:
     """The calls (remembered in ``memo``) and what keeps them in a file (nothing when read from one)."""
+    table = _remembered(store, prices, days, memo)
+    if table is not None:
+        return table, _nothing
     manifest = facts_cache.manifest_bytes(store.root)
     key = facts_cache.facts_key(manifest, prices, days, kind="calls")
-    if memo.get("calls", (None,))[0] == key:
-        return memo["calls"][1], _nothing
-    table = facts_cache.read_cached(store.root, key, kind="calls", fmt=FORMAT)
-    keep = _nothing
-    if table is None or not _complete(table):
-        rates = store.rates(prices=prices)
-        with store.connect(days=days) as con:
-            if threads:
-                con.execute(f"SET threads = {int(threads)}")
-            table = read_calls(con, rates)
-        keep = partial(facts_cache.write_cached, store.root, key, table, manifest, kind="calls", fmt=FORMAT)
+    rates = store.rates(prices=prices)
+    with store.connect(days=days) as con:
+        if threads:
+            con.execute(f"SET threads = {int(threads)}")
+        table = read_calls(con, rates)
     memo["calls"] = (key, table)
-    return table, keep
+    return table, partial(facts_cache.write_cached, store.root, key, table, manifest, kind="calls", fmt=FORMAT)
 
 
 def _nothing() -> None:

@@ -54,10 +54,10 @@ import pyarrow.parquet as pq
 from aiscale import schema
 from aiscale.facts.frame import parquet_schema
 from aiscale.facts.on_duckdb import BATCH_ROWS
+from aiscale.store.build_lock import FOLDER, building
 from aiscale.store.manifest import MANIFEST
 from aiscale.store.safe_output import write_atomically
 
-FOLDER = "cache"
 KEEP = 4
 
 STALE_S = 3600
@@ -143,6 +143,21 @@ def facts_file(root: Path, key: str, manifest: bytes,
     if _readable(kept):
         yield kept
         return
+    with building(root, "facts"):  # another thread or process rolling them up: wait, then read its file
+        left = None if _readable(kept) else _written(root, kept, manifest, batches)
+    if left is None:
+        yield kept
+        return
+    try:
+        yield left
+    finally:
+        left.unlink(missing_ok=True)
+
+
+def _written(root: Path, kept: Path, manifest: bytes,
+             batches: Callable[[], Iterable[pa.RecordBatch]]) -> Path | None:
+    """Write the facts and keep them as ``kept`` (None); the temporary file when they cannot be
+    kept (a store we may only read, or a load committed meanwhile), which the caller removes."""
     try:
         kept.parent.mkdir(exist_ok=True)
         fd, name = tempfile.mkstemp(dir=kept.parent, prefix=".facts-", suffix=".tmp")
@@ -152,9 +167,10 @@ def facts_file(root: Path, key: str, manifest: bytes,
     tmp = Path(name)
     try:
         write_batches(tmp, rebatched(batches(), BATCH_ROWS), parquet_schema())
-        yield _keep(root, kept, tmp, manifest) or tmp
-    finally:
+        return None if _keep(root, kept, tmp, manifest) else tmp
+    except BaseException:
         tmp.unlink(missing_ok=True)
+        raise
 
 
 def write_batches(path: Path, batches: Iterable[pa.RecordBatch], target: pa.Schema) -> None:
