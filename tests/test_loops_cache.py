@@ -78,16 +78,43 @@ def test_ties_in_start_time_are_broken_by_span_id_as_on_sorted_spans():
     spans = pd.DataFrame({"trace_id": ["t"] * 7, "span_id": ["a", "d", "c", "b", "f", "e", "g"],
                           "kind": "tool", "start_time": at, "end_time": at + pd.Timedelta(seconds=1),
                           "tool_name": "ls", "tool_arguments": ["x", "y", "x", "x", "y", "x", "x"]})
-    with duckdb.connect() as con:
-        columns = list(schema.SPAN_COLUMNS)
-        full = spans.reindex(columns=columns)
-        con.register("given", pa.Table.from_pandas(full, preserve_index=False).select(spans.columns))
-        con.execute("CREATE VIEW spans AS SELECT * FROM given")
-        table = compute_loop_table(con)
+    table = _computed(spans)
     in_order = spans.sort_values(["trace_id", "start_time", "span_id"])  # a, b(x) c(x) d(y), e(x) f(y), g
     assert tool_runs(in_order)["tool_repeats"].tolist() == [3.0]  # a b c
     assert tool_runs(spans)["tool_repeats"].tolist() != [3.0]  # in the order given: another answer
     _assert_table_is_the_library(table, in_order)
+
+
+def _computed(spans: pd.DataFrame) -> pa.Table:
+    """compute_loop_table of ``spans`` (the other span columns null) in a DuckDB view."""
+    with duckdb.connect() as con:
+        full = spans.reindex(columns=list(schema.SPAN_COLUMNS))
+        con.register("given", pa.Table.from_pandas(full, preserve_index=False).select(spans.columns))
+        con.execute("CREATE VIEW spans AS SELECT * FROM given")
+        return compute_loop_table(con)
+
+
+def test_runs_found_call_by_call_equal_the_library_on_unknown_names_arguments_and_starts():
+    """Consecutive calls are compared one with the next: a call of unknown name between two equal
+    calls does not break their run (the runs leave it out), null arguments equal empty text, an
+    unknown start counts as the epoch, and another trace never continues a run."""
+    at = pd.to_datetime([1, 2, 3, 4, 5, 1, 2, 3, 6, 7, 1, 2], unit="s").to_series().reset_index(drop=True)
+    at[8] = pd.NaT  # t2's last call: unknown start
+    spans = pd.DataFrame({
+        "trace_id": ["t1"] * 5 + ["t2"] * 5 + ["t3"] * 2,
+        "span_id": [f"s{i:02d}" for i in range(12)], "kind": "tool", "start_time": at,
+        "end_time": at + pd.Timedelta(seconds=1),
+        "tool_name": ["ls", None, "ls", "ls", "cat", "cat", "cat", "ls", "cat", "ls", "ls", "ls"],
+        "tool_arguments": ["x", "x", "x", "x", "x", None, "", "y", "", "y", "y", "y"]})
+    table = _computed(spans)
+    in_order = spans.sort_values(["trace_id", "start_time", "span_id"], na_position="first")
+    expected = tool_runs(in_order)
+    assert expected.loc["t1", "tool_repeats"] == 3  # ls x, (unknown), ls x, ls x
+    assert expected.loc["t2", "tool_repeats"] == 3  # the unknown start first: cat "", cat null, cat "", ls y, ls y
+    assert expected.loc["t3", "tool_repeats"] == 2  # t2's last ls y does not run on into t3
+    _assert_table_is_the_library(table, in_order)
+    shuffled = spans.sample(frac=1, random_state=3)  # the order given does not matter
+    _assert_table_is_the_library(_computed(shuffled), in_order)
 
 
 def test_a_report_reads_the_kept_table_while_the_store_is_unchanged(store):

@@ -27,6 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from aiscale.analysis.loops.calls import already_ordered
 from aiscale.analysis.loops.stuck import tool_runs
 from aiscale.analysis.tradeoffs.latency import busy_by_kind
 from aiscale.facts.on_duckdb import frame_of
@@ -77,19 +78,19 @@ def compute_loop_table(con) -> pa.Table:
     (:func:`~aiscale.analysis.loops.stuck.tool_runs`) and LLM / tool busy seconds (NaN: none).
 
     Each trace id is looked up once (Arrow hashing) and the analyses run on its integer code.
-    Tool spans go in span-id order (sorted in DuckDB; spans of one id by trace, start, name and
-    arguments): the runs' sort by trace and start then breaks ties as on spans sorted by
-    trace, start and span id (a report's spans).
+    Tool spans come sorted by trace and :data:`RUN_ORDER` from DuckDB, the order the runs are
+    found in (ties in start broken as on spans sorted by trace, start and span id, a report's
+    spans), so each call is keyed by comparing it with the one before (:func:`_run_keys`).
     """
     ids = con.sql("SELECT DISTINCT trace_id FROM spans ORDER BY trace_id").to_arrow_table()["trace_id"].combine_chunks()
-    tools = con.sql("SELECT trace_id, span_id, start_time, tool_name, tool_arguments FROM spans "
-                    "WHERE kind = 'tool' ORDER BY span_id NULLS LAST, trace_id, start_time, tool_name, "
-                    "tool_arguments").to_arrow_table().combine_chunks()
-    keys = _tool_keys(tools)
+    tools = con.sql(f"SELECT trace_id, start_time, tool_name, tool_arguments FROM spans WHERE kind = 'tool' "
+                    f"ORDER BY trace_id, {RUN_ORDER}").to_arrow_table().combine_chunks()
+    tools = _coded(tools, ids)
+    keys = _run_keys(tools)
     tools = pa.table({"trace_id": tools["trace_id"], "start_time": tools["start_time"]})
     timed = con.sql("SELECT trace_id, kind, start_time, end_time FROM spans "
                     "WHERE kind IN ('llm', 'tool')").to_arrow_table()
-    runs = tool_runs(frame_of(_coded(tools, ids)).assign(kind="tool"), keys=keys)
+    runs = tool_runs(frame_of(tools).assign(kind="tool"), keys=keys)
     busy = busy_by_kind(frame_of(_coded(timed, ids)), ("llm", "tool"))
     columns = {"trace_id": ids}
     for name, part, column in (("tool_repeats", runs, "tool_repeats"), ("t_since", runs, "t_since"),
@@ -98,6 +99,37 @@ def compute_loop_table(con) -> pa.Table:
         values[part.index.to_numpy(dtype=np.int64)] = part[column].to_numpy(dtype=float)
         columns[name] = pa.array(values, pa.float64())
     return pa.table(columns, schema=SCHEMA)
+
+
+RUN_ORDER = "coalesce(epoch_us(start_time), 0), span_id NULLS LAST, tool_name, tool_arguments"
+"""Within a trace, the order :func:`~aiscale.analysis.loops.stuck.tool_runs` puts tool calls in:
+by start (an unknown start as the epoch, as it reads them), ties by span id (as on a report's
+spans, sorted by trace, start and span id), then name and arguments."""
+
+
+def _run_keys(tools: pa.Table) -> np.ndarray:
+    """One integer per tool span of ``tools`` (coded trace ids, in :data:`RUN_ORDER` within each
+    trace), equal for consecutive calls of one trace with the same tool name and arguments text
+    (null as ""), -1 where the name is unknown: what :func:`~aiscale.analysis.loops.stuck.tool_runs`
+    needs to find runs, found by comparing each call with the one before (no hashing of every
+    arguments text). Calls of unknown name are left out before comparing, as the runs leave them out.
+
+    When the rows are not in that order after all (codes not ascending), the keys are those of
+    equal name and arguments anywhere (:func:`_tool_keys`), which give the same runs in any order.
+    """
+    codes = tools["trace_id"].fill_null(-1).to_numpy()
+    start = pc.fill_null(pc.cast(tools["start_time"], pa.int64()), 0).to_numpy()
+    if len(codes) and not already_ordered(codes, start):
+        return _tool_keys(tools)
+    named = pc.is_valid(tools["tool_name"]).to_numpy(zero_copy_only=False)
+    kept = tools.filter(pa.array(named))
+    keys = np.full(tools.num_rows, -1, dtype=np.int64)
+    if kept.num_rows:
+        trace, name, args = kept["trace_id"], kept["tool_name"], pc.fill_null(kept["tool_arguments"], "")
+        same = pc.and_(pc.and_(pc.equal(trace[1:], trace[:-1]), pc.equal(name[1:], name[:-1])),
+                       pc.equal(args[1:], args[:-1]))
+        keys[named] = np.cumsum(np.r_[True, ~same.to_numpy(zero_copy_only=False)])
+    return keys
 
 
 def _tool_keys(tools: pa.Table) -> np.ndarray:
