@@ -8,6 +8,7 @@ import datetime as dt
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import duckdb
@@ -128,6 +129,32 @@ def test_an_error_in_the_background_lookup_is_raised_in_the_caller(demo_store, t
     assert not (tmp_path / "facts.parquet").exists()
     with pytest.raises(ZeroDivisionError):
         in_background(lambda: 1 / 0)()
+
+
+def test_a_stores_rates_are_looked_up_while_the_parts_that_need_none_roll_up(demo_store, tmp_path, monkeypatch):
+    """``TraceStore.facts`` hands its rate table (shared with the calls) as a function: it is
+    called in the background as the roll-up starts, not before it (genai-prices holds the GIL)."""
+    from aiscale.facts import on_duckdb
+
+    parts_done, seen = threading.Event(), []
+    rate_free = on_duckdb.rate_free_tables
+
+    def marking(*args, **kwargs):
+        made = rate_free(*args, **kwargs)
+        parts_done.set()
+        return made
+
+    def rates():
+        seen.append(parts_done.wait(timeout=20))  # in line (before the roll-up) it would wait in vain
+        return demo_store.rates()
+
+    monkeypatch.setattr(on_duckdb, "rate_free_tables", marking)
+    shutil.rmtree(demo_store.root / "cache", ignore_errors=True)
+    facts_file.export_facts_parquet(demo_store.root, tmp_path / "ahead.parquet", rates=rates)
+    assert seen == [True]
+    shutil.rmtree(demo_store.root / "cache", ignore_errors=True)
+    facts_file.export_facts_parquet(demo_store.root, tmp_path / "in-line.parquet")
+    assert pq.read_table(tmp_path / "ahead.parquet").equals(pq.read_table(tmp_path / "in-line.parquet"))
 
 
 def test_a_store_whose_models_genai_prices_does_not_know_has_its_calls_unpriced(demo_store, tmp_path, monkeypatch):

@@ -257,8 +257,8 @@ def _facts_file(root: Path, prices, days, rates, lost):
     def batches():
         if rates is None and prices is None:  # genai-prices looked up while the rollup starts
             given = genai_rates_ahead(parts["spans"], repeat)
-        else:
-            given = rates() if rates else store_rates(parts["spans"], repeat, prices)
+        else:  # looked up while the rollup's parts that need no rates run
+            given = in_background(rates or (lambda: store_rates(parts["spans"], repeat, prices)))
         return rollup_batches(parts, given, dedupe=repeat, lost=lost() if lost else lost_calls(root),
                               stored=stored_facts(parts["facts"]))
 
