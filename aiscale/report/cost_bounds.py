@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from aiscale.analysis._result import floats, named_models, trace_cost
-from aiscale.analysis.spend.calls import short_output
+from aiscale.analysis._result import named_models, trace_cost
+from aiscale.analysis.spend.calls import cache_reads_billed_as_input, short_output
 from aiscale.report.context import Context, kept_for, memoised
 from aiscale.report.shared_calls import calls_of
 
@@ -52,13 +52,8 @@ class CostBounds:
     upper_models: str
 
     def qualifier(self) -> str:
-        """``"at least "`` when some costs are lower bounds and none an upper one, ``"at most "``
-        the other way round, else ``""``: the words a sum of the traces' costs takes."""
-        if self.lower and not (self.upper or self.both):
-            return "at least "
-        if self.upper and not (self.lower or self.both):
-            return "at most "
-        return ""
+        """The words a sum of the traces' costs takes (:func:`bound_words`)."""
+        return bound_words(bool(self.lower or self.both), bool(self.upper or self.both))
 
     def note(self) -> str:
         """The bounds in sentences ("" when every priced trace's cost is a figure)."""
@@ -88,6 +83,18 @@ class CostBounds:
                 "bounded_both_ways_traces": self.both}
 
 
+def bound_words(lower: bool, upper: bool) -> str:
+    """How a sum of costs is said: ``"at least "`` when some of them are lower bounds and none an
+    upper one, ``"at most "`` the other way round, else ``""`` (a figure, or neither bound).
+
+    Examples
+    --------
+    >>> bound_words(True, False), bound_words(False, True), bound_words(True, True)
+    ('at least ', 'at most ', '')
+    """
+    return "at least " if lower and not upper else "at most " if upper and not lower else ""
+
+
 def cost_bounds(ctx: Context) -> CostBounds | None:
     """Count the context's aiscale-priced traces whose cost is a bound (None without a store's
     kept calls: other sources carry neither mark).
@@ -104,11 +111,8 @@ def _counted(ctx: Context) -> CostBounds | None:
     calls = calls_of(ctx, prices=ctx.prices, parts=True)
     if calls is None or not len(calls):
         return None
-    priced = calls["priced"].to_numpy(dtype=bool)
-    short = priced & short_output(calls)
-    over = priced & (np.nan_to_num(floats(calls["cache_read_tokens"])) > 0)
-    over &= (calls["cache_read_usd_per_token"].isna().to_numpy() if "cache_read_usd_per_token" in calls
-             else np.zeros(len(calls), dtype=bool))
+    short = calls["priced"].to_numpy(dtype=bool) & short_output(calls)
+    over = cache_reads_billed_as_input(calls)
     _, source = trace_cost(ctx.facts)
     ours = pd.Index(ctx.facts["trace_id"].to_numpy()[source == "cost_usd"])
     low_ids, high_ids = calls["trace_id"][short].to_numpy(), calls["trace_id"][over].to_numpy()  # few calls

@@ -19,9 +19,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from aiscale.analysis._result import floats, fmt_usd, named_models
+from aiscale.analysis._result import fmt_usd, named_models
 from aiscale.report.context import Context, Section, guarded, open_context
-from aiscale.report.cost_bounds import bounds_note
+from aiscale.report.cost_bounds import bound_words, bounds_note
 from aiscale.report.shared_calls import calls_of
 
 
@@ -46,8 +46,7 @@ def spend_over_time(ctx: Context, *, prices=None, by: str | None = None) -> Sect
     total = table["cost_usd"].sum()
     over = _upper_bound_note(ctx, prices) if calls is not None else ""
     short = calls is not None and bool((short_output(calls) & calls["priced"].to_numpy(dtype=bool)).any())
-    finding = (f"{'at least ' if short and not over else 'at most ' if over and not short else ''}"
-               f"${total:,.2f} over {len(per_period)} {by}(s); the costliest {by} was "
+    finding = (f"{bound_words(short, bool(over))}${total:,.2f} over {len(per_period)} {by}(s); the costliest {by} was "
                f"{per_period.idxmax():%Y-%m-%d} (${per_period.max():,.2f}); {top[group]} took "
                f"{top['cost_usd'] / total:.0%} of spend")
     unpriced = int(table["unpriced_calls"].sum())
@@ -60,10 +59,10 @@ def spend_over_time(ctx: Context, *, prices=None, by: str | None = None) -> Sect
 def _upper_bound_note(ctx: Context, prices) -> str:
     """Say how many priced calls read the cache at a model with no listed cache-read price (the
     bill counts those reads at the input price, so their cost is an upper bound); "" when none."""
+    from aiscale.analysis.spend.calls import cache_reads_billed_as_input
+
     calls = calls_of(ctx, prices=prices, parts=True)  # the shared frame, with the rates
-    reads = np.nan_to_num(floats(calls["cache_read_tokens"])) > 0
-    unlisted = calls["cache_read_usd_per_token"].isna().to_numpy() & calls["priced"].to_numpy(dtype=bool)
-    billed_as_input = reads & unlisted
+    billed_as_input = cache_reads_billed_as_input(calls)
     if not billed_as_input.any():
         return ""
     return (f"{int(billed_as_input.sum()):,} calls ({named_models(calls['model'].to_numpy()[billed_as_input])}) "

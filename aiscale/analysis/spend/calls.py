@@ -27,7 +27,7 @@ import pandas as pd
 import pyarrow as pa
 
 from aiscale import schema
-from aiscale.analysis._result import check_columns
+from aiscale.analysis._result import check_columns, floats
 from aiscale.facts.on_duckdb import frame_of
 from aiscale.facts.window import utc_timestamp
 
@@ -130,6 +130,24 @@ def short_output(calls: pd.DataFrame) -> np.ndarray:
     if "output_lower_bound" not in calls:
         return np.zeros(len(calls), dtype=bool)
     return calls["output_lower_bound"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+
+
+def cache_reads_billed_as_input(calls: pd.DataFrame) -> np.ndarray:
+    """Which priced calls read the cache at a model with no listed cache-read price: the bill
+    counts their reads at the input price, so their cost is an upper bound. All False where
+    calls carry no rates (``cache_read_usd_per_token``).
+
+    Examples
+    --------
+    >>> calls = pd.DataFrame({"cache_read_tokens": [10, 10, 0], "cache_read_usd_per_token": [None, 1e-7, None],
+    ...                       "priced": [True, True, True]})
+    >>> cache_reads_billed_as_input(calls).tolist()
+    [True, False, False]
+    """
+    if "cache_read_usd_per_token" not in calls:
+        return np.zeros(len(calls), dtype=bool)
+    reads = np.nan_to_num(floats(calls["cache_read_tokens"])) > 0
+    return reads & calls["cache_read_usd_per_token"].isna().to_numpy() & calls["priced"].to_numpy(dtype=bool)
 
 
 def _in_window(start_time: pd.Series, since, until) -> np.ndarray:
