@@ -292,7 +292,7 @@ def test_gemini_cli_trace_costs_with_cache_reads_at_an_unlisted_price_are_upper_
     ctx = open_context(store.root)
     total = core.spend(ctx)
     assert "traces cost at most $" in total.finding
-    assert (f"The cost of the one trace priced by aiscale is an upper bound: {len(reading)} of their calls "
+    assert (f"The cost of the one trace priced by aiscale is an upper bound: {len(reading)} of its calls "
             "(gemini-3-pro-image-preview) read the cache at a model with no listed cache-read price") in total.note
     assert total.data["cost_bounds"]["upper_bound_traces"] == 1
     assert spend.spend_over_time(ctx).finding.startswith("At most $")

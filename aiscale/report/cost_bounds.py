@@ -60,11 +60,11 @@ class CostBounds:
         parts = []
         if self.lower or self.both:
             parts.append(f"The cost of {self._traces(self.lower + self.both)} is a lower bound: "
-                         f"{_calls(self.lower_calls)} ({self.lower_models}) logged an output token count short "
+                         f"{_calls(self.lower_calls, self.lower + self.both)} ({self.lower_models}) logged an output token count short "
                          "of the content.")
         if self.upper or self.both:
             parts.append(f"The cost of {self._traces(self.upper + self.both)} is an upper bound: "
-                         f"{_calls(self.upper_calls)} ({self.upper_models}) read the cache at a model with no "
+                         f"{_calls(self.upper_calls, self.upper + self.both)} ({self.upper_models}) read the cache at a model with no "
                          "listed cache-read price, billed at the input price.")
         if self.both:
             them = "One of them has" if self.both == 1 else f"{self.both:,} of them have"
@@ -125,8 +125,10 @@ def _counted(ctx: Context) -> CostBounds | None:
                       lower_models=named_models(low_models), upper_models=named_models(high_models))
 
 
-def _calls(n: int) -> str:
-    return f"{n:,} of their calls" if n != 1 else "one of their calls"
+def _calls(n: int, traces: int) -> str:
+    """``n`` calls of ``traces`` traces, in words ("5 of its calls", "one of their calls")."""
+    whose = "its" if traces == 1 else "their"
+    return f"{n:,} of {whose} calls" if n != 1 else f"one of {whose} calls"
 
 
 def bounds_note(ctx: Context) -> str:
