@@ -90,6 +90,22 @@ def test_outside_a_report_kernel_nothing_is_drawn_ahead(monkeypatch):
     plt.close(fig)
 
 
+def test_a_report_kernel_starts_the_worker_and_its_imports_before_the_first_figure(monkeypatch):
+    monkeypatch.setattr(figures_ahead, "_worker", None)
+    monkeypatch.delenv(ENV, raising=False)
+    figures_ahead.start_worker()
+    assert figures_ahead._worker is None  # outside a report kernel: no process
+    monkeypatch.setenv(ENV, "1")
+    figures_ahead.start_worker()
+    pool = figures_ahead._worker
+    try:
+        assert pool is not None
+        imported = "[m in __import__('sys').modules for m in ('matplotlib.pyplot', 'IPython.core.pylabtools')]"
+        assert pool.submit(eval, imported).result(timeout=120) == [True, True]  # imported once it started
+    finally:
+        pool.shutdown()
+
+
 def test_a_report_prints_no_traceback_when_its_kernel_and_worker_are_stopped(demo_store, tmp_path):
     """The kernel's process group is interrupted when it is stopped; the worker ignores it."""
     run = subprocess.run([sys.executable, "-m", "aiscale.cli", "report", "--store", str(demo_store.root),

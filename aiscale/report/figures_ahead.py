@@ -143,6 +143,27 @@ def _png_arguments(figure) -> dict | None:
     return dict(png.keywords)
 
 
+def start_worker() -> None:
+    """Start the worker and its imports (matplotlib, IPython's figure printer) now, in a report
+    kernel, so that the first figure does not wait for them: the report's setup calls this while
+    the store opens, when the machine has a core to spare. Nothing happens anywhere else."""
+    if not enabled():
+        return
+    try:
+        _pool().submit(_import_drawing)
+    except Exception:  # noqa: BLE001 - no worker: each figure is drawn in the kernel instead
+        return
+
+
+def _import_drawing() -> None:
+    """What :func:`draw` imports, imported ahead in the worker."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401
+    from IPython.core import pylabtools  # noqa: F401
+
+
 def _pool():
     global _worker
     if _worker is None:

@@ -116,8 +116,10 @@ def open_reading_ahead(store, *, since: str | None = None, until: str | None = N
 
     A table file (no spans) opens as it does there, with nothing read ahead.
     """
+    from aiscale.report.figures_ahead import start_worker
     from aiscale.store.trace_store import TraceStore
 
+    start_worker()  # the process drawing the figures starts while the store opens (a report kernel only)
     if is_table_file(store):
         return open_context(store, since=since, until=until, variants=variants, prices=prices, columns=columns)
     _in_background([_import_ahead])
