@@ -28,6 +28,7 @@ from __future__ import annotations
 import importlib
 import threading
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any
 
 from aiscale.report.context import (
@@ -46,15 +47,17 @@ IMPORTS = ("matplotlib.pyplot", "aiscale.analysis.tokens.mle", "aiscale.analysis
 genai-prices): ~1 s that runs beside the facts' DuckDB query instead of after it."""
 
 
-def _in_background(steps: list[Callable[[], Any]], after: threading.Thread | None = None) -> threading.Thread:
+def _in_background(steps: list[Callable[[], Any]], after: threading.Thread | None = None,
+                   claim=None) -> threading.Thread:
     def run() -> None:
         if after is not None:
             after.join()
-        for step in steps:
-            try:
-                step()
-            except Exception:  # noqa: BLE001 - the section that reads it reads it again and says why
-                pass
+        with claim or nullcontext():  # held until the last step is done
+            for step in steps:
+                try:
+                    step()
+                except Exception:  # noqa: BLE001 - the section that reads it reads it again and says why
+                    pass
 
     thread = threading.Thread(target=run, name=THREAD)  # not a daemon: a process ending waits for its DuckDB work
     thread.start()
@@ -84,7 +87,10 @@ def read_ahead(store, *, prices=None, since=None, until=None) -> threading.Threa
     # Beside a facts roll-up (the context opening), one DuckDB thread: two queries of two threads
     # each on two cores cost ~1.3 CPU-s more, and finish later, than one thread each.
     threads = None if facts_kept(store.root, prices, window_days(since, until)[2]) else 1
-    return _in_background([lambda: store.calls(prices=prices, since=since, until=until, threads=threads), loops])
+    # The loop table is claimed from the start: a section asking for it while the calls are built
+    # (or written) waits for this thread instead of building it beside.
+    return _in_background([lambda: store.calls(prices=prices, since=since, until=until, threads=threads), loops],
+                          claim=store.reading("loops"))
 
 
 def start(ctx: Context, after: threading.Thread | None = None) -> threading.Thread | None:

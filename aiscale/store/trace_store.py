@@ -80,7 +80,7 @@ class TraceStore:
         self.root.mkdir(parents=True, exist_ok=True)
         self.last_load: LoadSummary | None = None
         self._memo: dict = {}  # the last priced calls and rates read, under their keys
-        self._locks: dict[str, threading.Lock] = {}
+        self._locks: dict[str, threading.RLock] = {}
 
     def __repr__(self) -> str:
         manifest = self.manifest()
@@ -239,11 +239,12 @@ class TraceStore:
         return cached_calls(self, prices=prices, days=days, memo=self._memo, trace_ids=trace_ids,
                             lock=self.reading("calls"), threads=threads)
 
-    def reading(self, kind: str) -> threading.Lock:
+    def reading(self, kind: str) -> threading.RLock:
         """The lock of one kept table (``"calls"``, ``"rates"``, ``"loops"``): one thread reads or
         builds it at a time, so a report reading ahead in a background thread
-        (:mod:`aiscale.report.prefetch`) and a section asking for it meanwhile build it once."""
-        return self._locks.setdefault(kind, threading.Lock())
+        (:mod:`aiscale.report.prefetch`) and a section asking for it meanwhile build it once. A
+        thread may take it again while it holds it (reading ahead claims the loop table first)."""
+        return self._locks.setdefault(kind, threading.RLock())
 
     def rates(self, *, prices: str | Path | pd.DataFrame | None = None) -> pd.DataFrame | None:
         """The rate table of every (provider, model, day) of the store's LLM calls (None when none),
