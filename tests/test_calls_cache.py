@@ -5,6 +5,7 @@ take their prices from them only when the calls line up with the spans read."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pandas as pd
@@ -170,8 +171,21 @@ def test_the_file_is_written_after_the_calls_are_handed_over_and_one_thread_buil
     lock, seen = store.reading("calls"), []
     write = facts_cache.write_cached
 
+    def held_elsewhere() -> bool:  # whether another thread could take the lock now
+        free = []
+
+        def probe() -> None:
+            if lock.acquire(blocking=False):
+                free.append(True)
+                lock.release()
+
+        prober = threading.Thread(target=probe)
+        prober.start()
+        prober.join()
+        return not free
+
     def watched(*args, **kwargs):
-        seen.append(lock.locked())
+        seen.append(held_elsewhere())
         return write(*args, **kwargs)
 
     monkeypatch.setattr(facts_cache, "write_cached", watched)
