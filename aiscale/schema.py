@@ -101,7 +101,8 @@ def ttft_sql(attributes: str) -> str:
     """DuckDB expression: the time to first token (s) an attributes JSON column records, else null.
 
     The first of :data:`TTFT_KEYS` (seconds) and :data:`TTFT_MS_KEYS` (milliseconds) present;
-    only attributes naming one of them are parsed (a substring test is cheaper than JSON).
+    only attributes naming one of them are parsed (a substring test is cheaper than JSON), tested
+    for the keys no other key is part of (a text naming ``ttft_ms`` names ``ttft``).
 
     Examples
     --------
@@ -111,7 +112,8 @@ def ttft_sql(attributes: str) -> str:
     """
     seconds = [f"TRY_CAST(json_extract_string({attributes}, '$.\"{k}\"') AS DOUBLE)" for k in TTFT_KEYS]
     millis = [f"TRY_CAST(json_extract_string({attributes}, '$.\"{k}\"') AS DOUBLE) / 1000" for k in TTFT_MS_KEYS]
-    named = " OR ".join(f"contains({attributes}, '{k}')" for k in (*TTFT_KEYS, *TTFT_MS_KEYS))
+    keys = (*TTFT_KEYS, *TTFT_MS_KEYS)
+    named = " OR ".join(f"contains({attributes}, '{k}')" for k in keys if not any(o != k and o in k for o in keys))
     return f"CASE WHEN {named} THEN coalesce({', '.join(seconds + millis)}) END"
 
 

@@ -132,3 +132,17 @@ def test_scatter_draws_a_sample_of_many_calls():
     n = int(result.frame()["tokens_per_s"].notna().sum())
     assert len(result.plot(max_points=500).collections[0].get_offsets()) == 500
     assert len(result.plot(max_points=10**9).collections[0].get_offsets()) == n > 500
+
+
+def test_every_time_to_first_token_key_is_read_and_text_naming_none_is_null():
+    """The substring test before the JSON parse covers every key, in seconds and in milliseconds."""
+    import duckdb
+
+    from aiscale import schema
+
+    texts = [json.dumps({key: 1.5}) for key in schema.TTFT_KEYS] + \
+            [json.dumps({key: 1500}) for key in schema.TTFT_MS_KEYS] + ['{"first_token": 1.5}', '{}', None]
+    with duckdb.connect() as con:
+        con.register("given", pd.DataFrame({"a": texts}))
+        read = [row[0] for row in con.sql(f"SELECT {schema.ttft_sql('a')} FROM given").fetchall()]
+    assert read == [1.5] * (len(schema.TTFT_KEYS) + len(schema.TTFT_MS_KEYS)) + [None, None, None]
