@@ -276,9 +276,10 @@ def test_claude_code_trace_costs_are_lower_bounds_in_every_money_section_and_the
             in capsys.readouterr().out)
 
 
-def test_gemini_cli_trace_costs_with_cache_reads_at_an_unlisted_price_are_upper_bounds(tmp_path):
+def test_gemini_cli_trace_costs_with_cache_reads_at_an_unlisted_price_are_upper_bounds(tmp_path, capsys):
     """Reads billed at the input price for want of a cache-read price make a trace's cost an upper
     bound: Spend says "at most" and names the traces and calls (counted from the calls' rates)."""
+    from aiscale.cli.main import main
     from aiscale.report import sections_spend as spend
 
     store = aiscale.load([REAL / "gemini-cli-sessions"], store=tmp_path / "s")
@@ -295,7 +296,13 @@ def test_gemini_cli_trace_costs_with_cache_reads_at_an_unlisted_price_are_upper_
     assert (f"The cost of the one trace priced by aiscale is an upper bound: {len(reading)} of its calls "
             "(gemini-3-pro-image-preview) read the cache at a model with no listed cache-read price") in total.note
     assert total.data["cost_bounds"]["upper_bound_traces"] == 1
-    assert spend.spend_over_time(ctx).finding.startswith("At most $")
+    over_time = spend.spend_over_time(ctx)
+    assert over_time.finding.startswith("At most $")
+    sentence = (f"{len(reading)} calls (gemini-3-pro-image-preview) read the cache at a model with no listed "
+                "cache-read price: their reads are billed at the input price, so their cost is an upper bound.")
+    assert sentence in over_time.note and sentence in aiscale.spend(store).notes  # the library says it too
+    assert main(["spend", "--store", str(store.root)]) == 0
+    assert f"note: {sentence}" in capsys.readouterr().out
 
 
 def test_a_total_over_traces_bounded_both_ways_takes_no_qualifier_and_says_why():

@@ -29,9 +29,9 @@ from aiscale.report.shared_calls import calls_of
 def spend_over_time(ctx: Context, *, prices=None, by: str | None = None) -> Section:
     """Spend per day (week when the window is long) by model, stacked; the busiest day."""
     import aiscale
-    from aiscale.analysis.spend.calls import short_output
+    from aiscale.analysis.spend.calls import cache_reads_billed_as_input, short_output
 
-    calls = calls_of(ctx, prices=prices)
+    calls = calls_of(ctx, prices=prices, parts=True)  # with the rates: which costs are upper bounds
     data, group = (calls, "model") if calls is not None else (ctx.facts, "variant")
     started = pd.to_datetime(ctx.facts["started_at"], utc=True)
     days = (started.max() - started.min()) / pd.Timedelta(days=1) if started.notna().any() else 0
@@ -44,30 +44,15 @@ def spend_over_time(ctx: Context, *, prices=None, by: str | None = None) -> Sect
     per_period = table.groupby("period")["cost_usd"].sum(min_count=1)
     top = result.totals().iloc[0]
     total = table["cost_usd"].sum()
-    over = _upper_bound_note(ctx, prices) if calls is not None else ""
+    over = calls is not None and bool(cache_reads_billed_as_input(calls).any())
     short = calls is not None and bool((short_output(calls) & calls["priced"].to_numpy(dtype=bool)).any())
-    finding = (f"{bound_words(short, bool(over))}${total:,.2f} over {len(per_period)} {by}(s); the costliest {by} was "
+    finding = (f"{bound_words(short, over)}${total:,.2f} over {len(per_period)} {by}(s); the costliest {by} was "
                f"{per_period.idxmax():%Y-%m-%d} (${per_period.max():,.2f}); {top[group]} took "
                f"{top['cost_usd'] / total:.0%} of spend")
     unpriced = int(table["unpriced_calls"].sum())
     finding += f"; {unpriced:,} calls have no price (unknown, not counted)." if unpriced else "."
     fig = result.plot(ax=_axes())
-    return Section(finding[0].upper() + finding[1:], figure=fig, table=result.totals(),
-                   note=" ".join(n for n in [*result.notes, over] if n))
-
-
-def _upper_bound_note(ctx: Context, prices) -> str:
-    """Say how many priced calls read the cache at a model with no listed cache-read price (the
-    bill counts those reads at the input price, so their cost is an upper bound); "" when none."""
-    from aiscale.analysis.spend.calls import cache_reads_billed_as_input
-
-    calls = calls_of(ctx, prices=prices, parts=True)  # the shared frame, with the rates
-    billed_as_input = cache_reads_billed_as_input(calls)
-    if not billed_as_input.any():
-        return ""
-    return (f"{int(billed_as_input.sum()):,} calls ({named_models(calls['model'].to_numpy()[billed_as_input])}) "
-            "read the cache at a model with no listed cache-read price: their reads are billed at the "
-            "input price, so their cost is an upper bound.")
+    return Section(finding[0].upper() + finding[1:], figure=fig, table=result.totals(), note=" ".join(result.notes))
 
 
 @guarded("Cache savings")

@@ -37,7 +37,14 @@ from aiscale.analysis._result import (
     named_models,
     new_axes,
 )
-from aiscale.analysis.spend.calls import TOKENS, PriceSheet, is_store, llm_calls, short_output
+from aiscale.analysis.spend.calls import (
+    TOKENS,
+    PriceSheet,
+    cache_reads_billed_as_input,
+    is_store,
+    llm_calls,
+    short_output,
+)
 from aiscale.facts.window import in_window
 
 __all__ = ["Spend", "spend"]
@@ -127,12 +134,12 @@ def spend(data, *, by: Period = "day", group: str = "model", since=None, until=N
     if not (is_store(data) or isinstance(data, pd.DataFrame)):
         raise TypeError(f"`data` must be a TraceStore or a DataFrame, but {type(data).__name__} "
                         "was passed.")
-    calls = llm_calls(data, prices=prices, since=since, until=until, already_priced=already_priced)
+    calls = llm_calls(data, prices=prices, since=since, until=until, parts=True, already_priced=already_priced)
     check_columns(calls, [group], "calls")
-    calls["n"] = 1
-    table = _aggregate(calls, "start_time", by, group, count="n", traces="trace_id",
+    table = _aggregate(calls.assign(n=1), "start_time", by, group, count="n", traces="trace_id",
                        unpriced=(~calls["priced"]).astype(int))
-    return Spend(table, by, group, "call", (*_notes(table, "call"), *_short_output_note(calls)))
+    return Spend(table, by, group, "call",
+                 (*_notes(table, "call"), *_short_output_note(calls), *_billed_as_input_note(calls)))
 
 
 def _from_facts(facts: pd.DataFrame, by, group, since, until) -> Spend:
@@ -181,6 +188,17 @@ def _notes(table: pd.DataFrame, unit: str) -> tuple[str, ...]:
         return ()
     return (f"{unpriced:,} {unit}(s) have no price: their cost is unknown and left out of the "
             "totals (not $0); add a price sheet for their models.",)
+
+
+def _billed_as_input_note(calls: pd.DataFrame) -> tuple[str, ...]:
+    """Say how many priced calls read the cache at a model with no listed cache-read price
+    (:func:`~aiscale.analysis.spend.calls.cache_reads_billed_as_input`): their cost is an upper bound."""
+    billed = cache_reads_billed_as_input(calls)
+    if not billed.any():
+        return ()
+    return (f"{int(billed.sum()):,} calls ({named_models(calls['model'].to_numpy()[billed])}) read the cache at a "
+            "model with no listed cache-read price: their reads are billed at the input price, so their "
+            "cost is an upper bound.",)
 
 
 def _short_output_note(calls: pd.DataFrame) -> tuple[str, ...]:
