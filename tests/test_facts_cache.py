@@ -119,3 +119,12 @@ def test_temporary_files_a_killed_writer_left_are_pruned_once_stale(tmp_path):
     os.utime(other, (old, old))
     facts_cache._prune(folder, "calls")
     assert not stale.exists() and fresh.exists() and other.exists()  # another kind is pruned with its own
+
+
+def test_kept_facts_are_readable_as_every_other_file_the_store_writes(store):
+    """The kept facts file takes the mode any new file takes (the umask's), not a private temporary
+    file's: another user reading the store reads them instead of rolling them up again."""
+    store.facts()
+    probe = store.root / "cache" / "probe"
+    probe.touch()
+    assert _cached(store)[0].stat().st_mode == probe.stat().st_mode

@@ -43,6 +43,7 @@ import os
 import shutil
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -160,11 +161,12 @@ def _written(root: Path, kept: Path, manifest: bytes,
     kept (a store we may only read, or a load committed meanwhile), which the caller removes."""
     try:
         kept.parent.mkdir(exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=kept.parent, prefix=".facts-", suffix=".tmp")
-    except OSError:  # a store we may only read: the facts go to the temp folder
+        tmp = kept.parent / f".facts-{uuid.uuid4().hex}.tmp"
+        tmp.open("xb").close()  # made as any file is (the umask's mode), as the other kept files are
+    except OSError:  # a store we may only read: the facts go to the temp folder, private
         fd, name = tempfile.mkstemp(prefix="aiscale-facts-", suffix=".parquet")
-    os.close(fd)
-    tmp = Path(name)
+        os.close(fd)
+        tmp = Path(name)
     try:
         write_batches(tmp, rebatched(batches(), BATCH_ROWS), parquet_schema())
         return None if _keep(root, kept, tmp, manifest) else tmp
