@@ -8,7 +8,7 @@ equivalent text). :data:`FACTS_PARQUET` is the schema of a facts file with its p
 for the pandas and pyarrow that wrote it.
 """
 
-SOURCE_DIGEST = 'd77be8eba320b8cd3ed3ff0310f6b53db7faa1a1256050983250294a07c2f17e'
+SOURCE_DIGEST = '0e4cf23505d10d1a925fed76e35e833995940c003130eedc96791a02c31149a7'
 GENERATED_WITH = {'ibis-framework': '12.0.0', 'sqlglot': '30.31.0'}
 
 QUERIES = {
