@@ -149,3 +149,12 @@ def test_the_lock_is_held_until_released_and_a_store_that_keeps_nothing_takes_no
     (unwritable / "cache").write_text("")  # a file where the cache folder goes: no lock file can be made
     with build_lock.building(unwritable, "facts"):  # nothing can be kept there: nothing to wait for
         assert (unwritable / "cache").is_file()
+
+
+def test_a_file_system_without_locks_builds_as_if_alone(store, monkeypatch):
+    def no_locks(fd, operation):
+        raise OSError(37, "No locks available")
+
+    monkeypatch.setattr(build_lock.fcntl, "flock", no_locks)
+    facts = store.facts()
+    assert len(facts) > 0 and len(kept_files(store, "facts")) == 1

@@ -45,7 +45,10 @@ def building(root: Path, kind: str) -> Iterator[None]:
         yield
         return
     try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        except OSError:  # a file system without locks (ENOLCK): build as if alone, as before there was one
+            pass
         yield
     finally:
         handle.close()  # closing the file releases its lock
