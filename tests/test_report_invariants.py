@@ -164,7 +164,7 @@ def test_sections_agree_with_the_facts(sources, tmp_path, dataset, notebook):
     executed = nbformat.read(out.with_suffix(".ipynb"), as_version=4)
     texts = [s["finding"] for s in sections] + [
         str(o.get("data", {}).get("text/html", "")) for c in executed.cells for o in c.get("outputs", [])]
-    shown = [t for t in texts if re.search(r"\bnan\b|\bNaT\b|&lt;NA&gt;|<NA>", t, re.IGNORECASE)]
+    shown = [t for t in texts if re.search(r"\bnan\b|\bNaT\b|&lt;NA&gt;|<NA>|<td>None</td>", t, re.IGNORECASE)]
     assert shown == [], shown[0][:300] if shown else None
     if dataset != "per-trace-csv" and notebook != "compare" and total == total:
         assert any("cost_total" in s for s in sections)

@@ -6,6 +6,8 @@ Examples
 >>> import pandas as pd
 >>> "unknown" in table_html(pd.DataFrame({"cost_usd": [float("nan")]}))
 True
+>>> "None" in table_html(pd.DataFrame({"tail_dominated": [None]}))  # an object column's None too
+False
 """
 
 from __future__ import annotations
@@ -92,11 +94,13 @@ def table_html(table: pd.DataFrame, columns: tuple[str, ...] = ()) -> str:
 
 def _missing_as_unknown(table: pd.DataFrame) -> pd.DataFrame:
     """Nullable columns (``Int64``, ``boolean``, ``string``) whose missing values would print as
-    ``<NA>``: numbers become floats (NaN prints as unknown), the rest text with ``unknown``."""
+    ``<NA>``, and object columns whose None would print as ``None``: numbers become floats (NaN
+    prints as unknown), the rest text with ``unknown``."""
     out = table.copy()
     for column in out.columns:
         values = out[column]
-        if not pd.api.types.is_extension_array_dtype(values) or not values.isna().any():
+        nullable = pd.api.types.is_extension_array_dtype(values) or values.dtype == object
+        if not nullable or not values.isna().any():
             continue
         if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
             out[column] = values.astype("float64")
