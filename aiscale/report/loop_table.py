@@ -22,6 +22,9 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -34,7 +37,7 @@ from aiscale.facts.on_duckdb import frame_of
 from aiscale.facts.window import window_days
 from aiscale.report.context import Context, kept_for, memoised
 from aiscale.store import facts_cache
-from aiscale.store.build_lock import building
+from aiscale.store.build_lock import built_once
 
 KIND = "loops"
 SCHEMA = pa.schema([("trace_id", pa.string()), ("tool_repeats", pa.float64()), ("t_since", pa.float64()),
@@ -46,24 +49,20 @@ def loop_table(store, *, prices=None, since=None, until=None) -> pa.Table:
     """The store's per-trace loop table (of the window's span parts), kept in ``STORE/cache/``.
 
     Read from the cache when the manifest, the sheet's rows, the days and the code are those the
-    kept file was computed under; else computed with :func:`compute_loop_table` and kept, holding
-    the store's build lock of the table (:func:`~aiscale.store.build_lock.building`): another
-    thread or process computing it is waited for and its file read.
+    kept file was computed under; else computed with :func:`compute_loop_table` and kept, once
+    however many threads and processes ask at once (:func:`~aiscale.store.build_lock.built_once`).
     """
     days = window_days(since, until)[2]
-    with store.reading(KIND):  # built once when a report reads ahead (aiscale.report.prefetch)
-        table = _kept(store, prices, days)
-    if table is not None:
-        return table
-    with building(store.root, KIND), store.reading(KIND):
-        table = _kept(store, prices, days)
-        if table is None:
-            manifest = facts_cache.manifest_bytes(store.root)
-            with store.connect(days=days) as con:
-                table = compute_loop_table(con)
-            facts_cache.write_cached(store.root, facts_cache.facts_key(manifest, prices, days, kind=KIND),
-                                     table, manifest, kind=KIND)
-    return table
+
+    def build() -> tuple[pa.Table, Callable[[], None]]:
+        manifest = facts_cache.manifest_bytes(store.root)
+        with store.connect(days=days) as con:
+            table = compute_loop_table(con)
+        key = facts_cache.facts_key(manifest, prices, days, kind=KIND)
+        return table, partial(facts_cache.write_cached, store.root, key, table, manifest, kind=KIND)
+
+    # built once when a report reads ahead (aiscale.report.prefetch), or another process asks too
+    return built_once(store.root, KIND, lambda: _kept(store, prices, days), build, store.reading(KIND))
 
 
 def _kept(store, prices, days) -> pa.Table | None:

@@ -22,9 +22,12 @@ True
 from __future__ import annotations
 
 import fcntl
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 FOLDER = "cache"
 
@@ -52,3 +55,41 @@ def building(root: Path, kind: str) -> Iterator[None]:
         yield
     finally:
         handle.close()  # closing the file releases its lock
+
+
+def built_once(root: Path, kind: str, find: Callable[[], T | None],
+               build: Callable[[], tuple[T, Callable[[], None]]],
+               lock: AbstractContextManager | None = None) -> T:
+    """A kept table found by ``find()``, else built by ``build()`` once however many ask at once.
+
+    ``find`` (the memo or the kept file; None when neither has it) runs holding ``lock`` (the
+    store's thread lock of the table); on a miss the build lock of ``kind`` is taken, then
+    ``lock``, and ``find`` runs again (the holder before may have kept it) before ``build``.
+    ``build`` gives the table and what keeps it in a file; that runs after ``lock`` is released
+    (a thread waiting for the table takes it from the memo meanwhile) and before the build lock
+    is (another process finds the file written).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> kept = []
+    >>> find = lambda: kept[0] if kept else None
+    >>> build = lambda: ("table", lambda: kept.append("table"))
+    >>> root = Path(tempfile.mkdtemp())
+    >>> built_once(root, "demo", find, build), built_once(root, "demo", find, lambda: 1 / 0)  # found, not built
+    ('table', 'table')
+    """
+    lock = lock or nullcontext()
+    with lock:
+        found = find()
+    if found is not None:
+        return found
+    with building(root, kind):
+        keep = None
+        with lock:
+            found = find()
+            if found is None:
+                found, keep = build()
+        if keep is not None:
+            keep()
+    return found

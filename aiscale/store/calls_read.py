@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from contextlib import nullcontext
 from functools import partial
 
 import pandas as pd
@@ -40,7 +39,7 @@ from aiscale.facts.priced import rates_table
 from aiscale.facts.trace_rows_sql import merged_traces_sql
 from aiscale.pricing.rates import COST_PARTS, RATE_COLUMNS, price_spans
 from aiscale.store import facts_cache
-from aiscale.store.build_lock import building
+from aiscale.store.build_lock import built_once
 
 CALL_COLUMNS = ("trace_id", "span_id", "start_time", "end_time", "status", "provider", "model",
                 *schema.TOKEN_COLUMNS, "reported_cost_usd")
@@ -116,21 +115,13 @@ def cached_calls(store, *, prices=None, days: tuple[str, str] | None = None,
     ``lock`` (the store's, :meth:`TraceStore.reading`) is held while the calls are read or built
     and released before the new file is written (~0.3 s of LZ4 for 834 k calls), so that a
     thread waiting for the calls takes them from ``memo`` meanwhile; the file is written before
-    this returns. Building them holds the store's build lock of the calls
-    (:func:`~aiscale.store.build_lock.building`), so that another process building the same
-    calls (the process rendering a report, reading ahead while its kernel starts) is waited for
-    and its file read. ``threads`` caps DuckDB's threads for building them (default: as many
+    this returns. They are built once however many threads and processes ask at once
+    (:func:`~aiscale.store.build_lock.built_once`): the others wait and read the kept file. ``threads`` caps DuckDB's threads for building them (default: as many
     as cores), for a caller that builds them beside other DuckDB work.
     """
     memo = {} if memo is None else memo
-    lock = lock or nullcontext()
-    with lock:
-        table = _remembered(store, prices, days, memo)
-    if table is None:
-        with building(store.root, "calls"):  # another thread or process building them: wait, then read its file
-            with lock:
-                table, keep = _kept_calls(store, prices, days, memo, threads)
-            keep()
+    table = built_once(store.root, "calls", lambda: _remembered(store, prices, days, memo),
+                       lambda: _built(store, prices, days, memo, threads), lock)
     if trace_ids is None:
         return table
     wanted = pa.array(pd.unique(pd.Series(list(trace_ids), dtype=object)).astype(str), pa.string())
@@ -150,11 +141,8 @@ def _remembered(store, prices, days, memo: dict) -> pa.Table | None:
     return table
 
 
-def _kept_calls(store, prices, days, memo: dict, threads: int | None) -> tuple[pa.Table, Callable[[], None]]:
-    """The calls (remembered in ``memo``) and what keeps them in a file (nothing when read from one)."""
-    table = _remembered(store, prices, days, memo)
-    if table is not None:
-        return table, _nothing
+def _built(store, prices, days, memo: dict, threads: int | None) -> tuple[pa.Table, Callable[[], None]]:
+    """The calls read from the spans (remembered in ``memo``) and what keeps them in a file."""
     manifest = facts_cache.manifest_bytes(store.root)
     key = facts_cache.facts_key(manifest, prices, days, kind="calls")
     rates = store.rates(prices=prices)
@@ -164,10 +152,6 @@ def _kept_calls(store, prices, days, memo: dict, threads: int | None) -> tuple[p
         table = read_calls(con, rates)
     memo["calls"] = (key, table)
     return table, partial(facts_cache.write_cached, store.root, key, table, manifest, kind="calls", fmt=FORMAT)
-
-
-def _nothing() -> None:
-    return None
 
 
 def _complete(table: pa.Table) -> bool:
